@@ -1,0 +1,46 @@
+import { LabelerError } from '../shared/errors.ts';
+import { UsageError } from './args.ts';
+import { LABEL_HELP, labelCommand } from './label-command.ts';
+
+const HELP = `Usage: labeler <command> [options]
+
+Labels image datasets with an EfficientNet ONNX model.
+
+Commands:
+  label <files or folders...>   label local images, one result line per file
+
+Run "labeler <command> --help" for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  label: { run: labelCommand, help: LABEL_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`labeler: unknown command "${name}"\n\n${HELP}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`labeler ${name}: ${error.message}\n\n${command.help}\n`);
+      return 2;
+    }
+    if (error instanceof LabelerError) {
+      process.stderr.write(`labeler ${name}: [${error.code}] ${error.message}\n`);
+      return error.code.startsWith('model/') ? 3 : 1;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,82 @@
+/**
+ * Every condition a caller must tell apart is a subclass of LabelerError with a stable
+ * `code` users can search for. `permanent` says whether retrying the same input can help:
+ * a permanent failure becomes a failed result; a transient one is retried.
+ */
+export class LabelerError extends Error {
+  readonly code: string;
+  readonly permanent: boolean;
+
+  constructor(code: string, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.permanent = options.permanent ?? true;
+  }
+}
+
+/** The image itself is unusable: never retried, recorded as a failed result. */
+export class ImageError extends LabelerError {}
+
+export class ImageEmptyError extends ImageError {
+  constructor() {
+    super('image/empty', 'the image has zero bytes');
+  }
+}
+
+export class ImageTooLargeError extends ImageError {
+  constructor(bytes: number, maxBytes: number) {
+    super('image/too-large', `the image has ${bytes} bytes; the limit is ${maxBytes}`);
+  }
+}
+
+export class UnsupportedFormatError extends ImageError {
+  constructor(format: string, allowed: readonly string[]) {
+    super('image/unsupported-format', `format ${format} is not accepted; accepted: ${allowed.join(', ')}`);
+  }
+}
+
+export class TooManyPixelsError extends ImageError {
+  constructor(width: number, height: number, maxPixels: number) {
+    super(
+      'image/too-many-pixels',
+      `the image is ${width}x${height} = ${width * height} pixels; the limit is ${maxPixels}`,
+    );
+  }
+}
+
+export class ImageDecodeError extends ImageError {
+  constructor(detail: string, cause?: unknown) {
+    super('image/decode-failed', `the image could not be decoded: ${detail}`, { cause });
+  }
+}
+
+/** The source object disappeared between the event and the read: permanent, nothing to label. */
+export class ObjectNotFoundError extends LabelerError {
+  constructor(location: string, cause?: unknown) {
+    super('object/not-found', `${location} does not exist (deleted or overwritten since the event)`, {
+      cause,
+    });
+  }
+}
+
+/** The model folder is unusable. Raised at start-up; the process must not serve. */
+export class ModelError extends LabelerError {}
+
+/** A setting is missing or malformed. Raised at start-up. */
+export class ConfigError extends LabelerError {
+  constructor(message: string, cause?: unknown) {
+    super('config/invalid', message, { cause });
+  }
+}
+
+/** Wraps anything unexpected so the outcome still carries a code; retried. */
+export class TransientError extends LabelerError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(code, message, { cause, permanent: false });
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

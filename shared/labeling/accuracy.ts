@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { LabelerError } from '../errors.ts';
+
+/** Reads a `file,label` CSV (header row first) into a map from file name to true label. */
+export async function readExpectedLabels(csvPath: string): Promise<Map<string, string>> {
+  const text = await readFile(csvPath, 'utf8').catch((cause: unknown) => {
+    throw new LabelerError('file/not-found', `${csvPath} cannot be read`, { cause });
+  });
+  const rows = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  const header = rows.shift()?.split(',');
+  if (header?.[0] !== 'file' || header[1] !== 'label') {
+    throw new LabelerError('csv/invalid', `${csvPath} must start with the header "file,label"`);
+  }
+  const expected = new Map<string, string>();
+  for (const row of rows) {
+    const comma = row.indexOf(',');
+    if (comma <= 0) throw new LabelerError('csv/invalid', `${csvPath}: malformed row "${row}"`);
+    expected.set(row.slice(0, comma), row.slice(comma + 1).replace(/^"(.*)"$/, '$1'));
+  }
+  return expected;
+}
+
+export interface AccuracyReport {
+  /** Files that had an expected label. */
+  readonly compared: number;
+  readonly correct: number;
+  readonly accuracy: number;
+}
+
+/** Counts top-1 hits; a file matches the CSV by its base name. Failed files count as misses. */
+export class AccuracyCounter {
+  readonly #expected: ReadonlyMap<string, string>;
+  #compared = 0;
+  #correct = 0;
+
+  constructor(expected: ReadonlyMap<string, string>) {
+    this.#expected = expected;
+  }
+
+  add(file: string, top1: string | undefined): void {
+    const truth = this.#expected.get(basename(file));
+    if (truth === undefined) return;
+    this.#compared++;
+    if (top1 === truth) this.#correct++;
+  }
+
+  report(): AccuracyReport {
+    return {
+      compared: this.#compared,
+      correct: this.#correct,
+      accuracy: this.#compared === 0 ? 0 : this.#correct / this.#compared,
+    };
+  }
+}

@@ -1,0 +1,195 @@
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { errorMessage, ModelError } from '../errors.ts';
+import type { Manifest, ModelBundle } from './manifest.ts';
+
+export interface Label {
+  readonly label: string;
+  readonly score: number;
+}
+
+export interface ClassifierOptions {
+  /** Tried in order; the CPU provider is always the last resort. @default ['cpu'] */
+  readonly executionProviders?: readonly string[];
+  /** Threads for one inference. More than the cores halves throughput. @default the available cores */
+  readonly intraOpThreads?: number;
+}
+
+export interface Logger {
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** One ONNX session for one model; `classify` runs one batch of preprocessed images. */
+export class Classifier {
+  readonly manifest: Manifest;
+  readonly labels: readonly string[];
+  /** Floats per preprocessed image. */
+  readonly imageLength: number;
+  readonly executionProvider: string;
+  readonly #session: ort.InferenceSession;
+
+  private constructor(bundle: ModelBundle, session: ort.InferenceSession, executionProvider: string) {
+    this.manifest = bundle.manifest;
+    this.labels = bundle.labels;
+    this.imageLength = 3 * bundle.manifest.input.width * bundle.manifest.input.height;
+    this.executionProvider = executionProvider;
+    this.#session = session;
+  }
+
+  static async create(
+    bundle: ModelBundle,
+    options: ClassifierOptions = {},
+    log?: Logger,
+  ): Promise<Classifier> {
+    const threads = options.intraOpThreads ?? availableParallelism();
+    const base: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: true,
+    };
+    const wanted = (options.executionProviders ?? ['cpu']).filter((p) => p !== 'cpu');
+    let session: ort.InferenceSession | undefined;
+    let provider = 'cpu';
+    for (const candidate of wanted) {
+      try {
+        session = await ort.InferenceSession.create(bundle.modelBytes, {
+          ...base,
+          executionProviders: [candidate, 'cpu'],
+        });
+        provider = candidate;
+        break;
+      } catch (error) {
+        log?.warn(`execution provider ${candidate} is unavailable; trying the next one`, {
+          error: errorMessage(error),
+        });
+      }
+    }
+    if (!session) {
+      try {
+        session = await ort.InferenceSession.create(bundle.modelBytes, {
+          ...base,
+          executionProviders: ['cpu'],
+        });
+      } catch (cause) {
+        throw new ModelError(
+          'model/load-failed',
+          `onnxruntime could not load ${bundle.dir}: ${errorMessage(cause)}`,
+          {
+            cause,
+          },
+        );
+      }
+    }
+    checkAgainstModel(bundle, session);
+    return new Classifier(bundle, session, provider);
+  }
+
+  /**
+   * Runs the model once over `count` images laid end to end in `batch` and returns
+   * the `topK` labels of each, best first, with probabilities.
+   */
+  async classify(batch: Float32Array, count: number, topK: number): Promise<Label[][]> {
+    if (count === 0) return [];
+    if (batch.length < count * this.imageLength) {
+      throw new RangeError(
+        `batch holds ${batch.length} floats, ${count} images need ${count * this.imageLength}`,
+      );
+    }
+    const { input, output } = this.manifest;
+    const dims =
+      input.layout === 'NCHW' ? [count, 3, input.height, input.width] : [count, input.height, input.width, 3];
+    const data =
+      batch.length === count * this.imageLength ? batch : batch.subarray(0, count * this.imageLength);
+    const tensor = new ort.Tensor('float32', data, dims);
+    const result = await this.#session.run({ [input.name]: tensor }, [output.name]);
+    const scores = result[output.name]?.data;
+    if (!(scores instanceof Float32Array)) {
+      throw new ModelError('model/mismatch', `output ${output.name} is not a float32 tensor`);
+    }
+    const classes = this.labels.length;
+    const k = Math.min(topK, classes);
+    const out: Label[][] = [];
+    for (let i = 0; i < count; i++) {
+      const row = scores.subarray(i * classes, (i + 1) * classes);
+      out.push(topLabels(output.kind === 'logits' ? softmax(row) : row, this.labels, k));
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+function checkAgainstModel(bundle: ModelBundle, session: ort.InferenceSession): void {
+  const { input, output } = bundle.manifest;
+  const where = `${bundle.dir}/manifest.json`;
+  const inputMeta = session.inputMetadata.find((m) => m.name === input.name);
+  if (!inputMeta) {
+    throw new ModelError(
+      'model/mismatch',
+      `${where}: input "${input.name}" is not in the model (it has ${session.inputNames.join(', ')})`,
+    );
+  }
+  if (inputMeta.isTensor) {
+    const expected =
+      input.layout === 'NCHW' ? [null, 3, input.height, input.width] : [null, input.height, input.width, 3];
+    const shape = inputMeta.shape;
+    const fits =
+      shape.length === 4 &&
+      expected.every((dim, i) => dim === null || typeof shape[i] !== 'number' || shape[i] === dim);
+    if (!fits) {
+      throw new ModelError(
+        'model/mismatch',
+        `${where}: the model's input ${input.name} has shape [${shape.join(', ')}], the manifest says ` +
+          `${input.layout} ${input.height}x${input.width} with 3 channels`,
+      );
+    }
+  }
+  const outputMeta = session.outputMetadata.find((m) => m.name === output.name);
+  if (!outputMeta) {
+    throw new ModelError(
+      'model/mismatch',
+      `${where}: output "${output.name}" is not in the model (it has ${session.outputNames.join(', ')})`,
+    );
+  }
+  if (outputMeta.isTensor) {
+    const classes = outputMeta.shape[outputMeta.shape.length - 1];
+    if (typeof classes === 'number' && classes !== bundle.labels.length) {
+      throw new ModelError(
+        'model/mismatch',
+        `${where}: the model has ${classes} classes, ${bundle.manifest.labelsFile} lists ${bundle.labels.length}`,
+      );
+    }
+  }
+}
+
+export function softmax(logits: Float32Array): Float32Array {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const v of logits) if (v > max) max = v;
+  const out = new Float32Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp((logits[i] as number) - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / sum;
+  return out;
+}
+
+/** The k best classes, best first; ties keep the lower class index first. */
+export function topLabels(scores: Float32Array, labels: readonly string[], k: number): Label[] {
+  const best: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i] as number;
+    if (best.length === k && s <= (scores[best[k - 1] as number] as number)) continue;
+    let at = best.length;
+    while (at > 0 && (scores[best[at - 1] as number] as number) < s) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best.map((i) => ({ label: labels[i] ?? String(i), score: scores[i] as number }));
+}

@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ModelError } from '../errors.ts';
+
+const rgb = z.tuple([z.number(), z.number(), z.number()]);
+
+/** Everything preprocessing needs to reproduce the model's training transform. */
+export const inputSpecSchema = z.object({
+  name: z.string().min(1),
+  layout: z.enum(['NCHW', 'NHWC']),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  colorOrder: z.enum(['RGB', 'BGR']),
+  resize: z.object({
+    /** Resize the shorter side to size / cropFraction, then cut the centre (torchvision's recipe). */
+    policy: z.literal('shorter-side-then-center-crop'),
+    cropFraction: z.number().gt(0).lte(1),
+    kernel: z.enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3']).default('linear'),
+  }),
+  /** Pixel (0..255) times scale, then (x - mean) / std per channel. */
+  scale: z.number().positive(),
+  mean: rgb,
+  std: rgb.refine((s) => s.every((v) => v > 0), 'std must be positive'),
+  /** Transparent pixels are composited onto this colour (0..255). */
+  background: rgb.default([0, 0, 0]),
+});
+
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
+  version: z.string().min(1),
+  description: z.string().optional(),
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  labelsFile: z.string().min(1),
+  input: inputSpecSchema,
+  output: z.object({
+    name: z.string().min(1),
+    kind: z.enum(['logits', 'probabilities']),
+  }),
+});
+
+export type InputSpec = z.infer<typeof inputSpecSchema>;
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export interface ModelBundle {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly labels: readonly string[];
+  readonly modelBytes: Uint8Array;
+}
+
+/** Reads and checks a model folder: manifest schema, model checksum, labels file. */
+export async function loadModelBundle(dir: string): Promise<ModelBundle> {
+  const manifestPath = join(dir, 'manifest.json');
+  const raw = await readFile(manifestPath, 'utf8').catch((cause: unknown) => {
+    throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (cause) {
+    throw new ModelError('model/manifest-invalid', `${manifestPath} is not valid JSON`, { cause });
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ModelError('model/manifest-invalid', `${manifestPath}: ${problems.join('; ')}`);
+  }
+  const manifest = parsed.data;
+
+  const modelPath = join(dir, manifest.file);
+  const modelBytes = await readFile(modelPath).catch((cause: unknown) => {
+    throw new ModelError('model/not-found', `model file ${modelPath} named by the manifest is missing`, {
+      cause,
+    });
+  });
+  const sha256 = createHash('sha256').update(modelBytes).digest('hex');
+  if (sha256 !== manifest.sha256) {
+    throw new ModelError(
+      'model/checksum-mismatch',
+      `${modelPath} has sha256 ${sha256}, the manifest expects ${manifest.sha256}`,
+    );
+  }
+
+  const labelsPath = join(dir, manifest.labelsFile);
+  const labelsText = await readFile(labelsPath, 'utf8').catch((cause: unknown) => {
+    throw new ModelError('model/not-found', `labels file ${labelsPath} is missing`, { cause });
+  });
+  const labels = labelsText.split('\n').map((l) => l.trim());
+  while (labels.length > 0 && labels[labels.length - 1] === '') labels.pop();
+  if (labels.length === 0 || labels.some((l) => l === '')) {
+    throw new ModelError('model/manifest-invalid', `${labelsPath} must list one non-empty label per line`);
+  }
+  return { dir, manifest, labels, modelBytes };
+}

@@ -1,0 +1,73 @@
+/**
+ * The one definition of names and settings. The CDK stack, the local stack, the
+ * handlers and the tests all read these, so they cannot drift apart.
+ */
+
+/** Logical resource names; the local stack uses them as is, AWS prefixes them with the stack name. */
+export const RESOURCE_NAMES = {
+  imagesBucket: 'labeler-images',
+  resultsBucket: 'labeler-results',
+  incomingQueue: 'labeler-incoming',
+  incomingDlq: 'labeler-incoming-dlq',
+  bulkQueue: 'labeler-bulk',
+  bulkDlq: 'labeler-bulk-dlq',
+  resultsTable: 'labeler-results',
+  jobsTable: 'labeler-jobs',
+} as const;
+
+/** Key schema of the results table: one item per (image, model), plus label index items. */
+export const RESULTS_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** GSI answering "images whose label L scored >= s, best first" with one Query. */
+  labelIndex: { name: 'by-label', partitionKey: 'labelPk', sortKey: 'labelSk' },
+  /** GSI answering "results of job J". */
+  jobIndex: { name: 'by-job', partitionKey: 'jobId', sortKey: 'sk' },
+} as const;
+
+export const JOBS_TABLE = {
+  partitionKey: 'jobId',
+} as const;
+
+/** Prefix under the results bucket where each batch writes one JSON Lines object. */
+export const RESULTS_PREFIX = 'results';
+
+/** Only keys under this prefix (and with these suffixes, if any) trigger labeling. */
+export const UPLOAD_FILTER = {
+  prefix: 'images/',
+  suffixes: [] as readonly string[],
+} as const;
+
+/** The classify function and the event source mapping that feeds it. */
+export const CLASSIFY = {
+  memoryMb: 2048,
+  timeoutSeconds: 60,
+  batchSize: 8,
+  maxBatchingWindowSeconds: 1,
+  maxConcurrency: 20,
+  maxReceiveCount: 3,
+  /** AWS recommends at least six times the function timeout. */
+  visibilityTimeoutSeconds: 6 * 60,
+} as const;
+
+/** GPU workers consuming the bulk queue. */
+export const GPU_WORKER = {
+  instanceType: 'g5.xlarge',
+  maxTasks: 4,
+  batchSize: 32,
+  visibilityTimeoutSeconds: 15 * 60,
+  maxReceiveCount: 3,
+} as const;
+
+/** Labeling defaults shared by every worker and the CLI. */
+export const LABELING = {
+  topK: 5,
+  /** Images per inference run: batch 4 was the CPU sweet spot (bench/RESULTS.md). */
+  batchSize: 4,
+} as const;
+
+/** Image input limits. */
+export const IMAGE_LIMITS = {
+  maxBytes: 32 * 1024 * 1024,
+  maxPixels: 50_000_000,
+} as const;
