@@ -1,0 +1,48 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { WorkerConfig } from '../config.ts';
+import type { BatchReport, ClassifyDeps, ClassifyLog } from '../labeling/classify-records.ts';
+import { classifyRecords } from '../labeling/classify-records.ts';
+import { createImageLabeler } from '../labeling/create-labeler.ts';
+import type { AwsClients } from './clients.ts';
+import { DynamoResultsStore } from './dynamo-results-store.ts';
+import { S3ExportStore, S3ImageStore } from './s3-stores.ts';
+
+/** Builds the classify use case's ports from settings and SDK clients: model loaded once per process. */
+export async function createClassifyDeps(
+  config: WorkerConfig,
+  clients: AwsClients,
+  log: ClassifyLog,
+): Promise<ClassifyDeps> {
+  const labeler = await createImageLabeler(
+    {
+      modelDir: config.modelDir,
+      executionProviders: config.executionProviders,
+      intraOpThreads: config.intraOpThreads,
+      topK: config.topK,
+      batchSize: config.batchSize,
+      concurrency: config.concurrency,
+      maxBytes: config.maxBytes,
+      maxPixels: config.maxPixels,
+    },
+    log,
+  );
+  return {
+    labeler,
+    images: new S3ImageStore(clients.s3, config.maxBytes),
+    results: new DynamoResultsStore(clients.db, config.resultsTable),
+    exports: new S3ExportStore(clients.s3, config.resultsBucket),
+    log,
+  };
+}
+
+/** The SQS → classify contract: per-record outcomes, transient failures reported back. */
+export function makeClassifyHandler(
+  deps: ClassifyDeps,
+  onReport?: (report: BatchReport) => void,
+): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  return async (event) => {
+    const report = await classifyRecords(event.Records, deps);
+    onReport?.(report);
+    return { batchItemFailures: report.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+}

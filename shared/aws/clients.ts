@@ -1,0 +1,45 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+export interface AwsClients {
+  readonly s3: S3Client;
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  readonly db: DynamoDBDocumentClient;
+}
+
+export interface Endpoints {
+  readonly s3?: string;
+  readonly sqs?: string;
+  readonly dynamodb?: string;
+}
+
+/**
+ * Creates the SDK clients once per process. With no endpoints the SDK's own
+ * resolution applies (AWS, or AWS_ENDPOINT_URL_* variables); the local stack passes
+ * its 127.0.0.1 endpoints and static test credentials.
+ */
+export function createAwsClients(options: {
+  region: string;
+  endpoints?: Endpoints;
+  local?: boolean;
+}): AwsClients {
+  const credentials = options.local ? { accessKeyId: 'local', secretAccessKey: 'local' } : undefined;
+  const common = { region: options.region, ...(credentials ? { credentials } : {}) };
+  const s3 = new S3Client({
+    ...common,
+    ...(options.endpoints?.s3 ? { endpoint: options.endpoints.s3, forcePathStyle: true } : {}),
+  });
+  const sqs = new SQSClient({
+    ...common,
+    ...(options.endpoints?.sqs ? { endpoint: options.endpoints.sqs } : {}),
+  });
+  const dynamo = new DynamoDBClient({
+    ...common,
+    ...(options.endpoints?.dynamodb ? { endpoint: options.endpoints.dynamodb } : {}),
+  });
+  const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  return { s3, sqs, dynamo, db };
+}

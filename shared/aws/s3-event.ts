@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/** The object an S3 ObjectCreated record points at, with its key decoded. */
+export interface S3ObjectRef {
+  readonly bucket: string;
+  readonly key: string;
+  readonly eTag: string;
+  readonly size: number;
+  /** Orders events for the same key; compare after left-padding (see paddedSequencer). */
+  readonly sequencer: string;
+  readonly eventName: string;
+}
+
+const s3RecordSchema = z.object({
+  eventSource: z.literal('aws:s3'),
+  eventName: z.string(),
+  s3: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.number().int().nonnegative().default(0),
+      eTag: z.string().min(1),
+      sequencer: z.string().default('0'),
+    }),
+  }),
+});
+
+const s3EventSchema = z.object({ Records: z.array(s3RecordSchema).min(1) });
+const testEventSchema = z.object({ Event: z.literal('s3:TestEvent'), Service: z.literal('Amazon S3') });
+
+export type ParsedS3Body =
+  | { readonly kind: 'test' }
+  | { readonly kind: 'objects'; readonly objects: readonly S3ObjectRef[] }
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** Parses an SQS message body that S3 wrote: an event notification or the configuration test event. */
+export function parseS3EventBody(body: string): ParsedS3Body {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { kind: 'invalid', reason: 'the message body is not JSON' };
+  }
+  if (testEventSchema.safeParse(json).success) return { kind: 'test' };
+  const parsed = s3EventSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      kind: 'invalid',
+      reason: `not an S3 event notification (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown'})`,
+    };
+  }
+  const objects = parsed.data.Records.filter((r) => r.eventName.startsWith('ObjectCreated:')).map((r) => ({
+    bucket: r.s3.bucket.name,
+    key: decodeS3Key(r.s3.object.key),
+    eTag: r.s3.object.eTag.replace(/^"|"$/g, ''),
+    size: r.s3.object.size,
+    sequencer: r.s3.object.sequencer,
+    eventName: r.eventName,
+  }));
+  return { kind: 'objects', objects };
+}
+
+/** S3 event keys are form-encoded: `+` is a space, then percent-decoding. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/** The inverse, as S3 writes keys into event notifications. */
+export function encodeS3Key(key: string): string {
+  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
+}
+
+/** Sequencers are hex of varying length; left-padding makes them compare as strings. */
+export function paddedSequencer(sequencer: string): string {
+  return sequencer.toUpperCase().padStart(32, '0');
+}

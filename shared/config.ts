@@ -1,0 +1,68 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { DEFAULT_MODEL_DIR } from './paths.ts';
+import { IMAGE_LIMITS, LABELING } from './settings.ts';
+
+const positiveInt = z.coerce.number().int().positive();
+
+const workerConfigSchema = z.object({
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  RESULTS_TABLE: z.string().min(1),
+  RESULTS_BUCKET: z.string().min(1),
+  MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_DIR),
+  EXECUTION_PROVIDERS: z
+    .string()
+    .default('cpu')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
+  INTRA_OP_THREADS: positiveInt.optional(),
+  TOP_K: positiveInt.default(LABELING.topK),
+  INFERENCE_BATCH_SIZE: positiveInt.optional(),
+  DECODE_CONCURRENCY: positiveInt.optional(),
+  MAX_IMAGE_BYTES: positiveInt.default(IMAGE_LIMITS.maxBytes),
+  MAX_IMAGE_PIXELS: positiveInt.default(IMAGE_LIMITS.maxPixels),
+});
+
+export interface WorkerConfig {
+  readonly region: string;
+  readonly resultsTable: string;
+  readonly resultsBucket: string;
+  readonly modelDir: string;
+  readonly executionProviders: readonly string[];
+  readonly intraOpThreads: number;
+  readonly topK: number;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly maxBytes: number;
+  readonly maxPixels: number;
+}
+
+/** Reads a worker's settings once, at start-up; a missing or bad value stops the process. */
+export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
+  const parsed = workerConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${problems}`);
+  }
+  const e = parsed.data;
+  const cores = availableParallelism();
+  return {
+    region: e.AWS_REGION,
+    resultsTable: e.RESULTS_TABLE,
+    resultsBucket: e.RESULTS_BUCKET,
+    modelDir: e.MODEL_DIR,
+    executionProviders: e.EXECUTION_PROVIDERS,
+    intraOpThreads: e.INTRA_OP_THREADS ?? cores,
+    topK: e.TOP_K,
+    // The whole SQS batch goes through one inference run.
+    batchSize: e.INFERENCE_BATCH_SIZE ?? 16,
+    concurrency: e.DECODE_CONCURRENCY ?? cores,
+    maxBytes: e.MAX_IMAGE_BYTES,
+    maxPixels: e.MAX_IMAGE_PIXELS,
+  };
+}

@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { S3ObjectRef } from '../aws/s3-event.ts';
+import { parseS3EventBody } from '../aws/s3-event.ts';
+import { errorMessage, LabelerError } from '../errors.ts';
+import { RESULTS_PREFIX } from '../settings.ts';
+import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
+import { mapLimit } from './image-labeler.ts';
+import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
+import { imageId } from './results.ts';
+
+/** The parts of an SQS record this use case needs. */
+export interface QueueRecord {
+  readonly messageId: string;
+  readonly body: string;
+}
+
+export interface ClassifyLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface ClassifyDeps {
+  readonly labeler: ImageLabeler;
+  readonly images: ImageStore;
+  readonly results: ResultsStore;
+  readonly exports: ExportStore;
+  readonly log: ClassifyLog;
+  readonly jobId?: string;
+  readonly now?: () => Date;
+}
+
+export interface BatchReport {
+  /** Message ids to hand back to the queue (transient failures and unreadable messages). */
+  readonly failedMessageIds: string[];
+  readonly counts: {
+    records: number;
+    images: number;
+    labeled: number;
+    failed: number;
+    duplicates: number;
+    superseded: number;
+    retried: number;
+    testEvents: number;
+    invalid: number;
+  };
+  /** Milliseconds spent per stage; s3Get and decode are summed over images. */
+  readonly stageMs: { s3Get: number; decode: number; inference: number; writes: number; export: number };
+}
+
+interface Work {
+  readonly messageId: string;
+  readonly ref: S3ObjectRef;
+}
+
+/**
+ * Labels the images announced by a batch of S3 event messages, exactly once per
+ * (image content, model): existing results are skipped, permanent image errors become
+ * failed results, transient errors send the message back to the queue.
+ */
+export async function classifyRecords(
+  records: readonly QueueRecord[],
+  deps: ClassifyDeps,
+): Promise<BatchReport> {
+  const { labeler, results, log } = deps;
+  const model: ModelRef = {
+    id: labeler.classifier.manifest.id,
+    version: labeler.classifier.manifest.version,
+  };
+  const failed = new Set<string>();
+  const counts = {
+    records: records.length,
+    images: 0,
+    labeled: 0,
+    failed: 0,
+    duplicates: 0,
+    superseded: 0,
+    retried: 0,
+    testEvents: 0,
+    invalid: 0,
+  };
+  const stageMs = { s3Get: 0, decode: 0, inference: 0, writes: 0, export: 0 };
+
+  const work: Work[] = [];
+  for (const record of records) {
+    const parsed = parseS3EventBody(record.body);
+    if (parsed.kind === 'test') counts.testEvents++;
+    else if (parsed.kind === 'invalid') {
+      // Retried, then parked in the dead-letter queue where `labeler dlq list` shows it.
+      counts.invalid++;
+      failed.add(record.messageId);
+      log.error('unreadable message', { messageId: record.messageId, reason: parsed.reason });
+    } else for (const ref of parsed.objects) work.push({ messageId: record.messageId, ref });
+  }
+  counts.images = work.length;
+  if (work.length === 0) return { failedMessageIds: [...failed], counts, stageMs };
+
+  let existing: Map<string, ImageResult>;
+  try {
+    existing = await results.findExisting(
+      work.map((w) => w.ref),
+      model,
+    );
+  } catch (error) {
+    log.warn('could not read existing results; the batch goes back to the queue', {
+      error: errorMessage(error),
+    });
+    for (const w of work) failed.add(w.messageId);
+    counts.retried += work.length;
+    return { failedMessageIds: [...failed], counts, stageMs };
+  }
+
+  // One run per distinct image content; later copies in the batch and stored results are duplicates.
+  const todo: Work[] = [];
+  const seen = new Set<string>();
+  for (const w of work) {
+    const id = `${imageId(w.ref)}#${w.ref.eTag}`;
+    if (seen.has(id) || existing.get(imageId(w.ref))?.eTag === w.ref.eTag) counts.duplicates++;
+    else {
+      seen.add(id);
+      todo.push(w);
+    }
+  }
+
+  const outcomes = await labeler.labelBatch(todo, (w) => deps.images.get(w.ref));
+  if (outcomes.length > 0) stageMs.inference = outcomes[0]?.timings.inferMs ?? 0;
+  for (const o of outcomes) {
+    stageMs.s3Get += o.timings.readMs;
+    stageMs.decode += o.timings.preprocessMs;
+  }
+
+  const labeledAt = (deps.now?.() ?? new Date()).toISOString();
+  const written: ImageResult[] = [];
+  const writesStarted = performance.now();
+  await mapLimit(todo, 8, async (w, i) => {
+    const outcome = outcomes[i] as LabelOutcome;
+    if (outcome.status === 'failed' && outcome.retryable) {
+      counts.retried++;
+      failed.add(w.messageId);
+      log.warn('transient failure; the message goes back to the queue', {
+        messageId: w.messageId,
+        image: imageId(w.ref),
+        code: outcome.error.code,
+        error: outcome.error.message,
+      });
+      return;
+    }
+    if (outcome.status === 'failed' && outcome.error.code === 'object/changed') {
+      counts.superseded++;
+      return;
+    }
+    const result = toResult(w.ref, model, outcome, labeledAt, deps.jobId);
+    try {
+      const previous = existing.get(imageId(w.ref));
+      if ((await results.put(result, previous)) === 'duplicate') counts.duplicates++;
+      else {
+        written.push(result);
+        if (result.status === 'ok') counts.labeled++;
+        else counts.failed++;
+      }
+    } catch (error) {
+      counts.retried++;
+      failed.add(w.messageId);
+      log.warn('could not store the result; the message goes back to the queue', {
+        messageId: w.messageId,
+        image: imageId(w.ref),
+        code: error instanceof LabelerError ? error.code : 'internal/unexpected',
+        error: errorMessage(error),
+      });
+    }
+  });
+  stageMs.writes = performance.now() - writesStarted;
+
+  if (written.length > 0) {
+    const exportStarted = performance.now();
+    const key = exportKey(model, labeledAt, written);
+    try {
+      await deps.exports.putLines(
+        key,
+        written.map((r) => JSON.stringify(exportLine(r))),
+      );
+    } catch (error) {
+      // DynamoDB holds these results; the export is rebuilt from it. Say so loudly.
+      log.error('export failed; the results are stored in DynamoDB but missing from the S3 export', {
+        key,
+        images: written.map(imageId),
+        error: errorMessage(error),
+      });
+    }
+    stageMs.export = performance.now() - exportStarted;
+  }
+  return { failedMessageIds: [...failed], counts, stageMs };
+}
+
+function toResult(
+  ref: S3ObjectRef,
+  model: ModelRef,
+  outcome: LabelOutcome,
+  labeledAt: string,
+  jobId: string | undefined,
+): ImageResult {
+  const base = {
+    bucket: ref.bucket,
+    key: ref.key,
+    eTag: ref.eTag,
+    size: ref.size,
+    sequencer: ref.sequencer,
+    model,
+    timings: outcome.timings,
+    labeledAt,
+    ...(jobId ? { jobId } : {}),
+  };
+  if (outcome.status === 'ok') {
+    return {
+      ...base,
+      status: 'ok',
+      labels: outcome.labels,
+      width: outcome.width,
+      height: outcome.height,
+      format: outcome.format,
+    };
+  }
+  return { ...base, status: 'failed', labels: [], error: outcome.error };
+}
+
+/** `results/model=<id>/date=<yyyy-mm-dd>/<batch>.jsonl`; the batch name is derived from its content. */
+export function exportKey(model: ModelRef, labeledAt: string, written: readonly ImageResult[]): string {
+  const hash = createHash('sha256');
+  for (const id of written.map((r) => `${imageId(r)}#${r.eTag}`).sort()) hash.update(id).update('\n');
+  return `${RESULTS_PREFIX}/model=${model.id}/date=${labeledAt.slice(0, 10)}/${hash.digest('hex').slice(0, 32)}.jsonl`;
+}
+
+export function exportLine(r: ImageResult): Record<string, unknown> {
+  return {
+    bucket: r.bucket,
+    key: r.key,
+    eTag: r.eTag,
+    model: r.model.id,
+    modelVersion: r.model.version,
+    status: r.status,
+    labels: r.labels,
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.jobId ? { jobId: r.jobId } : {}),
+    labeledAt: r.labeledAt,
+  };
+}

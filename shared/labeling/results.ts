@@ -1,0 +1,79 @@
+import type { Label } from '../model/classifier.ts';
+import type { Timings } from './image-labeler.ts';
+
+/** The model a result was produced by; results are kept per (image, model id and version). */
+export interface ModelRef {
+  readonly id: string;
+  readonly version: string;
+}
+
+/** One labeled (or failed) image: the unit stored in DynamoDB and exported to S3. */
+export interface ImageResult {
+  readonly bucket: string;
+  readonly key: string;
+  readonly eTag: string;
+  readonly size: number;
+  readonly sequencer: string;
+  readonly model: ModelRef;
+  readonly status: 'ok' | 'failed';
+  readonly labels: readonly Label[];
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly width?: number;
+  readonly height?: number;
+  readonly format?: string;
+  readonly jobId?: string;
+  readonly timings: Timings;
+  readonly labeledAt: string;
+}
+
+export interface LabelHit {
+  readonly bucket: string;
+  readonly key: string;
+  readonly label: string;
+  readonly score: number;
+  readonly rank: number;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Opaque; pass back to get the next page. Absent on the last page. */
+  readonly cursor?: string;
+}
+
+/** Port: where results live and how they are queried. Writes are idempotent. */
+export interface ResultsStore {
+  /** Existing results for these images under this model, keyed by `bucket/key`. */
+  findExisting(
+    images: ReadonlyArray<{ bucket: string; key: string }>,
+    model: ModelRef,
+  ): Promise<Map<string, ImageResult>>;
+  /**
+   * Writes the result unless the same image content (eTag) already has one, or a newer
+   * S3 event (higher sequencer) already wrote. Returns which happened. `previous` is
+   * the result this one replaces, if any (its label index entries are cleaned up).
+   */
+  put(result: ImageResult, previous?: ImageResult): Promise<'written' | 'duplicate'>;
+  getByImage(bucket: string, key: string): Promise<ImageResult[]>;
+  /** Images whose `label` scored >= minScore under `model`, best first; one paginated Query. */
+  queryByLabel(query: {
+    model: ModelRef;
+    label: string;
+    minScore: number;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<LabelHit>>;
+}
+
+/** Port: reads image bytes. Throws ObjectNotFoundError (permanent) or TransientError. */
+export interface ImageStore {
+  get(ref: { bucket: string; key: string; eTag: string }): Promise<Uint8Array>;
+}
+
+/** Port: the JSON Lines export, one object per batch. */
+export interface ExportStore {
+  putLines(key: string, lines: readonly string[]): Promise<void>;
+}
+
+export function imageId(ref: { bucket: string; key: string }): string {
+  return `${ref.bucket}/${ref.key}`;
+}

@@ -1,0 +1,36 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { BatchReport, ClassifyLog } from './labeling/classify-records.ts';
+
+/** Process singletons for Lambda and container workers: JSON logs and EMF metrics on stdout. */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'labeler' });
+export const metrics = new Metrics({
+  namespace: 'Labeler',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'labeler',
+});
+
+export function publishBatchMetrics(report: BatchReport): void {
+  const c = report.counts;
+  metrics.addMetric('ImagesLabeled', MetricUnit.Count, c.labeled);
+  metrics.addMetric('ImagesFailed', MetricUnit.Count, c.failed);
+  metrics.addMetric('Duplicates', MetricUnit.Count, c.duplicates);
+  metrics.addMetric('Retried', MetricUnit.Count, c.retried);
+  metrics.addMetric('InvalidMessages', MetricUnit.Count, c.invalid);
+  metrics.addMetric('InferenceMs', MetricUnit.Milliseconds, report.stageMs.inference);
+  metrics.publishStoredMetrics();
+}
+
+/** A plain logger for the one-machine stack and the CLI: stderr, warnings and errors only. */
+export const stderrLog: ClassifyLog = {
+  info: () => {},
+  warn: (message, extra) => process.stderr.write(`warn: ${message} ${extra ? JSON.stringify(extra) : ''}\n`),
+  error: (message, extra) =>
+    process.stderr.write(`error: ${message} ${extra ? JSON.stringify(extra) : ''}\n`),
+};
+
+/** The Powertools logger behind the use case's logging port. */
+export const lambdaLog: ClassifyLog = {
+  info: (message, extra) => (extra ? logger.info(message, extra) : logger.info(message)),
+  warn: (message, extra) => (extra ? logger.warn(message, extra) : logger.warn(message)),
+  error: (message, extra) => (extra ? logger.error(message, extra) : logger.error(message)),
+};

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readExpectedLabels } from '../../shared/labeling/accuracy.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { jsonLines, runCli } from '../helpers/cli.ts';
+import { solidImage } from '../helpers/images.ts';
+
+const SAMPLES = join(DEFAULT_MODEL_DIR, 'samples');
+const SAMPLES_CSV = join(DEFAULT_MODEL_DIR, 'samples.csv');
+
+describe('labeler label', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labeler-cli-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('labels the 200 bundled samples with >= 89 % top-1 accuracy, one JSON line each', async () => {
+    const run = await runCli(['label', SAMPLES, '--format', 'jsonl', '--expect', SAMPLES_CSV]);
+    assert.equal(run.code, 0, run.stderr);
+    const rows = jsonLines(run.stdout);
+    const expected = await readExpectedLabels(SAMPLES_CSV);
+    assert.equal(rows.length, expected.size);
+    let correct = 0;
+    for (const row of rows) {
+      assert.equal(row.status, 'ok', JSON.stringify(row));
+      const labels = row.labels as Array<{ label: string; score: number }>;
+      assert.equal(labels.length, 5);
+      assert.ok(
+        labels.every((l, i) => i === 0 || (labels[i - 1]?.score ?? 0) >= l.score),
+        'best first',
+      );
+      if (labels[0]?.label === expected.get(basename(row.file as string))) correct++;
+    }
+    const accuracy = correct / rows.length;
+    assert.ok(accuracy >= 0.89, `top-1 accuracy ${accuracy}`);
+    assert.match(run.stderr, /top-1 accuracy: \d+\.\d %/);
+  });
+
+  it('gives a folder mixing good and bad files exactly one line per file and exits 0', async () => {
+    const folder = join(dir, 'mixed');
+    await mkdir(join(folder, 'nested', 'deeper'), { recursive: true });
+    await copyFile(join(SAMPLES, 'test-00000.png'), join(folder, 'good.png'));
+    await writeFile(
+      join(folder, 'nested', 'deeper', 'photo.jpg'),
+      await solidImage(300, 200, '#c08040').jpeg().toBuffer(),
+    );
+    const png = await readFile(join(SAMPLES, 'test-00001.png'));
+    await writeFile(join(folder, 'truncated.png'), png.subarray(0, 60));
+    await writeFile(join(folder, 'empty.jpg'), '');
+    await writeFile(join(folder, 'notes.txt'), 'not an image');
+    await writeFile(join(folder, 'vector.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
+    await writeFile(join(folder, '.hidden.png'), png);
+
+    const run = await runCli(['label', folder, '--format', 'jsonl', '--top-k', '2', '--batch-size', '3']);
+    assert.equal(run.code, 0, run.stderr);
+    const rows = jsonLines(run.stdout);
+    const byName = new Map(rows.map((r) => [basename(r.file as string), r]));
+    assert.equal(rows.length, 6);
+    assert.deepEqual([...byName.keys()].sort(), [
+      'empty.jpg',
+      'good.png',
+      'notes.txt',
+      'photo.jpg',
+      'truncated.png',
+      'vector.svg',
+    ]);
+    assert.equal(byName.get('good.png')?.status, 'ok');
+    assert.equal((byName.get('good.png')?.labels as unknown[] | undefined)?.length, 2);
+    assert.equal(byName.get('photo.jpg')?.status, 'ok');
+    const code = (name: string) => (byName.get(name)?.error as { code: string } | undefined)?.code;
+    assert.equal(code('empty.jpg'), 'image/empty');
+    assert.equal(code('truncated.png'), 'image/decode-failed');
+    assert.equal(code('notes.txt'), 'image/unsupported-format');
+    assert.equal(code('vector.svg'), 'image/unsupported-format');
+  });
+
+  it('exits 2 with the help text on a usage error', async () => {
+    const run = await runCli(['label', SAMPLES, '--top-k', 'zero']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--top-k must be a positive integer/);
+    assert.match(run.stderr, /Usage: labeler label/);
+  });
+
+  it('exits 3 with the model error code when the model folder is unusable', async () => {
+    const run = await runCli(['label', SAMPLES, '--model', join(dir, 'no-model')]);
+    assert.equal(run.code, 3);
+    assert.match(run.stderr, /\[model\/not-found\]/);
+    assert.equal(run.stdout, '');
+  });
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ModelError } from '../../shared/errors.ts';
+import { Classifier, softmax, topLabels } from '../../shared/model/classifier.ts';
+import { loadModelBundle } from '../../shared/model/manifest.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+
+type EditableManifest = { input: Record<string, unknown>; sha256: string };
+
+interface ExportCheck {
+  shape: number[];
+  input: number[];
+  logits: number[];
+}
+
+describe('the bundled model under onnxruntime', () => {
+  it('matches the PyTorch outputs saved at export time (max abs diff <= 1e-4)', async () => {
+    const check = JSON.parse(
+      await readFile(join(DEFAULT_MODEL_DIR, 'export-check.json'), 'utf8'),
+    ) as ExportCheck;
+    const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
+    const classifier = await Classifier.create(bundle, { intraOpThreads: 1 });
+    const count = check.shape[0] as number;
+    const classes = bundle.labels.length;
+    // All classes with probabilities: compare logits through log-softmax differences.
+    const labels = await classifier.classify(Float32Array.from(check.input), count, classes);
+    let maxDiff = 0;
+    for (let i = 0; i < count; i++) {
+      const expected = softmax(Float32Array.from(check.logits.slice(i * classes, (i + 1) * classes)));
+      for (const { label, score } of labels[i] ?? []) {
+        const diff = Math.abs(score - (expected[bundle.labels.indexOf(label)] as number));
+        maxDiff = Math.max(maxDiff, diff);
+      }
+      assert.equal(labels[i]?.length, classes);
+    }
+    assert.ok(maxDiff <= 1e-4, `max abs diff ${maxDiff}`);
+    await classifier.release();
+  });
+
+  it('falls back to the CPU provider when a requested provider is missing, and says so', async () => {
+    const warnings: string[] = [];
+    const classifier = await Classifier.create(
+      await loadModelBundle(DEFAULT_MODEL_DIR),
+      { executionProviders: ['cuda', 'cpu'], intraOpThreads: 1 },
+      { warn: (message) => warnings.push(message) },
+    );
+    assert.equal(classifier.executionProvider, 'cpu');
+    assert.match(warnings.join('\n'), /cuda is unavailable/);
+    await classifier.release();
+  });
+});
+
+describe('model folder checks at start-up', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labeler-model-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function variant(name: string, edit: (manifest: EditableManifest) => void, labels?: string) {
+    const target = join(dir, name);
+    await cp(DEFAULT_MODEL_DIR, target, { recursive: true, filter: (src) => !src.includes('samples') });
+    const manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as EditableManifest;
+    edit(manifest);
+    await writeFile(join(target, 'manifest.json'), JSON.stringify(manifest));
+    if (labels !== undefined) await writeFile(join(target, 'labels.txt'), labels);
+    return target;
+  }
+
+  async function codeOf(target: string): Promise<string> {
+    const error = await loadModelBundle(target)
+      .then((bundle) => Classifier.create(bundle, { intraOpThreads: 1 }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(error instanceof ModelError, `expected a ModelError, got ${String(error)}`);
+    return `${error.code}: ${error.message}`;
+  }
+
+  it('refuses a manifest whose input size disagrees with the model', async () => {
+    const target = await variant('size', (m) => {
+      m.input.width = 32;
+    });
+    assert.match(await codeOf(target), /^model\/mismatch: .*28, 28.*28x32/);
+  });
+
+  it('refuses a manifest that names an input the model does not have', async () => {
+    const target = await variant('name', (m) => {
+      m.input.name = 'pixels';
+    });
+    assert.match(await codeOf(target), /^model\/mismatch: .*"pixels"/);
+  });
+
+  it('refuses a labels file whose length differs from the model outputs', async () => {
+    const target = await variant('labels', () => {}, 'a\nb\nc\n');
+    assert.match(await codeOf(target), /^model\/mismatch: the model has 10 classes/);
+  });
+
+  it('refuses a model file whose sha256 differs from the manifest', async () => {
+    const target = await variant('sha', (m) => {
+      m.sha256 = '0'.repeat(64);
+    });
+    assert.match(await codeOf(target), /^model\/checksum-mismatch/);
+  });
+
+  it('refuses a manifest that fails the schema, naming the field', async () => {
+    const target = await variant('schema', (m) => {
+      m.input.layout = 'CHW';
+    });
+    assert.match(await codeOf(target), /^model\/manifest-invalid: .*input\.layout/);
+  });
+
+  it('refuses a folder without a manifest', async () => {
+    assert.match(await codeOf(join(dir, 'nothing-here')), /^model\/not-found/);
+  });
+});
+
+describe('scores', () => {
+  it('softmax turns logits into probabilities that sum to 1, preserving order', () => {
+    const p = softmax(Float32Array.from([1, 3, 2, 1000]));
+    assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+    assert.ok((p[3] as number) > 0.999 && (p[1] as number) > (p[2] as number));
+  });
+
+  it('topLabels returns the k best, best first, ties in class order', () => {
+    const labels = ['a', 'b', 'c', 'd', 'e'];
+    const top = topLabels(Float32Array.from([0.1, 0.4, 0.1, 0.3, 0.1]), labels, 3);
+    assert.deepEqual(
+      top.map((l) => l.label),
+      ['b', 'd', 'a'],
+    );
+    assert.equal(topLabels(Float32Array.from([0.5, 0.5]), ['x', 'y'], 5).length, 2);
+  });
+});
