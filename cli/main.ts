@@ -1,6 +1,8 @@
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
+import { LOCAL_HELP, localCommand } from './local-command.ts';
+import { QUERY_HELP, queryCommand } from './query-command.ts';
 
 const HELP = `Usage: labeler <command> [options]
 
@@ -8,6 +10,10 @@ Labels image datasets with an EfficientNet ONNX model.
 
 Commands:
   label <files or folders...>   label local images, one result line per file
+  local up | local run <folder> the whole pipeline on this machine (S3, SQS,
+                                DynamoDB emulators + the classify handler)
+  query image <key> | query label <label>
+                                read results from a running local stack
 
 Run "labeler <command> --help" for a command's options.`;
 
@@ -15,6 +21,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   label: { run: labelCommand, help: LABEL_HELP },
+  local: { run: localCommand, help: LOCAL_HELP },
+  query: { run: queryCommand, help: QUERY_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

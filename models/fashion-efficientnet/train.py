@@ -6,7 +6,7 @@ Run with Debian's interpreter (it has python3-torch and python3-torchvision):
 
 Reads Debian's dataset-fashion-mnist (train split for training, test split only for
 the reported accuracy and the committed samples) and writes, next to this file:
-model.onnx, manifest.json, labels.txt, export-check.json, metrics.json and samples/.
+model.onnx, manifest.json, labels.txt, export-check.json, metrics.json, samples/ and samples.csv.
 """
 import argparse
 import gzip
@@ -189,7 +189,7 @@ def main():
         name = f"test-{i:05d}.png"
         Image.fromarray(test_x_u8[i], mode="L").save(os.path.join(samples_dir, name), optimize=True)
         rows.append((name, LABELS[c]))
-    with open(os.path.join(samples_dir, "labels.csv"), "w") as f:
+    with open(os.path.join(args.out, "samples.csv"), "w") as f:
         f.write("file,label\n")
         for name, label in rows:
             f.write(f"{name},{label}\n")

@@ -37,6 +37,8 @@ export interface BatchReport {
   readonly counts: {
     records: number;
     images: number;
+    /** Images that went through the model in this invocation. */
+    inferred: number;
     labeled: number;
     failed: number;
     duplicates: number;
@@ -72,6 +74,7 @@ export async function classifyRecords(
   const counts = {
     records: records.length,
     images: 0,
+    inferred: 0,
     labeled: 0,
     failed: 0,
     duplicates: 0,
@@ -125,6 +128,7 @@ export async function classifyRecords(
 
   const outcomes = await labeler.labelBatch(todo, (w) => deps.images.get(w.ref));
   if (outcomes.length > 0) stageMs.inference = outcomes[0]?.timings.inferMs ?? 0;
+  counts.inferred = outcomes.filter((o) => o.status === 'ok').length;
   for (const o of outcomes) {
     stageMs.s3Get += o.timings.readMs;
     stageMs.decode += o.timings.preprocessMs;

@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createAwsClients } from '../shared/aws/clients.ts';
+import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { LabelerError } from '../shared/errors.ts';
+import { loadModelBundle } from '../shared/model/manifest.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { RESOURCE_NAMES } from '../shared/settings.ts';
+import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
+import { DEFAULT_DATA_DIR } from './local-command.ts';
+
+export const QUERY_HELP = `Usage: labeler query <image|label> ... [options]
+
+Reads results from a running local stack ("labeler local up").
+
+  labeler query image <key> [--bucket <name>]
+      Every result stored for this object key (one per model), as JSON lines.
+
+  labeler query label <label> [--min-score <s>] [--limit <n>] [--cursor <c>]
+      Images whose <label> scored at least <s> (default 0), best first; one
+      DynamoDB Query on the label index, never a Scan. Prints a "next" cursor
+      on stderr when more results exist.
+
+Options:
+  --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})
+  --model <dir>      the model whose results to read (default: the bundled one)
+  --data-dir <dir>   the local stack's state folder (default .labeler)
+  -h, --help         show this help`;
+
+export async function queryCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    bucket: { type: 'string' },
+    'min-score': { type: 'string' },
+    limit: { type: 'string' },
+    cursor: { type: 'string' },
+    model: { type: 'string' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const [what, subject, ...extra] = positionals;
+  if (values.help || what === undefined) {
+    process.stdout.write(`${QUERY_HELP}\n`);
+    return values.help ? 0 : 2;
+  }
+  if (!subject || extra.length > 0) throw new UsageError(`"query ${what}" takes exactly one argument`);
+  if (what !== 'image' && what !== 'label')
+    throw new UsageError(`unknown query "${what}"; use image or label`);
+
+  const dataDir = values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR;
+  const running = await readFile(join(dataDir, 'endpoints.json'), 'utf8').catch(() => undefined);
+  if (!running) {
+    throw new LabelerError(
+      'local/not-running',
+      `no local stack found in ${dataDir}; start one with "labeler local up"`,
+    );
+  }
+  const { region, endpoints } = JSON.parse(running) as { region: string; endpoints: { dynamodb: string } };
+  const clients = createAwsClients({ region, endpoints: { dynamodb: endpoints.dynamodb }, local: true });
+  const store = new DynamoResultsStore(clients.db, RESOURCE_NAMES.resultsTable);
+  try {
+    if (what === 'image') {
+      const results = await store.getByImage(values.bucket ?? RESOURCE_NAMES.imagesBucket, subject);
+      for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+      if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
+      return 0;
+    }
+    const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+    const page = await store.queryByLabel({
+      model: { id: bundle.manifest.id, version: bundle.manifest.version },
+      label: subject,
+      minScore: unitInterval(values['min-score'], '--min-score', 0),
+      limit: positiveInt(values.limit, '--limit', 100),
+      ...(values.cursor ? { cursor: values.cursor } : {}),
+    });
+    for (const hit of page.items) process.stdout.write(`${JSON.stringify(hit)}\n`);
+    if (page.cursor) process.stderr.write(`next: --cursor ${page.cursor}\n`);
+    return 0;
+  } finally {
+    clients.dynamo.destroy();
+  }
+}
