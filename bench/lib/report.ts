@@ -1,0 +1,376 @@
+import type { Results, SectionData, SectionName, SectionRecord } from './types.ts';
+
+const n = (v: number | null | undefined, digits = 1) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+const pct = (v: number | null | undefined) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(0)} %`;
+const usd = (v: number) => `$${v < 10 ? v.toFixed(2) : v.toFixed(0)}`;
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The section's data, or a line saying why there is none. */
+function section<K extends SectionName>(
+  results: Results,
+  name: K,
+  render: (data: SectionData[K]) => string,
+): string {
+  const record = results.sections[name] as SectionRecord<K> | undefined;
+  if (!record) return '_Not run._';
+  const when =
+    record.date === results.date ? '' : `_Measured ${record.date}${record.quick ? ' (quick)' : ''}._\n\n`;
+  if (record.status !== 'ok') return `${when}**${record.status}:** ${record.error}`;
+  return when + render(record.data);
+}
+
+export function renderMarkdown(r: Results): string {
+  const m = r.machine;
+  const out: string[] = [];
+  out.push('# Benchmark results');
+  out.push('');
+  if (r.quick) {
+    out.push('> **Quick run** (`--quick`): tiny counts for development; these numbers are not results.');
+    out.push('');
+  }
+  out.push(
+    `${r.date} · \`${r.command}\` · ${m.cpuModel}, ${m.availableParallelism} cores · ` +
+      `Node ${m.versions.node} · onnxruntime-node ${m.versions.onnxruntimeNode} · sharp ${m.versions.sharp}`,
+  );
+  out.push('');
+  out.push(
+    table(
+      ['Target', 'Goal', 'Measured', 'Verdict'],
+      r.targets.map((t) => [t.name, t.goal, t.measured, t.verdict === 'met' ? '**met**' : t.verdict]),
+    ),
+  );
+  out.push('');
+  const missed = r.targets.filter((t) => t.verdict === 'missed' && t.bound);
+  if (missed.length > 0) {
+    out.push('### What bounds the missed targets');
+    out.push('');
+    for (const t of missed) out.push(`- **${t.name}.** ${t.bound}`);
+    out.push('');
+  }
+
+  out.push('## Run');
+  out.push('');
+  out.push(`- Command: \`${r.command}\` (from the repository root), ${n(r.wallSeconds, 0)} s wall.`);
+  out.push(`- Date: ${r.date}.`);
+  out.push(
+    `- Machine: ${m.cpuModel}, ${m.logicalCpus} logical CPUs (${m.availableParallelism} available), ${m.vectorIsa}` +
+      `${m.hypervisor ? ', virtual machine' : ''}, ${m.memoryGb} GB RAM, Linux ${m.kernel}; ` +
+      `load average at start ${m.loadAverageAtStart.join(' / ')}.`,
+  );
+  out.push(
+    `- Software: Node ${m.versions.node}, onnxruntime-node ${m.versions.onnxruntimeNode}, sharp ${m.versions.sharp} ` +
+      `(libvips ${m.versions.libvips})${r.model ? `, torch ${r.model.torch}, torchvision ${r.model.torchvision}` : ''}.`,
+  );
+  if (r.model) {
+    out.push(
+      `- Model: EfficientNet-B0 224 px, torchvision architecture, random weights (seed fixed), exported by ` +
+        `\`bench/export_b0.py\` into \`bench/.cache/b0\` (sha256 ${r.model.sha256.slice(0, 12)}…); ` +
+        `${(r.model.macs / 1e9).toFixed(3)} GMAC = ${(r.model.flops / 1e9).toFixed(3)} GFLOP per image, ` +
+        `${(r.model.params / 1e6).toFixed(2)} M parameters (${r.model.flopsSource}).`,
+    );
+  } else if (r.modelError) {
+    out.push(`- Model: **not available**: ${r.modelError}`);
+  }
+  out.push(
+    '- Every measurement runs in a fresh child process (ORT_DISABLE_TELEMETRY=1); shared machines add 5–15 % noise.',
+  );
+  out.push('');
+
+  out.push('## 1. Inference (onnxruntime-node, B0)');
+  out.push('');
+  out.push(
+    section(r, 'inference', (d) => {
+      const rows = d.settings.map((s) => [
+        String(s.batchSize),
+        String(s.threads),
+        s.error ? `failed: ${s.error.slice(0, 80)}` : n(s.imagesPerSecond),
+        n(s.msPerImage, 2),
+        n(s.batchLatencyMs.p50),
+        n(s.batchLatencyMs.p90),
+        n(s.rssAfterLoadMb, 0),
+        n(s.peakRssMb, 0),
+        pct(s.fractionOfFlopLimit),
+      ]);
+      return [
+        `${d.model}; ${n(d.seconds)} s per setting after warm-up, each setting in a fresh process, the faster of ${d.rounds ?? 1} rounds; sequential execution, graph optimisation 'all', memory arena on (the project's Classifier).`,
+        '',
+        table(
+          [
+            'batch',
+            'intra-op threads',
+            'images/s',
+            'ms/image',
+            'batch p50 ms',
+            'batch p90 ms',
+            'RSS after load MB',
+            'peak RSS MB',
+            'of FP32 limit',
+          ],
+          rows,
+        ),
+        '',
+        `**Defaults for the workers: batch ${d.chosen.batchSize}, intra-op threads = cores (${d.chosen.threads} here).** ${d.chosen.why} Inference alone; with decode on the same cores see "Threads in the pipeline" in section 3.`,
+        '',
+        '"Of FP32 limit" = images/s x GFLOP per image / (threads x the per-core FMA peak; the all-core peak when threads = cores).',
+      ].join('\n');
+    }),
+  );
+  out.push('');
+
+  out.push('## 2. Preprocessing (decode + orient + resize + crop + tensor)');
+  out.push('');
+  out.push(
+    section(r, 'preprocess', (d) =>
+      [
+        `\`preprocessInto\` from memory. "one core": pinned with taskset, one image at a time, \`sharp.concurrency(1)\`. "workers": the labeler's setting, as many images in flight as cores with sharp's default libvips concurrency (${d.sharpDefaultConcurrency} here). Synthetic JPEGs are seeded random colour fields plus noise, quality 90, every fourth with EXIF orientation 6. ${d.photosNote}.`,
+        '',
+        table(
+          ['input', 'mode', 'images in flight', 'images/s', 'images per CPU-second', 'p50 ms/image'],
+          d.rows.map((row) => [
+            row.set,
+            row.mode,
+            String(row.concurrency),
+            row.error ? `failed: ${row.error.slice(0, 80)}` : n(row.imagesPerSecond),
+            n(row.imagesPerCpuSecond),
+            n(row.msPerImageP50),
+          ]),
+        ),
+      ].join('\n'),
+    ),
+  );
+  out.push('');
+
+  out.push('## 3. End to end');
+  out.push('');
+  out.push('### Through the local stack');
+  out.push('');
+  out.push(
+    section(r, 'e2e', (d) => {
+      if (!d.available || !d.summary)
+        return `\`${d.command}\` (${d.images} medium JPEGs): **${d.note ?? 'not available'}**`;
+      const s = d.summary;
+      const stages = s.stageSeconds
+        ? Object.entries(s.stageSeconds)
+            .map(([k, v]) => `${k} ${n(v, 2)} s`)
+            .join(', ')
+        : '–';
+      return [
+        `\`${d.command}\``,
+        '',
+        table(
+          [
+            'files',
+            'ok',
+            'failed',
+            'duplicates',
+            'images/s',
+            'wall s',
+            'CPU s',
+            'CPU ms/image',
+            'stage seconds',
+          ],
+          [
+            [
+              String(s.files),
+              String(s.ok),
+              String(s.failed),
+              String(s.duplicates),
+              n(s.imagesPerSecond),
+              n(s.wallSeconds),
+              n(s.cpuSeconds),
+              n((s.cpuSeconds / Math.max(1, s.ok)) * 1000),
+              stages,
+            ],
+          ],
+        ),
+        '',
+        `The command's own process took ${n(d.parentWallSeconds)} s from spawn to exit (emulator start-up included).`,
+      ].join('\n');
+    }),
+  );
+  out.push('');
+  out.push('### In process (the labeler without queue or database)');
+  out.push('');
+  out.push(
+    section(r, 'pipeline', (d) =>
+      [
+        '`createImageLabeler` + `labelAll` (decode of the next batch overlaps inference of this one), images from memory. "one core" is pinned with taskset: what a 1-vCPU (1769 MB) Lambda gets, and what section 7 prices.',
+        '',
+        table(
+          [
+            'run',
+            'input',
+            'batch',
+            'threads',
+            'in flight',
+            'images/s',
+            'CPU ms/image',
+            'decode ms/image',
+            'infer ms/image',
+            'peak RSS MB',
+          ],
+          d.rows.map((row) => [
+            row.name,
+            row.set,
+            String(row.batchSize),
+            String(row.threads),
+            String(row.concurrency),
+            row.error && row.images === 0 ? `failed: ${row.error.slice(0, 80)}` : n(row.imagesPerSecond),
+            n(row.cpuSecondsPerImage * 1000),
+            n(row.msPerImage.preprocess),
+            n(row.msPerImage.infer),
+            n(row.peakRssMb, 0),
+          ]),
+        ),
+        '',
+        'decode and infer ms are wall times per image inside the overlapped pipeline (they include waiting for the other stage on a shared core), so they do not add up to 1000 / images/s.',
+        '',
+        `**Threads in the pipeline.** ${d.recommendation ?? ''}`,
+      ].join('\n'),
+    ),
+  );
+  out.push('');
+
+  out.push('## 4. Peers (same run, same B0 weights, same medium JPEGs read from disk)');
+  out.push('');
+  out.push(
+    section(r, 'peers', (d) => {
+      const ours = d.ours;
+      const rows = [ours, d.naive, ...d.torch]
+        .filter((p): p is NonNullable<typeof p> => p !== null)
+        .map((p) => [
+          p.name,
+          n(p.imagesPerSecond),
+          n(p.cpuSecondsPerImage * 1000),
+          String(p.images),
+          ours && p !== ours ? `${(ours.imagesPerSecond / p.imagesPerSecond).toFixed(2)}x` : '–',
+          p.note ?? '',
+        ]);
+      return [
+        `${d.files} files of ${d.set}. Peer (a) is \`bench/peers/naive.ts\`; peer (b) is \`bench/peers/torch_eager.py\` (PIL, Resize(256), CenterCrop(224), ToTensor, Normalize; torch ${d.torchVersion ?? '?'} from Debian, \`torch.set_num_threads\` = cores). Warm-up excluded everywhere.`,
+        '',
+        table(['labeller', 'images/s', 'CPU ms/image', 'images', 'ours vs it', 'note'], rows),
+        ...(d.errors.length > 0 ? ['', ...d.errors.map((e) => `- error: ${e}`)] : []),
+      ].join('\n');
+    }),
+  );
+  out.push('');
+
+  out.push('## 5. The hardware limit');
+  out.push('');
+  out.push(
+    section(r, 'fma', (d) => {
+      const gflop = r.model ? r.model.flops / 1e9 : 0.772;
+      const perImageMs = (gflops: number) => (gflop / gflops) * 1000;
+      return [
+        `\`bench/fma-peak.cpp\` (${d.compiler}, \`${d.flags}\`): ${d.perCore.chains} independent FMA chains on ${d.perCore.isa} registers (${d.perCore.lanes} FP32 lanes), best of 3.`,
+        '',
+        table(
+          ['threads', 'GFLOP/s', 'B0 floor ms/image', 'B0 ceiling images/s'],
+          [d.perCore, d.allCores].map((f) => [
+            String(f.threads),
+            n(f.gflops),
+            n(perImageMs(f.gflops), 2),
+            n(1000 / perImageMs(f.gflops)),
+          ]),
+        ),
+        '',
+        `B0 = ${gflop.toFixed(3)} GFLOP per image (${r.model ? 'counted from the torchvision module graph: conv + linear MACs x 2' : 'the published 0.386 GMAC constant'}). The fractions are in section 1.`,
+      ].join('\n');
+    }),
+  );
+  out.push('');
+
+  out.push('## 6. Cold start');
+  out.push('');
+  out.push(
+    section(r, 'coldstart', (d) =>
+      [
+        "Fresh child process per run; times from the parent's spawn; median of the runs. The first label is one small JPEG through the real preprocessing.",
+        '',
+        table(
+          [
+            'model, how',
+            'runs',
+            'imports done ms',
+            'model loaded ms',
+            'first label ms',
+            'all runs ms',
+            'note',
+          ],
+          d.rows.map((row) => [
+            row.name,
+            String(row.runs),
+            n(row.importsMs, 0),
+            n(row.modelLoadedMs, 0),
+            n(row.firstLabelMs, 0),
+            row.allFirstLabelMs.map((v) => v.toFixed(0)).join(', '),
+            row.error ? `failed: ${row.error.slice(0, 100)}` : (row.note ?? ''),
+          ]),
+        ),
+        '',
+        `Classify handler init (\`${d.handler.path}\`: \`import()\` in a fresh process; the module reads its config, creates clients and loads the model at module scope, as in Lambda INIT)${d.handler.runs.length > 0 ? '' : `: ${d.handler.note ?? 'not available'}`}`,
+        ...(d.handler.runs.length > 0
+          ? [
+              '',
+              table(
+                ['model', 'runs', 'import() ms', 'spawn to ready ms'],
+                d.handler.runs.map((h) => [
+                  h.model,
+                  String(h.runs),
+                  n(h.importMs, 0),
+                  n(h.spawnToImportedMs, 0),
+                ]),
+              ),
+              '',
+              d.handler.note ?? '',
+            ]
+          : []),
+      ].join('\n'),
+    ),
+  );
+  out.push('');
+
+  out.push('## 7. Cost');
+  out.push('');
+  out.push(
+    section(r, 'cost', (d) =>
+      [
+        table(
+          [
+            'input',
+            'ms/image (billed)',
+            'CPU ms/image',
+            'x86 1769 MB',
+            'arm64 1769 MB',
+            'x86 3008 MB',
+            'arm64 3008 MB',
+            'Rekognition DetectLabels',
+          ],
+          d.rows.map((row) => [
+            row.input,
+            n(row.msPerImage),
+            n(row.cpuMsPerImage),
+            usd(row.x86_1769),
+            usd(row.arm_1769),
+            usd(row.x86_3008),
+            usd(row.arm_3008),
+            usd(d.rekognitionPerMillion),
+          ]),
+        ),
+        '',
+        'US $ per million images, Lambda list prices ($0.0000166667 per GB-s x86_64, $0.0000133334 arm64, $0.20 per million requests).',
+        '',
+        ...d.assumptions.map((a) => `- ${a}`),
+      ].join('\n'),
+    ),
+  );
+  out.push('');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,219 @@
+import type { B0Info } from './model.ts';
+import type { MachineInfo } from './system.ts';
+
+export interface FmaRun {
+  readonly isa: string;
+  readonly lanes: number;
+  readonly chains: number;
+  readonly threads: number;
+  readonly gflops: number;
+}
+export interface FmaData {
+  readonly compiler: string;
+  readonly flags: string;
+  readonly perCore: FmaRun;
+  readonly allCores: FmaRun;
+}
+
+export interface InferenceSetting {
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly imagesPerSecond: number;
+  readonly msPerImage: number;
+  readonly cpuSecondsPerImage: number;
+  readonly batchLatencyMs: { readonly p50: number; readonly p90: number };
+  readonly loadMs: number;
+  readonly rssAfterLoadMb: number;
+  readonly peakRssMb: number;
+  /** Throughput as a share of threads x the per-core FP32 FMA peak; null without the peak. */
+  readonly fractionOfFlopLimit: number | null;
+  readonly error?: string;
+}
+export interface InferenceData {
+  readonly model: string;
+  readonly gflopPerImage: number;
+  readonly flopsSource: string;
+  readonly seconds: number;
+  /** Fresh processes per setting; the fastest is reported. */
+  readonly rounds: number;
+  readonly settings: readonly InferenceSetting[];
+  readonly chosen: { readonly batchSize: number; readonly threads: number; readonly why: string };
+}
+
+export interface PreprocessRow {
+  readonly set: string;
+  readonly megapixels: number;
+  readonly files: number;
+  readonly mode: 'one core' | 'workers';
+  readonly concurrency: number;
+  readonly sharpConcurrency: number;
+  readonly imagesPerSecond: number;
+  readonly imagesPerCpuSecond: number;
+  readonly msPerImageP50: number;
+  readonly error?: string;
+}
+export interface PreprocessData {
+  readonly sharpDefaultConcurrency: number;
+  readonly rows: readonly PreprocessRow[];
+  readonly photosNote: string;
+}
+
+export interface PipelineRow {
+  readonly name: string;
+  readonly set: string;
+  readonly cpus: string;
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly concurrency: number;
+  readonly images: number;
+  readonly imagesPerSecond: number;
+  readonly cpuSecondsPerImage: number;
+  readonly msPerImage: { readonly read: number; readonly preprocess: number; readonly infer: number };
+  readonly peakRssMb: number;
+  readonly error?: string;
+}
+export interface PipelineData {
+  readonly rows: readonly PipelineRow[];
+  /** Threads for workers that decode and infer on the same cores, from the all-core rows. */
+  readonly recommendation: string;
+}
+
+export interface LocalRunSummary {
+  readonly files: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly duplicates: number;
+  readonly imagesPerSecond: number;
+  readonly wallSeconds: number;
+  readonly cpuSeconds: number;
+  readonly stageSeconds?: Record<string, number>;
+}
+export interface E2eData {
+  readonly available: boolean;
+  readonly command: string;
+  readonly images: number;
+  readonly note?: string;
+  readonly summary?: LocalRunSummary;
+  readonly parentWallSeconds?: number;
+}
+
+export interface PeerRow {
+  readonly name: string;
+  readonly imagesPerSecond: number;
+  readonly cpuSecondsPerImage: number;
+  readonly images: number;
+  readonly note?: string;
+}
+export interface PeersData {
+  readonly set: string;
+  readonly files: number;
+  readonly ours: PeerRow | null;
+  readonly naive: PeerRow | null;
+  readonly torch: readonly PeerRow[];
+  readonly torchVersion?: string;
+  readonly errors: readonly string[];
+}
+
+export interface ColdStartRow {
+  readonly name: string;
+  readonly runs: number;
+  /** Medians over runs, ms from the parent's spawn. */
+  readonly importsMs: number;
+  readonly modelLoadedMs: number;
+  readonly firstLabelMs: number;
+  readonly allFirstLabelMs: readonly number[];
+  readonly note?: string;
+  readonly error?: string;
+}
+export interface ColdStartData {
+  readonly rows: readonly ColdStartRow[];
+  readonly handler: {
+    readonly available: boolean;
+    readonly path: string;
+    readonly note?: string;
+    readonly runs: readonly HandlerInitRow[];
+  };
+}
+export interface HandlerInitRow {
+  readonly model: string;
+  readonly runs: number;
+  /** Medians: the handler module's import() (its INIT, model load included) and spawn to ready. */
+  readonly importMs: number;
+  readonly spawnToImportedMs: number;
+}
+
+export interface CostRow {
+  readonly input: string;
+  /** Wall time per image on one core: what Lambda bills at 1 vCPU. */
+  readonly msPerImage: number;
+  readonly cpuMsPerImage: number;
+  readonly source: string;
+  readonly x86_1769: number;
+  readonly arm_1769: number;
+  readonly x86_3008: number;
+  readonly arm_3008: number;
+}
+export interface CostData {
+  readonly assumptions: readonly string[];
+  readonly requestsPerMillion: number;
+  readonly rows: readonly CostRow[];
+  readonly rekognitionPerMillion: number;
+}
+
+export interface SectionData {
+  fma: FmaData;
+  inference: InferenceData;
+  preprocess: PreprocessData;
+  pipeline: PipelineData;
+  e2e: E2eData;
+  peers: PeersData;
+  coldstart: ColdStartData;
+  cost: CostData;
+}
+export type SectionName = keyof SectionData;
+export const SECTION_NAMES: readonly SectionName[] = [
+  'fma',
+  'inference',
+  'preprocess',
+  'pipeline',
+  'e2e',
+  'peers',
+  'coldstart',
+  'cost',
+];
+
+export type SectionRecord<K extends SectionName = SectionName> =
+  | {
+      readonly status: 'ok';
+      readonly date: string;
+      readonly seconds: number;
+      readonly quick: boolean;
+      readonly data: SectionData[K];
+    }
+  | {
+      readonly status: 'failed' | 'skipped';
+      readonly date: string;
+      readonly seconds: number;
+      readonly quick: boolean;
+      readonly error: string;
+    };
+
+export interface Target {
+  readonly name: string;
+  readonly goal: string;
+  readonly measured: string;
+  readonly verdict: 'met' | 'missed' | 'n/a';
+  readonly bound?: string;
+}
+
+export interface Results {
+  readonly command: string;
+  readonly date: string;
+  readonly quick: boolean;
+  readonly wallSeconds: number;
+  readonly machine: MachineInfo;
+  readonly model?: B0Info;
+  readonly modelError?: string;
+  readonly sections: { [K in SectionName]?: SectionRecord<K> };
+  readonly targets: readonly Target[];
+}
