@@ -280,13 +280,13 @@ describe('least privilege', () => {
     }
   }
 
-  it('classify may read images, write results and job counters, consume incoming, log', () => {
+  it('classify may read images, write results, consume incoming, log', () => {
     const role = functionRoleId(stack.classify.function);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
-      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
       'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       's3:GetObject',
@@ -331,7 +331,7 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('the GPU task role consumes bulk and writes results, nothing else', () => {
+  it('the GPU task role consumes bulk, writes results and job counters, nothing else', () => {
     const taskDefinition = resourcesOf(template, 'AWS::ECS::TaskDefinition')[
       idOf(stack.gpuWorkers?.taskDefinition as IConstruct)
     ];
@@ -339,7 +339,8 @@ describe('least privilege', () => {
     assert.ok(role);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
-      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       's3:GetObject',
@@ -395,6 +396,7 @@ describe('GPU workers', () => {
       LaunchTemplateData: Match.objectLike({
         InstanceType: GPU_WORKER.instanceType,
         ImageId: { Ref: Match.stringLikeRegexp('amazonlinux2gpu') },
+        MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
       }),
     });
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
@@ -499,7 +501,7 @@ describe('container image assets', () => {
   function walk(dir: string): string[] {
     return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
       entry.isDirectory()
-        ? [entry.name + '/', ...walk(join(dir, entry.name)).map((p) => `${entry.name}/${p}`)]
+        ? [`${entry.name}/`, ...walk(join(dir, entry.name)).map((p) => `${entry.name}/${p}`)]
         : [entry.name],
     );
   }

@@ -1,0 +1,104 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { CLASSIFY, RESULTS_PREFIX, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { HANDLERS, type LabelerImage } from '../image.ts';
+import { acknowledgeObjectPattern, tableStatement } from './grants.ts';
+import { LabelerFunction } from './labeler-function.ts';
+
+/** What a worker that labels images does on the results table (shared/aws/dynamo-results-store.ts). */
+export const RESULT_WRITER_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:PutItem',
+  'dynamodb:DeleteItem',
+] as const;
+
+/** Where the model lives inside the image (functions/Dockerfile copies it there). */
+export const IMAGE_MODEL_DIR = '/opt/model';
+
+export interface ClassifyProps {
+  readonly image: LabelerImage;
+  /** Queue of S3 upload events. */
+  readonly queue: sqs.IQueue;
+  readonly imagesBucket: s3.IBucket;
+  readonly resultsBucket: s3.IBucket;
+  readonly resultsTable: dynamodb.ITable;
+  /**
+   * ONNX Runtime intra-op threads. Lambda grants one vCPU per 1769 MB.
+   * @default - memory / 1769 MB, rounded up
+   */
+  readonly intraOpThreads?: number;
+  /**
+   * Log level.
+   * @default 'INFO'
+   */
+  readonly logLevel?: string;
+}
+
+/**
+ * The classify function: labels the images named by S3 upload events, fed by an
+ * SQS event source that reports partial batch failures. Sizes come from CLASSIFY.
+ */
+export class Classify extends Construct {
+  readonly function: LabelerFunction;
+  readonly eventSource: SqsEventSource;
+
+  constructor(scope: Construct, id: string, props: ClassifyProps) {
+    super(scope, id);
+    this.function = new LabelerFunction(this, 'Function', {
+      image: props.image,
+      handler: HANDLERS.classify,
+      serviceName: 'labeler-classify',
+      memorySize: CLASSIFY.memoryMb,
+      timeout: Duration.seconds(CLASSIFY.timeoutSeconds),
+      logLevel: props.logLevel,
+      environment: {
+        RESULTS_TABLE: props.resultsTable.tableName,
+        RESULTS_BUCKET: props.resultsBucket.bucketName,
+        MODEL_DIR: IMAGE_MODEL_DIR,
+        ORT_DISABLE_TELEMETRY: '1',
+        INTRA_OP_THREADS: String(props.intraOpThreads ?? Math.ceil(CLASSIFY.memoryMb / 1769)),
+      },
+    });
+
+    this.eventSource = new SqsEventSource(props.queue, {
+      batchSize: CLASSIFY.batchSize,
+      maxBatchingWindow: Duration.seconds(CLASSIFY.maxBatchingWindowSeconds),
+      maxConcurrency: CLASSIFY.maxConcurrency,
+      reportBatchItemFailures: true,
+    });
+    this.function.addEventSource(this.eventSource);
+
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.imagesBucket.arnForObjects(`${UPLOAD_FILTER.prefix}*`)],
+      }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [props.resultsBucket.arnForObjects(`${RESULTS_PREFIX}/*`)],
+      }),
+    );
+    // Idempotency check (BatchGetItem), then one TransactWriteItems per image, which IAM
+    // authorises per contained action: Put the result and label items, Delete stale ones.
+    this.function.addToRolePolicy(tableStatement(props.resultsTable, RESULT_WRITER_ACTIONS));
+    acknowledgeObjectPattern(
+      this.function.role ?? this.function,
+      props.imagesBucket,
+      `${UPLOAD_FILTER.prefix}*`,
+      'Reads the uploaded images named by S3 events: any key under the upload prefix, GetObject only.',
+    );
+    acknowledgeObjectPattern(
+      this.function.role ?? this.function,
+      props.resultsBucket,
+      `${RESULTS_PREFIX}/*`,
+      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
+    );
+  }
+}

@@ -1,0 +1,39 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { CLASSIFY, GPU_WORKER, RESOURCE_NAMES } from '../../shared/settings.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/**
+ * The pipeline's two work queues: `incoming` (S3 upload events, consumed by the
+ * classify function) and `bulk` (planned job items, consumed by the GPU workers).
+ * Timeouts and receive counts come from shared/settings.ts.
+ */
+export interface QueuesProps {
+  /**
+   * Prefix of the queue names (RESOURCE_NAMES in shared/settings.ts follow it).
+   * @default - the stack name
+   */
+  readonly namePrefix?: string;
+}
+
+export class Queues extends Construct {
+  readonly incoming: WorkQueue;
+  readonly bulk: WorkQueue;
+
+  constructor(scope: Construct, id: string, props: QueuesProps = {}) {
+    super(scope, id);
+    const prefix = props.namePrefix ?? Stack.of(this).stackName;
+    this.incoming = new WorkQueue(this, 'Incoming', {
+      queueName: `${prefix}-${RESOURCE_NAMES.incomingQueue}`,
+      deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.incomingDlq}`,
+      visibilityTimeout: Duration.seconds(CLASSIFY.visibilityTimeoutSeconds),
+      maxReceiveCount: CLASSIFY.maxReceiveCount,
+    });
+    this.bulk = new WorkQueue(this, 'Bulk', {
+      queueName: `${prefix}-${RESOURCE_NAMES.bulkQueue}`,
+      deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.bulkDlq}`,
+      visibilityTimeout: Duration.seconds(GPU_WORKER.visibilityTimeoutSeconds),
+      maxReceiveCount: GPU_WORKER.maxReceiveCount,
+    });
+  }
+}

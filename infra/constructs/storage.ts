@@ -1,0 +1,146 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { JOBS_TABLE, RESOURCE_NAMES, RESULTS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
+
+/** Construct id of the singleton handler that `Bucket.addEventNotification` adds to the stack. */
+const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
+
+export interface SecureBucketProps extends s3.BucketProps {}
+
+/**
+ * House defaults for every bucket: all public access blocked, SSL only, S3-managed
+ * encryption, bucket-owner-enforced ownership, incomplete multipart uploads
+ * aborted after a day, retained on stack deletion. Any prop can still be overridden.
+ */
+export class SecureBucket extends s3.Bucket {
+  constructor(scope: Construct, id: string, props: SecureBucketProps = {}) {
+    super(scope, id, {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      ...props,
+      lifecycleRules: [
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        ...(props.lifecycleRules ?? []),
+      ],
+    });
+  }
+}
+
+export interface StorageProps {
+  /**
+   * Queue that receives ObjectCreated events for keys matching UPLOAD_FILTER.
+   * @default - no notifications
+   */
+  readonly uploadQueue?: sqs.IQueue;
+  /**
+   * Prefix of the table names (RESOURCE_NAMES in shared/settings.ts follow it).
+   * @default - the stack name
+   */
+  readonly namePrefix?: string;
+  /**
+   * What happens to buckets and tables when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Days server access logs are kept.
+   * @default 90
+   */
+  readonly accessLogRetentionDays?: number;
+}
+
+/** Buckets (images, results, their access logs) and tables (results, jobs). */
+export class Storage extends Construct {
+  readonly accessLogsBucket: s3.Bucket;
+  readonly imagesBucket: s3.Bucket;
+  readonly resultsBucket: s3.Bucket;
+  readonly resultsTable: dynamodb.Table;
+  readonly jobsTable: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: StorageProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const prefix = props.namePrefix ?? Stack.of(this).stackName;
+
+    this.accessLogsBucket = new SecureBucket(this, 'AccessLogs', {
+      removalPolicy,
+      // Server access log delivery supports SSE-S3 only and needs ACL-free ownership.
+      lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(props.accessLogRetentionDays ?? 90) }],
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This bucket is the target of the server access logs; logging it into itself would loop.',
+    });
+
+    this.imagesBucket = new SecureBucket(this, 'Images', {
+      removalPolicy,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'images/',
+    });
+    this.resultsBucket = new SecureBucket(this, 'Results', {
+      removalPolicy,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'results/',
+    });
+
+    if (props.uploadQueue) {
+      const destination = new s3n.SqsDestination(props.uploadQueue);
+      const filters: s3.NotificationKeyFilter[] =
+        UPLOAD_FILTER.suffixes.length === 0
+          ? [{ prefix: UPLOAD_FILTER.prefix }]
+          : UPLOAD_FILTER.suffixes.map((suffix) => ({ prefix: UPLOAD_FILTER.prefix, suffix }));
+      for (const filter of filters) {
+        this.imagesBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, filter);
+      }
+      // addEventNotification creates one stack-level custom resource handler per stack.
+      const handler = Stack.of(this).node.tryFindChild(BUCKET_NOTIFICATIONS_HANDLER_ID);
+      if (handler) {
+        Validations.of(handler).acknowledge(
+          {
+            id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+            reason:
+              "CDK's bucket-notification custom resource handler (runs only at deploy time); its role is created by CDK with the basic execution managed policy and cannot be changed.",
+          },
+          {
+            id: 'AwsSolutions-IAM5[Resource::*]',
+            reason:
+              "CDK's bucket-notification custom resource handler: s3:PutBucketNotification is granted on * by CDK; it runs only at deploy time.",
+          },
+        );
+      }
+    }
+
+    const string = dynamodb.AttributeType.STRING;
+    this.resultsTable = new dynamodb.Table(this, 'ResultsTable', {
+      tableName: `${prefix}-${RESOURCE_NAMES.resultsTable}`,
+      partitionKey: { name: RESULTS_TABLE.partitionKey, type: string },
+      sortKey: { name: RESULTS_TABLE.sortKey, type: string },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+    for (const index of [RESULTS_TABLE.labelIndex, RESULTS_TABLE.jobIndex]) {
+      this.resultsTable.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: string },
+        sortKey: { name: index.sortKey, type: string },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+
+    this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
+      tableName: `${prefix}-${RESOURCE_NAMES.jobsTable}`,
+      partitionKey: { name: JOBS_TABLE.partitionKey, type: string },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+  }
+}

@@ -1,0 +1,44 @@
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { LabelerStack } from './labeler-stack.ts';
+
+export interface LabelerApp {
+  readonly app: App;
+  readonly stack: LabelerStack;
+}
+
+export interface CreateAppOptions extends AppProps {
+  /**
+   * Whether cdk-nag's AwsSolutions checks run at synthesis.
+   * @default true
+   */
+  readonly nag?: boolean;
+}
+
+/**
+ * Feature flags the stack is written against. Set here rather than only in cdk.json so
+ * that tests building the app in-process see the same behaviour as `cdk synth`.
+ */
+export const FEATURE_FLAGS = {
+  // Grant S3 server access log delivery through a bucket policy, not the legacy ACL.
+  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+  '@aws-cdk/aws-iam:minimizePolicies': true,
+} as const;
+
+/** The app `cdk` runs (infra/app.ts) and the tests build: the stack plus cdk-nag as a validation plugin. */
+export function createApp(options: CreateAppOptions = {}): LabelerApp {
+  const { nag = true, ...appProps } = options;
+  const app = new App({ ...appProps, context: { ...FEATURE_FLAGS, ...appProps.context } });
+  const modelDir: unknown = app.node.tryGetContext('modelDir');
+  const gpuWorkers: unknown = app.node.tryGetContext('gpuWorkers');
+  const stack = new LabelerStack(app, 'Labeler', {
+    description:
+      'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
+    modelDir: typeof modelDir === 'string' ? modelDir : undefined,
+    // `-c gpuWorkers=false` leaves out the VPC, ECS cluster and GPU instances.
+    gpuWorkers: gpuWorkers !== false && gpuWorkers !== 'false',
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}
