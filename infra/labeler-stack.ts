@@ -54,7 +54,7 @@ export class LabelerStack extends Stack {
       bulkQueue: this.queues.bulk.queue,
       jobsTable,
     });
-    this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, jobsTable });
+    this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, jobsTable, imagesBucket });
     this.gpuWorkers =
       props.gpuWorkers === false
         ? undefined

@@ -4,6 +4,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-s
 import { buildApp } from 'fauxqs';
 import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-handler.ts';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
+import { SqsBatchConsumer, type SqsHandler } from '../shared/aws/sqs-batch-consumer.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table-definitions.ts';
 import type { WorkerConfig } from '../shared/config.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
@@ -18,7 +19,6 @@ import {
   UPLOAD_FILTER,
 } from '../shared/settings.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
-import { SqsEventSourceMapping, type SqsHandler } from './event-source-mapping.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -65,7 +65,7 @@ export interface LocalStack {
   /** Clients for callers (CLI, tests); the handler has its own. */
   readonly clients: AwsClients;
   readonly notifier: S3Notifier;
-  readonly mapping: SqsEventSourceMapping | undefined;
+  readonly mapping: SqsBatchConsumer | undefined;
   readonly dynamoDbPid: number | undefined;
   /** Called after every classify invocation with its report. */
   onReport(listener: (report: BatchReport) => void): void;
@@ -135,7 +135,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
 
     const listeners: Array<(report: BatchReport) => void> = [];
-    let mapping: SqsEventSourceMapping | undefined;
+    let mapping: SqsBatchConsumer | undefined;
     if (options.worker ?? true) {
       const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
       cleanups.push(() => destroyClients(handlerClients));
@@ -159,7 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const handler = makeClassifyHandler(deps, (report) => {
         for (const listener of listeners) listener(report);
       });
-      mapping = new SqsEventSourceMapping({
+      mapping = new SqsBatchConsumer({
         sqs: clients.sqs,
         queueUrl: incoming.url,
         queueArn: incoming.arn,

@@ -44,12 +44,7 @@ export interface WorkerConfig {
 
 /** Reads a worker's settings once, at start-up; a missing or bad value stops the process. */
 export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
-  const parsed = workerConfigSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid environment: ${problems}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(workerConfigSchema, env);
   const cores = availableParallelism();
   return {
     region: e.AWS_REGION,
@@ -65,4 +60,61 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     maxBytes: e.MAX_IMAGE_BYTES,
     maxPixels: e.MAX_IMAGE_PIXELS,
   };
+}
+
+const queryConfigSchema = z.object({
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  RESULTS_TABLE: z.string().min(1),
+  IMAGES_BUCKET: z.string().min(1),
+  MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_DIR),
+});
+
+export interface QueryConfig {
+  readonly region: string;
+  readonly resultsTable: string;
+  readonly imagesBucket: string;
+  /** The model baked into the image: queries read its results unless they name another. */
+  readonly modelDir: string;
+}
+
+export function readQueryConfig(env: NodeJS.ProcessEnv): QueryConfig {
+  const e = parseEnv(queryConfigSchema, env);
+  return {
+    region: e.AWS_REGION,
+    resultsTable: e.RESULTS_TABLE,
+    imagesBucket: e.IMAGES_BUCKET,
+    modelDir: e.MODEL_DIR,
+  };
+}
+
+/** The queue a long-running worker (the GPU task) consumes. */
+export function readQueueUrl(env: NodeJS.ProcessEnv): string {
+  return parseEnv(z.object({ BULK_QUEUE_URL: z.string().url() }), env).BULK_QUEUE_URL;
+}
+
+function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${problems}`);
+  }
+  return parsed.data;
+}
+
+export interface PlanJobConfig {
+  readonly region: string;
+  readonly queueUrl: string;
+  readonly jobsTable: string;
+}
+
+export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
+  const e = parseEnv(
+    z.object({
+      AWS_REGION: z.string().min(1).default('us-east-1'),
+      BULK_QUEUE_URL: z.string().url(),
+      JOBS_TABLE: z.string().min(1),
+    }),
+    env,
+  );
+  return { region: e.AWS_REGION, queueUrl: e.BULK_QUEUE_URL, jobsTable: e.JOBS_TABLE };
 }

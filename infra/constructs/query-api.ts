@@ -5,9 +5,11 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RESULTS_TABLE } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
+import { IMAGE_MODEL_DIR } from './classify.ts';
 import { tableStatement } from './grants.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
@@ -28,6 +30,8 @@ export interface QueryApiProps {
   readonly image: LabelerImage;
   readonly resultsTable: dynamodb.ITable;
   readonly jobsTable: dynamodb.ITable;
+  /** Queries name keys in this bucket unless they pass another. */
+  readonly imagesBucket: s3.IBucket;
   /**
    * Steady-state request rate limit of the API.
    * @default 50
@@ -66,6 +70,8 @@ export class QueryApi extends Construct {
       environment: {
         RESULTS_TABLE: props.resultsTable.tableName,
         JOBS_TABLE: props.jobsTable.tableName,
+        IMAGES_BUCKET: props.imagesBucket.bucketName,
+        MODEL_DIR: IMAGE_MODEL_DIR,
       },
     });
     this.function.addToRolePolicy(

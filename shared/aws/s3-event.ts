@@ -9,6 +9,8 @@ export interface S3ObjectRef {
   /** Orders events for the same key; compare after left-padding (see paddedSequencer). */
   readonly sequencer: string;
   readonly eventName: string;
+  /** Set when a scheduled labeling job enqueued the object. */
+  readonly jobId?: string;
 }
 
 const s3RecordSchema = z.object({
@@ -25,7 +27,11 @@ const s3RecordSchema = z.object({
   }),
 });
 
-const s3EventSchema = z.object({ Records: z.array(s3RecordSchema).min(1) });
+const s3EventSchema = z.object({
+  Records: z.array(s3RecordSchema).min(1),
+  /** Not part of S3's shape: plan-job adds it to the events it writes for a job. */
+  labelerJobId: z.string().min(1).optional(),
+});
 const testEventSchema = z.object({ Event: z.literal('s3:TestEvent'), Service: z.literal('Amazon S3') });
 
 export type ParsedS3Body =
@@ -57,6 +63,7 @@ export function parseS3EventBody(body: string): ParsedS3Body {
     size: r.s3.object.size,
     sequencer: r.s3.object.sequencer,
     eventName: r.eventName,
+    ...(parsed.data.labelerJobId ? { jobId: parsed.data.labelerJobId } : {}),
   }));
   return { kind: 'objects', objects };
 }

@@ -154,7 +154,7 @@ export async function classifyRecords(
       counts.superseded++;
       return;
     }
-    const result = toResult(w.ref, model, outcome, labeledAt, deps.jobId);
+    const result = toResult(w.ref, model, outcome, labeledAt, w.ref.jobId ?? deps.jobId);
     try {
       const previous = existing.get(imageId(w.ref));
       if ((await results.put(result, previous)) === 'duplicate') counts.duplicates++;

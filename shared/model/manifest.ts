@@ -52,8 +52,8 @@ export interface ModelBundle {
   readonly modelBytes: Uint8Array;
 }
 
-/** Reads and checks a model folder: manifest schema, model checksum, labels file. */
-export async function loadModelBundle(dir: string): Promise<ModelBundle> {
+/** Reads and checks a model folder's manifest.json alone (no model file, no checksum). */
+export async function readManifest(dir: string): Promise<Manifest> {
   const manifestPath = join(dir, 'manifest.json');
   const raw = await readFile(manifestPath, 'utf8').catch((cause: unknown) => {
     throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
@@ -69,7 +69,12 @@ export async function loadModelBundle(dir: string): Promise<ModelBundle> {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ModelError('model/manifest-invalid', `${manifestPath}: ${problems.join('; ')}`);
   }
-  const manifest = parsed.data;
+  return parsed.data;
+}
+
+/** Reads and checks a model folder: manifest schema, model checksum, labels file. */
+export async function loadModelBundle(dir: string): Promise<ModelBundle> {
+  const manifest = await readManifest(dir);
 
   const modelPath = join(dir, manifest.file);
   const modelBytes = await readFile(modelPath).catch((cause: unknown) => {

@@ -9,10 +9,10 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import type { SqsHandler } from '../../local/event-source-mapping.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { AwsClients } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import type { SqsHandler } from '../../shared/aws/sqs-batch-consumer.ts';
 import type { BatchReport } from '../../shared/labeling/classify-records.ts';
 import { loadModelBundle } from '../../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';

@@ -8,7 +8,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
 
-export interface EventSourceMappingOptions {
+export interface SqsBatchConsumerOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly queueArn: string;
@@ -24,21 +24,23 @@ export interface EventSourceMappingOptions {
 }
 
 /**
- * Emulates Lambda's SQS event source mapping: long-polls the queue, gathers up to
+ * Lambda's SQS event source mapping, as a library: long-polls the queue, gathers up to
  * `batchSize` messages within the batching window, invokes the handler with the real
  * SQS event shape, and with ReportBatchItemFailures semantics deletes every message
  * except the reported ones. A thrown error, a timeout or an invalid response retries the
  * whole batch. Retried messages reappear after the visibility timeout; the queue's own
  * redrive policy moves them to the dead-letter queue after maxReceiveCount.
+ *
+ * The local stack uses it in place of AWS's mapping; the GPU worker uses it as its loop.
  */
-export class SqsEventSourceMapping {
-  readonly #o: EventSourceMappingOptions;
+export class SqsBatchConsumer {
+  readonly #o: SqsBatchConsumerOptions;
   #running = false;
   #pollers: Promise<void>[] = [];
   #abort = new AbortController();
   invocations = 0;
 
-  constructor(options: EventSourceMappingOptions) {
+  constructor(options: SqsBatchConsumerOptions) {
     this.#o = options;
   }
 

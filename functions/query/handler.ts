@@ -1,0 +1,28 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { createAwsClients } from '../../shared/aws/clients.ts';
+import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { readQueryConfig } from '../../shared/config.ts';
+import { answerQuery } from '../../shared/labeling/query-api.ts';
+import { readManifest } from '../../shared/model/manifest.ts';
+
+const config = readQueryConfig(process.env);
+const manifest = await readManifest(config.modelDir);
+const model = { id: manifest.id, version: manifest.version };
+const store = new DynamoResultsStore(createAwsClients({ region: config.region }).db, config.resultsTable);
+
+export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  const response = await answerQuery(
+    {
+      method: event.requestContext.http.method,
+      path: event.rawPath,
+      query: event.queryStringParameters ?? {},
+    },
+    store,
+    { bucket: config.imagesBucket, model },
+  );
+  return {
+    statusCode: response.status,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(response.body),
+  };
+};
