@@ -29,19 +29,45 @@ export interface ChildOptions {
   readonly echoStderr?: boolean;
 }
 
+/** Process groups of the children now running, so a time-out or Ctrl-C ends their own children too. */
+const running = new Set<number>();
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+let handlersInstalled = false;
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const pid of running) killGroup(pid);
+      process.exit(130);
+    });
+  }
+}
+
 /** Runs a command to completion (or kills it at the timeout); never throws for a non-zero exit. */
 export function runChild(
   command: string,
   args: readonly string[],
   options: ChildOptions,
 ): Promise<ChildOutcome> {
+  installSignalHandlers();
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, {
       cwd: options.cwd ?? PACKAGE_ROOT,
       env: childEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: emulators or workers it starts go down with it.
+      detached: true,
     });
+    const pid = child.pid;
+    if (pid !== undefined) running.add(pid);
     let stdout = '';
     let stderr = '';
     let pendingLine = '';
@@ -60,14 +86,21 @@ export function runChild(
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      if (pid !== undefined) killGroup(pid);
+      else child.kill('SIGKILL');
     }, options.timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
+      if (pid !== undefined) running.delete(pid);
       reject(error);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (pid !== undefined) {
+        running.delete(pid);
+        // Anything the child left running in its group (a stray emulator) ends here too.
+        killGroup(pid);
+      }
       if (options.echoStderr && pendingLine) process.stderr.write(`    | ${pendingLine}\n`);
       resolve({ code, signal, stdout, stderr, wallMs: performance.now() - started, timedOut });
     });

@@ -115,7 +115,7 @@ export function renderMarkdown(r: Results): string {
           rows,
         ),
         '',
-        `**Defaults for the workers: batch ${d.chosen.batchSize}, intra-op threads = cores (${d.chosen.threads} here).** ${d.chosen.why} Inference alone; with decode on the same cores see "Threads in the pipeline" in section 3.`,
+        `**Defaults for the workers: batch ${d.chosen.batchSize}, ${d.chosen.threads} intra-op thread(s).** ${d.chosen.why} Inference alone; with decode on the same cores see "Threads in the pipeline" in section 3.`,
         '',
         '"Of FP32 limit" = images/s x GFLOP per image / (threads x the per-core FMA peak; the all-core peak when threads = cores).',
       ].join('\n');
