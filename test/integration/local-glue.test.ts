@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  type Message,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';
+import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { planJob } from '../../shared/aws/plan-job.ts';
+import { SqsBatchConsumer } from '../../shared/aws/sqs-batch-consumer.ts';
+import { answerQuery } from '../../shared/labeling/query-api.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { JOBS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { solidImage } from '../helpers/images.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, the query API', () => {
+  let stack: LocalStack;
+  let testQueue: string;
+
+  before(async () => {
+    stack = await startLocalStack({ worker: false });
+    const created = await stack.clients.sqs.send(
+      new CreateQueueCommand({ QueueName: 'consumer-test', Attributes: { VisibilityTimeout: '1' } }),
+    );
+    testQueue = created.QueueUrl ?? '';
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+  beforeEach(async () => {
+    await stack.notifier.flush();
+    await stack.clients.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.queues.incoming.url }));
+    await stack.clients.sqs.send(new PurgeQueueCommand({ QueueUrl: testQueue }));
+  });
+
+  const receiveAll = async (queueUrl: string, count: number): Promise<Message[]> => {
+    const got: Message[] = [];
+    await waitFor(`${count} messages`, async () => {
+      const r = await stack.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }),
+      );
+      got.push(...(r.Messages ?? []));
+      return got.length >= count ? true : undefined;
+    });
+    return got;
+  };
+  const s3Record = (m: Message) => JSON.parse(m.Body ?? '{}').Records[0];
+
+  it('sends the exact S3 event for a PutObject: form-encoded key, unquoted eTag, size, sequencer', async () => {
+    const body = Buffer.from('hello bytes');
+    const key = `${UPLOAD_FILTER.prefix}a b+c/ü.png`;
+    await stack.clients.s3.send(
+      new PutObjectCommand({ Bucket: stack.names.imagesBucket, Key: key, Body: body }),
+    );
+    const [message] = await receiveAll(stack.queues.incoming.url, 1);
+    const record = s3Record(message as Message);
+    assert.equal(record.eventVersion, '2.1');
+    assert.equal(record.eventSource, 'aws:s3');
+    assert.equal(record.eventName, 'ObjectCreated:Put');
+    assert.equal(record.s3.bucket.name, stack.names.imagesBucket);
+    assert.equal(record.s3.object.key, 'images/a+b%2Bc/%C3%BC.png');
+    assert.equal(record.s3.object.eTag, createHash('md5').update(body).digest('hex'));
+    assert.equal(record.s3.object.size, body.length);
+    assert.match(record.s3.object.sequencer, /^[0-9A-F]{16,}$/);
+  });
+
+  it('sends ObjectCreated:Copy and :CompleteMultipartUpload, with growing sequencers, and filters by prefix', async () => {
+    const bucket = stack.names.imagesBucket;
+    await stack.clients.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'elsewhere/ignored.png', Body: 'x' }),
+    );
+    await stack.clients.s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: `${UPLOAD_FILTER.prefix}copy.png`,
+        CopySource: `${bucket}/elsewhere/ignored.png`,
+      }),
+    );
+    const upload = await stack.clients.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${UPLOAD_FILTER.prefix}multi.png` }),
+    );
+    const part = await stack.clients.s3.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: `${UPLOAD_FILTER.prefix}multi.png`,
+        UploadId: upload.UploadId,
+        PartNumber: 1,
+        Body: Buffer.alloc(1024, 7),
+      }),
+    );
+    await stack.clients.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: `${UPLOAD_FILTER.prefix}multi.png`,
+        UploadId: upload.UploadId,
+        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
+      }),
+    );
+    await stack.notifier.flush();
+    const messages = await receiveAll(stack.queues.incoming.url, 2);
+    const records = messages
+      .map(s3Record)
+      .sort((a, b) => (a.s3.object.sequencer < b.s3.object.sequencer ? -1 : 1));
+    assert.deepEqual(
+      records.map((r) => [r.eventName, r.s3.object.key]),
+      [
+        ['ObjectCreated:Copy', 'images/copy.png'],
+        ['ObjectCreated:CompleteMultipartUpload', 'images/multi.png'],
+      ],
+    );
+    assert.match(records[1].s3.object.eTag, /^[0-9a-f]{32}-1$/);
+    const more = await stack.clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.queues.incoming.url }),
+    );
+    assert.equal(more.Messages, undefined, 'nothing for the key outside the prefix');
+  });
+
+  it('sends an s3:TestEvent when a notification is configured', async () => {
+    await stack.notifier.configure({
+      id: 't',
+      bucket: 'other',
+      queueUrl: testQueue,
+      prefix: '',
+      suffixes: [],
+    });
+    const [message] = await receiveAll(testQueue, 1);
+    assert.deepEqual(
+      { ...JSON.parse(message?.Body ?? '{}'), Time: 'x', RequestId: 'x', HostId: 'x' },
+      {
+        Service: 'Amazon S3',
+        Event: 's3:TestEvent',
+        Time: 'x',
+        Bucket: 'other',
+        RequestId: 'x',
+        HostId: 'x',
+      },
+    );
+  });
+
+  describe('the SQS batch consumer (event source mapping semantics)', () => {
+    const send = async (n: number) => {
+      await stack.clients.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: testQueue,
+          Entries: Array.from({ length: n }, (_, i) => ({ Id: String(i), MessageBody: `m${i}` })),
+        }),
+      );
+    };
+    const consume = async (
+      handler: (event: SQSEvent) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>,
+    ) => {
+      const events: SQSEvent[] = [];
+      const consumer = new SqsBatchConsumer({
+        sqs: stack.clients.sqs,
+        queueUrl: testQueue,
+        queueArn: 'arn:aws:sqs:us-east-1:000000000000:consumer-test',
+        region: 'us-east-1',
+        batchSize: 3,
+        maxBatchingWindowMs: 300,
+        functionTimeoutMs: 5000,
+        handler: async (event) => {
+          events.push(event);
+          return handler(event);
+        },
+      });
+      consumer.start();
+      return { events, stop: () => consumer.stop() };
+    };
+
+    it('invokes with the Lambda SQS record shape, at most batchSize records, and deletes what succeeded', async () => {
+      await send(5);
+      const run = await consume(async () => ({ batchItemFailures: [] }));
+      await waitFor('5 records', () => (run.events.flatMap((e) => e.Records).length >= 5 ? true : undefined));
+      await run.stop();
+      assert.ok(run.events.every((e) => e.Records.length <= 3));
+      const record = run.events[0]?.Records[0];
+      assert.equal(record?.eventSource, 'aws:sqs');
+      assert.equal(record?.eventSourceARN, 'arn:aws:sqs:us-east-1:000000000000:consumer-test');
+      assert.equal(record?.attributes.ApproximateReceiveCount, '1');
+      const left = await stack.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: testQueue, WaitTimeSeconds: 1 }),
+      );
+      assert.equal(left.Messages, undefined);
+    });
+
+    it('redelivers only the reported item failures, after the visibility timeout', async () => {
+      await send(3);
+      const run = await consume(async (event) => ({
+        batchItemFailures: event.Records.filter(
+          (r) => r.body === 'm1' && r.attributes.ApproximateReceiveCount === '1',
+        ).map((r) => ({ itemIdentifier: r.messageId })),
+      }));
+      await waitFor('m1 again', () =>
+        run.events
+          .flatMap((e) => e.Records)
+          .some((r) => r.body === 'm1' && r.attributes.ApproximateReceiveCount === '2')
+          ? true
+          : undefined,
+      );
+      await run.stop();
+      const bodies = run.events.flatMap((e) => e.Records.map((r) => r.body)).sort();
+      assert.deepEqual(bodies, ['m0', 'm1', 'm1', 'm2']);
+    });
+
+    it('redelivers the whole batch when the response names a message outside the batch', async () => {
+      await send(2);
+      let calls = 0;
+      const run = await consume(async () =>
+        calls++ === 0 ? { batchItemFailures: [{ itemIdentifier: 'nope' }] } : { batchItemFailures: [] },
+      );
+      await waitFor('a second delivery', () =>
+        run.events.flatMap((e) => e.Records).length >= 4 ? true : undefined,
+      );
+      await run.stop();
+      assert.deepEqual(run.events.flatMap((e) => e.Records.map((r) => r.body)).sort(), [
+        'm0',
+        'm0',
+        'm1',
+        'm1',
+      ]);
+    });
+  });
+
+  it('plans a job over a prefix, and a bulk consumer labels it with the job id (the GPU worker path, on CPU)', async () => {
+    const bucket = stack.names.imagesBucket;
+    const jpeg = await solidImage(64, 48, '#884422').jpeg().toBuffer();
+    for (let i = 0; i < 23; i++) {
+      await stack.clients.s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `datasets/d1/${i}.jpg`, Body: jpeg }),
+      );
+    }
+    await stack.clients.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'datasets/d2/other.jpg', Body: jpeg }),
+    );
+    const planned = await planJob({ jobId: 'job-42', bucket, prefix: 'datasets/d1/' }, stack.clients, {
+      queueUrl: stack.queues.bulk.url,
+      jobsTable: stack.names.jobsTable,
+      region: stack.region,
+    });
+    assert.deepEqual(planned, { jobId: 'job-42', objects: 23, messages: 3 });
+    const job = await stack.clients.db.send(
+      new GetCommand({ TableName: stack.names.jobsTable, Key: { [JOBS_TABLE.partitionKey]: 'job-42' } }),
+    );
+    assert.equal(job.Item?.total, 23);
+    assert.equal(job.Item?.status, 'queued');
+
+    const deps = await createClassifyDeps(
+      {
+        region: stack.region,
+        resultsTable: stack.names.resultsTable,
+        resultsBucket: stack.names.resultsBucket,
+        modelDir: DEFAULT_MODEL_DIR,
+        executionProviders: ['cuda', 'cpu'],
+        intraOpThreads: 1,
+        topK: 3,
+        batchSize: 32,
+        concurrency: 2,
+        maxBytes: 1 << 20,
+        maxPixels: 1 << 20,
+      },
+      stack.clients,
+      quiet,
+    );
+    const consumer = new SqsBatchConsumer({
+      sqs: stack.clients.sqs,
+      queueUrl: stack.queues.bulk.url,
+      queueArn: stack.queues.bulk.arn,
+      region: stack.region,
+      handler: makeClassifyHandler(deps),
+      batchSize: 10,
+      maxBatchingWindowMs: 200,
+      functionTimeoutMs: 30_000,
+    });
+    consumer.start();
+    const store = new DynamoResultsStore(stack.clients.db, stack.names.resultsTable);
+    try {
+      for (let i = 0; i < 23; i++) {
+        const r = await waitFor(
+          `result ${i}`,
+          async () => (await store.getByImage(bucket, `datasets/d1/${i}.jpg`))[0],
+        );
+        assert.equal(r.jobId, 'job-42');
+        assert.equal(r.labels.length, 3);
+      }
+      assert.deepEqual(await store.getByImage(bucket, 'datasets/d2/other.jpg'), []);
+    } finally {
+      await consumer.stop();
+      await deps.labeler.classifier.release();
+    }
+
+    // The query API reads the same results: by image, and by label with a score floor.
+    const model = {
+      id: deps.labeler.classifier.manifest.id,
+      version: deps.labeler.classifier.manifest.version,
+    };
+    const byImage = await answerQuery(
+      { method: 'GET', path: '/images/datasets%2Fd1%2F0.jpg', query: {} },
+      store,
+      { bucket, model },
+    );
+    assert.equal(byImage.status, 200);
+    const top = ((byImage.body as { items: Array<{ labels: Array<{ label: string; score: number }> }> })
+      .items[0]?.labels ?? [])[0];
+    assert.ok(top);
+    const byLabel = await answerQuery(
+      {
+        method: 'GET',
+        path: `/labels/${encodeURIComponent(top.label)}`,
+        query: { minScore: String(top.score - 1e-6), limit: '10' },
+      },
+      store,
+      { bucket, model },
+    );
+    assert.equal(byLabel.status, 200);
+    const page = byLabel.body as { items: Array<{ key: string; score: number }>; cursor?: string };
+    assert.equal(page.items.length, 10);
+    assert.ok(page.cursor, 'more than one page');
+    assert.ok(page.items.every((hit) => hit.score >= top.score - 1e-6));
+    const bad = await answerQuery({ method: 'GET', path: '/labels/Bag', query: { minScore: '2' } }, store, {
+      bucket,
+      model,
+    });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body as { error: { code: string } }).error.code, 'query/invalid');
+    const missing = await answerQuery({ method: 'GET', path: '/images/nope.png', query: {} }, store, {
+      bucket,
+      model,
+    });
+    assert.equal(missing.status, 404);
+  });
+});
