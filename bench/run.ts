@@ -13,7 +13,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { errorMessage } from '../shared/errors.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
-import { BENCH_DIR, CACHE_DIR } from './lib/child.ts';
+import { BENCH_DIR, CACHE_DIR, runChild } from './lib/child.ts';
 import { Context, FULL, QUICK, SkipSection } from './lib/context.ts';
 import { ensureB0 } from './lib/model.ts';
 import { renderMarkdown } from './lib/report.ts';
@@ -81,6 +81,16 @@ function commandLine(argv: readonly string[]): string {
   return process.env.npm_lifecycle_event === 'bench'
     ? `npm run bench${rest}`
     : `node --import tsx bench/run.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
+}
+
+/** The committed results.json must pass `biome ci .`: let biome lay it out. */
+async function formatWithBiome(ctx: Context, path: string): Promise<void> {
+  const biome = join(PACKAGE_ROOT, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
+  const outcome = await runChild(process.execPath, [biome, 'format', '--write', path], {
+    timeoutMs: 60_000,
+  }).catch((error: unknown) => ({ code: 1, stderr: errorMessage(error) }));
+  if (outcome.code !== 0)
+    ctx.log(`could not format ${relative(PACKAGE_ROOT, path)} with biome: ${outcome.stderr}`);
 }
 
 async function main(): Promise<number> {
@@ -156,6 +166,7 @@ async function main(): Promise<number> {
     targets: evaluateTargets(ctx),
   };
   await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  if (!quick) await formatWithBiome(ctx, jsonPath);
   await writeFile(mdPath, renderMarkdown(results));
   ctx.log(`wrote ${relative(PACKAGE_ROOT, mdPath)} and ${relative(PACKAGE_ROOT, jsonPath)}`);
   for (const t of results.targets) ctx.log(`target ${t.name}: ${t.measured} -> ${t.verdict}`);

@@ -98,7 +98,7 @@ export function renderMarkdown(r: Results): string {
         pct(s.fractionOfFlopLimit),
       ]);
       return [
-        `${d.model}; ${n(d.seconds)} s per setting after warm-up, each setting in a fresh process, the faster of ${d.rounds ?? 1} rounds; sequential execution, graph optimisation 'all', memory arena on (the project's Classifier).`,
+        `${d.model}; ${n(d.seconds)} s per setting after warm-up, each setting in a fresh process${(d.rounds ?? 1) > 1 ? `, the fastest of ${d.rounds} rounds` : ''}; sequential execution, graph optimisation 'all', memory arena on (the project's Classifier).`,
         '',
         table(
           [
@@ -320,7 +320,7 @@ export function renderMarkdown(r: Results): string {
           ? [
               '',
               table(
-                ['model', 'runs', 'import() ms', 'spawn to ready ms'],
+                ['model, how', 'runs', 'import() ms', 'spawn to ready ms'],
                 d.handler.runs.map((h) => [
                   h.model,
                   String(h.runs),

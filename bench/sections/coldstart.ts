@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { errorMessage } from '../../shared/errors.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { BENCH_DIR, CACHE_DIR, parseResult, runChild, runNodeWorker } from '../lib/child.ts';
@@ -42,6 +43,40 @@ async function bundleWorker(): Promise<string | undefined> {
     return undefined;
   }
 }
+
+const HANDLER_BUNDLE = join(CACHE_DIR, 'handler', 'classify.mjs');
+
+/** Bundles the classify handler the way functions/Dockerfile does (esbuild, native modules external). */
+async function bundleHandler(): Promise<string | undefined> {
+  try {
+    const name = 'esbuild';
+    const esbuild = (await import(name)) as EsbuildLike;
+    await esbuild.build({
+      entryPoints: [HANDLER],
+      outfile: HANDLER_BUNDLE,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      external: ['onnxruntime-node', 'sharp'],
+      banner: {
+        js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+      },
+      logLevel: 'silent',
+    });
+    return HANDLER_BUNDLE;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Plain Node (no TypeScript loader): import the module given as argv[1] and report the times. */
+const IMPORT_SCRIPT = `
+const importStart = performance.timeOrigin + performance.now();
+const mod = await import(process.argv[1]);
+const imported = performance.timeOrigin + performance.now();
+console.log('RESULT ' + JSON.stringify({ processStart: performance.timeOrigin, importStart, imported, exports: Object.keys(mod).sort() }));
+`;
 
 async function coldStartRuns(
   ctx: Context,
@@ -127,48 +162,65 @@ export async function coldStartSection(ctx: Context): Promise<ColdStartData> {
       handler: { available: false, path, note: `not available: ${path} does not exist yet`, runs: [] },
     };
   }
-  // The handler loads its model during INIT (module scope): measure it with each model.
+  // The handler loads its model during INIT (module scope): measure it with each model,
+  // through tsx and bundled as functions/Dockerfile bundles it.
+  const handlerBundle = await bundleHandler();
+  const hows: Array<{ how: string; bundle: string | undefined }> = [
+    { how: 'node --import tsx', bundle: undefined },
+  ];
+  if (handlerBundle) hows.push({ how: 'esbuild bundle', bundle: handlerBundle });
   const runs: HandlerInitRow[] = [];
   const notes: string[] = [];
   for (const model of models) {
     if (!model.dir) continue;
-    try {
-      const importMs: number[] = [];
-      const total: number[] = [];
-      for (let i = 0; i < ctx.config.coldStartRuns; i++) {
-        const spawnedAt = now();
-        const r = await runNodeWorker<HandlerInitResult>(
-          'handler-init',
-          { handlerPath: HANDLER },
-          {
-            timeoutMs: ctx.timeoutMs(60),
-            // Placeholder names and keys: the init must not need real AWS access.
-            env: {
-              MODEL_DIR: model.dir,
-              RESULTS_TABLE: 'bench-results',
-              RESULTS_BUCKET: 'bench-results',
-              AWS_REGION: 'us-east-1',
-              AWS_ACCESS_KEY_ID: 'bench',
-              AWS_SECRET_ACCESS_KEY: 'bench',
-            },
-          },
+    for (const { how, bundle: handlerFile } of hows) {
+      const label = `${model.name}, ${how}`;
+      try {
+        const importMs: number[] = [];
+        const total: number[] = [];
+        for (let i = 0; i < ctx.config.coldStartRuns; i++) {
+          // Placeholder names and keys: the init must not need real AWS access.
+          const env = {
+            MODEL_DIR: model.dir,
+            RESULTS_TABLE: 'bench-results',
+            RESULTS_BUCKET: 'bench-results',
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'bench',
+            AWS_SECRET_ACCESS_KEY: 'bench',
+          };
+          const timeoutMs = ctx.timeoutMs(60);
+          const spawnedAt = now();
+          const r = handlerFile
+            ? parseResult<HandlerInitResult>(
+                label,
+                await runChild(
+                  process.execPath,
+                  ['--input-type=module', '-e', IMPORT_SCRIPT, pathToFileURL(handlerFile).href],
+                  { timeoutMs, env },
+                ),
+              )
+            : await runNodeWorker<HandlerInitResult>(
+                'handler-init',
+                { handlerPath: HANDLER },
+                { timeoutMs, env },
+              );
+          importMs.push(r.imported - r.importStart);
+          total.push(r.imported - spawnedAt);
+        }
+        const row = {
+          model: label,
+          runs: importMs.length,
+          importMs: median(importMs),
+          spawnToImportedMs: median(total),
+        };
+        runs.push(row);
+        ctx.log(
+          `handler init, ${label}: import ${row.importMs.toFixed(0)} ms, spawn to ready ${row.spawnToImportedMs.toFixed(0)} ms`,
         );
-        importMs.push(r.imported - r.importStart);
-        total.push(r.imported - spawnedAt);
+      } catch (error) {
+        notes.push(`${label}: import failed: ${errorMessage(error)}`);
+        ctx.log(`handler init, ${label} failed: ${errorMessage(error)}`);
       }
-      const row = {
-        model: model.name,
-        runs: importMs.length,
-        importMs: median(importMs),
-        spawnToImportedMs: median(total),
-      };
-      runs.push(row);
-      ctx.log(
-        `handler init with ${model.name}: import ${row.importMs.toFixed(0)} ms, spawn to ready ${row.spawnToImportedMs.toFixed(0)} ms`,
-      );
-    } catch (error) {
-      notes.push(`${model.name}: import failed: ${errorMessage(error)}`);
-      ctx.log(`handler init with ${model.name} failed: ${errorMessage(error)}`);
     }
   }
   return {
@@ -180,7 +232,7 @@ export async function coldStartSection(ctx: Context): Promise<ColdStartData> {
       note:
         notes.length > 0
           ? `not available: ${notes.join('; ')}`
-          : 'node --import tsx, MODEL_DIR set per row, placeholder table and bucket names',
+          : 'MODEL_DIR set per row, placeholder table and bucket names; the bundle is built like functions/Dockerfile builds it',
     },
   };
 }

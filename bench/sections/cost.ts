@@ -78,7 +78,7 @@ export async function costSection(ctx: Context): Promise<CostData> {
   return {
     assumptions: [
       `1769 MB = 1 vCPU: billed time per image = the wall time per image measured pinned to one core of this ${ctx.machine.cpuModel}; S3 reads overlap compute.`,
-      `3008 MB = ${vcpus3008.toFixed(2)} vCPU: the ${cores}-core speed-up measured on medium images (${speedup.toFixed(2)}x) scaled to ${vcpus3008.toFixed(2)} vCPU (${speedup3008.toFixed(2)}x).`,
+      `3008 MB = ${vcpus3008.toFixed(2)} vCPU: the ${cores}-core speed-up measured on medium images (${speedup.toFixed(2)}x) scaled to ${vcpus3008.toFixed(2)} vCPU (${speedup3008.toFixed(2)}x; never below 1x: a bigger function can always run as the 1-vCPU one).`,
       'arm64 prices applied to the x86 times: Graviton speed is not measured here.',
       `Requests: $${PRICES.perMillionRequests} per million invocations, one invocation per SQS batch of ${CLASSIFY.batchSize} (CLASSIFY.batchSize) = $${requests.toFixed(3)} per million images.`,
       'Not included: S3 GET/PUT requests, SQS, DynamoDB writes, data transfer, init (cold start) duration.',

@@ -128,7 +128,7 @@ export async function inferenceSection(ctx: Context): Promise<InferenceData> {
       threads,
       why:
         `${threadsWhy} Batch ${pick.batchSize} is the smallest within ${Math.round(NEAR_BEST * 100)} % ` +
-        `of the best throughput at ${threads} threads (${pick.imagesPerSecond.toFixed(1)} vs ${top.toFixed(1)} ` +
+        `of the best throughput at ${threads} thread${threads === 1 ? '' : 's'} (${pick.imagesPerSecond.toFixed(1)} vs ${top.toFixed(1)} ` +
         'images/s); larger batches only add RSS and latency.',
     },
   };
