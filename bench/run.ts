@@ -114,7 +114,7 @@ async function main(): Promise<number> {
   );
 
   // Cost is derived from the others: recompute it whenever anything ran.
-  const wanted = only ? [...new Set<SectionName>([...only, 'cost'])] : [...SECTION_NAMES];
+  const wanted = SECTION_NAMES.filter((s) => !only || only.includes(s) || s === 'cost');
   let model = previous?.model;
   let modelError: string | undefined;
   if (wanted.some((s) => !WITHOUT_MODEL.includes(s))) {
