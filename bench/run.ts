@@ -83,14 +83,13 @@ function commandLine(argv: readonly string[]): string {
     : `node --import tsx bench/run.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
 }
 
-/** The committed results.json must pass `biome ci .`: let biome lay it out. */
-async function formatWithBiome(ctx: Context, path: string): Promise<void> {
+/** The committed results must pass `biome ci .` (it formats JSON and Markdown): let biome lay them out. */
+async function formatWithBiome(ctx: Context, paths: readonly string[]): Promise<void> {
   const biome = join(PACKAGE_ROOT, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
-  const outcome = await runChild(process.execPath, [biome, 'format', '--write', path], {
+  const outcome = await runChild(process.execPath, [biome, 'format', '--write', ...paths], {
     timeoutMs: 60_000,
   }).catch((error: unknown) => ({ code: 1, stderr: errorMessage(error) }));
-  if (outcome.code !== 0)
-    ctx.log(`could not format ${relative(PACKAGE_ROOT, path)} with biome: ${outcome.stderr}`);
+  if (outcome.code !== 0) ctx.log(`could not format the results with biome: ${outcome.stderr}`);
 }
 
 async function main(): Promise<number> {
@@ -166,8 +165,8 @@ async function main(): Promise<number> {
     targets: evaluateTargets(ctx),
   };
   await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
-  if (!quick) await formatWithBiome(ctx, jsonPath);
   await writeFile(mdPath, renderMarkdown(results));
+  if (!quick) await formatWithBiome(ctx, [jsonPath, mdPath]);
   ctx.log(`wrote ${relative(PACKAGE_ROOT, mdPath)} and ${relative(PACKAGE_ROOT, jsonPath)}`);
   for (const t of results.targets) ctx.log(`target ${t.name}: ${t.measured} -> ${t.verdict}`);
   const failed = wanted.filter((s) => sections[s]?.status !== 'ok');
