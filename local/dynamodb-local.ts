@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { LabelerError } from '../shared/errors.ts';
 
 export interface DynamoDbLocal {
   readonly endpoint: string;
@@ -61,6 +62,12 @@ export async function startDynamoDbLocal(options: { dbPath?: string } = {}): Pro
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
   });
   let output = '';
+  child.once('error', (error: NodeJS.ErrnoException) => {
+    output +=
+      error.code === 'ENOENT'
+        ? 'java was not found: DynamoDB Local needs Java 17+ (e.g. apt-get install default-jdk-headless)'
+        : String(error);
+  });
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
   });
@@ -84,14 +91,19 @@ async function waitUntilReady(child: ChildProcess, endpoint: string, output: () 
     maxAttempts: 1,
   });
   const deadline = Date.now() + 60_000;
-  let exited: number | null = null;
-  child.once('exit', (code) => {
+  let exited: number | null = child.exitCode;
+  const onGone = (code: number | null) => {
     exited = code ?? -1;
-  });
+  };
+  child.once('exit', onGone);
+  child.once('error', () => onGone(-1));
   try {
     while (Date.now() < deadline) {
       if (exited !== null) {
-        throw new Error(`DynamoDB Local exited with ${exited} before it was ready:\n${output()}`);
+        throw new LabelerError(
+          'local/dynamodb-failed',
+          `DynamoDB Local stopped before it was ready:\n${output()}`,
+        );
       }
       try {
         await client.send(new ListTablesCommand({}));
@@ -101,7 +113,7 @@ async function waitUntilReady(child: ChildProcess, endpoint: string, output: () 
       }
     }
     child.kill('SIGKILL');
-    throw new Error(`DynamoDB Local was not ready within 60 s:\n${output()}`);
+    throw new LabelerError('local/dynamodb-failed', `DynamoDB Local was not ready within 60 s:\n${output()}`);
   } finally {
     client.destroy();
   }
