@@ -281,7 +281,7 @@ export function renderMarkdown(r: Results): string {
           ]),
         ),
         '',
-        `B0 = ${gflop.toFixed(3)} GFLOP per image (${r.model ? 'counted from the torchvision module graph: conv + linear MACs x 2' : 'the published 0.386 GMAC constant'}). The fractions are in section 1.`,
+        `B0 = ${gflop.toFixed(3)} GFLOP per image (${r.model ? `2 x MACs; ${r.model.flopsSource}` : 'the published 0.386 GMAC constant'}). The fractions are in section 1.`,
       ].join('\n');
     }),
   );
