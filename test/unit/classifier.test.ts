@@ -125,7 +125,9 @@ describe('scores', () => {
   it('softmax turns logits into probabilities that sum to 1, preserving order', () => {
     const p = softmax(Float32Array.from([1, 3, 2, 10]));
     assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-6);
-    assert.ok((p[3] as number) > 0.99 && (p[1] as number) > (p[2] as number) && (p[2] as number) > (p[0] as number));
+    assert.ok(
+      (p[3] as number) > 0.99 && (p[1] as number) > (p[2] as number) && (p[2] as number) > (p[0] as number),
+    );
     assert.ok(softmax(Float32Array.from([1000, 0]))[0] === 1, 'large logits do not overflow');
   });
 
