@@ -70,7 +70,7 @@ describe('labeler local up, then labeler query against it', () => {
     const [result] = jsonLines(image.stdout);
     assert.equal(result?.key, key);
     assert.equal(result?.status, 'ok');
-    const top = (result?.labels as Array<{ label: string; score: number }>)[0];
+    const top = (result?.labels as Array<{ label: string; score: number }> | undefined)?.[0];
     assert.ok(top);
 
     const byLabel = await runCli([
