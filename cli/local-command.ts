@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type LocalStack, startLocalStack } from '../local/stack.ts';
+import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { uploadFiles } from '../shared/aws/upload.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
@@ -34,6 +34,8 @@ Options:
   --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
   --expect <csv>     a "file,label" CSV: report top-1 accuracy on stderr
   --timeout <s>      give up waiting for results after this long (default 600)
+  --threads <n>      inference threads per invocation (default 1)
+  --concurrency <n>  classify invocations in flight (default 2; Lambda runs many)
   --data-dir <dir>   where "local up" keeps its state (default .labeler)
   -h, --help         show this help
 
@@ -47,6 +49,8 @@ export async function localCommand(argv: string[]): Promise<number> {
     model: { type: 'string' },
     expect: { type: 'string' },
     timeout: { type: 'string' },
+    threads: { type: 'string' },
+    concurrency: { type: 'string' },
     'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -56,20 +60,27 @@ export async function localCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const modelDir = values.model ? resolve(values.model) : DEFAULT_MODEL_DIR;
-  if (sub === 'up')
-    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, modelDir);
+  const tuning = {
+    intraOpThreads: positiveInt(values.threads, '--threads', LOCAL_DEFAULTS.intraOpThreads),
+    concurrency: positiveInt(values.concurrency, '--concurrency', LOCAL_DEFAULTS.concurrency),
+  };
+  if (sub === 'up') {
+    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, modelDir, tuning);
+  }
   if (sub === 'run') {
     const folder = rest[0];
     if (!folder || rest.length > 1) throw new UsageError('"local run" takes exactly one folder');
     const timeoutMs = positiveInt(values.timeout, '--timeout', 600) * 1000;
-    return localRun(resolve(folder), modelDir, values.expect, timeoutMs);
+    return localRun(resolve(folder), modelDir, values.expect, timeoutMs, tuning);
   }
   throw new UsageError(`unknown subcommand "local ${sub}"`);
 }
 
-async function localUp(dataDir: string, modelDir: string): Promise<number> {
+type Tuning = { intraOpThreads: number; concurrency: number };
+
+async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promise<number> {
   await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
-  const stack = await startLocalStack({ dataDir: join(dataDir, 'dynamodb'), modelDir });
+  const stack = await startLocalStack({ dataDir: join(dataDir, 'dynamodb'), modelDir, ...tuning });
   const endpointsFile = join(dataDir, 'endpoints.json');
   await writeFile(
     endpointsFile,
@@ -104,7 +115,13 @@ async function localUp(dataDir: string, modelDir: string): Promise<number> {
   return 0;
 }
 
-async function localRun(folder: string, modelDir: string, expectCsv: string | undefined, timeoutMs: number) {
+async function localRun(
+  folder: string,
+  modelDir: string,
+  expectCsv: string | undefined,
+  timeoutMs: number,
+  tuning: Tuning,
+) {
   const info = await stat(folder).catch(() => undefined);
   if (!info?.isDirectory()) throw new UsageError(`${folder} is not a folder`);
   const expected = expectCsv ? await readExpectedLabels(expectCsv) : undefined;
@@ -113,7 +130,7 @@ async function localRun(folder: string, modelDir: string, expectCsv: string | un
   const model = { id: bundle.manifest.id, version: bundle.manifest.version };
 
   const bootStarted = performance.now();
-  const stack = await startLocalStack({ modelDir });
+  const stack = await startLocalStack({ modelDir, ...tuning });
   const bootSeconds = (performance.now() - bootStarted) / 1000;
   try {
     return await runThroughStack(stack, folder, files, model, expected, timeoutMs, bootSeconds);

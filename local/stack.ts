@@ -23,6 +23,13 @@ import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 
+/**
+ * One process plays Lambda here: two invocations in flight overlap one batch's
+ * emulator I/O with another's decode and inference, each with one inference thread
+ * so the two do not oversubscribe the cores (bench/RESULTS.md).
+ */
+export const LOCAL_DEFAULTS = { concurrency: 2, intraOpThreads: 1 } as const;
+
 export interface LocalStackOptions {
   /** File-backed DynamoDB under this folder; in memory when absent. */
   readonly dataDir?: string;
@@ -40,6 +47,8 @@ export interface LocalStackOptions {
   /** @default CLASSIFY.timeoutSeconds */
   readonly functionTimeoutMs?: number;
   readonly intraOpThreads?: number;
+  /** Classify invocations in flight at once (Lambda's concurrency, here in one process). @default LOCAL_DEFAULTS.concurrency */
+  readonly concurrency?: number;
   readonly log?: ClassifyLog;
   /** Tests: wraps the handler the event source mapping invokes (crash injection). */
   readonly wrapHandler?: (handler: SqsHandler) => SqsHandler;
@@ -147,7 +156,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         resultsBucket: names.resultsBucket,
         modelDir: options.modelDir ?? DEFAULT_MODEL_DIR,
         executionProviders: ['cpu'],
-        intraOpThreads: options.intraOpThreads ?? 2,
+        intraOpThreads: options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads,
         topK: LABELING.topK,
         batchSize: options.batchSize ?? CLASSIFY.batchSize,
         concurrency: 2,
@@ -168,6 +177,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         batchSize: options.batchSize ?? CLASSIFY.batchSize,
         maxBatchingWindowMs: options.maxBatchingWindowMs ?? CLASSIFY.maxBatchingWindowSeconds * 1000,
         functionTimeoutMs: options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000,
+        concurrency: options.concurrency ?? LOCAL_DEFAULTS.concurrency,
         onError: (error) =>
           log.warn('classify invocation failed; its batch will be retried', { error: String(error) }),
       });
