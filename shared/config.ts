@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { defaultInferenceThreads } from './labeling/create-labeler.ts';
 import { DEFAULT_MODEL_DIR } from './paths.ts';
 import { IMAGE_LIMITS, LABELING } from './settings.ts';
 
@@ -52,7 +53,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     resultsBucket: e.RESULTS_BUCKET,
     modelDir: e.MODEL_DIR,
     executionProviders: e.EXECUTION_PROVIDERS,
-    intraOpThreads: e.INTRA_OP_THREADS ?? cores,
+    intraOpThreads: e.INTRA_OP_THREADS ?? defaultInferenceThreads(cores),
     topK: e.TOP_K,
     // The whole SQS batch goes through one inference run.
     batchSize: e.INFERENCE_BATCH_SIZE ?? 16,

@@ -16,6 +16,15 @@ export interface LabelerOptions {
   readonly maxPixels?: number;
 }
 
+/**
+ * Inference threads when decoding shares the machine: one core is left to sharp. On 2
+ * cores the labeling pipeline ran 54 images/s with 1 inference thread and 51 with 2
+ * (bench/RESULTS.md, section 3); on one core there is no choice.
+ */
+export function defaultInferenceThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
+
 /** Loads and checks the model, then builds the labeler with the house defaults. */
 export async function createImageLabeler(options: LabelerOptions, log?: Logger): Promise<ImageLabeler> {
   const bundle = await loadModelBundle(options.modelDir);
@@ -23,7 +32,7 @@ export async function createImageLabeler(options: LabelerOptions, log?: Logger):
     bundle,
     {
       executionProviders: options.executionProviders ?? ['cpu'],
-      intraOpThreads: options.intraOpThreads ?? availableParallelism(),
+      intraOpThreads: options.intraOpThreads ?? defaultInferenceThreads(),
     },
     log,
   );

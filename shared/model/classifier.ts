@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { errorMessage, ModelError } from '../errors.ts';
 import type { Manifest, ModelBundle } from './manifest.ts';
+import { OnnxSessionWorker, type SessionMetadata } from './onnx-worker.ts';
 
 export interface Label {
   readonly label: string;
@@ -13,6 +14,11 @@ export interface ClassifierOptions {
   readonly executionProviders?: readonly string[];
   /** Threads for one inference. More than the cores halves throughput. @default the available cores */
   readonly intraOpThreads?: number;
+  /**
+   * Let idle inference threads spin. Spinning wins only when nothing else needs the
+   * cores; in the pipeline, JPEG decoding shares them (bench/RESULTS.md). @default false
+   */
+  readonly spinThreads?: boolean;
 }
 
 export interface Logger {
@@ -26,9 +32,9 @@ export class Classifier {
   /** Floats per preprocessed image. */
   readonly imageLength: number;
   readonly executionProvider: string;
-  readonly #session: ort.InferenceSession;
+  readonly #session: OnnxSessionWorker;
 
-  private constructor(bundle: ModelBundle, session: ort.InferenceSession, executionProvider: string) {
+  private constructor(bundle: ModelBundle, session: OnnxSessionWorker, executionProvider: string) {
     this.manifest = bundle.manifest;
     this.labels = bundle.labels;
     this.imageLength = 3 * bundle.manifest.input.width * bundle.manifest.input.height;
@@ -42,19 +48,20 @@ export class Classifier {
     log?: Logger,
   ): Promise<Classifier> {
     const threads = options.intraOpThreads ?? availableParallelism();
-    const base: ort.InferenceSession.SessionOptions = {
+    const base: InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       enableCpuMemArena: true,
+      extra: { session: { intra_op: { allow_spinning: options.spinThreads ? '1' : '0' } } },
     };
     const wanted = (options.executionProviders ?? ['cpu']).filter((p) => p !== 'cpu');
-    let session: ort.InferenceSession | undefined;
+    let started: { worker: OnnxSessionWorker; metadata: SessionMetadata } | undefined;
     let provider = 'cpu';
     for (const candidate of wanted) {
       try {
-        session = await ort.InferenceSession.create(bundle.modelBytes, {
+        started = await OnnxSessionWorker.start(bundle.modelBytes, {
           ...base,
           executionProviders: [candidate, 'cpu'],
         });
@@ -66,12 +73,9 @@ export class Classifier {
         });
       }
     }
-    if (!session) {
+    if (!started) {
       try {
-        session = await ort.InferenceSession.create(bundle.modelBytes, {
-          ...base,
-          executionProviders: ['cpu'],
-        });
+        started = await OnnxSessionWorker.start(bundle.modelBytes, { ...base, executionProviders: ['cpu'] });
       } catch (cause) {
         throw new ModelError(
           'model/load-failed',
@@ -82,8 +86,13 @@ export class Classifier {
         );
       }
     }
-    checkAgainstModel(bundle, session);
-    return new Classifier(bundle, session, provider);
+    try {
+      checkAgainstModel(bundle, started.metadata);
+    } catch (error) {
+      await started.worker.terminate();
+      throw error;
+    }
+    return new Classifier(bundle, started.worker, provider);
   }
 
   /**
@@ -102,10 +111,16 @@ export class Classifier {
       input.layout === 'NCHW' ? [count, 3, input.height, input.width] : [count, input.height, input.width, 3];
     const data =
       batch.length === count * this.imageLength ? batch : batch.subarray(0, count * this.imageLength);
-    const tensor = new ort.Tensor('float32', data, dims);
-    const result = await this.#session.run({ [input.name]: tensor }, [output.name]);
-    const scores = result[output.name]?.data;
-    if (!(scores instanceof Float32Array)) {
+    let scores: Float32Array | null;
+    try {
+      scores = await this.#session.run(input.name, output.name, data, dims);
+    } catch (cause) {
+      throw new ModelError('model/inference-failed', `inference failed: ${errorMessage(cause)}`, {
+        cause,
+        permanent: false,
+      });
+    }
+    if (!(scores instanceof Float32Array) || scores.length < count * this.labels.length) {
       throw new ModelError('model/mismatch', `output ${output.name} is not a float32 tensor`);
     }
     const classes = this.labels.length;
@@ -123,7 +138,7 @@ export class Classifier {
   }
 }
 
-function checkAgainstModel(bundle: ModelBundle, session: ort.InferenceSession): void {
+function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void {
   const { input, output } = bundle.manifest;
   const where = `${bundle.dir}/manifest.json`;
   const inputMeta = session.inputMetadata.find((m) => m.name === input.name);
