@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 
@@ -8,12 +9,15 @@ import type { InferenceSession } from 'onnxruntime-node';
  * finish decoding the next batch meanwhile. The session therefore lives in a worker
  * thread; the main thread only sends tensors and receives logits.
  *
- * The worker is plain JavaScript evaluated from a string, so it runs the same under tsx,
- * in the esbuild bundles of the container images and in tests.
+ * The worker is plain JavaScript evaluated from a string (with `import()`, so it runs as
+ * a CommonJS script or as a module alike), so it runs the same under tsx, in the esbuild
+ * bundles of the container images and in tests.
  */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
+(async () => {
+const { parentPort, workerData } = await import('node:worker_threads');
+const loaded = await import(workerData.ortUrl);
+const ort = loaded.InferenceSession ? loaded : loaded.default;
 let session;
 parentPort.on('message', async (msg) => {
   try {
@@ -35,6 +39,8 @@ parentPort.on('message', async (msg) => {
     parentPort.postMessage({ id: msg.id, ok: false, error: String((error && error.message) || error) });
   }
 });
+parentPort.postMessage({ id: -1, ok: true, value: 'ready' });
+})().catch((error) => { throw error; });
 `;
 
 export interface SessionMetadata {
@@ -59,8 +65,8 @@ export class OnnxSessionWorker {
   #dead: Error | undefined;
 
   private constructor() {
-    const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+    const ortUrl = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortUrl } });
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#pending.get(reply.id);

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { ModelError } from '../../shared/errors.ts';
 import { Classifier, softmax, topLabels } from '../../shared/model/classifier.ts';
 import { loadModelBundle } from '../../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 
 type EditableManifest = { input: Record<string, unknown>; sha256: string };
 
@@ -50,6 +52,24 @@ describe('the bundled model under onnxruntime', () => {
     assert.equal(classifier.executionProvider, 'cpu');
     assert.match(warnings.join('\n'), /cuda is unavailable/);
     await classifier.release();
+  });
+});
+
+describe('the inference thread', () => {
+  it('starts under flags that make evaluated code a module (as a bundled handler may run)', async () => {
+    const script = `
+      import { Classifier } from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, 'shared/model/classifier.ts')).href)};
+      import { loadModelBundle } from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, 'shared/model/manifest.ts')).href)};
+      const c = await Classifier.create(await loadModelBundle(${JSON.stringify(DEFAULT_MODEL_DIR)}), { intraOpThreads: 1 });
+      const [labels] = await c.classify(new Float32Array(c.imageLength), 1, 3);
+      console.log(labels.length);
+      await c.release();`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), '3');
   });
 });
 
