@@ -20,8 +20,7 @@ Options:
   --top-k <n>          labels per image (default ${LABELING.topK})
   --batch-size <n>     images per inference run (default ${LABELING.batchSize})
   --concurrency <n>    images decoded at once (default: the number of cores)
-  --threads <n>        inference threads (default: cores - 1, at least 1; decoding
-                       uses the rest)
+  --threads <n>        inference threads (default: the number of cores)
   --format <f>         jsonl (one JSON object per line, the machine contract) or
                        table (default: table on a terminal, jsonl otherwise)
   --expect <csv>       a "file,label" CSV: report top-1 accuracy on stderr

@@ -55,8 +55,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     executionProviders: e.EXECUTION_PROVIDERS,
     intraOpThreads: e.INTRA_OP_THREADS ?? defaultInferenceThreads(cores),
     topK: e.TOP_K,
-    // The whole SQS batch goes through one inference run.
-    batchSize: e.INFERENCE_BATCH_SIZE ?? 16,
+    batchSize: e.INFERENCE_BATCH_SIZE ?? LABELING.batchSize,
     concurrency: e.DECODE_CONCURRENCY ?? cores,
     maxBytes: e.MAX_IMAGE_BYTES,
     maxPixels: e.MAX_IMAGE_PIXELS,

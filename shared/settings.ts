@@ -62,8 +62,12 @@ export const GPU_WORKER = {
 /** Labeling defaults shared by every worker and the CLI. */
 export const LABELING = {
   topK: 5,
-  /** Images per inference run: batch 4 was the CPU sweet spot (bench/RESULTS.md). */
-  batchSize: 4,
+  /**
+   * Images per inference run: batch 8 is within 3 % of the best B0 throughput at 2
+   * threads, and larger batches only add memory (~25 MB per image) and latency
+   * (bench/RESULTS.md, section 1). One SQS batch (CLASSIFY.batchSize) is one run.
+   */
+  batchSize: 8,
 } as const;
 
 /** Image input limits. */

@@ -17,12 +17,12 @@ export interface LabelerOptions {
 }
 
 /**
- * Inference threads when decoding shares the machine: one core is left to sharp. On 2
- * cores the labeling pipeline ran 54 images/s with 1 inference thread and 51 with 2
- * (bench/RESULTS.md, section 3); on one core there is no choice.
+ * Inference threads: the cores the process has. With idle threads not spinning, decode
+ * and inference share the cores well: medium JPEGs through labelAll ran 56.4 images/s
+ * at 2 threads and 51.9 at 1 on 2 cores (bench/RESULTS.md, section 3).
  */
 export function defaultInferenceThreads(cores = availableParallelism()): number {
-  return Math.max(1, cores - 1);
+  return Math.max(1, cores);
 }
 
 /** Loads and checks the model, then builds the labeler with the house defaults. */
