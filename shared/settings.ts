@@ -63,9 +63,10 @@ export const GPU_WORKER = {
 export const LABELING = {
   topK: 5,
   /**
-   * Images per inference run: batch 8 is within 3 % of the best B0 throughput at 2
-   * threads, and larger batches only add memory (~25 MB per image) and latency
-   * (bench/RESULTS.md, section 1). One SQS batch (CLASSIFY.batchSize) is one run.
+   * Images per inference run. At 2 threads, B0 batches of 8 and 16 run within about 5 %
+   * of each other across benchmark runs (135-151 against 141-155 images/s), while 16
+   * costs 200 MB more peak RSS and twice the latency (bench/RESULTS.md, section 1).
+   * One SQS batch (CLASSIFY.batchSize) is one run.
    */
   batchSize: 8,
 } as const;

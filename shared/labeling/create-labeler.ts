@@ -17,9 +17,11 @@ export interface LabelerOptions {
 }
 
 /**
- * Inference threads: the cores the process has. With idle threads not spinning, decode
- * and inference share the cores well: medium JPEGs through labelAll ran 56.4 images/s
- * at 2 threads and 51.9 at 1 on 2 cores (bench/RESULTS.md, section 3).
+ * Inference threads: the cores the process has, as onnxruntime itself defaults. With
+ * idle threads not spinning, 1 and 2 threads come out within run-to-run noise on 2
+ * cores when decode shares them (medium JPEGs through labelAll: 56.7 vs 58.6 images/s
+ * in bench/RESULTS.md section 3, 56.4 vs 51.9 in another run), while inference alone
+ * is 1.8x faster with 2 (section 1).
  */
 export function defaultInferenceThreads(cores = availableParallelism()): number {
   return Math.max(1, cores);
