@@ -5,7 +5,7 @@ import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
-import { RESOURCE_NAMES } from '../shared/settings.ts';
+import { LABELING, RESOURCE_NAMES } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { DEFAULT_DATA_DIR } from './local-command.ts';
 
@@ -17,9 +17,10 @@ Reads results from a running local stack ("labeler local up").
       Every result stored for this object key (one per model), as JSON lines.
 
   labeler query label <label> [--min-score <s>] [--limit <n>] [--cursor <c>]
-      Images whose <label> scored at least <s> (default 0), best first; one
-      DynamoDB Query on the label index, never a Scan. Prints a "next" cursor
-      on stderr when more results exist.
+      Images whose <label> scored at least <s>, best first; one DynamoDB Query
+      on the label index, never a Scan. Scores below ${LABELING.indexMinScore} are stored
+      with each result but not indexed, so queries start there. Prints a "next"
+      cursor on stderr when more results exist.
 
 Options:
   --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})

@@ -9,7 +9,7 @@ import {
 import type { ImageResult, LabelHit, ModelRef, Page, ResultsStore } from '../labeling/results.ts';
 import { imageId } from '../labeling/results.ts';
 import type { Label } from '../model/classifier.ts';
-import { RESULTS_TABLE } from '../settings.ts';
+import { LABELING, RESULTS_TABLE } from '../settings.ts';
 import { toLabelerError } from './errors.ts';
 import { paddedSequencer } from './s3-event.ts';
 
@@ -47,10 +47,22 @@ export function labelSk(score: number, bucket: string, key: string): string {
 export class DynamoResultsStore implements ResultsStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
+  readonly #indexMinScore: number;
 
-  constructor(db: DynamoDBDocumentClient, tableName: string) {
+  /** @param indexMinScore labels scoring below it are stored but not indexed (LABELING.indexMinScore) */
+  constructor(db: DynamoDBDocumentClient, tableName: string, indexMinScore: number = LABELING.indexMinScore) {
     this.#db = db;
     this.#table = tableName;
+    this.#indexMinScore = indexMinScore;
+  }
+
+  /** The lowest score a label query can ask for: lower ones are not indexed. */
+  get indexMinScore(): number {
+    return this.#indexMinScore;
+  }
+
+  #indexed(result: ImageResult | undefined): readonly Label[] {
+    return (result?.labels ?? []).filter((l) => l.score >= this.#indexMinScore);
   }
 
   async findExisting(
@@ -99,11 +111,12 @@ export class DynamoResultsStore implements ResultsStore {
         },
       },
     ];
-    result.labels.forEach((label, index) => {
+    const indexed = this.#indexed(result);
+    indexed.forEach((label, index) => {
       items.push({ Put: { TableName: this.#table, Item: labelItem(result, label, index + 1) } });
     });
-    // A re-uploaded image with fewer labels (or none, when it now fails) leaves no stale index items.
-    for (let rank = result.labels.length + 1; rank <= (previous?.labels.length ?? 0); rank++) {
+    // A re-uploaded image with fewer indexed labels (or none, when it now fails) leaves no stale index items.
+    for (let rank = indexed.length + 1; rank <= this.#indexed(previous).length; rank++) {
       items.push({ Delete: { TableName: this.#table, Key: { [PK]: pk, [SK]: rankSk(result.model, rank) } } });
     }
     try {

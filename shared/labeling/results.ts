@@ -54,7 +54,11 @@ export interface ResultsStore {
    */
   put(result: ImageResult, previous?: ImageResult): Promise<'written' | 'duplicate'>;
   getByImage(bucket: string, key: string): Promise<ImageResult[]>;
-  /** Images whose `label` scored >= minScore under `model`, best first; one paginated Query. */
+  /**
+   * Images whose `label` scored >= minScore under `model`, best first; one paginated
+   * Query. Scores below the store's index floor (LABELING.indexMinScore) are not indexed,
+   * so a lower minScore reads from the floor.
+   */
   queryByLabel(query: {
     model: ModelRef;
     label: string;

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
+import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { paddedSequencer } from '../../shared/aws/s3-event.ts';
+import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
+import type { ImageResult } from '../../shared/labeling/results.ts';
+
+const model = { id: 'm', version: '1' };
+const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };
+
+function result(overrides: Partial<ImageResult>): ImageResult {
+  return {
+    bucket: 'b',
+    key: 'k.png',
+    eTag: 'e1',
+    size: 10,
+    sequencer: paddedSequencer('0A'),
+    model,
+    status: 'ok',
+    labels: [],
+    timings,
+    labeledAt: '2026-11-27T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+describe('the DynamoDB results store (DynamoDB Local)', () => {
+  let dynamo: DynamoDbLocal;
+  let clients: AwsClients;
+  let store: DynamoResultsStore;
+
+  before(async () => {
+    dynamo = await startDynamoDbLocal();
+    clients = createAwsClients({
+      region: 'us-east-1',
+      endpoints: { dynamodb: dynamo.endpoint },
+      local: true,
+    });
+    await clients.dynamo.send(new CreateTableCommand(resultsTableDefinition('results')));
+    store = new DynamoResultsStore(clients.db, 'results', 0.05);
+  });
+  after(async () => {
+    clients?.dynamo.destroy();
+    await dynamo?.stop();
+  });
+
+  const hits = async (label: string, minScore = 0) =>
+    (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);
+
+  it('writes once per content: the same eTag, or an older event, is a duplicate', async () => {
+    const first = result({ key: 'once.png', labels: [{ label: 'A', score: 0.9 }] });
+    assert.equal(await store.put(first), 'written');
+    assert.equal(await store.put(first), 'duplicate');
+    assert.equal(
+      await store.put(result({ key: 'once.png', eTag: 'old', sequencer: paddedSequencer('09') })),
+      'duplicate',
+    );
+    assert.deepEqual(await store.getByImage('b', 'once.png'), [first]);
+  });
+
+  it('indexes labels at or above the floor, keeps the rest in the result, and starts label queries at the floor', async () => {
+    const labels = [
+      { label: 'F1', score: 0.9 },
+      { label: 'F2', score: 0.06 },
+      { label: 'F3', score: 0.01 },
+    ];
+    await store.put(result({ key: 'floor.png', labels }));
+    assert.deepEqual((await store.getByImage('b', 'floor.png'))[0]?.labels, labels);
+    assert.deepEqual(await hits('F1'), ['floor.png:0.9']);
+    assert.deepEqual(await hits('F2'), ['floor.png:0.06']);
+    assert.deepEqual(await hits('F3'), [], 'below the floor: not indexed');
+    assert.deepEqual(await hits('F2', 0.5), []);
+  });
+
+  it('keeps the label index exact when an image is re-uploaded with other labels, then as a broken file', async () => {
+    const v1 = result({
+      key: 'again.png',
+      labels: [
+        { label: 'R1', score: 0.7 },
+        { label: 'R2', score: 0.2 },
+      ],
+    });
+    await store.put(v1);
+    const v2 = result({
+      key: 'again.png',
+      eTag: 'e2',
+      sequencer: paddedSequencer('0B'),
+      labels: [{ label: 'R3', score: 0.95 }],
+    });
+    assert.equal(await store.put(v2, v1), 'written');
+    assert.deepEqual(await hits('R3'), ['again.png:0.95']);
+    assert.deepEqual(await hits('R1'), [], 'rank 1 was overwritten');
+    assert.deepEqual(await hits('R2'), [], 'rank 2 from v1 was removed');
+    const v3 = result({
+      key: 'again.png',
+      eTag: 'e3',
+      sequencer: paddedSequencer('0C'),
+      status: 'failed',
+      error: { code: 'image/decode-failed', message: 'broken' },
+    });
+    assert.equal(await store.put(v3, v2), 'written');
+    assert.deepEqual(await hits('R3'), []);
+    assert.deepEqual(await store.getByImage('b', 'again.png'), [v3]);
+  });
+
+  it('pages label queries best first with a cursor', async () => {
+    for (let i = 0; i < 5; i++) {
+      await store.put(result({ key: `page-${i}.png`, labels: [{ label: 'P', score: 0.5 + i / 10 }] }));
+    }
+    const first = await store.queryByLabel({ model, label: 'P', minScore: 0.6, limit: 2 });
+    assert.deepEqual(
+      first.items.map((h) => h.key),
+      ['page-4.png', 'page-3.png'],
+    );
+    assert.ok(first.cursor);
+    const rest = await store.queryByLabel({
+      model,
+      label: 'P',
+      minScore: 0.6,
+      limit: 10,
+      cursor: first.cursor,
+    });
+    assert.deepEqual(
+      rest.items.map((h) => h.key),
+      ['page-2.png', 'page-1.png'],
+    );
+  });
+});
