@@ -6,6 +6,7 @@ import { listFiles, readLocalFile } from '../shared/labeling/local-files.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import { printedLabels, reportAccuracy } from './output.ts';
 import { Progress } from './progress.ts';
 
 export const LABEL_HELP = `Usage: labeler label <file or folder>... [options]
@@ -94,10 +95,7 @@ export async function labelCommand(argv: string[]): Promise<number> {
     `labeled ${files.length} files: ${ok} ok, ${failed} failed in ${seconds.toFixed(2)} s` +
       ` (${(files.length / Math.max(seconds, 1e-9)).toFixed(1)} images/s, model ${labeler.classifier.manifest.id})\n`,
   );
-  if (accuracy) {
-    const r = accuracy.report();
-    process.stderr.write(`top-1 accuracy: ${(r.accuracy * 100).toFixed(1)} % (${r.correct}/${r.compared})\n`);
-  }
+  reportAccuracy(accuracy);
   await labeler.classifier.release();
   return 0;
 }
@@ -107,7 +105,7 @@ export function jsonRow(file: string, outcome: LabelOutcome): Record<string, unk
     return {
       file,
       status: 'ok',
-      labels: outcome.labels.map((l) => ({ label: l.label, score: round(l.score) })),
+      labels: printedLabels(outcome.labels),
     };
   }
   return { file, status: 'failed', error: outcome.error };
@@ -117,8 +115,4 @@ function tableRow(file: string, outcome: LabelOutcome): string {
   const name = relative(process.cwd(), file) || file;
   if (outcome.status === 'failed') return `${name}\tFAILED ${outcome.error.code}: ${outcome.error.message}`;
   return `${name}\t${outcome.labels.map((l) => `${l.label} ${l.score.toFixed(3)}`).join(', ')}`;
-}
-
-function round(score: number): number {
-  return Math.round(score * 1e6) / 1e6;
 }

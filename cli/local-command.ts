@@ -12,6 +12,7 @@ import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
+import { printedLabels, reportAccuracy } from './output.ts';
 import { Progress } from './progress.ts';
 
 export const LOCAL_HELP = `Usage: labeler local <up|run> [options]
@@ -191,7 +192,7 @@ async function runThroughStack(
     if (!r) continue;
     const row =
       r.status === 'ok'
-        ? { file: u.file, key: u.key, model: r.model.id, status: 'ok', labels: r.labels.map(roundScore) }
+        ? { file: u.file, key: u.key, model: r.model.id, status: 'ok', labels: printedLabels(r.labels) }
         : { file: u.file, key: u.key, model: r.model.id, status: 'failed', error: r.error };
     lines.push(JSON.stringify(row));
     if (r.status === 'ok') ok++;
@@ -218,16 +219,9 @@ async function runThroughStack(
       `${totals.duplicates} duplicates; ${summary.imagesPerSecond.toFixed(1)} images/s, ` +
       `wall ${wallSeconds.toFixed(2)} s (stack boot ${bootSeconds.toFixed(1)} s), model ${model.id}\n`,
   );
-  if (accuracy) {
-    const r = accuracy.report();
-    process.stderr.write(`top-1 accuracy: ${(r.accuracy * 100).toFixed(1)} % (${r.correct}/${r.compared})\n`);
-  }
+  reportAccuracy(accuracy);
   process.stderr.write(`summary ${JSON.stringify(summary)}\n`);
   return lines.length === files.length ? 0 : 1;
-}
-
-function roundScore(l: { label: string; score: number }) {
-  return { label: l.label, score: Math.round(l.score * 1e6) / 1e6 };
 }
 
 /** User + system CPU seconds of another process (Linux /proc), 0 where unavailable. */

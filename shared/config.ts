@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { defaultInferenceThreads } from './labeling/create-labeler.ts';
 import { DEFAULT_MODEL_DIR } from './paths.ts';
 import { IMAGE_LIMITS, LABELING } from './settings.ts';
 
@@ -53,7 +52,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     resultsBucket: e.RESULTS_BUCKET,
     modelDir: e.MODEL_DIR,
     executionProviders: e.EXECUTION_PROVIDERS,
-    intraOpThreads: e.INTRA_OP_THREADS ?? defaultInferenceThreads(cores),
+    intraOpThreads: e.INTRA_OP_THREADS ?? cores,
     topK: e.TOP_K,
     batchSize: e.INFERENCE_BATCH_SIZE ?? LABELING.batchSize,
     concurrency: e.DECODE_CONCURRENCY ?? cores,

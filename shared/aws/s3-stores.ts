@@ -4,7 +4,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { LabelerError, ObjectNotFoundError } from '../errors.ts';
+import { ImageTooLargeError, LabelerError, ObjectNotFoundError } from '../errors.ts';
 import type { ExportStore, ImageStore } from '../labeling/results.ts';
 import { toLabelerError } from './errors.ts';
 
@@ -42,10 +42,7 @@ export class S3ImageStore implements ImageStore {
       );
     }
     if ((response.ContentLength ?? 0) > this.#maxBytes) {
-      throw new LabelerError(
-        'image/too-large',
-        `the image has ${response.ContentLength} bytes; the limit is ${this.#maxBytes}`,
-      );
+      throw new ImageTooLargeError(response.ContentLength ?? 0, this.#maxBytes);
     }
     try {
       return (await response.Body?.transformToByteArray()) ?? new Uint8Array(0);

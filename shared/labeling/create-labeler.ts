@@ -16,17 +16,6 @@ export interface LabelerOptions {
   readonly maxPixels?: number;
 }
 
-/**
- * Inference threads: the cores the process has, as onnxruntime itself defaults. With
- * idle threads not spinning, 1 and 2 threads come out within run-to-run noise on 2
- * cores when decode shares them (medium JPEGs through labelAll: 56.7 vs 58.6 images/s
- * in bench/RESULTS.md section 3, 56.4 vs 51.9 in another run), while inference alone
- * is 1.8x faster with 2 (section 1).
- */
-export function defaultInferenceThreads(cores = availableParallelism()): number {
-  return Math.max(1, cores);
-}
-
 /** Loads and checks the model, then builds the labeler with the house defaults. */
 export async function createImageLabeler(options: LabelerOptions, log?: Logger): Promise<ImageLabeler> {
   const bundle = await loadModelBundle(options.modelDir);
@@ -34,7 +23,7 @@ export async function createImageLabeler(options: LabelerOptions, log?: Logger):
     bundle,
     {
       executionProviders: options.executionProviders ?? ['cpu'],
-      intraOpThreads: options.intraOpThreads ?? defaultInferenceThreads(),
+      ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
     },
     log,
   );

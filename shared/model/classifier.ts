@@ -12,7 +12,12 @@ export interface Label {
 export interface ClassifierOptions {
   /** Tried in order; the CPU provider is always the last resort. @default ['cpu'] */
   readonly executionProviders?: readonly string[];
-  /** Threads for one inference. More than the cores halves throughput. @default the available cores */
+  /**
+   * Threads for one inference. More than the cores halves throughput. With idle threads
+   * not spinning, 1 and 2 threads are within run-to-run noise on 2 cores when decode
+   * shares them (bench/RESULTS.md section 3), while inference alone is 1.8x faster with
+   * 2 (section 1). @default the available cores
+   */
   readonly intraOpThreads?: number;
   /**
    * Let idle inference threads spin. Spinning wins only when nothing else needs the
