@@ -163,11 +163,14 @@ describe('labeler label: a closed stdout', () => {
     // Far more output than any pipe or socket buffer holds (about 1 MB of rows), so
     // the CLI is certainly still writing when the reader goes away.
     const name = 'an-empty-file-with-a-long-name-so-that-its-row-is-long'.padEnd(120, '-');
-    await Promise.all(
-      Array.from({ length: 5000 }, (_, i) =>
-        writeFile(join(dir, `${name}${String(i).padStart(5, '0')}.png`), ''),
-      ),
-    );
+    for (let i = 0; i < 5000; i += 100) {
+      // A hundred at a time: well under any open-file limit.
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          writeFile(join(dir, `${name}${String(i + j).padStart(5, '0')}.png`), ''),
+        ),
+      );
+    }
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LabelerError } from '../../shared/errors.ts';
+import { LabelerError, LOCAL_FILE_ERROR_CODES } from '../../shared/errors.ts';
 import { listFiles, readLocalFile } from '../../shared/labeling/local-files.ts';
+import { PACKAGE_ROOT } from '../../shared/paths.ts';
 
 // Before the fixes these reads never returned; the deadline turns a hang into a failure.
 const HANG_GUARD = { timeout: 60_000 };
@@ -114,5 +115,12 @@ describe('local files: reading', () => {
 
   it('names a folder file/not-regular', async () => {
     assert.equal(await codeOf(readLocalFile(dir, 1024)), 'file/not-regular');
+  });
+});
+
+describe('local files: documentation', () => {
+  it("lists every file/* code in the README's error table", () => {
+    const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+    for (const code of LOCAL_FILE_ERROR_CODES) assert.ok(readme.includes(`\n| \`${code}\` `), code);
   });
 });
