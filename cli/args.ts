@@ -12,8 +12,20 @@ export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(a
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(parseErrorMessage(error));
   }
+}
+
+/**
+ * node:util's message for an unknown option ends with an unbalanced quote
+ * (`as in '-- "--foo"`); say the same thing in balanced quotes.
+ */
+function parseErrorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const unknown = /^Unknown option '(.*?)'\. /.exec(message);
+  if ((error as { code?: string }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || !unknown) return message;
+  const option = unknown[1] as string;
+  return `unknown option "${option}" (a file whose name starts with "-" goes after "--", as in: -- ${option})`;
 }
 
 export function positiveInt(value: string | undefined, name: string, fallback: number): number {

@@ -126,7 +126,14 @@ async function localRun(
   const info = await stat(folder).catch(() => undefined);
   if (!info?.isDirectory()) throw new UsageError(`${folder} is not a folder`);
   const expected = expectCsv ? await readExpectedLabels(expectCsv) : undefined;
-  const files = await listFiles([folder]);
+  const files: string[] = [];
+  for (const entry of await listFiles([folder])) {
+    if (!entry.error) files.push(entry.path);
+    else
+      process.stderr.write(
+        `labeler local: skipped ${entry.path}: [${entry.error.code}] ${entry.error.message}\n`,
+      );
+  }
   const bundle = await loadModelBundle(modelDir);
   const model = { id: bundle.manifest.id, version: bundle.manifest.version };
 

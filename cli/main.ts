@@ -2,6 +2,7 @@ import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
+import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
 
 const HELP = `Usage: labeler <command> [options]
@@ -51,4 +52,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+endQuietlyOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -11,3 +11,28 @@ export function reportAccuracy(accuracy: AccuracyCounter | undefined): void {
   const r = accuracy.report();
   process.stderr.write(`top-1 accuracy: ${(r.accuracy * 100).toFixed(1)} % (${r.correct}/${r.compared})\n`);
 }
+
+/** "1 file", "2 files": a count with its noun in the right number. */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
+/** The status a shell reports for a process ended by SIGPIPE (128 + 13), as `cat` is in `cat f | head -1`. */
+export const CLOSED_PIPE_STATUS = 141;
+
+/**
+ * When the reader of stdout or stderr goes away (`labeler label dir | head -1`), ends
+ * the process at once and quietly, as `cat` does: no stack trace, no further output,
+ * status CLOSED_PIPE_STATUS so a script can tell the rows were cut short. Node ignores
+ * SIGPIPE, so without this the failed write surfaces as an unhandled EPIPE error.
+ */
+export function endQuietlyOnClosedPipe(
+  streams: readonly NodeJS.WriteStream[] = [process.stdout, process.stderr],
+) {
+  for (const stream of streams) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(CLOSED_PIPE_STATUS);
+      throw error;
+    });
+  }
+}

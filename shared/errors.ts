@@ -60,6 +60,25 @@ export class ObjectNotFoundError extends LabelerError {
   }
 }
 
+/** Codes of LocalFileError, one per way a local path fails to be a readable image file. */
+export const LOCAL_FILE_ERROR_CODES = [
+  'file/not-found',
+  'file/unreadable',
+  'file/not-regular',
+  'file/symlink-loop',
+] as const;
+export type LocalFileErrorCode = (typeof LOCAL_FILE_ERROR_CODES)[number];
+
+/**
+ * A path named or found for labeling is missing, unreadable, a loop, or not a regular
+ * file (a FIFO, device, socket): permanent, recorded as that path's failed row.
+ */
+export class LocalFileError extends LabelerError {
+  constructor(code: LocalFileErrorCode, message: string, cause?: unknown) {
+    super(code, message, { cause });
+  }
+}
+
 /** The model folder is unusable. Raised at start-up; the process must not serve. */
 export class ModelError extends LabelerError {}
 

@@ -73,12 +73,15 @@ export async function preprocessInto(
 
   const shorter = Math.round(Math.min(spec.width, spec.height) / spec.resize.cropFraction);
   const ratio = shorter / Math.min(width, height);
-  const resizedWidth = Math.max(spec.width, Math.round(width * ratio));
-  const resizedHeight = Math.max(spec.height, Math.round(height * ratio));
+  const band = centreBand(width, height, ratio, spec);
+  const resizedWidth = Math.max(spec.width, Math.round(band.width * ratio));
+  const resizedHeight = Math.max(spec.height, Math.round(band.height * ratio));
   let pixels: Buffer;
   try {
-    pixels = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1 })
-      .autoOrient()
+    let image = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1 }).autoOrient();
+    // Called before resize(), extract() crops the (oriented) source rather than the resized image.
+    if (band.width !== width || band.height !== height) image = image.extract(band);
+    pixels = await image
       .flatten({ background: { r: spec.background[0], g: spec.background[1], b: spec.background[2] } })
       .toColourspace('srgb')
       .resize({ width: resizedWidth, height: resizedHeight, fit: 'fill', kernel: spec.resize.kernel })
@@ -99,6 +102,39 @@ export async function preprocessInto(
   }
   writeTensor(pixels, spec, out, offset);
   return { format, width, height };
+}
+
+/**
+ * Beyond this many pixels on its longer side, a resized image is never built whole:
+ * libvips refuses output sides past its coordinate limit (a 1x3,000,000 PNG resized
+ * to 28 px wide would be 84,000,000 px tall), and the centre crop needs only a sliver.
+ * Every image up to an aspect ratio of 256:1 (for a 256 px shorter side) stays under it.
+ */
+export const MAX_RESIZED_SIDE = 65_536;
+
+/**
+ * The part of the source the centre crop can see. Normally the whole image; when the
+ * resized longer side would pass MAX_RESIZED_SIDE, only the centred band along the
+ * longer side that covers the crop, with a margin for the resampling kernel, so the
+ * crop still shows the image's own centre at the same scale.
+ */
+function centreBand(
+  width: number,
+  height: number,
+  ratio: number,
+  spec: InputSpec,
+): { left: number; top: number; width: number; height: number } {
+  const whole = { left: 0, top: 0, width, height };
+  if (Math.max(width, height) * ratio <= MAX_RESIZED_SIDE) return whole;
+  // Kernels read at most a few pixels either side: source pixels when enlarging,
+  // output pixels (1 / ratio source pixels each) when shrinking.
+  const margin = Math.ceil(4 * Math.max(1, 1 / ratio));
+  if (width > height) {
+    const length = Math.min(width, Math.ceil(spec.width / ratio) + 2 * margin);
+    return { ...whole, left: Math.floor((width - length) / 2), width: length };
+  }
+  const length = Math.min(height, Math.ceil(spec.height / ratio) + 2 * margin);
+  return { ...whole, top: Math.floor((height - length) / 2), height: length };
 }
 
 /** uint8 HWC RGB → float32 in the manifest's layout, colour order and normalisation. */
