@@ -62,7 +62,7 @@ export function parseS3EventBody(body: string): ParsedS3Body {
     const key = tryDecodeS3Key(r.s3.object.key);
     // S3 never writes such a key; the message is hand-made or corrupt, and no retry can
     // fix it. It is refused whole (no object of it is labeled) so the dead-letter queue
-    // keeps the message exactly as it came, where `labeler dlq list` shows it.
+    // keeps the message exactly as it came, visible rather than dropped.
     if (key === undefined) {
       return {
         kind: 'invalid',
