@@ -13,7 +13,7 @@ import {
   classifyRecords,
   type QueueRecord,
 } from '../../shared/labeling/classify-records.ts';
-import { ImageLabeler } from '../../shared/labeling/image-labeler.ts';
+import { ImageLabeler, mapLimit } from '../../shared/labeling/image-labeler.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { s3EventBody } from '../helpers/events.ts';
 
@@ -46,12 +46,12 @@ describe('classifyRecords: inference runs of the configured batch size (fauxqs S
   const upload = async (keys: readonly string[]) => {
     const body = await readFile(join(DEFAULT_MODEL_DIR, 'samples', 'test-00000.png'));
     size = body.length;
-    for (const key of keys) {
+    await mapLimit(keys, 8, async (key) => {
       const r = await stack.clients.s3.send(
         new PutObjectCommand({ Bucket: stack.names.imagesBucket, Key: key, Body: body }),
       );
       eTag = (r.ETag ?? '').replace(/"/g, '');
-    }
+    });
   };
 
   before(async () => {
@@ -116,9 +116,13 @@ describe('classifyRecords: inference runs of the configured batch size (fauxqs S
 
     // Every image got its result, carrying the size of the run that labeled it.
     const sizes = new Map<number, number>();
-    for (const key of keys) {
-      const [result] = await store.getByImage(stack.names.imagesBucket, key);
-      assert.equal(result?.status, 'ok', key);
+    const stored = await mapLimit(
+      keys,
+      8,
+      async (key) => (await store.getByImage(stack.names.imagesBucket, key))[0],
+    );
+    for (const [i, result] of stored.entries()) {
+      assert.equal(result?.status, 'ok', keys[i]);
       sizes.set(result.timings.batchSize, (sizes.get(result.timings.batchSize) ?? 0) + 1);
     }
     assert.deepEqual(
