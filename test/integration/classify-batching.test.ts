@@ -13,7 +13,7 @@ import {
   classifyRecords,
   type QueueRecord,
 } from '../../shared/labeling/classify-records.ts';
-import { ImageLabeler, mapLimit } from '../../shared/labeling/image-labeler.ts';
+import { ImageLabeler, mapLimit, type ReadImage } from '../../shared/labeling/image-labeler.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { s3EventBody } from '../helpers/events.ts';
 
@@ -188,5 +188,31 @@ describe('classifyRecords: inference runs of the configured batch size (fauxqs S
     assert.equal(report.counts.invalid, 1);
     assert.equal(report.counts.labeled, 1);
     assert.equal((await store.getByImage(stack.names.imagesBucket, good))[0]?.status, 'ok');
+  });
+
+  it('sends back only the images labelAll had not handed out when it throws mid-batch (injected)', async () => {
+    const first = [`${PREFIX}s/c1.png`, `${PREFIX}s/c2.png`];
+    const second = [`${PREFIX}s/d1.png`];
+    await upload([...first, ...second]);
+    class StopsAfterOneRun extends ImageLabeler {
+      override async *labelAll<T>(items: Iterable<T>, read: ReadImage<T>) {
+        let runs = 0;
+        for await (const run of super.labelAll(items, read)) {
+          if (runs++ > 0) throw new Error('injected: the labeler failed');
+          yield run;
+        }
+      }
+    }
+    const labeler = new StopsAfterOneRun(deps.labeler.classifier, { ...deps.labeler.settings, batchSize: 2 });
+
+    const report = await classifyRecords(
+      [withBucket(message('C', first, eTag, size)), withBucket(message('D', second, eTag, size))],
+      { ...deps, labeler },
+    );
+
+    assert.deepEqual(report.failedMessageIds, ['D']);
+    assert.equal(report.counts.labeled, 2);
+    assert.equal(report.counts.retried, 1);
+    assert.equal((await store.getByImage(stack.names.imagesBucket, first[1] as string))[0]?.status, 'ok');
   });
 });
