@@ -6,13 +6,13 @@ import { uploadFiles } from '../shared/aws/upload.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
 import { listFiles } from '../shared/labeling/local-files.ts';
-import { imageId } from '../shared/labeling/results.ts';
+import { imageId, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
-import { printedLabels, reportAccuracy } from './output.ts';
+import { reportAccuracy } from './output.ts';
 import { Progress } from './progress.ts';
 
 export const LOCAL_HELP = `Usage: labeler local <up|run> [options]
@@ -197,11 +197,7 @@ async function runThroughStack(
   for (const u of uploaded) {
     const r = results.get(imageId(u));
     if (!r) continue;
-    const row =
-      r.status === 'ok'
-        ? { file: u.file, key: u.key, model: r.model.id, status: 'ok', labels: printedLabels(r.labels) }
-        : { file: u.file, key: u.key, model: r.model.id, status: 'failed', error: r.error };
-    lines.push(JSON.stringify(row));
+    lines.push(JSON.stringify({ file: u.file, ...printedResult(r) }));
     if (r.status === 'ok') ok++;
     else failed++;
     accuracy?.add(u.file, r.labels[0]?.label);

@@ -1,10 +1,7 @@
 import type { AccuracyCounter } from '../shared/labeling/accuracy.ts';
-import type { Label } from '../shared/model/classifier.ts';
 
-/** Labels as the JSON Lines contract prints them: scores to six decimals. */
-export function printedLabels(labels: readonly Label[]): Label[] {
-  return labels.map((l) => ({ label: l.label, score: Math.round(l.score * 1e6) / 1e6 }));
-}
+/** Labels as the JSON Lines contract prints them: one shape for `label`, `local run` and `query`. */
+export { printedLabels } from '../shared/labeling/results.ts';
 
 export function reportAccuracy(accuracy: AccuracyCounter | undefined): void {
   if (!accuracy) return;

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { createAwsClients } from '../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { LabelerError } from '../shared/errors.ts';
+import { printedHit, printedResult } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { LABELING, RESOURCE_NAMES } from '../shared/settings.ts';
@@ -21,6 +22,13 @@ Reads results from a running local stack ("labeler local up").
       on the label index, never a Scan. Scores below ${LABELING.indexMinScore} are stored
       with each result but not indexed, so queries start there. Prints a "next"
       cursor on stderr when more results exist.
+
+Prints one JSON line per result, in the shape "labeler label" and "labeler local
+run" print: scores rounded to six decimals.
+
+Exit status: 0 when the query ran (even with no results), 1 when the stack cannot
+be read, 2 for a usage error: a bad option, a label the model does not have
+(the model's labels are listed), or a cursor this query did not return.
 
 Options:
   --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})
@@ -61,11 +69,17 @@ export async function queryCommand(argv: string[]): Promise<number> {
   try {
     if (what === 'image') {
       const results = await store.getByImage(values.bucket ?? RESOURCE_NAMES.imagesBucket, subject);
-      for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+      for (const r of results) process.stdout.write(`${JSON.stringify(printedResult(r))}\n`);
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
     const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+    const model = `${bundle.manifest.id}@${bundle.manifest.version}`;
+    if (!bundle.labels.includes(subject)) {
+      throw new UsageError(
+        `unknown label "${subject}": model ${model} has the labels ${bundle.labels.map((l) => JSON.stringify(l)).join(', ')}`,
+      );
+    }
     const page = await store.queryByLabel({
       model: { id: bundle.manifest.id, version: bundle.manifest.version },
       label: subject,
@@ -73,9 +87,15 @@ export async function queryCommand(argv: string[]): Promise<number> {
       limit: positiveInt(values.limit, '--limit', 100),
       ...(values.cursor ? { cursor: values.cursor } : {}),
     });
-    for (const hit of page.items) process.stdout.write(`${JSON.stringify(hit)}\n`);
+    for (const hit of page.items) process.stdout.write(`${JSON.stringify(printedHit(hit))}\n`);
     if (page.cursor) process.stderr.write(`next: --cursor ${page.cursor}\n`);
     return 0;
+  } catch (error) {
+    // The store checks the cursor and the key sizes; both are the caller's arguments.
+    if (error instanceof LabelerError && error.code.startsWith('query/')) {
+      throw new UsageError(`[${error.code}] ${error.message}`);
+    }
+    throw error;
   } finally {
     clients.dynamo.destroy();
   }

@@ -4,6 +4,7 @@ import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { readQueryConfig } from '../../shared/config.ts';
 import { answerQuery } from '../../shared/labeling/query-api.ts';
 import { readManifest } from '../../shared/model/manifest.ts';
+import { lambdaLog } from '../../shared/observability.ts';
 
 const config = readQueryConfig(process.env);
 const manifest = await readManifest(config.modelDir);
@@ -18,7 +19,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
       query: event.queryStringParameters ?? {},
     },
     store,
-    { bucket: config.imagesBucket, model },
+    { bucket: config.imagesBucket, model, log: lambdaLog },
   );
   return {
     statusCode: response.status,

@@ -6,6 +6,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { LabelerError } from '../errors.ts';
 import type { ImageResult, LabelHit, ModelRef, Page, ResultsStore } from '../labeling/results.ts';
 import { imageId } from '../labeling/results.ts';
 import type { Label } from '../model/classifier.ts';
@@ -130,6 +131,7 @@ export class DynamoResultsStore implements ResultsStore {
   }
 
   async getByImage(bucket: string, key: string): Promise<ImageResult[]> {
+    checkKeySize(imagePk(bucket, key), 'the bucket and key together');
     const response = await this.#db
       .send(
         new QueryCommand({
@@ -154,6 +156,7 @@ export class DynamoResultsStore implements ResultsStore {
     limit: number;
     cursor?: string;
   }): Promise<Page<LabelHit>> {
+    checkKeySize(labelPk(query.model, query.label), 'the model and label together');
     const response = await this.#db
       .send(
         new QueryCommand({
@@ -167,7 +170,7 @@ export class DynamoResultsStore implements ResultsStore {
           },
           ScanIndexForward: false,
           Limit: query.limit,
-          ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor) } : {}),
+          ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, query) } : {}),
         }),
       )
       .catch((error: unknown) => {
@@ -244,16 +247,69 @@ function fromItem(item: Record<string, unknown>): ImageResult {
   };
 }
 
+/** DynamoDB refuses a partition key over 2048 bytes with a ValidationException; refuse it first, as the caller's error. */
+const MAX_PARTITION_KEY_BYTES = 2048;
+
+function checkKeySize(partitionKey: string, what: string): void {
+  const bytes = Buffer.byteLength(partitionKey, 'utf8');
+  if (bytes > MAX_PARTITION_KEY_BYTES) {
+    throw new LabelerError(
+      'query/bad-request',
+      `${what} are ${bytes} bytes long; DynamoDB keys hold at most ${MAX_PARTITION_KEY_BYTES}, so nothing is stored under them`,
+    );
+  }
+}
+
+const CURSOR_KEYS = [PK, SK, labelIndex.partitionKey, labelIndex.sortKey].sort();
+
 function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+/**
+ * A cursor is the LastEvaluatedKey of a by-label page. It is checked against the key
+ * schema and against the query it is passed with (same model and label, a score the
+ * query's floor admits), so that DynamoDB never sees a start key it would refuse: a
+ * client can only move within results its own query reads anyway.
+ */
+function decodeCursor(
+  cursor: string,
+  query: { model: ModelRef; label: string; minScore: number },
+): Record<string, unknown> {
+  const refuse = (why: string): never => {
+    throw new LabelerError(
+      'query/bad-cursor',
+      `the cursor is not one this query returned (${why}); pass back the "cursor" of the previous page unchanged`,
+    );
+  };
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) refuse('not base64url');
+  let key: unknown;
   try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw new RangeError('the cursor is not one this API returned');
+    refuse('not JSON');
   }
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) return refuse('not a key');
+  const fields = key as Record<string, unknown>;
+  const names = Object.keys(fields).sort();
+  if (names.length !== CURSOR_KEYS.length || names.some((n, i) => n !== CURSOR_KEYS[i])) refuse('not a key');
+  if (Object.values(fields).some((v) => typeof v !== 'string')) refuse('not a key');
+  const {
+    [PK]: pk,
+    [SK]: sk,
+    [labelIndex.partitionKey]: lpk,
+    [labelIndex.sortKey]: lsk,
+  } = fields as Record<string, string>;
+  if (lpk !== labelPk(query.model, query.label)) refuse('it belongs to another label or model');
+  const score = /^(\d\.\d{6})#(.+)$/.exec(lsk ?? '');
+  if (!score?.[1] || score[1] < query.minScore.toFixed(6)) refuse("it is outside this query's scores");
+  if (!pk?.startsWith('img#') || `img#${score?.[2]}` !== pk) refuse('not a key');
+  if (
+    !/^#top#\d{2}$/.test(sk?.slice(modelSk(query.model).length) ?? '') ||
+    !sk?.startsWith(modelSk(query.model))
+  )
+    refuse('not a key');
+  return fields;
 }
 
 function sleep(ms: number): Promise<void> {

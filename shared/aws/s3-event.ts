@@ -56,21 +56,45 @@ export function parseS3EventBody(body: string): ParsedS3Body {
       reason: `not an S3 event notification (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown'})`,
     };
   }
-  const objects = parsed.data.Records.filter((r) => r.eventName.startsWith('ObjectCreated:')).map((r) => ({
-    bucket: r.s3.bucket.name,
-    key: decodeS3Key(r.s3.object.key),
-    eTag: r.s3.object.eTag.replace(/^"|"$/g, ''),
-    size: r.s3.object.size,
-    sequencer: r.s3.object.sequencer,
-    eventName: r.eventName,
-    ...(parsed.data.labelerJobId ? { jobId: parsed.data.labelerJobId } : {}),
-  }));
+  const objects: S3ObjectRef[] = [];
+  for (const r of parsed.data.Records) {
+    if (!r.eventName.startsWith('ObjectCreated:')) continue;
+    const key = tryDecodeS3Key(r.s3.object.key);
+    // S3 never writes such a key; the message is hand-made or corrupt, and no retry can
+    // fix it. It is refused whole (no object of it is labeled) so the dead-letter queue
+    // keeps the message exactly as it came, visible rather than dropped.
+    if (key === undefined) {
+      return {
+        kind: 'invalid',
+        reason: `the object key ${JSON.stringify(r.s3.object.key)} is not valid percent-encoding`,
+      };
+    }
+    objects.push({
+      bucket: r.s3.bucket.name,
+      key,
+      eTag: r.s3.object.eTag.replace(/^"|"$/g, ''),
+      size: r.s3.object.size,
+      sequencer: r.s3.object.sequencer,
+      eventName: r.eventName,
+      ...(parsed.data.labelerJobId ? { jobId: parsed.data.labelerJobId } : {}),
+    });
+  }
   return { kind: 'objects', objects };
 }
 
-/** S3 event keys are form-encoded: `+` is a space, then percent-decoding. */
+/** S3 event keys are form-encoded: `+` is a space, then percent-decoding. Throws URIError on bad encoding. */
 export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/** decodeS3Key, or undefined when the key is not valid percent-encoded UTF-8. */
+export function tryDecodeS3Key(key: string): string | undefined {
+  try {
+    return decodeS3Key(key);
+  } catch (error) {
+    if (error instanceof URIError) return undefined;
+    throw error;
+  }
 }
 
 /** The inverse, as S3 writes keys into event notifications. */

@@ -47,7 +47,11 @@ export interface BatchReport {
     testEvents: number;
     invalid: number;
   };
-  /** Milliseconds spent per stage; s3Get and decode are summed over images. */
+  /**
+   * Milliseconds spent per stage. s3Get and decode are summed over images; inference and
+   * writes are summed over inference runs (`batchSize` images each). Writes overlap the
+   * next run's inference, so the stages can add up to more than the wall time.
+   */
   readonly stageMs: { s3Get: number; decode: number; inference: number; writes: number; export: number };
 }
 
@@ -126,19 +130,9 @@ export async function classifyRecords(
     }
   }
 
-  const outcomes = await labeler.labelBatch(todo, (w) => deps.images.get(w.ref));
-  if (outcomes.length > 0) stageMs.inference = outcomes[0]?.timings.inferMs ?? 0;
-  counts.inferred = outcomes.filter((o) => o.status === 'ok').length;
-  for (const o of outcomes) {
-    stageMs.s3Get += o.timings.readMs;
-    stageMs.decode += o.timings.preprocessMs;
-  }
-
   const labeledAt = (deps.now?.() ?? new Date()).toISOString();
   const written: ImageResult[] = [];
-  const writesStarted = performance.now();
-  await mapLimit(todo, 8, async (w, i) => {
-    const outcome = outcomes[i] as LabelOutcome;
+  const storeOne = async (w: Work, outcome: LabelOutcome): Promise<void> => {
     if (outcome.status === 'failed' && outcome.retryable) {
       counts.retried++;
       failed.add(w.messageId);
@@ -173,8 +167,50 @@ export async function classifyRecords(
         error: errorMessage(error),
       });
     }
-  });
-  stageMs.writes = performance.now() - writesStarted;
+  };
+
+  // Runs of `batchSize` images (labelAll decodes run n+1 while run n is in the model), so
+  // a large message never becomes one huge tensor. Run n's writes overlap run n+1's
+  // inference; runs write one after another, which bounds writes in flight to one run's.
+  let writing = Promise.resolve();
+  let handed = 0;
+  try {
+    for await (const run of labeler.labelAll(todo, (w) => deps.images.get(w.ref))) {
+      handed += run.length;
+      // Every image of a run shares the run's inference time: count it once per run.
+      stageMs.inference += run[0]?.outcome.timings.inferMs ?? 0;
+      for (const { outcome } of run) {
+        stageMs.s3Get += outcome.timings.readMs;
+        stageMs.decode += outcome.timings.preprocessMs;
+        if (outcome.status === 'ok') counts.inferred++;
+      }
+      writing = writing.then(async () => {
+        const started = performance.now();
+        await mapLimit(run, 8, ({ item, outcome }) =>
+          storeOne(item, outcome).catch((error: unknown) => {
+            // Nothing in storeOne is expected to throw; if it does, only this image's message is retried.
+            counts.retried++;
+            failed.add(item.messageId);
+            log.error('unexpected error storing a result; the message goes back to the queue', {
+              messageId: item.messageId,
+              image: imageId(item.ref),
+              error: errorMessage(error),
+            });
+          }),
+        );
+        stageMs.writes += performance.now() - started;
+      });
+    }
+  } catch (error) {
+    // labelAll gives every image an outcome and does not throw; if it ever does, the
+    // images it had not handed out yet go back to the queue rather than being lost.
+    for (const w of todo.slice(handed)) failed.add(w.messageId);
+    counts.retried += todo.length - handed;
+    log.error('labeling stopped early; the rest of the batch goes back to the queue', {
+      error: errorMessage(error),
+    });
+  }
+  await writing;
 
   if (written.length > 0) {
     const exportStarted = performance.now();

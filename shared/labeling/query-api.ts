@@ -16,12 +16,23 @@ export interface QueryResponse {
 export interface QueryDefaults {
   readonly bucket: string;
   readonly model: ModelRef;
+  /** Where server-side failures are logged in full; their response bodies never carry the details. */
+  readonly log?: { error(message: string, extra?: Record<string, unknown>): void };
 }
+
+/** Codes of store failures a retry may cure: answered 503. */
+const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
 
 /**
  * The read API. GET /images/{key}?bucket=  → every result for the object;
  * GET /labels/{label}?minScore=&limit=&cursor=&model=&modelVersion=  → images whose label
  * scored >= minScore, best first, one page at a time (one DynamoDB Query, never a Scan).
+ *
+ * Status codes: 200; 400 `query/bad-request` (malformed path or parameter, a key or label
+ * too long to be stored) and `query/bad-cursor`; 404 `results/not-found`, `http/not-found`;
+ * 405 `http/method-not-allowed`; 503 `aws/throttled|unavailable|timeout` (retry);
+ * 500 `internal/unexpected`. A 5xx body says what happened in fixed words, never an
+ * exception's message.
  */
 export async function answerQuery(
   request: QueryRequest,
@@ -32,7 +43,7 @@ export async function answerQuery(
   try {
     const image = request.path.match(/^\/images\/(.+)$/);
     if (image?.[1]) {
-      const key = decodeURIComponent(image[1]);
+      const key = pathPart(image[1], 'the image key');
       const results = await store.getByImage(request.query.bucket ?? defaults.bucket, key);
       if (results.length === 0) return problem(404, 'results/not-found', `no results for ${key}`);
       return { status: 200, body: { items: results } };
@@ -47,7 +58,7 @@ export async function answerQuery(
           : defaults.model;
       const page = await store.queryByLabel({
         model,
-        label: decodeURIComponent(label[1]),
+        label: pathPart(label[1], 'the label'),
         minScore,
         limit: Math.floor(limit),
         ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
@@ -56,22 +67,30 @@ export async function answerQuery(
     }
     return problem(404, 'http/not-found', 'use GET /images/{key} or GET /labels/{label}');
   } catch (error) {
-    if (error instanceof LabelerError && error.code === 'query/invalid')
-      return problem(400, error.code, error.message);
-    if (error instanceof RangeError) return problem(400, 'query/invalid', error.message);
-    return problem(
-      503,
-      error instanceof LabelerError ? error.code : 'internal/unexpected',
-      errorMessage(error),
-    );
+    const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+    if (code.startsWith('query/')) return problem(400, code, errorMessage(error));
+    defaults.log?.error('query failed', { code, error: errorMessage(error), path: request.path });
+    if (RETRYABLE.has(code)) return problem(503, code, 'the results store is unavailable; retry later');
+    return problem(500, 'internal/unexpected', 'the query failed on the server');
+  }
+}
+
+function pathPart(encoded: string, what: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new LabelerError('query/bad-request', `${what} in the path is not valid percent-encoding`);
   }
 }
 
 function number(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new LabelerError('query/invalid', `${name} must be a number from ${min} to ${max}, got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new LabelerError(
+      'query/bad-request',
+      `${name} must be a number from ${min} to ${max}, got "${value}"`,
+    );
   }
   return n;
 }

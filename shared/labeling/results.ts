@@ -81,3 +81,36 @@ export interface ExportStore {
 export function imageId(ref: { bucket: string; key: string }): string {
   return `${ref.bucket}/${ref.key}`;
 }
+
+/** A score as every printed result carries it: six decimals, enough to rank, without float noise. */
+export function printedScore(score: number): number {
+  return Math.round(score * 1e6) / 1e6;
+}
+
+/** Labels as the JSON Lines contract prints them (`label`, `local run`, `query`). */
+export function printedLabels(labels: readonly Label[]): Label[] {
+  return labels.map((l) => ({ label: l.label, score: printedScore(l.score) }));
+}
+
+/**
+ * A stored result as the CLI prints it, one JSON line: `labels` when ok, `error` when
+ * failed, as `labeler label` prints a file's outcome.
+ */
+export function printedResult(r: ImageResult): Record<string, unknown> {
+  return {
+    bucket: r.bucket,
+    key: r.key,
+    eTag: r.eTag,
+    model: r.model.id,
+    modelVersion: r.model.version,
+    status: r.status,
+    ...(r.status === 'ok' ? { labels: printedLabels(r.labels) } : { error: r.error }),
+    ...(r.jobId ? { jobId: r.jobId } : {}),
+    labeledAt: r.labeledAt,
+  };
+}
+
+/** One by-label query hit as the CLI prints it. */
+export function printedHit(h: LabelHit): LabelHit {
+  return { bucket: h.bucket, key: h.key, label: h.label, score: printedScore(h.score), rank: h.rank };
+}

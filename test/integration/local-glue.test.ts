@@ -338,7 +338,7 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
       model,
     });
     assert.equal(bad.status, 400);
-    assert.equal((bad.body as { error: { code: string } }).error.code, 'query/invalid');
+    assert.equal((bad.body as { error: { code: string } }).error.code, 'query/bad-request');
     const missing = await answerQuery({ method: 'GET', path: '/images/nope.png', query: {} }, store, {
       bucket,
       model,
