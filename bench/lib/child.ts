@@ -4,8 +4,11 @@ import { PACKAGE_ROOT } from '../../shared/paths.ts';
 
 export const BENCH_DIR = join(PACKAGE_ROOT, 'bench');
 export const CACHE_DIR = join(BENCH_DIR, '.cache');
-/** Debian's interpreter: the one with python3-torch and python3-torchvision. */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
+/**
+ * Debian's interpreter: the one with python3-torch and python3-torchvision. BENCH_PYTHON names
+ * another one (a virtual environment with torch, or one without it to test the bench's checks).
+ */
+export const SYSTEM_PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 
 /** Every process that may load onnxruntime gets telemetry off. */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

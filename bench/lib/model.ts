@@ -30,28 +30,34 @@ interface Stamp {
   seconds: number;
 }
 
+async function exportScriptSha256(): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(EXPORT_SCRIPT))
+    .digest('hex');
+}
+
+/** The stamp of an export from the current script that still passes loadModelBundle's checksum. */
+export async function currentB0Stamp(): Promise<Stamp | undefined> {
+  if (!existsSync(STAMP)) return undefined;
+  try {
+    const old = JSON.parse(await readFile(STAMP, 'utf8')) as Stamp;
+    if (old.scriptSha256 !== (await exportScriptSha256())) return undefined;
+    await loadModelBundle(B0_DIR);
+    return old;
+  } catch {
+    // stale or damaged: export again
+    return undefined;
+  }
+}
+
 /**
  * Exports EfficientNet-B0 into bench/.cache/b0 with Debian's python3 unless an export from
  * the same script is already there and still passes loadModelBundle's checksum.
  */
 export async function ensureB0(progress: (m: string) => void): Promise<B0Info> {
-  const scriptSha256 = createHash('sha256')
-    .update(await readFile(EXPORT_SCRIPT))
-    .digest('hex');
-  let stamp: Stamp | undefined;
-  let cached = false;
-  if (existsSync(STAMP)) {
-    const old = JSON.parse(await readFile(STAMP, 'utf8')) as Stamp;
-    if (old.scriptSha256 === scriptSha256) {
-      try {
-        await loadModelBundle(B0_DIR);
-        stamp = old;
-        cached = true;
-      } catch {
-        // stale or damaged: export again
-      }
-    }
-  }
+  const scriptSha256 = await exportScriptSha256();
+  let stamp = await currentB0Stamp();
+  const cached = stamp !== undefined;
   if (!stamp) {
     progress(`exporting EfficientNet-B0 with ${SYSTEM_PYTHON} bench/export_b0.py (random weights)`);
     await rm(STAMP, { force: true });

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sectionProblems } from '../../bench/lib/outcome.ts';
+import { javaMajor } from '../../bench/lib/prerequisites.ts';
+import type { Results, SectionRecord } from '../../bench/lib/types.ts';
+import { PACKAGE_ROOT } from '../../shared/paths.ts';
+
+const BENCH = join(PACKAGE_ROOT, 'bench');
+const COMMITTED = ['RESULTS.md', 'results.json'];
+
+/** Runs `npm run bench`'s entry point with its arguments; PATH and BENCH_PYTHON shape the machine it sees. */
+function bench(args: readonly string[], env: NodeJS.ProcessEnv) {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(BENCH, 'run.ts'), ...args], {
+    cwd: PACKAGE_ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { code: run.status, stderr: run.stderr };
+}
+
+async function sha256(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+async function script(path: string, body: string): Promise<string> {
+  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+const hasGpp = spawnSync('g++', ['--version']).status === 0;
+
+describe('npm run bench on a machine that cannot run it', () => {
+  let dir: string;
+  let committed: Record<string, string>;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labeler-bench-'));
+    committed = {};
+    for (const name of COMMITTED) committed[name] = await sha256(join(BENCH, name));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names every missing prerequisite and its packages in one line, exits 3 and measures nothing', async () => {
+    const empty = join(dir, 'empty-path');
+    await mkdir(empty);
+    const python = await script(
+      join(dir, 'python-without-torch'),
+      `echo "ModuleNotFoundError: No module named 'torch'" >&2\nexit 1`,
+    );
+    const out = join(dir, 'out-missing');
+    const run = bench(['--only', 'fma,pipeline,e2e,peers', '--out-dir', out], {
+      PATH: empty,
+      BENCH_PYTHON: python,
+    });
+    assert.equal(run.code, 3, run.stderr);
+    const lines = run.stderr.split('\n').filter((l) => l.trim() !== '');
+    assert.equal(lines.length, 1, run.stderr);
+    const line = lines[0] ?? '';
+    assert.match(line, new RegExp(`torch and torchvision for ${python}`));
+    assert.match(line, /g\+\+ \(for fma\)/);
+    assert.match(line, /taskset \(for pipeline\)/);
+    assert.match(line, /Java 17\+ \(for e2e\)/);
+    assert.match(
+      line,
+      /Install them with: apt-get install python3-torch python3-torchvision g\+\+ util-linux default-jdk-headless$/,
+    );
+    await assert.rejects(readdir(out), { code: 'ENOENT' }, 'nothing was written');
+  });
+
+  it('says when the python itself is missing', () => {
+    const run = bench(['--only', 'peers', '--out-dir', join(dir, 'out-no-python')], {
+      BENCH_PYTHON: join(dir, 'no-such-python'),
+    });
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /python3 \(\S*no-such-python\) \(for .*peers\)/);
+    assert.match(run.stderr, /apt-get install python3 python3-torch python3-torchvision/);
+  });
+
+  it('exits 1 when a section fails and leaves the earlier results as they were', async () => {
+    const bin = join(dir, 'broken-gpp');
+    await mkdir(bin);
+    // A compiler that answers --version but cannot compile: the check passes, the section fails.
+    await script(
+      join(bin, 'g++'),
+      'if [ "$1" = "--version" ]; then echo "g++ (broken) 0"; exit 0; fi\necho "broken g++: cannot compile" >&2\nexit 1',
+    );
+    const out = join(dir, 'out-failed');
+    await mkdir(out);
+    for (const name of COMMITTED) await copyFile(join(BENCH, name), join(out, name));
+
+    const run = bench(['--quick', '--only', 'fma', '--out-dir', out], { PATH: bin });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /failed: fma: failed: g\+\+ failed: broken g\+\+: cannot compile/);
+    assert.match(run.stderr, /left as they were/);
+    for (const name of COMMITTED) {
+      assert.equal(await sha256(join(out, name)), committed[name], `${name} is unchanged`);
+    }
+    const failed = JSON.parse(await readFile(join(out, 'failed-run', 'results.json'), 'utf8')) as Results;
+    assert.equal(failed.sections.fma?.status, 'failed');
+    assert.deepEqual((await readdir(out)).sort(), ['RESULTS.md', 'failed-run', 'results.json']);
+  });
+
+  it('writes the results when every selected section measured', { skip: !hasGpp && 'no g++' }, async () => {
+    const out = join(dir, 'out-ok');
+    const run = bench(['--quick', '--only', 'fma', '--out-dir', out], {});
+    assert.equal(run.code, 0, run.stderr);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as Results;
+    assert.equal(results.sections.fma?.status, 'ok');
+    assert.match(await readFile(join(out, 'RESULTS.md'), 'utf8'), /^# Benchmark results/);
+    assert.deepEqual((await readdir(out)).sort(), ['RESULTS.md', 'results.json'], 'no staged files left');
+  });
+
+  it('never touched the committed bench/RESULTS.md and bench/results.json', async () => {
+    for (const name of COMMITTED) {
+      assert.equal(await sha256(join(BENCH, name)), committed[name], name);
+    }
+  });
+});
+
+describe('what counts as a failed bench section', () => {
+  const ok = (data: unknown) =>
+    ({ status: 'ok', date: 'd', seconds: 1, quick: false, data }) as unknown as SectionRecord;
+
+  it('a failed or skipped section, a row error, an errors list and anything unavailable', () => {
+    assert.deepEqual(
+      sectionProblems('fma', { status: 'failed', date: 'd', seconds: 0, quick: false, error: 'no g++' }),
+      ['failed: no g++'],
+    );
+    assert.deepEqual(sectionProblems('cost', undefined), ['cost did not run']);
+    assert.deepEqual(sectionProblems('inference', ok({ settings: [{ batchSize: 1 }, { error: 'OOM' }] })), [
+      'settings[1]: OOM',
+    ]);
+    assert.deepEqual(sectionProblems('peers', ok({ torch: [], errors: ['torch: exited with 1'] })), [
+      'peers: torch: exited with 1',
+    ]);
+    assert.deepEqual(sectionProblems('e2e', ok({ available: false, note: 'java was not found' })), [
+      'e2e: java was not found',
+    ]);
+    assert.deepEqual(
+      sectionProblems('coldstart', ok({ rows: [], handler: { available: false, note: 'no bundle' } })),
+      ['handler: no bundle'],
+    );
+  });
+
+  it('the committed full run has none', async () => {
+    const results = JSON.parse(await readFile(join(BENCH, 'results.json'), 'utf8')) as Results;
+    for (const [name, record] of Object.entries(results.sections)) {
+      assert.deepEqual(sectionProblems(name as keyof Results['sections'], record), [], name);
+    }
+  });
+
+  it('reads the Java major version from java -version', () => {
+    assert.equal(javaMajor('openjdk version "17.0.9" 2023-10-17'), 17);
+    assert.equal(javaMajor('java version "1.8.0_392"'), 8);
+    assert.equal(javaMajor('openjdk version "21" 2023-09-19'), 21);
+    assert.equal(javaMajor('command not found'), undefined);
+  });
+});
