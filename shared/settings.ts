@@ -45,7 +45,14 @@ export const CLASSIFY = {
   batchSize: 8,
   maxBatchingWindowSeconds: 1,
   maxConcurrency: 20,
-  maxReceiveCount: 3,
+  /**
+   * Deliveries before a message is parked in the dead-letter queue. Permanent failures
+   * (bad images) never come back, so only transient ones use receives: a throttled
+   * DynamoDB write during a burst, an S3 5xx, a timeout. Three receives could park a
+   * valid image after one burst; five ride out a burst of several minutes at the
+   * visibility timeout, while a message that fails five times is worth a look.
+   */
+  maxReceiveCount: 5,
   /** AWS recommends at least six times the function timeout. */
   visibilityTimeoutSeconds: 6 * 60,
 } as const;
@@ -56,8 +63,67 @@ export const GPU_WORKER = {
   maxTasks: 4,
   batchSize: 32,
   visibilityTimeoutSeconds: 15 * 60,
-  maxReceiveCount: 3,
+  /** As CLASSIFY.maxReceiveCount: throttled writes are transient and must not park valid images. */
+  maxReceiveCount: 5,
+  /** How long a task keeps gathering messages into one batch once the first arrives. */
+  maxBatchingWindowMs: 2000,
+  /**
+   * Whether a GPU worker configured for CUDA may run on the CPU when CUDA cannot load.
+   * Off: a task without its GPU exits at start-up (ECS replaces it, the alarm fires)
+   * rather than label at CPU speed on a GPU instance's bill.
+   */
+  allowCpuFallback: false,
 } as const;
+
+/**
+ * Every environment variable a process of the pipeline reads, named once: infra sets
+ * them from this map, shared/config.ts reads them through it, and
+ * test/infra/env-contract.test.ts checks that each entry point gets exactly what it reads.
+ */
+export const ENV = {
+  region: 'AWS_REGION',
+  resultsTable: 'RESULTS_TABLE',
+  resultsBucket: 'RESULTS_BUCKET',
+  imagesBucket: 'IMAGES_BUCKET',
+  jobsTable: 'JOBS_TABLE',
+  bulkQueueUrl: 'BULK_QUEUE_URL',
+  bulkQueueArn: 'BULK_QUEUE_ARN',
+  modelDir: 'MODEL_DIR',
+  executionProviders: 'EXECUTION_PROVIDERS',
+  allowCpuFallback: 'ALLOW_CPU_FALLBACK',
+  intraOpThreads: 'INTRA_OP_THREADS',
+  topK: 'TOP_K',
+  inferenceBatchSize: 'INFERENCE_BATCH_SIZE',
+  decodeConcurrency: 'DECODE_CONCURRENCY',
+  maxImageBytes: 'MAX_IMAGE_BYTES',
+  maxImagePixels: 'MAX_IMAGE_PIXELS',
+  /** Read by the Powertools logger. */
+  logLevel: 'LOG_LEVEL',
+  /** Read by shared/observability.ts (logger and metrics service name). */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  /** Read by libuv when its pool first starts: sharp decodes on that pool (4 threads if unset). */
+  uvThreadpoolSize: 'UV_THREADPOOL_SIZE',
+  /** Read by onnxruntime-node. */
+  ortDisableTelemetry: 'ORT_DISABLE_TELEMETRY',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** Variables no config reader parses because a library or runtime reads them itself. */
+export const RUNTIME_ENV: readonly EnvName[] = [
+  ENV.logLevel,
+  ENV.serviceName,
+  ENV.uvThreadpoolSize,
+  ENV.ortDisableTelemetry,
+];
+
+/**
+ * The vCPUs a Lambda function's process sees: one full vCPU per 1769 MB, up to 6 at
+ * 10,240 MB (a 2048 MB function sees 2 cores and gets about 1.16 vCPU of time).
+ */
+export function lambdaVcpus(memoryMb: number): number {
+  return Math.min(6, Math.max(1, Math.ceil(memoryMb / 1769)));
+}
 
 /** Labeling defaults shared by every worker and the CLI. */
 export const LABELING = {
