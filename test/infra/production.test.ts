@@ -221,7 +221,8 @@ describe('GPU workers fit their instance', () => {
 
   it('size the Lambda decode pool from the memory size', () => {
     const classify = resourcesOf(template, 'AWS::Lambda::Function')[idOf(stack.classify.function)];
-    const vars = ((classify as Resource).Properties.Environment as { Variables: Record<string, string> }).Variables;
+    const vars = ((classify as Resource).Properties.Environment as { Variables: Record<string, string> })
+      .Variables;
     assert.equal(vars.UV_THREADPOOL_SIZE, String(lambdaVcpus(CLASSIFY.memoryMb)));
     assert.equal(lambdaVcpus(1769), 1);
     assert.equal(lambdaVcpus(2048), 2);
