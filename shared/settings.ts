@@ -125,6 +125,34 @@ export function lambdaVcpus(memoryMb: number): number {
   return Math.min(6, Math.max(1, Math.ceil(memoryMb / 1769)));
 }
 
+/**
+ * vCPUs and memory (GiB) of the single-GPU NVIDIA instance types a worker may run on
+ * (EC2 instance type documentation). One task per instance uses its one GPU; the
+ * multi-GPU sizes would leave GPUs idle, so they are not listed.
+ */
+export const GPU_INSTANCE_SIZES: Readonly<Record<string, { vcpus: number; memoryGiB: number }>> = {
+  'g4dn.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g4dn.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g4dn.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g4dn.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g4dn.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g5.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g5.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g5.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g5.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g5.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g6.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g6.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g6.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g6.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g6.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g6e.xlarge': { vcpus: 4, memoryGiB: 32 },
+  'g6e.2xlarge': { vcpus: 8, memoryGiB: 64 },
+  'g6e.4xlarge': { vcpus: 16, memoryGiB: 128 },
+  'g6e.8xlarge': { vcpus: 32, memoryGiB: 256 },
+  'g6e.16xlarge': { vcpus: 64, memoryGiB: 512 },
+};
+
 /** Labeling defaults shared by every worker and the CLI. */
 export const LABELING = {
   topK: 5,

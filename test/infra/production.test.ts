@@ -6,10 +6,16 @@ import { after, describe, it } from 'node:test';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { GPU_INSTANCE_SIZES, gpuTaskSize } from '../../infra/constructs/gpu-workers.ts';
+import { gpuTaskSize } from '../../infra/constructs/gpu-workers.ts';
 import { GPU_WITHOUT_CUDA_METRIC, METRIC_NAMESPACE } from '../../infra/constructs/monitoring.ts';
 import { createApp } from '../../infra/create-app.ts';
-import { CLASSIFY, GPU_WORKER, lambdaVcpus, RESULTS_TABLE } from '../../shared/settings.ts';
+import {
+  CLASSIFY,
+  GPU_INSTANCE_SIZES,
+  GPU_WORKER,
+  lambdaVcpus,
+  RESULTS_TABLE,
+} from '../../shared/settings.ts';
 import { type Resource, referencedId, resourcesOf, synthesizeLabeler } from './support.ts';
 
 // Arrange, once: the production shape (alarm e-mail, service-linked role, cdk-nag on) and
