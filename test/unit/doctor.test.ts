@@ -37,8 +37,14 @@ function account(state: AccountState): AccountProbe {
   };
   return {
     region: 'eu-west-1',
-    describeStack: async (name) => (guard(), state.stacks?.[name]),
-    roleExists: async (name) => (guard(), state.roles?.includes(name) ?? false),
+    describeStack: async (name) => {
+      guard();
+      return state.stacks?.[name];
+    },
+    roleExists: async (name) => {
+      guard();
+      return state.roles?.includes(name) ?? false;
+    },
     quota: async (service, code) => {
       guard();
       assert.deepEqual([service, code], ['ec2', 'L-DB2E81BA']);
