@@ -1,5 +1,6 @@
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
+import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
@@ -15,6 +16,7 @@ Commands:
                                 DynamoDB emulators + the classify handler)
   query image <key> | query label <label>
                                 read results from a running local stack
+  doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
 
 Run "labeler <command> --help" for a command's options.`;
 
@@ -24,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   label: { run: labelCommand, help: LABEL_HELP },
   local: { run: localCommand, help: LOCAL_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
+  doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -31,12 +31,21 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const app = new App({ ...appProps, context: { ...FEATURE_FLAGS, ...appProps.context } });
   const modelDir: unknown = app.node.tryGetContext('modelDir');
   const gpuWorkers: unknown = app.node.tryGetContext('gpuWorkers');
+  const createSlr: unknown = app.node.tryGetContext('createEcsServiceLinkedRole');
+  const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
+  const gpuInstanceType: unknown = app.node.tryGetContext('gpuInstanceType');
   const stack = new LabelerStack(app, 'Labeler', {
     description:
       'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
     modelDir: typeof modelDir === 'string' ? modelDir : undefined,
     // `-c gpuWorkers=false` leaves out the VPC, ECS cluster and GPU instances.
     gpuWorkers: gpuWorkers !== false && gpuWorkers !== 'false',
+    // `-c createEcsServiceLinkedRole=true` in an account that never used ECS (`labeler doctor` tells).
+    createEcsServiceLinkedRole: createSlr === true || createSlr === 'true',
+    // `-c alarmEmail=ops@example.com` subscribes that address to every alarm.
+    alarmEmail: typeof alarmEmail === 'string' && alarmEmail !== '' ? alarmEmail : undefined,
+    // `-c gpuInstanceType=g6.2xlarge`: the task's CPU, memory and decode threads follow.
+    gpuInstanceType: typeof gpuInstanceType === 'string' ? gpuInstanceType : undefined,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

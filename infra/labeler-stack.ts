@@ -1,6 +1,7 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
+import { RESULTS_TABLE } from '../shared/settings.ts';
 import { Classify } from './constructs/classify.ts';
 import { GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
@@ -21,6 +22,21 @@ export interface LabelerStackProps extends StackProps {
    * @default true
    */
   readonly gpuWorkers?: boolean;
+  /**
+   * Create the ECS service-linked role with the GPU workers (a fresh account lacks it).
+   * @default false
+   */
+  readonly createEcsServiceLinkedRole?: boolean;
+  /**
+   * EC2 instance type of the GPU workers (a key of GPU_INSTANCE_SIZES).
+   * @default GPU_WORKER.instanceType
+   */
+  readonly gpuInstanceType?: string;
+  /**
+   * E-mail address subscribed to the alarm topic.
+   * @default - no subscription (synthesis warns; subscribe to the AlarmTopic output)
+   */
+  readonly alarmEmail?: string;
 }
 
 /** The whole pipeline: S3 -> SQS -> Lambda/ECS GPU -> DynamoDB + S3, plus jobs, queries, monitoring. */
@@ -54,7 +70,7 @@ export class LabelerStack extends Stack {
       bulkQueue: this.queues.bulk.queue,
       jobsTable,
     });
-    this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, jobsTable, imagesBucket });
+    this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, imagesBucket });
     this.gpuWorkers =
       props.gpuWorkers === false
         ? undefined
@@ -64,16 +80,31 @@ export class LabelerStack extends Stack {
             imagesBucket,
             resultsBucket,
             resultsTable,
-            jobsTable,
+            createEcsServiceLinkedRole: props.createEcsServiceLinkedRole,
+            instanceType: props.gpuInstanceType,
           });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [
-        { name: 'Incoming', workQueue: this.queues.incoming },
-        { name: 'Bulk', workQueue: this.queues.bulk },
+        { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
+        // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
+        { name: 'Bulk', workQueue: this.queues.bulk, maxMessageAge: Duration.hours(2) },
       ],
-      ageAlarmQueue: this.queues.incoming,
-      classifyFunction: this.classify.function,
+      functions: [
+        { name: 'Classify', function: this.classify.function, alarmOnErrors: true },
+        { name: 'PlanJob', function: this.jobScheduler.function, alarmOnErrors: true },
+        { name: 'Query', function: this.queryApi.function, alarmOnErrors: false },
+      ],
+      tables: [
+        {
+          name: 'Results',
+          table: resultsTable,
+          indexNames: [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.jobIndex.name],
+        },
+        { name: 'Jobs', table: jobsTable, indexNames: [] },
+      ],
+      gpuWorkerLogs: this.gpuWorkers?.logGroup,
+      alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [
             new cloudwatch.GraphWidget({
@@ -98,6 +129,7 @@ export class LabelerStack extends Stack {
       SchedulerRoleArn: this.jobScheduler.schedulerRole.roleArn,
       PlanJobFunctionArn: this.jobScheduler.function.functionArn,
       DashboardName: this.monitoring.dashboard.dashboardName,
+      AlarmTopicArn: this.monitoring.topic.topicArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -2,16 +2,19 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_MODEL_DIR } from './paths.ts';
-import { IMAGE_LIMITS, LABELING } from './settings.ts';
+import { ENV, type EnvName, GPU_WORKER, IMAGE_LIMITS, LABELING, RUNTIME_ENV } from './settings.ts';
 
 const positiveInt = z.coerce.number().int().positive();
+const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
+const region = z.string().min(1).default('us-east-1');
 
+// Every key below is a name from ENV (shared/settings.ts): infra sets exactly these.
 const workerConfigSchema = z.object({
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  RESULTS_TABLE: z.string().min(1),
-  RESULTS_BUCKET: z.string().min(1),
-  MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_DIR),
-  EXECUTION_PROVIDERS: z
+  [ENV.region]: region,
+  [ENV.resultsTable]: z.string().min(1),
+  [ENV.resultsBucket]: z.string().min(1),
+  [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
+  [ENV.executionProviders]: z
     .string()
     .default('cpu')
     .transform((v) =>
@@ -20,13 +23,60 @@ const workerConfigSchema = z.object({
         .map((p) => p.trim())
         .filter(Boolean),
     ),
-  INTRA_OP_THREADS: positiveInt.optional(),
-  TOP_K: positiveInt.default(LABELING.topK),
-  INFERENCE_BATCH_SIZE: positiveInt.optional(),
-  DECODE_CONCURRENCY: positiveInt.optional(),
-  MAX_IMAGE_BYTES: positiveInt.default(IMAGE_LIMITS.maxBytes),
-  MAX_IMAGE_PIXELS: positiveInt.default(IMAGE_LIMITS.maxPixels),
+  [ENV.allowCpuFallback]: booleanFlag.optional(),
+  [ENV.intraOpThreads]: positiveInt.optional(),
+  [ENV.topK]: positiveInt.default(LABELING.topK),
+  [ENV.inferenceBatchSize]: positiveInt.optional(),
+  [ENV.decodeConcurrency]: positiveInt.optional(),
+  [ENV.maxImageBytes]: positiveInt.default(IMAGE_LIMITS.maxBytes),
+  [ENV.maxImagePixels]: positiveInt.default(IMAGE_LIMITS.maxPixels),
 });
+
+const gpuWorkerConfigSchema = workerConfigSchema.extend({
+  [ENV.bulkQueueUrl]: z.string().url(),
+  [ENV.bulkQueueArn]: z.string().startsWith('arn:'),
+});
+
+const queryConfigSchema = z.object({
+  [ENV.region]: region,
+  [ENV.resultsTable]: z.string().min(1),
+  [ENV.imagesBucket]: z.string().min(1),
+  [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
+});
+
+const planJobConfigSchema = z.object({
+  [ENV.region]: region,
+  [ENV.bulkQueueUrl]: z.string().url(),
+  [ENV.jobsTable]: z.string().min(1),
+});
+
+/**
+ * What each entry point reads from its environment: its config schema plus the
+ * variables libraries read themselves. test/infra/env-contract.test.ts holds the
+ * stack to exactly this.
+ */
+export const ENTRY_ENV = {
+  classify: envOf(workerConfigSchema),
+  gpuWorker: envOf(gpuWorkerConfigSchema),
+  query: envOf(queryConfigSchema),
+  planJob: envOf(planJobConfigSchema),
+} as const;
+
+export interface EntryEnv {
+  /** Must be set: the schema has no default. */
+  readonly required: readonly EnvName[];
+  /** Read when set. */
+  readonly optional: readonly EnvName[];
+}
+
+function envOf(schema: z.ZodObject): EntryEnv {
+  const names = Object.keys(schema.shape) as EnvName[];
+  const required = names.filter((name) => !schema.shape[name]?.safeParse(undefined).success);
+  return {
+    required,
+    optional: [...names.filter((name) => !required.includes(name)), ...RUNTIME_ENV],
+  };
+}
 
 export interface WorkerConfig {
   readonly region: string;
@@ -34,6 +84,12 @@ export interface WorkerConfig {
   readonly resultsBucket: string;
   readonly modelDir: string;
   readonly executionProviders: readonly string[];
+  /**
+   * Whether a worker asking for a non-CPU execution provider may run on the CPU when
+   * that provider cannot load; when false it refuses to start (model/provider-unavailable).
+   * @default true
+   */
+  readonly allowCpuFallback?: boolean;
   readonly intraOpThreads: number;
   readonly topK: number;
   readonly batchSize: number;
@@ -44,29 +100,41 @@ export interface WorkerConfig {
 
 /** Reads a worker's settings once, at start-up; a missing or bad value stops the process. */
 export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
-  const e = parseEnv(workerConfigSchema, env);
-  const cores = availableParallelism();
+  return toWorkerConfig(parseEnv(workerConfigSchema, env), true);
+}
+
+export interface GpuWorkerConfig extends WorkerConfig {
+  readonly queueUrl: string;
+  readonly queueArn: string;
+}
+
+/** The GPU task's settings: a worker's plus its queue; CPU fallback off unless asked for. */
+export function readGpuWorkerConfig(env: NodeJS.ProcessEnv): GpuWorkerConfig {
+  const e = parseEnv(gpuWorkerConfigSchema, env);
   return {
-    region: e.AWS_REGION,
-    resultsTable: e.RESULTS_TABLE,
-    resultsBucket: e.RESULTS_BUCKET,
-    modelDir: e.MODEL_DIR,
-    executionProviders: e.EXECUTION_PROVIDERS,
-    intraOpThreads: e.INTRA_OP_THREADS ?? cores,
-    topK: e.TOP_K,
-    batchSize: e.INFERENCE_BATCH_SIZE ?? LABELING.batchSize,
-    concurrency: e.DECODE_CONCURRENCY ?? cores,
-    maxBytes: e.MAX_IMAGE_BYTES,
-    maxPixels: e.MAX_IMAGE_PIXELS,
+    ...toWorkerConfig(e, GPU_WORKER.allowCpuFallback),
+    queueUrl: e[ENV.bulkQueueUrl],
+    queueArn: e[ENV.bulkQueueArn],
   };
 }
 
-const queryConfigSchema = z.object({
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  RESULTS_TABLE: z.string().min(1),
-  IMAGES_BUCKET: z.string().min(1),
-  MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_DIR),
-});
+function toWorkerConfig(e: z.infer<typeof workerConfigSchema>, fallbackByDefault: boolean): WorkerConfig {
+  const cores = availableParallelism();
+  return {
+    region: e[ENV.region],
+    resultsTable: e[ENV.resultsTable],
+    resultsBucket: e[ENV.resultsBucket],
+    modelDir: e[ENV.modelDir],
+    executionProviders: e[ENV.executionProviders],
+    allowCpuFallback: e[ENV.allowCpuFallback] ?? fallbackByDefault,
+    intraOpThreads: e[ENV.intraOpThreads] ?? cores,
+    topK: e[ENV.topK],
+    batchSize: e[ENV.inferenceBatchSize] ?? LABELING.batchSize,
+    concurrency: e[ENV.decodeConcurrency] ?? cores,
+    maxBytes: e[ENV.maxImageBytes],
+    maxPixels: e[ENV.maxImagePixels],
+  };
+}
 
 export interface QueryConfig {
   readonly region: string;
@@ -79,16 +147,11 @@ export interface QueryConfig {
 export function readQueryConfig(env: NodeJS.ProcessEnv): QueryConfig {
   const e = parseEnv(queryConfigSchema, env);
   return {
-    region: e.AWS_REGION,
-    resultsTable: e.RESULTS_TABLE,
-    imagesBucket: e.IMAGES_BUCKET,
-    modelDir: e.MODEL_DIR,
+    region: e[ENV.region],
+    resultsTable: e[ENV.resultsTable],
+    imagesBucket: e[ENV.imagesBucket],
+    modelDir: e[ENV.modelDir],
   };
-}
-
-/** The queue a long-running worker (the GPU task) consumes. */
-export function readQueueUrl(env: NodeJS.ProcessEnv): string {
-  return parseEnv(z.object({ BULK_QUEUE_URL: z.string().url() }), env).BULK_QUEUE_URL;
 }
 
 function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
@@ -107,13 +170,6 @@ export interface PlanJobConfig {
 }
 
 export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
-  const e = parseEnv(
-    z.object({
-      AWS_REGION: z.string().min(1).default('us-east-1'),
-      BULK_QUEUE_URL: z.string().url(),
-      JOBS_TABLE: z.string().min(1),
-    }),
-    env,
-  );
-  return { region: e.AWS_REGION, queueUrl: e.BULK_QUEUE_URL, jobsTable: e.JOBS_TABLE };
+  const e = parseEnv(planJobConfigSchema, env);
+  return { region: e[ENV.region], queueUrl: e[ENV.bulkQueueUrl], jobsTable: e[ENV.jobsTable] };
 }

@@ -1,13 +1,24 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BatchReport, ClassifyLog } from './labeling/classify-records.ts';
+import { ENV } from './settings.ts';
+
+const serviceName = process.env[ENV.serviceName] ?? 'labeler';
 
 /** Process singletons for Lambda and container workers: JSON logs and EMF metrics on stdout. */
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'labeler' });
-export const metrics = new Metrics({
-  namespace: 'Labeler',
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'labeler',
-});
+export const logger = new Logger({ serviceName });
+export const metrics = new Metrics({ namespace: 'Labeler', serviceName });
+
+/**
+ * One data point at start-up naming the execution provider the model runs on
+ * (dimension ExecutionProvider = cuda | cpu | ...), so a dashboard shows how many
+ * workers run where.
+ */
+export function publishExecutionProvider(provider: string): void {
+  const single = metrics.singleMetric();
+  single.addDimension('ExecutionProvider', provider);
+  single.addMetric('WorkerStarted', MetricUnit.Count, 1);
+}
 
 export function publishBatchMetrics(report: BatchReport): void {
   const c = report.counts;

@@ -45,7 +45,14 @@ export const CLASSIFY = {
   batchSize: 8,
   maxBatchingWindowSeconds: 1,
   maxConcurrency: 20,
-  maxReceiveCount: 3,
+  /**
+   * Deliveries before a message is parked in the dead-letter queue. Permanent failures
+   * (bad images) never come back, so only transient ones use receives: a throttled
+   * DynamoDB write during a burst, an S3 5xx, a timeout. Three receives could park a
+   * valid image after one burst; five ride out a burst of several minutes at the
+   * visibility timeout, while a message that fails five times is worth a look.
+   */
+  maxReceiveCount: 5,
   /** AWS recommends at least six times the function timeout. */
   visibilityTimeoutSeconds: 6 * 60,
 } as const;
@@ -56,8 +63,95 @@ export const GPU_WORKER = {
   maxTasks: 4,
   batchSize: 32,
   visibilityTimeoutSeconds: 15 * 60,
-  maxReceiveCount: 3,
+  /** As CLASSIFY.maxReceiveCount: throttled writes are transient and must not park valid images. */
+  maxReceiveCount: 5,
+  /** How long a task keeps gathering messages into one batch once the first arrives. */
+  maxBatchingWindowMs: 2000,
+  /**
+   * Whether a GPU worker configured for CUDA may run on the CPU when CUDA cannot load.
+   * Off: a task without its GPU exits at start-up (ECS replaces it, the alarm fires)
+   * rather than label at CPU speed on a GPU instance's bill.
+   */
+  allowCpuFallback: false,
 } as const;
+
+/**
+ * Every environment variable a process of the pipeline reads, named once: infra sets
+ * them from this map, shared/config.ts reads them through it, and
+ * test/infra/env-contract.test.ts checks that each entry point gets exactly what it reads.
+ */
+export const ENV = {
+  region: 'AWS_REGION',
+  resultsTable: 'RESULTS_TABLE',
+  resultsBucket: 'RESULTS_BUCKET',
+  imagesBucket: 'IMAGES_BUCKET',
+  jobsTable: 'JOBS_TABLE',
+  bulkQueueUrl: 'BULK_QUEUE_URL',
+  bulkQueueArn: 'BULK_QUEUE_ARN',
+  modelDir: 'MODEL_DIR',
+  executionProviders: 'EXECUTION_PROVIDERS',
+  allowCpuFallback: 'ALLOW_CPU_FALLBACK',
+  intraOpThreads: 'INTRA_OP_THREADS',
+  topK: 'TOP_K',
+  inferenceBatchSize: 'INFERENCE_BATCH_SIZE',
+  decodeConcurrency: 'DECODE_CONCURRENCY',
+  maxImageBytes: 'MAX_IMAGE_BYTES',
+  maxImagePixels: 'MAX_IMAGE_PIXELS',
+  /** Read by the Powertools logger. */
+  logLevel: 'LOG_LEVEL',
+  /** Read by shared/observability.ts (logger and metrics service name). */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  /** Read by libuv when its pool first starts: sharp decodes on that pool (4 threads if unset). */
+  uvThreadpoolSize: 'UV_THREADPOOL_SIZE',
+  /** Read by onnxruntime-node. */
+  ortDisableTelemetry: 'ORT_DISABLE_TELEMETRY',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** Variables no config reader parses because a library or runtime reads them itself. */
+export const RUNTIME_ENV: readonly EnvName[] = [
+  ENV.logLevel,
+  ENV.serviceName,
+  ENV.uvThreadpoolSize,
+  ENV.ortDisableTelemetry,
+];
+
+/**
+ * The vCPUs a Lambda function's process sees: one full vCPU per 1769 MB, up to 6 at
+ * 10,240 MB (a 2048 MB function sees 2 cores and gets about 1.16 vCPU of time).
+ */
+export function lambdaVcpus(memoryMb: number): number {
+  return Math.min(6, Math.max(1, Math.ceil(memoryMb / 1769)));
+}
+
+/**
+ * vCPUs and memory (GiB) of the single-GPU NVIDIA instance types a worker may run on
+ * (EC2 instance type documentation). One task per instance uses its one GPU; the
+ * multi-GPU sizes would leave GPUs idle, so they are not listed.
+ */
+export const GPU_INSTANCE_SIZES: Readonly<Record<string, { vcpus: number; memoryGiB: number }>> = {
+  'g4dn.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g4dn.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g4dn.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g4dn.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g4dn.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g5.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g5.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g5.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g5.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g5.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g6.xlarge': { vcpus: 4, memoryGiB: 16 },
+  'g6.2xlarge': { vcpus: 8, memoryGiB: 32 },
+  'g6.4xlarge': { vcpus: 16, memoryGiB: 64 },
+  'g6.8xlarge': { vcpus: 32, memoryGiB: 128 },
+  'g6.16xlarge': { vcpus: 64, memoryGiB: 256 },
+  'g6e.xlarge': { vcpus: 4, memoryGiB: 32 },
+  'g6e.2xlarge': { vcpus: 8, memoryGiB: 64 },
+  'g6e.4xlarge': { vcpus: 16, memoryGiB: 128 },
+  'g6e.8xlarge': { vcpus: 32, memoryGiB: 256 },
+  'g6e.16xlarge': { vcpus: 64, memoryGiB: 512 },
+};
 
 /** Labeling defaults shared by every worker and the CLI. */
 export const LABELING = {

@@ -1,32 +1,60 @@
+import { availableParallelism } from 'node:os';
 import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { SqsBatchConsumer } from '../../shared/aws/sqs-batch-consumer.ts';
-import { readQueueUrl, readWorkerConfig } from '../../shared/config.ts';
-import { lambdaLog, logger, publishBatchMetrics } from '../../shared/observability.ts';
-import { GPU_WORKER } from '../../shared/settings.ts';
+import { readGpuWorkerConfig } from '../../shared/config.ts';
+import { errorMessage, LabelerError } from '../../shared/errors.ts';
+import {
+  lambdaLog,
+  logger,
+  publishBatchMetrics,
+  publishExecutionProvider,
+} from '../../shared/observability.ts';
+import { ENV, GPU_WORKER } from '../../shared/settings.ts';
 
 // A long-running ECS task: the same classify use case as the Lambda, fed by the bulk queue.
-const config = readWorkerConfig(process.env);
-const queueUrl = readQueueUrl(process.env);
-const clients = createAwsClients({ region: config.region });
-const deps = await createClassifyDeps(config, clients, lambdaLog);
-logger.info('gpu worker ready', { executionProvider: deps.labeler.classifier.executionProvider, queueUrl });
+// A start-up failure (bad setting, model, or CUDA missing while CPU fallback is off) is
+// logged with its code, which the no-CUDA alarm filters on, and exits non-zero so that
+// ECS replaces the task instead of it labelling at CPU speed on a GPU instance.
+let deps: Awaited<ReturnType<typeof createClassifyDeps>>;
+let config: ReturnType<typeof readGpuWorkerConfig>;
+let clients: ReturnType<typeof createAwsClients>;
+try {
+  config = readGpuWorkerConfig(process.env);
+  clients = createAwsClients({ region: config.region });
+  deps = await createClassifyDeps(config, clients, lambdaLog);
+} catch (error) {
+  const code = error instanceof LabelerError ? error.code : 'startup/failed';
+  logger.error('gpu worker cannot start', { code, error: errorMessage(error) });
+  process.exit(1);
+}
+const executionProvider = deps.labeler.classifier.executionProvider;
+publishExecutionProvider(executionProvider);
+const decodeThreads = Number(process.env[ENV.uvThreadpoolSize] ?? 4);
+logger.info('gpu worker ready', {
+  executionProvider,
+  allowCpuFallback: config.allowCpuFallback,
+  decodeThreads,
+  cores: availableParallelism(),
+  queueUrl: config.queueUrl,
+});
 
 const consumer = new SqsBatchConsumer({
   sqs: clients.sqs,
-  queueUrl,
-  queueArn: process.env.QUEUE_ARN ?? queueUrl,
+  queueUrl: config.queueUrl,
+  queueArn: config.queueArn,
   region: config.region,
   handler: makeClassifyHandler(deps, publishBatchMetrics),
   batchSize: GPU_WORKER.batchSize,
-  maxBatchingWindowMs: 2000,
+  maxBatchingWindowMs: GPU_WORKER.maxBatchingWindowMs,
   // Leave a margin inside the visibility timeout so a slow batch is retried, never processed twice at once.
   functionTimeoutMs: GPU_WORKER.visibilityTimeoutSeconds * 800,
   onError: (error) => logger.warn('batch failed; it will be retried', { error: String(error) }),
 });
 consumer.start();
 
-// ECS sends SIGTERM before stopping a task: finish and acknowledge the batch in flight.
+// ECS sends SIGTERM before stopping a task (scale-in, Spot interruption): finish and
+// acknowledge the batch in flight; messages gathered but not started go back at once.
 process.once('SIGTERM', () => {
   logger.info('SIGTERM: draining');
   void consumer.stop().then(() => process.exit(0));

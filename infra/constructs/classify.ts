@@ -5,9 +5,10 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CLASSIFY, RESULTS_PREFIX, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { CLASSIFY, ENV, lambdaVcpus, RESULTS_PREFIX, UPLOAD_FILTER } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { acknowledgeObjectPattern, tableStatement } from './grants.ts';
+import { bindBucketObjects, bindTable, lambdaWorkload } from './env-binding.ts';
+import { acknowledgeObjectPattern } from './grants.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
 /** What a worker that labels images does on the results table (shared/aws/dynamo-results-store.ts). */
@@ -29,7 +30,7 @@ export interface ClassifyProps {
   readonly resultsTable: dynamodb.ITable;
   /**
    * ONNX Runtime intra-op threads. Lambda grants one vCPU per 1769 MB.
-   * @default - memory / 1769 MB, rounded up
+   * @default - the vCPUs the memory size buys (lambdaVcpus)
    */
   readonly intraOpThreads?: number;
   /**
@@ -57,13 +58,12 @@ export class Classify extends Construct {
       timeout: Duration.seconds(CLASSIFY.timeoutSeconds),
       logLevel: props.logLevel,
       environment: {
-        RESULTS_TABLE: props.resultsTable.tableName,
-        RESULTS_BUCKET: props.resultsBucket.bucketName,
-        MODEL_DIR: IMAGE_MODEL_DIR,
-        ORT_DISABLE_TELEMETRY: '1',
-        INTRA_OP_THREADS: String(props.intraOpThreads ?? Math.ceil(CLASSIFY.memoryMb / 1769)),
+        [ENV.modelDir]: IMAGE_MODEL_DIR,
+        [ENV.ortDisableTelemetry]: '1',
+        [ENV.intraOpThreads]: String(props.intraOpThreads ?? lambdaVcpus(CLASSIFY.memoryMb)),
       },
     });
+    const workload = lambdaWorkload(this.function);
 
     this.eventSource = new SqsEventSource(props.queue, {
       batchSize: CLASSIFY.batchSize,
@@ -73,32 +73,29 @@ export class Classify extends Construct {
     });
     this.function.addEventSource(this.eventSource);
 
+    // The images bucket is named by each S3 event, not by a variable.
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
         resources: [props.imagesBucket.arnForObjects(`${UPLOAD_FILTER.prefix}*`)],
       }),
     );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject'],
-        resources: [props.resultsBucket.arnForObjects(`${RESULTS_PREFIX}/*`)],
-      }),
+    bindBucketObjects(
+      workload,
+      ENV.resultsBucket,
+      props.resultsBucket,
+      ['s3:PutObject'],
+      `${RESULTS_PREFIX}/*`,
+      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
     );
     // Idempotency check (BatchGetItem), then one TransactWriteItems per image, which IAM
     // authorises per contained action: Put the result and label items, Delete stale ones.
-    this.function.addToRolePolicy(tableStatement(props.resultsTable, RESULT_WRITER_ACTIONS));
+    bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
     acknowledgeObjectPattern(
       this.function.role ?? this.function,
       props.imagesBucket,
       `${UPLOAD_FILTER.prefix}*`,
       'Reads the uploaded images named by S3 events: any key under the upload prefix, GetObject only.',
-    );
-    acknowledgeObjectPattern(
-      this.function.role ?? this.function,
-      props.resultsBucket,
-      `${RESULTS_PREFIX}/*`,
-      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
     );
   }
 }

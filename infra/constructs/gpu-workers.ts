@@ -10,10 +10,39 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { GPU_WORKER, RESULTS_PREFIX } from '../../shared/settings.ts';
+import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER, RESULTS_PREFIX } from '../../shared/settings.ts';
 import type { LabelerImage } from '../image.ts';
 import { IMAGE_MODEL_DIR, RESULT_WRITER_ACTIONS } from './classify.ts';
-import { acknowledgeObjectPattern, tableStatement } from './grants.ts';
+import { bindBucketObjects, bindQueue, bindTable, containerWorkload } from './env-binding.ts';
+import { acknowledgeObjectPattern } from './grants.ts';
+
+/** What the ECS agent, the OS and the page cache keep of each instance. */
+const HOST_RESERVE = { vcpus: 1, memoryGiB: 4 } as const;
+
+/**
+ * The worker container's CPU units and memory reservation on one instance of this type:
+ * the whole instance less the host's share. Throws for a type not in GPU_INSTANCE_SIZES.
+ */
+export function gpuTaskSize(instanceType: string): {
+  vcpus: number;
+  cpu: number;
+  memoryReservationMiB: number;
+} {
+  const size = GPU_INSTANCE_SIZES[instanceType];
+  if (!size) {
+    throw new Error(
+      `GPU instance type ${instanceType} has no known size; use one of ${Object.keys(GPU_INSTANCE_SIZES).join(', ')} or add it to GPU_INSTANCE_SIZES`,
+    );
+  }
+  return {
+    vcpus: size.vcpus,
+    cpu: (size.vcpus - HOST_RESERVE.vcpus) * 1024,
+    memoryReservationMiB: (size.memoryGiB - HOST_RESERVE.memoryGiB) * 1024,
+  };
+}
+
+/** Powertools service name of the GPU worker: its logs and metrics carry it. */
+export const GPU_WORKER_SERVICE_NAME = 'labeler-gpu-worker';
 
 export interface GpuWorkersProps {
   readonly image: LabelerImage;
@@ -22,12 +51,17 @@ export interface GpuWorkersProps {
   readonly imagesBucket: s3.IBucket;
   readonly resultsBucket: s3.IBucket;
   readonly resultsTable: dynamodb.ITable;
-  readonly jobsTable: dynamodb.ITable;
   /**
-   * EC2 instance type; one task (one GPU) per instance.
+   * EC2 instance type, one of GPU_INSTANCE_SIZES; one task (one GPU) per instance. The
+   * task's CPU, memory and decode threads follow from it.
    * @default GPU_WORKER.instanceType
    */
-  readonly instanceType?: ec2.InstanceType;
+  readonly instanceType?: string;
+  /**
+   * Whether the worker may run on the CPU when CUDA cannot load.
+   * @default GPU_WORKER.allowCpuFallback (false: the task exits and the alarm fires)
+   */
+  readonly allowCpuFallback?: boolean;
   /**
    * Most tasks (and instances) running at once.
    * @default GPU_WORKER.maxTasks
@@ -40,6 +74,14 @@ export interface GpuWorkersProps {
    */
   readonly backlogSteps?: readonly number[];
   /**
+   * Create the ECS service-linked role (AWSServiceRoleForECS). An account that never used
+   * ECS lacks it and the capacity provider fails to create; an account that has it fails
+   * if the stack creates it again, hence a flag (`-c createEcsServiceLinkedRole=true`;
+   * `labeler doctor` says which case applies).
+   * @default false
+   */
+  readonly createEcsServiceLinkedRole?: boolean;
+  /**
    * Log level.
    * @default 'INFO'
    */
@@ -49,7 +91,7 @@ export interface GpuWorkersProps {
 /**
  * GPU workers draining the bulk queue: a VPC with public subnets only (no NAT
  * gateway; no inbound rules; S3 and DynamoDB through free gateway endpoints), an
- * ECS cluster on an Auto Scaling group of GPU instances (ECS GPU-optimised AMI,
+ * ECS cluster on an Auto Scaling group of GPU instances (Amazon Linux 2023 ECS GPU AMI,
  * 0..maxTasks) behind a capacity provider with managed scaling, and an EC2 service
  * whose task asks for one GPU.
  *
@@ -64,13 +106,18 @@ export class GpuWorkers extends Construct {
   readonly autoScalingGroup: autoscaling.AutoScalingGroup;
   readonly capacityProvider: ecs.AsgCapacityProvider;
   readonly taskDefinition: ecs.Ec2TaskDefinition;
+  readonly container: ecs.ContainerDefinition;
   readonly service: ecs.Ec2Service;
+  /** The worker's logs (one JSON line per event; the no-CUDA alarm filters them). */
+  readonly logGroup: logs.LogGroup;
   /** The metric the task count follows: visible plus in-flight messages. */
   readonly backlog: cloudwatch.MathExpression;
 
   constructor(scope: Construct, id: string, props: GpuWorkersProps) {
     super(scope, id);
     const maxTasks = props.maxTasks ?? GPU_WORKER.maxTasks;
+    const instanceType = props.instanceType ?? GPU_WORKER.instanceType;
+    const taskSize = gpuTaskSize(instanceType);
     const backlogSteps = props.backlogSteps ?? [1, 500, 2000, 5000];
     if (maxTasks < 1) throw new Error('maxTasks must be at least 1');
     if (
@@ -112,8 +159,10 @@ export class GpuWorkers extends Construct {
     const userData = ec2.UserData.forLinux();
     userData.addCommands('echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config');
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType: props.instanceType ?? new ec2.InstanceType(GPU_WORKER.instanceType),
-      machineImage: ecs.EcsOptimizedImage.amazonLinux2(ecs.AmiHardwareType.GPU),
+      instanceType: new ec2.InstanceType(instanceType),
+      // Amazon Linux 2 (and its ECS GPU AMI) reached end of support; AL2023's GPU variant
+      // ships the NVIDIA driver and container toolkit the CUDA 12 image needs.
+      machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
       role: new iam.Role(this, 'InstanceRole', {
         assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
         description: 'ECS container instances of the GPU workers',
@@ -150,6 +199,14 @@ export class GpuWorkers extends Construct {
       minimumScalingStepSize: 1,
     });
     this.cluster.addAsgCapacityProvider(this.capacityProvider);
+    if (props.createEcsServiceLinkedRole) {
+      const serviceLinkedRole = new iam.CfnServiceLinkedRole(this, 'EcsServiceLinkedRole', {
+        awsServiceName: 'ecs.amazonaws.com',
+        description: 'Lets ECS manage the GPU capacity provider (created by Labeler in a fresh account)',
+      });
+      this.capacityProvider.node.addDependency(serviceLinkedRole);
+      this.cluster.node.addDependency(serviceLinkedRole);
+    }
     Validations.of(launchTemplate.role ?? this.autoScalingGroup).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
@@ -169,61 +226,61 @@ export class GpuWorkers extends Construct {
     });
 
     this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task');
-    this.taskDefinition.addContainer('worker', {
+    this.logGroup = new logs.LogGroup(this, 'WorkerLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const allowCpuFallback = props.allowCpuFallback ?? GPU_WORKER.allowCpuFallback;
+    this.container = this.taskDefinition.addContainer('worker', {
       image: props.image.gpuImage(),
       gpuCount: 1,
-      // g5.xlarge: 4 vCPU, 16 GiB; leave room for the ECS agent.
-      cpu: 3072,
-      memoryReservationMiB: 12 * 1024,
+      cpu: taskSize.cpu,
+      memoryReservationMiB: taskSize.memoryReservationMiB,
       stopTimeout: Duration.seconds(120),
-      logging: ecs.LogDrivers.awsLogs({
-        streamPrefix: 'gpu-worker',
-        logGroup: new logs.LogGroup(this, 'WorkerLogs', {
-          retention: logs.RetentionDays.ONE_MONTH,
-          removalPolicy: RemovalPolicy.DESTROY,
-        }),
-      }),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'gpu-worker', logGroup: this.logGroup }),
       environment: {
-        BULK_QUEUE_URL: props.queue.queueUrl,
-        RESULTS_TABLE: props.resultsTable.tableName,
-        JOBS_TABLE: props.jobsTable.tableName,
-        RESULTS_BUCKET: props.resultsBucket.bucketName,
-        MODEL_DIR: IMAGE_MODEL_DIR,
-        EXECUTION_PROVIDERS: 'cuda',
-        INFERENCE_BATCH_SIZE: String(GPU_WORKER.batchSize),
-        AWS_REGION: Stack.of(this).region,
-        LOG_LEVEL: props.logLevel ?? 'INFO',
-        POWERTOOLS_SERVICE_NAME: 'labeler-gpu-worker',
-        ORT_DISABLE_TELEMETRY: '1',
+        [ENV.modelDir]: IMAGE_MODEL_DIR,
+        [ENV.executionProviders]: 'cuda',
+        [ENV.allowCpuFallback]: String(allowCpuFallback),
+        [ENV.inferenceBatchSize]: String(GPU_WORKER.batchSize),
+        // Decoding runs on libuv's pool, sized once at start-up: one thread per vCPU.
+        [ENV.uvThreadpoolSize]: String(taskSize.vcpus),
+        [ENV.decodeConcurrency]: String(taskSize.vcpus),
+        [ENV.region]: Stack.of(this).region,
+        [ENV.logLevel]: props.logLevel ?? 'INFO',
+        [ENV.serviceName]: GPU_WORKER_SERVICE_NAME,
+        [ENV.ortDisableTelemetry]: '1',
       },
     });
-
-    props.queue.grantConsumeMessages(this.taskDefinition.taskRole);
+    const workload = containerWorkload(this.taskDefinition, this.container);
+    bindQueue(workload, { url: ENV.bulkQueueUrl, arn: ENV.bulkQueueArn }, props.queue, [
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:ChangeMessageVisibility',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+    ]);
+    bindBucketObjects(
+      workload,
+      ENV.resultsBucket,
+      props.resultsBucket,
+      ['s3:PutObject'],
+      `${RESULTS_PREFIX}/*`,
+      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
+    );
+    bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
+    // Job items name their bucket and key: the images bucket is not a variable.
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
         resources: [props.imagesBucket.arnForObjects('*')],
       }),
     );
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject'],
-        resources: [props.resultsBucket.arnForObjects(`${RESULTS_PREFIX}/*`)],
-      }),
-    );
-    this.taskDefinition.addToTaskRolePolicy(tableStatement(props.resultsTable, RESULT_WRITER_ACTIONS));
-    this.taskDefinition.addToTaskRolePolicy(tableStatement(props.jobsTable, ['dynamodb:UpdateItem']));
     acknowledgeObjectPattern(
       this.taskDefinition,
       props.imagesBucket,
       '*',
       'Jobs label any prefix of the images bucket chosen at run time; GetObject only.',
-    );
-    acknowledgeObjectPattern(
-      this.taskDefinition,
-      props.resultsBucket,
-      `${RESULTS_PREFIX}/*`,
-      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
     );
     Validations.of(this.taskDefinition).acknowledge(
       {

@@ -5,8 +5,9 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENV } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { tableStatement } from './grants.ts';
+import { bindQueue, bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
 export interface JobSchedulerProps {
@@ -51,21 +52,18 @@ export class JobScheduler extends Construct {
       memorySize: 512,
       timeout: props.timeout ?? Duration.minutes(5),
       logLevel: props.logLevel,
-      environment: {
-        IMAGES_BUCKET: props.imagesBucket.bucketName,
-        BULK_QUEUE_URL: props.bulkQueue.queueUrl,
-        JOBS_TABLE: props.jobsTable.tableName,
-      },
     });
+    const workload = lambdaWorkload(this.function);
+    // Each job request names its bucket; this one is the only bucket it may list.
     this.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.imagesBucket.bucketArn] }),
     );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.bulkQueue.queueArn] }),
-    );
-    this.function.addToRolePolicy(
-      tableStatement(props.jobsTable, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']),
-    );
+    bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
+    bindTable(workload, ENV.jobsTable, props.jobsTable, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
 
     const stack = Stack.of(this);
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { ENV, type EnvName, lambdaVcpus } from '../../shared/settings.ts';
 import type { LabelerImage } from '../image.ts';
 
 export interface LabelerFunctionProps {
@@ -23,10 +24,12 @@ export interface LabelerFunctionProps {
    */
   readonly timeout?: Duration;
   /**
-   * Extra environment variables.
-   * @default - only LOG_LEVEL and POWERTOOLS_SERVICE_NAME
+   * Extra environment variables, by their names in ENV (shared/settings.ts). Variables
+   * naming a resource are better set with the bind* helpers (env-binding.ts), which grant
+   * access in the same call.
+   * @default - LOG_LEVEL, POWERTOOLS_SERVICE_NAME and UV_THREADPOOL_SIZE only
    */
-  readonly environment?: Readonly<Record<string, string>>;
+  readonly environment?: Readonly<Partial<Record<EnvName, string>>>;
   /**
    * Log level for the Powertools logger.
    * @default 'INFO'
@@ -76,8 +79,11 @@ export class LabelerFunction extends lambda.DockerImageFunction {
       logGroup,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
-        LOG_LEVEL: props.logLevel ?? 'INFO',
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        [ENV.logLevel]: props.logLevel ?? 'INFO',
+        [ENV.serviceName]: props.serviceName,
+        // libuv sizes its pool (sharp decodes on it) once, when first used, which in an ES
+        // module is before the handler's first line runs: only the environment can set it.
+        [ENV.uvThreadpoolSize]: String(lambdaVcpus(props.memorySize ?? 512)),
         ...props.environment,
       },
     });

@@ -1,32 +1,56 @@
-import { Duration } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { WorkQueue } from './work-queue.ts';
 
 export interface MonitoredQueue {
-  /** Display name, e.g. 'incoming'. */
+  /** Display name, e.g. 'Incoming'. */
   readonly name: string;
   readonly workQueue: WorkQueue;
+  /** Age of the oldest message that raises the queue's falling-behind alarm. */
+  readonly maxMessageAge: Duration;
+}
+
+export interface MonitoredFunction {
+  readonly name: string;
+  readonly function: lambda.IFunction;
+  /** Whether failed invocations raise an alarm (the query API's errors are the caller's 5xx). */
+  readonly alarmOnErrors: boolean;
+}
+
+export interface MonitoredTable {
+  readonly name: string;
+  readonly table: dynamodb.ITable;
+  /** Global secondary indexes: each throttles on its own, and a throttled index throttles the table's writes. */
+  readonly indexNames: readonly string[];
 }
 
 export interface MonitoringProps {
-  /** Queues whose dead-letter queues must stay empty (and whose depth is graphed). */
+  /** Queues: the dead-letter queue must stay empty and the oldest message young. */
   readonly queues: readonly MonitoredQueue[];
-  /** The queue whose oldest message age is alarmed (the one the classify function drains). */
-  readonly ageAlarmQueue: WorkQueue;
-  /** The classify function (errors alarmed). */
-  readonly classifyFunction: lambda.IFunction;
+  /** Functions whose throttles (and errors, if asked) raise alarms. */
+  readonly functions: readonly MonitoredFunction[];
+  /** Tables whose throttled requests raise alarms, base table and every index. */
+  readonly tables: readonly MonitoredTable[];
   /**
-   * Age of the oldest message on the ageAlarmQueue that raises the alarm.
-   * @default Duration.minutes(15)
+   * The GPU workers' log group: a task that cannot load CUDA (its start-up error) or runs
+   * on the CPU (allowed fallback) raises an alarm.
+   * @default - no GPU workers
    */
-  readonly maxMessageAge?: Duration;
+  readonly gpuWorkerLogs?: logs.ILogGroup;
   /**
-   * Function errors per 5 minutes that raise the alarm.
-   * @default 1
+   * E-mail address subscribed to the alarm topic.
+   * @default - none: synthesis warns, and someone must subscribe to the topic
    */
-  readonly errorThreshold?: number;
+  readonly alarmEmail?: string;
   /**
    * Extra widgets (e.g. the GPU backlog).
    * @default - none
@@ -34,57 +58,159 @@ export interface MonitoringProps {
   readonly extraWidgets?: readonly cloudwatch.IWidget[];
 }
 
+/** Namespace of the metrics the pipeline publishes itself (shared/observability.ts) or derives from logs. */
+export const METRIC_NAMESPACE = 'Labeler';
+/** Metric counting GPU worker start-ups without CUDA (from the worker's log lines). */
+export const GPU_WITHOUT_CUDA_METRIC = 'GpuWorkerWithoutCuda';
+
 /**
- * A dashboard and alarms: any message in a dead-letter queue, the incoming queue
- * falling behind (age of its oldest message), classify function errors. Alarms
- * carry no action; subscribe a topic with `alarm.addAlarmAction` if wanted.
+ * Alarms that reach a person: every alarm notifies one SNS topic (encrypted with a key
+ * CloudWatch may use, SSL only), which an e-mail address subscribes to. Alarms: any
+ * message in a dead-letter queue, each queue falling behind, classify and plan-job
+ * errors, throttled Lambda invocations, throttled DynamoDB requests on every table and
+ * index, a GPU worker without CUDA. Plus a dashboard.
  */
 export class Monitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
+  readonly topic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     const fiveMinutes = Duration.minutes(5);
 
-    for (const { name, workQueue } of props.queues) {
-      this.alarms.push(
-        workQueue.deadLetterQueue
-          .metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' })
-          .createAlarm(this, `${name}DlqNotEmpty`, {
-            alarmDescription: `Messages in the ${name} dead-letter queue: inspect with \`labeler dlq list\``,
-            threshold: 0,
-            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 1,
-            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-          }),
+    // CloudWatch publishes to an encrypted topic only through a customer-managed key
+    // whose policy lets it; the AWS-managed SNS key does not.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the Labeler alarm topic',
+      enableKeyRotation: true,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'Labeler alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) {
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+        throw new Error(`alarmEmail is not an e-mail address: "${props.alarmEmail}"`);
+      }
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    } else {
+      Annotations.of(this).addWarningV2(
+        'labeler:no-alarm-email',
+        'No alarm e-mail: alarms publish to the AlarmTopic output, which nobody is subscribed to. Deploy with -c alarmEmail=you@example.com.',
       );
     }
 
-    const age = props.ageAlarmQueue.queue.metricApproximateAgeOfOldestMessage({
-      period: fiveMinutes,
-      statistic: 'Maximum',
-    });
-    this.alarms.push(
-      age.createAlarm(this, 'IncomingFallingBehind', {
-        alarmDescription: 'The oldest upload event waits longer than the labeling target',
-        threshold: (props.maxMessageAge ?? Duration.minutes(15)).toSeconds(),
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 2,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+    for (const { name, workQueue, maxMessageAge } of props.queues) {
+      this.#alarm(
+        `${name}DlqNotEmpty`,
+        workQueue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: fiveMinutes,
+          statistic: 'Maximum',
+        }),
+        {
+          alarmDescription: `Messages in the ${name} dead-letter queue: inspect with \`labeler dlq list\``,
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+        },
+      );
+      this.#alarm(
+        `${name}FallingBehind`,
+        workQueue.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
+        {
+          alarmDescription: `The oldest message on the ${name} queue waits longer than ${maxMessageAge.toHumanString()}`,
+          threshold: maxMessageAge.toSeconds(),
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+        },
+      );
+    }
 
-    const errors = props.classifyFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' });
-    this.alarms.push(
-      errors.createAlarm(this, 'ClassifyErrors', {
-        alarmDescription: 'The classify function failed whole invocations (not per-image failures)',
-        threshold: props.errorThreshold ?? 1,
+    for (const { name, function: fn, alarmOnErrors } of props.functions) {
+      if (alarmOnErrors) {
+        this.#alarm(`${name}Errors`, fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }), {
+          alarmDescription: `The ${name} function failed whole invocations (not per-image failures)`,
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+        });
+      }
+      this.#alarm(`${name}Throttles`, fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }), {
+        alarmDescription: `Invocations of the ${name} function were throttled (account or reserved concurrency exhausted)`,
+        threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+      });
+    }
+
+    for (const { name, table, indexNames } of props.tables) {
+      for (const indexName of [undefined, ...indexNames]) {
+        const dimensionsMap: Record<string, string> = {
+          TableName: table.tableName,
+          ...(indexName ? { GlobalSecondaryIndexName: indexName } : {}),
+        };
+        const events = (metricName: string) =>
+          new cloudwatch.Metric({
+            namespace: 'AWS/DynamoDB',
+            metricName,
+            dimensionsMap,
+            period: fiveMinutes,
+            statistic: 'Sum',
+          });
+        const where = indexName ? `index ${indexName} of the ${name} table` : `the ${name} table`;
+        this.#alarm(
+          `${name}${indexName ? `${pascal(indexName)}Index` : ''}Throttled`,
+          new cloudwatch.MathExpression({
+            label: `Throttled requests on ${where}`,
+            expression: 'reads + writes',
+            usingMetrics: { reads: events('ReadThrottleEvents'), writes: events('WriteThrottleEvents') },
+            period: fiveMinutes,
+          }),
+          {
+            alarmDescription:
+              `Requests on ${where} are throttled in two consecutive 5-minute periods: a hot key ` +
+              '(docs/decisions/0011-by-label-hot-key.md) or a burst past on-demand capacity; SDK retries and ' +
+              'queue redelivery absorb short bursts',
+            threshold: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluationPeriods: 2,
+          },
+        );
+      }
+    }
+
+    if (props.gpuWorkerLogs) {
+      // Derived from the worker's JSON log lines rather than its own metrics: a task that
+      // fails at start-up exits before any metric would be flushed.
+      const filter = new logs.MetricFilter(this, 'GpuWithoutCudaFilter', {
+        logGroup: props.gpuWorkerLogs,
+        metricNamespace: METRIC_NAMESPACE,
+        metricName: GPU_WITHOUT_CUDA_METRIC,
+        filterPattern: logs.FilterPattern.any(
+          logs.FilterPattern.stringValue('$.code', '=', 'model/provider-unavailable'),
+          logs.FilterPattern.stringValue('$.executionProvider', '=', 'cpu'),
+        ),
+        metricValue: '1',
+        defaultValue: 0,
+      });
+      this.#alarm('GpuWorkerWithoutCuda', filter.metric({ period: fiveMinutes, statistic: 'Sum' }), {
+        alarmDescription:
+          'A GPU worker could not load CUDA (the task exits and ECS replaces it) or runs on the CPU: check the instance AMI, driver and the task log',
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
@@ -100,7 +226,13 @@ export class Monitoring extends Construct {
         ),
         width: 8,
       }),
-      new cloudwatch.GraphWidget({ title: 'Incoming: oldest message (s)', left: [age], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Oldest message (s)',
+        left: props.queues.map(({ workQueue }) =>
+          workQueue.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
+        ),
+        width: 8,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Dead-letter queues',
         left: props.queues.map(({ workQueue }) =>
@@ -111,29 +243,49 @@ export class Monitoring extends Construct {
     );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'Classify: invocations and errors',
-        left: [props.classifyFunction.metricInvocations({ period: fiveMinutes }), errors],
+        title: 'Functions: invocations',
+        left: props.functions.map(({ function: fn }) => fn.metricInvocations({ period: fiveMinutes })),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Classify: duration (p50, p99)',
-        left: [
-          props.classifyFunction.metricDuration({ period: fiveMinutes, statistic: 'p50' }),
-          props.classifyFunction.metricDuration({ period: fiveMinutes, statistic: 'p99' }),
-        ],
+        title: 'Functions: errors and throttles',
+        left: props.functions.flatMap(({ function: fn }) => [
+          fn.metricErrors({ period: fiveMinutes }),
+          fn.metricThrottles({ period: fiveMinutes }),
+        ]),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Classify: concurrency',
-        left: [
-          props.classifyFunction.metric('ConcurrentExecutions', {
-            period: fiveMinutes,
-            statistic: 'Maximum',
-          }),
-        ],
+        title: 'Functions: duration p99',
+        left: props.functions.map(({ function: fn }) =>
+          fn.metricDuration({ period: fiveMinutes, statistic: 'p99' }),
+        ),
         width: 8,
       }),
       ...(props.extraWidgets ?? []),
     );
   }
+
+  #alarm(
+    id: string,
+    metric: cloudwatch.Metric | cloudwatch.MathExpression,
+    options: cloudwatch.CreateAlarmOptions,
+  ): void {
+    const alarm = metric.createAlarm(this, id, {
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...options,
+    });
+    const action = new cloudwatchActions.SnsAction(this.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    this.alarms.push(alarm);
+  }
+}
+
+function pascal(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part[0]?.toUpperCase() + part.slice(1))
+    .join('');
 }

@@ -7,10 +7,10 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { RESULTS_TABLE } from '../../shared/settings.ts';
+import { ENV, RESULTS_TABLE } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
 import { IMAGE_MODEL_DIR } from './classify.ts';
-import { tableStatement } from './grants.ts';
+import { bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
 /** HTTP API ($context) variables written per request. */
@@ -29,7 +29,6 @@ const ACCESS_LOG_FIELDS = {
 export interface QueryApiProps {
   readonly image: LabelerImage;
   readonly resultsTable: dynamodb.ITable;
-  readonly jobsTable: dynamodb.ITable;
   /** Queries name keys in this bucket unless they pass another. */
   readonly imagesBucket: s3.IBucket;
   /**
@@ -68,20 +67,18 @@ export class QueryApi extends Construct {
       memorySize: 512,
       logLevel: props.logLevel,
       environment: {
-        RESULTS_TABLE: props.resultsTable.tableName,
-        JOBS_TABLE: props.jobsTable.tableName,
-        IMAGES_BUCKET: props.imagesBucket.bucketName,
-        MODEL_DIR: IMAGE_MODEL_DIR,
+        // The default bucket of image queries: a name only, the function never reads the bucket.
+        [ENV.imagesBucket]: props.imagesBucket.bucketName,
+        [ENV.modelDir]: IMAGE_MODEL_DIR,
       },
     });
-    this.function.addToRolePolicy(
-      tableStatement(
-        props.resultsTable,
-        ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-        [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.jobIndex.name],
-      ),
+    bindTable(
+      lambdaWorkload(this.function),
+      ENV.resultsTable,
+      props.resultsTable,
+      ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+      [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.jobIndex.name],
     );
-    this.function.addToRolePolicy(tableStatement(props.jobsTable, ['dynamodb:GetItem']));
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
       description: 'Labeler query API (IAM auth)',

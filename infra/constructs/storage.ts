@@ -54,6 +54,11 @@ export interface StorageProps {
    * @default 90
    */
   readonly accessLogRetentionDays?: number;
+  /**
+   * Days a replaced or deleted image version is kept in the (versioned) images bucket.
+   * @default 30
+   */
+  readonly noncurrentVersionRetentionDays?: number;
 }
 
 /** Buckets (images, results, their access logs) and tables (results, jobs). */
@@ -79,15 +84,36 @@ export class Storage extends Construct {
       reason: 'This bucket is the target of the server access logs; logging it into itself would loop.',
     });
 
+    // Images are the one input nothing can rebuild: versioned, so an overwrite or delete
+    // can be undone for 30 days (docs/decisions/0012-data-safety.md).
     this.imagesBucket = new SecureBucket(this, 'Images', {
       removalPolicy,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'images/',
+      versioned: true,
+      lifecycleRules: [
+        {
+          id: 'expire-replaced-images',
+          noncurrentVersionExpiration: Duration.days(props.noncurrentVersionRetentionDays ?? 30),
+          expiredObjectDeleteMarker: true,
+        },
+      ],
     });
+    // Results are derived (images + model) and also in the PITR-protected table; every
+    // batch writes a new key, so versioning would protect nothing. Older exports move to
+    // Intelligent-Tiering, which costs nothing to read back.
     this.resultsBucket = new SecureBucket(this, 'Results', {
       removalPolicy,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'results/',
+      lifecycleRules: [
+        {
+          id: 'tier-results',
+          transitions: [
+            { storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(30) },
+          ],
+        },
+      ],
     });
 
     if (props.uploadQueue) {
@@ -124,6 +150,8 @@ export class Storage extends Construct {
       sortKey: { name: RESULTS_TABLE.sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // RETAIN protects against `cdk destroy`; this protects against a console or CLI delete.
+      deletionProtection: true,
       removalPolicy,
     });
     for (const index of [RESULTS_TABLE.labelIndex, RESULTS_TABLE.jobIndex]) {
@@ -140,6 +168,7 @@ export class Storage extends Construct {
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
       removalPolicy,
     });
   }

@@ -18,6 +18,7 @@ export async function createClassifyDeps(
       modelDir: config.modelDir,
       executionProviders: config.executionProviders,
       intraOpThreads: config.intraOpThreads,
+      requireProvider: config.allowCpuFallback === false,
       topK: config.topK,
       batchSize: config.batchSize,
       concurrency: config.concurrency,

@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
@@ -52,7 +53,11 @@ export class SqsBatchConsumer {
     this.#pollers = Array.from({ length: pollers }, () => this.#poll());
   }
 
-  /** Stops polling and waits for invocations in flight to finish and be acknowledged. */
+  /**
+   * Stops polling and waits for invocations in flight to finish and be acknowledged.
+   * Messages gathered into a batch that has not started are released (visibility 0),
+   * so another consumer gets them now rather than after the visibility timeout.
+   */
   async stop(): Promise<void> {
     this.#running = false;
     this.#abort.abort();
@@ -74,8 +79,42 @@ export class SqsBatchConsumer {
   }
 
   async #gather(): Promise<Message[]> {
-    const { sqs, queueUrl, batchSize, maxBatchingWindowMs } = this.#o;
     const batch: Message[] = [];
+    try {
+      await this.#fill(batch);
+    } catch (error) {
+      if (this.#running) throw error;
+    }
+    if (!this.#running && batch.length > 0) {
+      await this.#release(batch);
+      return [];
+    }
+    return batch;
+  }
+
+  /** Makes messages this consumer holds but will not process visible again at once. */
+  async #release(messages: readonly Message[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      try {
+        await this.#o.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.#o.queueUrl,
+            Entries: messages.slice(i, i + 10).map((m, j) => ({
+              Id: String(j),
+              ReceiptHandle: m.ReceiptHandle ?? '',
+              VisibilityTimeout: 0,
+            })),
+          }),
+        );
+      } catch (error) {
+        // They still come back after the visibility timeout; nothing is lost.
+        this.#o.onError?.(error);
+      }
+    }
+  }
+
+  async #fill(batch: Message[]): Promise<void> {
+    const { sqs, queueUrl, batchSize, maxBatchingWindowMs } = this.#o;
     let windowEnds = Number.POSITIVE_INFINITY;
     while (this.#running && batch.length < batchSize) {
       const left = windowEnds - Date.now();
@@ -98,7 +137,6 @@ export class SqsBatchConsumer {
         await sleep(Math.min(50, Math.max(0, left)));
       } else if (!this.#running) break;
     }
-    return batch;
   }
 
   async #invoke(messages: Message[]): Promise<void> {

@@ -9,6 +9,8 @@ export interface LabelerOptions {
   readonly modelDir: string;
   readonly executionProviders?: readonly string[];
   readonly intraOpThreads?: number;
+  /** Refuse to fall back to the CPU when a requested provider cannot load. @default false */
+  readonly requireProvider?: boolean;
   readonly topK?: number;
   readonly batchSize?: number;
   readonly concurrency?: number;
@@ -24,6 +26,7 @@ export async function createImageLabeler(options: LabelerOptions, log?: Logger):
     {
       executionProviders: options.executionProviders ?? ['cpu'],
       ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
+      ...(options.requireProvider ? { requireProvider: true } : {}),
     },
     log,
   );

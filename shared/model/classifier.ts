@@ -24,6 +24,12 @@ export interface ClassifierOptions {
    * cores; in the pipeline, JPEG decoding shares them (bench/RESULTS.md). @default false
    */
   readonly spinThreads?: boolean;
+  /**
+   * Refuse to start on the CPU when a non-CPU provider was asked for and none of them
+   * loads: a GPU worker silently on the CPU labels at a fraction of its speed on a GPU
+   * instance's bill. Throws ModelError `model/provider-unavailable`. @default false
+   */
+  readonly requireProvider?: boolean;
 }
 
 export interface Logger {
@@ -64,6 +70,7 @@ export class Classifier {
     const wanted = (options.executionProviders ?? ['cpu']).filter((p) => p !== 'cpu');
     let started: { worker: OnnxSessionWorker; metadata: SessionMetadata } | undefined;
     let provider = 'cpu';
+    const failures: string[] = [];
     for (const candidate of wanted) {
       try {
         started = await OnnxSessionWorker.start(bundle.modelBytes, {
@@ -73,10 +80,18 @@ export class Classifier {
         provider = candidate;
         break;
       } catch (error) {
+        failures.push(`${candidate}: ${errorMessage(error)}`);
+        if (options.requireProvider) continue;
         log?.warn(`execution provider ${candidate} is unavailable; trying the next one`, {
           error: errorMessage(error),
         });
       }
+    }
+    if (!started && options.requireProvider && wanted.length > 0) {
+      throw new ModelError(
+        'model/provider-unavailable',
+        `execution provider ${wanted.join(', ')} could not load and CPU fallback is off (${failures.join('; ')})`,
+      );
     }
     if (!started) {
       try {

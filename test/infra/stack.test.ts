@@ -331,7 +331,7 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('the GPU task role consumes bulk, writes results and job counters, nothing else', () => {
+  it('the GPU task role consumes bulk and writes results, nothing else', () => {
     const taskDefinition = resourcesOf(template, 'AWS::ECS::TaskDefinition')[
       idOf(stack.gpuWorkers?.taskDefinition as IConstruct)
     ];
@@ -342,7 +342,6 @@ describe('least privilege', () => {
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
       'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
       's3:GetObject',
       's3:PutObject',
       'sqs:ChangeMessageVisibility',
@@ -395,7 +394,7 @@ describe('GPU workers', () => {
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
         InstanceType: GPU_WORKER.instanceType,
-        ImageId: { Ref: Match.stringLikeRegexp('amazonlinux2gpu') },
+        ImageId: { Ref: Match.stringLikeRegexp('amazonlinux2023gpu') },
         MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
       }),
     });

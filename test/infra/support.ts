@@ -21,9 +21,9 @@ export interface Synthesized {
  * temporary folder and synthesizes it once; tests share the result. Throws if
  * cdk-nag reports an unacknowledged finding.
  */
-export function synthesizeLabeler(): Synthesized {
+export function synthesizeLabeler(context: Record<string, unknown> = {}): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'labeler-cdk-'));
-  const { app, stack } = createApp({ outdir });
+  const { app, stack } = createApp({ outdir, context });
   const assembly = app.synth();
   const template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
   const acknowledgements = app.node.findAll().flatMap((construct) =>
