@@ -303,6 +303,9 @@ async function runThroughStack(run: Run): Promise<number> {
     totals.invocations++;
     for (const k of Object.keys(stageMs) as Array<keyof typeof stageMs>) stageMs[k] += r.stageMs[k];
   });
+  process.stderr.write(
+    `stack up in ${run.bootSeconds.toFixed(1)} s; uploading ${files.length} files (Ctrl-C stops and prints what is done)\n`,
+  );
   const cpuBefore = process.cpuUsage();
   const javaCpuBefore = await processCpuSeconds(stack.dynamoDbPid);
   const started = performance.now();
