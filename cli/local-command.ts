@@ -34,14 +34,18 @@ SQS (fauxqs), DynamoDB Local (Java), S3 event notifications, and the SQS event
 source mapping invoking the real classify handler. No AWS account needed.
 
   labeler local up [--data-dir <dir>]
-      Runs the stack until Ctrl-C and prints its endpoints. DynamoDB is kept in
-      <dir> (default .labeler/); S3 and SQS are in memory. "labeler query" finds
-      the running stack through <dir>/endpoints.json.
+      Runs the stack until Ctrl-C and prints its endpoints and the environment
+      lines for the AWS CLI and SDKs. DynamoDB is kept in <dir> (default
+      .labeler/); S3 objects and queued messages are in memory and gone after a
+      restart. One stack per <dir>. "labeler query" finds the running stack
+      through <dir>/endpoints.json.
 
   labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, uploads every file in <folder> to the images
       bucket, waits until each has a result, prints one JSON line per file (from
-      the results table) and a summary on stderr.
+      the results table) and a summary on stderr. Files above 5 MiB go up as
+      multipart uploads; files over the size limit get an image/too-large row
+      without being sent. Ctrl-C prints the rows so far and what is pending.
 
 Options:
   --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
@@ -53,7 +57,8 @@ Options:
   -h, --help         show this help
 
 Exit status (run): 0 when every file has a result row (ok or failed), 1 when some
-never got one within the timeout, 2 for a usage error, 3 for a model error.`;
+never got one within the timeout, 2 for a usage error, 3 for a model error, 130
+on Ctrl-C.`;
 
 export const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, '.labeler');
 
