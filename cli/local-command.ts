@@ -327,7 +327,8 @@ async function runThroughStack(run: Run): Promise<number> {
     files,
   );
   const uploaded = outcomes.flatMap((o) => (o.status === 'uploaded' ? [o] : []));
-  progress.tick(outcomes.filter((o) => o.status === 'failed').length, 0);
+  const refused = outcomes.filter((o) => o.status === 'failed').length;
+  progress.tick(refused, refused);
   const store = new DynamoResultsStore(stack.clients.db, stack.names.resultsTable);
   let shown = 0;
   const waited = await waitForResults(store, uploaded, model, {

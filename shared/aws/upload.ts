@@ -52,7 +52,7 @@ export async function uploadFiles(
   onUploaded?: (count: number) => void,
 ): Promise<UploadOutcome[]> {
   let done = 0;
-  return mapLimit(files, options.concurrency ?? 8, async (file): Promise<UploadOutcome> => {
+  return mapLimit(files, options.concurrency ?? 16, async (file): Promise<UploadOutcome> => {
     const key = keyFor(options.prefix, options.root, file);
     if (options.signal?.aborted) return { status: 'skipped', file, key };
     try {

@@ -11,6 +11,9 @@ import { jsonLines, runCli } from '../helpers/cli.ts';
 import { alive, childPids, LabelerProcess } from '../helpers/labeler-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
+/** A regression that hangs (a second stack that never exits) fails instead of stalling the run. */
+const GENEROUS_MS = 600_000;
+
 describe('labeler local run: large files, and Ctrl-C', () => {
   let dir: string;
   before(async () => {
@@ -20,7 +23,9 @@ describe('labeler local run: large files, and Ctrl-C', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('labels a JPEG over the emulator 11 MiB request limit, and gives a file over the limit an image/too-large row', async () => {
+  it('labels a JPEG over the emulator 11 MiB request limit, and gives a file over the limit an image/too-large row', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const folder = join(dir, 'large');
     await rm(folder, { recursive: true, force: true });
     await mkdir(folder);
@@ -52,7 +57,9 @@ describe('labeler local run: large files, and Ctrl-C', () => {
     );
   });
 
-  it('on Ctrl-C prints the rows it has and how many are pending, then stops the stack', async () => {
+  it('on Ctrl-C prints the rows it has and how many are pending, then stops the stack', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const samples = join(DEFAULT_MODEL_DIR, 'samples');
     const run = new LabelerProcess(['local', 'run', samples]);
     try {

@@ -41,6 +41,9 @@ function withPrintedEnvironment(
   });
 }
 
+/** A regression that hangs (a second stack that never exits) fails instead of stalling the run. */
+const GENEROUS_MS = 600_000;
+
 describe('labeler local up: lifecycle of the stack and its data dir', () => {
   let dataDir: string;
   const started: LabelerProcess[] = [];
@@ -59,7 +62,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('prints the environment a shell needs; an SDK with only that uploads, and the log names the key, not empty batches', async () => {
+  it('prints the environment a shell needs; an SDK with only that uploads, and the log names the key, not empty batches', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const first = up();
     await first.waitForOutput(UP);
     assert.match(first.stdout, /export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local/);
@@ -93,7 +98,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     assert.match(first.stderr, /stopping: (no messages|\d+ messages) pending in the incoming queue/);
   });
 
-  it('refuses a second local up on the same data dir while the first runs, and leaves its endpoints.json', async () => {
+  it('refuses a second local up on the same data dir while the first runs, and leaves its endpoints.json', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const first = up();
     await first.waitForOutput(UP);
     const before = await readEndpointsFile(dataDir);
@@ -110,7 +117,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     assert.equal(await first.exited, 0, first.output);
   });
 
-  it('after kill -9: the JVM exits by itself, query says local/not-running, and a new local up takes the dir over', async () => {
+  it('after kill -9: the JVM exits by itself, query says local/not-running, and a new local up takes the dir over', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const killed = up();
     await killed.waitForOutput(UP);
     const stale = await readEndpointsFile(dataDir);
@@ -147,7 +156,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     await assert.rejects(readFile(join(dataDir, 'lock')));
   });
 
-  it('stops with local/dynamodb-exited when the JVM dies, instead of sending every message towards the DLQ', async () => {
+  it('stops with local/dynamodb-exited when the JVM dies, instead of sending every message towards the DLQ', {
+    timeout: GENEROUS_MS,
+  }, async () => {
     const running = up();
     await running.waitForOutput(UP);
     const { dynamoDbPid } = await readEndpointsFile(dataDir);
