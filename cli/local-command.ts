@@ -116,6 +116,12 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
 }
 
 async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Promise<number> {
+  // Listening before endpoints.json exists: whoever finds the stack through it can stop it.
+  const stopped = new Promise<'signal' | LabelerError>((done) => {
+    process.once('SIGINT', () => done('signal'));
+    process.once('SIGTERM', () => done('signal'));
+    void stack.failed.then(done);
+  });
   await writeEndpoints(dataDir, {
     region: stack.region,
     endpoints: stack.endpoints,
@@ -153,12 +159,8 @@ async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Pr
     const line = batchLogLine(report, event);
     if (line) process.stderr.write(`${line}\n`);
   });
-  const stopped = await new Promise<'signal' | LabelerError>((done) => {
-    process.once('SIGINT', () => done('signal'));
-    process.once('SIGTERM', () => done('signal'));
-    void stack.failed.then(done);
-  });
-  if (stopped instanceof LabelerError) throw stopped;
+  const reason = await stopped;
+  if (reason instanceof LabelerError) throw reason;
   const queued = await queueDepth(stack);
   process.stderr.write(
     `stopping: ${queued ? describeQueued(queued) : 'the incoming queue could not be read'}\n`,
