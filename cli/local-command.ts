@@ -122,13 +122,6 @@ async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Pr
     process.once('SIGTERM', () => done('signal'));
     void stack.failed.then(done);
   });
-  await writeEndpoints(dataDir, {
-    region: stack.region,
-    endpoints: stack.endpoints,
-    names: stack.names,
-    pid: process.pid,
-    ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
-  });
   process.stdout.write(
     [
       'Labeler local stack is up (Ctrl-C stops it).',
@@ -155,6 +148,14 @@ async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Pr
       '',
     ].join('\n'),
   );
+  // Last: a client that finds endpoints.json finds the stack announced and serving.
+  await writeEndpoints(dataDir, {
+    region: stack.region,
+    endpoints: stack.endpoints,
+    names: stack.names,
+    pid: process.pid,
+    ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
+  });
   stack.onReport((report, event) => {
     const line = batchLogLine(report, event);
     if (line) process.stderr.write(`${line}\n`);

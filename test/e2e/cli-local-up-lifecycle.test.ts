@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { runCli } from '../helpers/cli.ts';
-import { alive, LabelerProcess, readEndpointsFile } from '../helpers/labeler-process.ts';
+import { alive, LabelerProcess, readEndpointsFile, waitForEndpoints } from '../helpers/labeler-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const UP = /local stack is up/;
@@ -47,9 +47,11 @@ const GENEROUS_MS = 600_000;
 describe('labeler local up: lifecycle of the stack and its data dir', () => {
   let dataDir: string;
   const started: LabelerProcess[] = [];
-  const up = () => {
+  const up = async () => {
     const p = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
     started.push(p);
+    await p.waitForOutput(UP);
+    await waitForEndpoints(dataDir, p);
     return p;
   };
 
@@ -65,8 +67,7 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   it('prints the environment a shell needs; an SDK with only that uploads, and the log names the key, not empty batches', {
     timeout: GENEROUS_MS,
   }, async () => {
-    const first = up();
-    await first.waitForOutput(UP);
+    const first = await up();
     assert.match(first.stdout, /export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local/);
     assert.match(first.stdout, /AWS_REGION=us-east-1/);
     assert.match(
@@ -101,8 +102,7 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   it('refuses a second local up on the same data dir while the first runs, and leaves its endpoints.json', {
     timeout: GENEROUS_MS,
   }, async () => {
-    const first = up();
-    await first.waitForOutput(UP);
+    const first = await up();
     const before = await readEndpointsFile(dataDir);
 
     const second = await runCli(['local', 'up', '--data-dir', dataDir]);
@@ -120,8 +120,7 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   it('after kill -9: the JVM exits by itself, query says local/not-running, and a new local up takes the dir over', {
     timeout: GENEROUS_MS,
   }, async () => {
-    const killed = up();
-    await killed.waitForOutput(UP);
+    const killed = await up();
     const stale = await readEndpointsFile(dataDir);
     assert.ok(alive(stale.dynamoDbPid));
 
@@ -138,8 +137,7 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     assert.match(query.stderr, /\[local\/not-running\] the local stack in .* is not running/);
     assert.doesNotMatch(query.stderr, /aws\/timeout|ECONNREFUSED/);
 
-    const next = up();
-    await next.waitForOutput(UP);
+    const next = await up();
     assert.match(
       next.stdout,
       /DynamoDB state from an earlier run is kept in .*S3 objects and\s+queued messages of that run are gone/s,
@@ -159,8 +157,7 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   it('stops with local/dynamodb-exited when the JVM dies, instead of sending every message towards the DLQ', {
     timeout: GENEROUS_MS,
   }, async () => {
-    const running = up();
-    await running.waitForOutput(UP);
+    const running = await up();
     const { dynamoDbPid } = await readEndpointsFile(dataDir);
 
     process.kill(dynamoDbPid, 'SIGKILL');

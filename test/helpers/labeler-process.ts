@@ -83,3 +83,17 @@ export async function childPids(parent: number, name: string): Promise<number[]>
   }
   return out;
 }
+
+/** Waits until `<dataDir>/endpoints.json` names this `local up` process. */
+export async function waitForEndpoints(dataDir: string, up: LabelerProcess): Promise<EndpointsFile> {
+  return waitFor(
+    `endpoints.json of pid ${up.child.pid}`,
+    async () => {
+      const file = await readEndpointsFile(dataDir).catch(() => undefined);
+      if (file?.pid === up.child.pid) return file;
+      if (up.child.exitCode !== null) throw new Error(`local up exited first:\n${up.output}`);
+      return undefined;
+    },
+    120_000,
+  );
+}
