@@ -1,4 +1,4 @@
-import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
@@ -74,8 +74,11 @@ async function readPid(path: string): Promise<number | undefined> {
   return text !== undefined && Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** Written whole or not at all (a rename): a reader never sees a half-written file. */
 export async function writeEndpoints(dataDir: string, stack: RunningStack): Promise<void> {
-  await writeFile(endpointsFile(dataDir), `${JSON.stringify(stack, null, 2)}\n`);
+  const partial = `${endpointsFile(dataDir)}.${process.pid}.tmp`;
+  await writeFile(partial, `${JSON.stringify(stack, null, 2)}\n`);
+  await rename(partial, endpointsFile(dataDir));
 }
 
 /** Removes endpoints.json if it is still ours. */
