@@ -1,4 +1,4 @@
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
@@ -40,32 +40,36 @@ export interface DataDirLock {
  */
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = lockFile(dataDir);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return {
-        release: async () => {
-          // Only our own lock: never one a later holder took over.
-          if ((await readPid(path)) === process.pid) await rm(path, { force: true });
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  // Linked into place whole, so the lock never exists without its pid.
+  const mine = `${path}.${process.pid}.tmp`;
+  await writeFile(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(mine, path);
+        return {
+          release: async () => {
+            // Only our own lock: never one a later holder took over.
+            if ((await readPid(path)) === process.pid) await rm(path, { force: true });
+          },
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = await readPid(path);
+      if (holder !== undefined && holder !== process.pid && processAlive(holder)) {
+        throw new LabelerError(
+          'local/already-running',
+          `a local stack (pid ${holder}) is already running with ${dataDir}; stop it (Ctrl-C) or use another --data-dir`,
+        );
+      }
+      // A dead holder (a killed local up): take its lock over; `link` settles a race of two.
+      await rm(path, { force: true });
     }
-    const holder = await readPid(path);
-    if (holder !== undefined && holder !== process.pid && processAlive(holder)) {
-      throw new LabelerError(
-        'local/already-running',
-        `a local stack (pid ${holder}) is already running with ${dataDir}; stop it (Ctrl-C) or use another --data-dir`,
-      );
-    }
-    // A dead holder, or a lock still being written: remove it and try again; `wx` settles races.
-    if (holder !== undefined || attempt > 0) await rm(path, { force: true });
-    else await new Promise((resolve) => setTimeout(resolve, 100));
+    throw new LabelerError('local/already-running', `could not take the lock ${path}`);
+  } finally {
+    await rm(mine, { force: true });
   }
-  throw new LabelerError('local/already-running', `could not take the lock ${path}`);
 }
 
 async function readPid(path: string): Promise<number | undefined> {
