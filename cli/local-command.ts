@@ -1,8 +1,20 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import {
+  lockDataDir,
+  processAlive,
+  removeEndpoints,
+  shellEnvironment,
+  writeEndpoints,
+} from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { parseS3EventBody } from '../shared/aws/s3-event.ts';
 import { uploadFiles } from '../shared/aws/upload.ts';
+import { LabelerError } from '../shared/errors.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
 import { listFiles } from '../shared/labeling/local-files.ts';
@@ -10,7 +22,7 @@ import { imageId, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
-import { UPLOAD_FILTER } from '../shared/settings.ts';
+import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { reportAccuracy } from './output.ts';
 import { Progress } from './progress.ts';
@@ -22,14 +34,18 @@ SQS (fauxqs), DynamoDB Local (Java), S3 event notifications, and the SQS event
 source mapping invoking the real classify handler. No AWS account needed.
 
   labeler local up [--data-dir <dir>]
-      Runs the stack until Ctrl-C and prints its endpoints. DynamoDB is kept in
-      <dir> (default .labeler/); S3 and SQS are in memory. "labeler query" finds
-      the running stack through <dir>/endpoints.json.
+      Runs the stack until Ctrl-C and prints its endpoints and the environment
+      lines for the AWS CLI and SDKs. DynamoDB is kept in <dir> (default
+      .labeler/); S3 objects and queued messages are in memory and gone after a
+      restart. One stack per <dir>. "labeler query" finds the running stack
+      through <dir>/endpoints.json.
 
   labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, uploads every file in <folder> to the images
       bucket, waits until each has a result, prints one JSON line per file (from
-      the results table) and a summary on stderr.
+      the results table) and a summary on stderr. Files above 5 MiB go up as
+      multipart uploads; files over the size limit get an image/too-large row
+      without being sent. Ctrl-C prints the rows so far and what is pending.
 
 Options:
   --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
@@ -41,7 +57,8 @@ Options:
   -h, --help         show this help
 
 Exit status (run): 0 when every file has a result row (ok or failed), 1 when some
-never got one within the timeout, 2 for a usage error, 3 for a model error.`;
+never got one within the timeout, 2 for a usage error, 3 for a model error, 130
+on Ctrl-C.`;
 
 export const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, '.labeler');
 
@@ -80,13 +97,31 @@ export async function localCommand(argv: string[]): Promise<number> {
 type Tuning = { intraOpThreads: number; concurrency: number };
 
 async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promise<number> {
-  await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
-  const stack = await startLocalStack({ dataDir: join(dataDir, 'dynamodb'), modelDir, ...tuning });
-  const endpointsFile = join(dataDir, 'endpoints.json');
-  await writeFile(
-    endpointsFile,
-    `${JSON.stringify({ region: stack.region, endpoints: stack.endpoints, names: stack.names, pid: process.pid }, null, 2)}\n`,
-  );
+  const dbDir = join(dataDir, 'dynamodb');
+  await mkdir(dbDir, { recursive: true });
+  const lock = await lockDataDir(dataDir);
+  try {
+    await waitForEarlierDynamoDb(dataDir);
+    const keptState = (await readdir(dbDir)).length > 0;
+    const stack = await startLocalStack({ dataDir: dbDir, modelDir, ...tuning });
+    try {
+      return await serve(stack, dataDir, keptState);
+    } finally {
+      await removeEndpoints(dataDir);
+      await stack.stop();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Promise<number> {
+  // Listening before endpoints.json exists: whoever finds the stack through it can stop it.
+  const stopped = new Promise<'signal' | LabelerError>((done) => {
+    process.once('SIGINT', () => done('signal'));
+    process.once('SIGTERM', () => done('signal'));
+    void stack.failed.then(done);
+  });
   process.stdout.write(
     [
       'Labeler local stack is up (Ctrl-C stops it).',
@@ -95,25 +130,123 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
       `  upload to   s3://${stack.names.imagesBucket}/${UPLOAD_FILTER.prefix}...`,
       `  results     table ${stack.names.resultsTable}, s3://${stack.names.resultsBucket}/results/`,
       `  state       ${dataDir} (DynamoDB only; S3 and SQS live in memory)`,
+      ...(keptState
+        ? [
+            '',
+            `DynamoDB state from an earlier run is kept in ${join(dataDir, 'dynamodb')}; S3 objects and`,
+            'queued messages of that run are gone (the emulators keep them in memory):',
+            're-upload what has no result.',
+          ]
+        : []),
+      '',
+      'For the AWS CLI or any SDK (the SQS emulator speaks only the JSON protocol, as',
+      'current AWS CLIs and SDKs do):',
+      shellEnvironment(stack),
+      `  aws s3 cp photo.jpg s3://${stack.names.imagesBucket}/${UPLOAD_FILTER.prefix}photo.jpg`,
       '',
       'Try: labeler query label Sneaker --min-score 0.5',
       '',
     ].join('\n'),
   );
-  stack.onReport((r) =>
-    process.stderr.write(
-      `batch: ${r.counts.labeled} labeled, ${r.counts.failed} failed, ${r.counts.duplicates} duplicates, ` +
-        `${r.counts.retried} retried\n`,
-    ),
-  );
-  await new Promise<void>((done) => {
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+  // Last: a client that finds endpoints.json finds the stack announced and serving.
+  await writeEndpoints(dataDir, {
+    region: stack.region,
+    endpoints: stack.endpoints,
+    names: stack.names,
+    pid: process.pid,
+    ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
   });
-  process.stderr.write('stopping...\n');
-  await rm(endpointsFile, { force: true });
-  await stack.stop();
+  stack.onReport((report, event) => {
+    const line = batchLogLine(report, event);
+    if (line) process.stderr.write(`${line}\n`);
+  });
+  const reason = await stopped;
+  if (reason instanceof LabelerError) throw reason;
+  const queued = await queueDepth(stack);
+  process.stderr.write(
+    `stopping: ${queued ? describeQueued(queued) : 'the incoming queue could not be read'}\n`,
+  );
   return 0;
+}
+
+/**
+ * A killed `local up` leaves its DynamoDB Local for a moment: the JVM notices its parent is
+ * gone and exits on its own. Starting another on the same files before then would share them.
+ */
+async function waitForEarlierDynamoDb(dataDir: string): Promise<void> {
+  const earlier = await readFile(join(dataDir, 'endpoints.json'), 'utf8')
+    .then((text) => (JSON.parse(text) as { dynamoDbPid?: number }).dynamoDbPid)
+    .catch(() => undefined);
+  if (earlier === undefined) return;
+  const deadline = Date.now() + 60_000;
+  while (processAlive(earlier) && isDynamoDbLocal(earlier)) {
+    if (Date.now() > deadline) {
+      throw new LabelerError(
+        'local/already-running',
+        `DynamoDB Local of an earlier run (pid ${earlier}) still uses ${dataDir}; stop it first`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await rm(join(dataDir, 'endpoints.json'), { force: true });
+}
+
+/** Whether the pid is still DynamoDB Local, not a process that reused its number. */
+function isDynamoDbLocal(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('DynamoDbLocalLoopback');
+  } catch {
+    // No /proc (macOS): the pid alone has to do.
+    return process.platform !== 'linux';
+  }
+}
+
+/** Messages of the incoming queue that no result reflects yet: waiting, and in flight. */
+async function queueDepth(stack: LocalStack): Promise<{ waiting: number; inFlight: number } | undefined> {
+  try {
+    const { Attributes: a = {} } = await stack.clients.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: stack.queues.incoming.url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return {
+      waiting: Number(a.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function describeQueued(q: { waiting: number; inFlight: number }): string {
+  const total = q.waiting + q.inFlight;
+  return total === 0
+    ? 'no messages pending in the incoming queue'
+    : `${total} messages pending in the incoming queue (${q.waiting} waiting, ${q.inFlight} in flight) ` +
+        'are dropped with the in-memory queue; re-upload their images';
+}
+
+const LOGGED_KEYS = 3;
+
+/**
+ * One stderr line per classify invocation that handled images, naming the first few object
+ * keys; batches with none (the s3:TestEvent) are not worth a line.
+ */
+export function batchLogLine(report: BatchReport, event: SQSEvent): string | undefined {
+  if (report.counts.images === 0) return undefined;
+  const keys: string[] = [];
+  for (const record of event.Records) {
+    const parsed = parseS3EventBody(record.body);
+    if (parsed.kind === 'objects') keys.push(...parsed.objects.map((o) => o.key));
+  }
+  const shown = keys.slice(0, LOGGED_KEYS).join(', ');
+  const more = keys.length > LOGGED_KEYS ? ` +${keys.length - LOGGED_KEYS} more` : '';
+  const c = report.counts;
+  return (
+    `batch: ${c.labeled} labeled, ${c.failed} failed, ${c.duplicates} duplicates, ${c.retried} retried` +
+    `${c.superseded > 0 ? `, ${c.superseded} superseded` : ''}: ${shown}${more}`
+  );
 }
 
 async function localRun(
@@ -137,25 +270,46 @@ async function localRun(
   const bundle = await loadModelBundle(modelDir);
   const model = { id: bundle.manifest.id, version: bundle.manifest.version };
 
-  const bootStarted = performance.now();
-  const stack = await startLocalStack({ modelDir, ...tuning });
-  const bootSeconds = (performance.now() - bootStarted) / 1000;
+  // Ctrl-C stops waiting, not the process: the rows so far are printed and the stack stopped.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    return await runThroughStack(stack, folder, files, model, expected, timeoutMs, bootSeconds);
+    const bootStarted = performance.now();
+    const stack = await startLocalStack({ modelDir, ...tuning });
+    const bootSeconds = (performance.now() - bootStarted) / 1000;
+    try {
+      const run = { stack, folder, files, model, expected, timeoutMs, bootSeconds, signal: interrupt.signal };
+      return await Promise.race([
+        runThroughStack(run),
+        stack.failed.then((error) => {
+          interrupt.abort();
+          throw error;
+        }),
+      ]);
+    } finally {
+      await stack.stop();
+    }
   } finally {
-    await stack.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
-async function runThroughStack(
-  stack: LocalStack,
-  folder: string,
-  files: string[],
-  model: { id: string; version: string },
-  expected: Map<string, string> | undefined,
-  timeoutMs: number,
-  bootSeconds: number,
-): Promise<number> {
+interface Run {
+  readonly stack: LocalStack;
+  readonly folder: string;
+  readonly files: string[];
+  readonly model: { id: string; version: string };
+  readonly expected: Map<string, string> | undefined;
+  readonly timeoutMs: number;
+  readonly bootSeconds: number;
+  readonly signal: AbortSignal;
+}
+
+async function runThroughStack(run: Run): Promise<number> {
+  const { stack, files, model } = run;
   const totals = { duplicates: 0, retried: 0, invocations: 0 };
   const stageMs = { s3Get: 0, decode: 0, inference: 0, writes: 0, export: 0 };
   stack.onReport((r: BatchReport) => {
@@ -164,43 +318,69 @@ async function runThroughStack(
     totals.invocations++;
     for (const k of Object.keys(stageMs) as Array<keyof typeof stageMs>) stageMs[k] += r.stageMs[k];
   });
+  process.stderr.write(
+    `stack up in ${run.bootSeconds.toFixed(1)} s; uploading ${files.length} files (Ctrl-C stops and prints what is done)\n`,
+  );
   const cpuBefore = process.cpuUsage();
   const javaCpuBefore = await processCpuSeconds(stack.dynamoDbPid);
   const started = performance.now();
   const progress = new Progress(files.length);
-  const uploaded = await uploadFiles(
+  const outcomes = await uploadFiles(
     stack.clients.s3,
-    { bucket: stack.names.imagesBucket, prefix: UPLOAD_FILTER.prefix, root: folder },
+    {
+      bucket: stack.names.imagesBucket,
+      prefix: UPLOAD_FILTER.prefix,
+      root: run.folder,
+      maxBytes: IMAGE_LIMITS.maxBytes,
+      signal: run.signal,
+    },
     files,
   );
+  const uploaded = outcomes.flatMap((o) => (o.status === 'uploaded' ? [o] : []));
+  const refused = outcomes.filter((o) => o.status === 'failed').length;
+  progress.tick(refused, refused);
   const store = new DynamoResultsStore(stack.clients.db, stack.names.resultsTable);
   let shown = 0;
-  const results = await waitForResults(store, uploaded, model, {
-    timeoutMs,
+  const waited = await waitForResults(store, uploaded, model, {
+    timeoutMs: run.timeoutMs,
+    signal: run.signal,
     onProgress: (done) => {
       progress.tick(done - shown, 0);
       shown = done;
     },
-  }).catch((error: unknown) => {
-    progress.finish();
-    throw error;
-  });
-  progress.finish();
+  }).finally(() => progress.finish());
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const javaCpu = (await processCpuSeconds(stack.dynamoDbPid)) - javaCpuBefore;
 
-  const accuracy = expected ? new AccuracyCounter(expected) : undefined;
+  const accuracy = run.expected ? new AccuracyCounter(run.expected) : undefined;
   let ok = 0;
   let failed = 0;
   const lines: string[] = [];
-  for (const u of uploaded) {
-    const r = results.get(imageId(u));
-    if (!r) continue;
-    lines.push(JSON.stringify({ file: u.file, ...printedResult(r) }));
+  const unfinished: string[] = [];
+  for (const o of outcomes) {
+    if (o.status === 'failed') {
+      lines.push(
+        JSON.stringify({
+          file: o.file,
+          key: o.key,
+          model: model.id,
+          status: 'failed',
+          error: { code: o.error.code, message: o.error.message },
+        }),
+      );
+      failed++;
+      continue;
+    }
+    const r = o.status === 'uploaded' ? waited.results.get(imageId(o)) : undefined;
+    if (!r) {
+      unfinished.push(o.file);
+      continue;
+    }
+    lines.push(JSON.stringify({ file: o.file, ...printedResult(r) }));
     if (r.status === 'ok') ok++;
     else failed++;
-    accuracy?.add(u.file, r.labels[0]?.label);
+    accuracy?.add(o.file, r.labels[0]?.label);
   }
   process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : '');
 
@@ -208,23 +388,39 @@ async function runThroughStack(
     files: files.length,
     ok,
     failed,
+    pending: unfinished.length,
     duplicates: totals.duplicates,
     retried: totals.retried,
     invocations: totals.invocations,
     imagesPerSecond: files.length / wallSeconds,
     wallSeconds,
-    bootSeconds,
+    bootSeconds: run.bootSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6 + javaCpu,
     stageSeconds: Object.fromEntries(Object.entries(stageMs).map(([k, v]) => [k, v / 1000])),
   };
   process.stderr.write(
     `${files.length} files through S3 → SQS → classify → DynamoDB + S3: ${ok} ok, ${failed} failed, ` +
-      `${totals.duplicates} duplicates; ${summary.imagesPerSecond.toFixed(1)} images/s, ` +
-      `wall ${wallSeconds.toFixed(2)} s (stack boot ${bootSeconds.toFixed(1)} s), model ${model.id}\n`,
+      `${unfinished.length} pending, ${totals.duplicates} duplicates; ` +
+      `${summary.imagesPerSecond.toFixed(1)} images/s, wall ${wallSeconds.toFixed(2)} s ` +
+      `(stack boot ${run.bootSeconds.toFixed(1)} s), model ${model.id}\n`,
   );
   reportAccuracy(accuracy);
   process.stderr.write(`summary ${JSON.stringify(summary)}\n`);
-  return lines.length === files.length ? 0 : 1;
+  if (unfinished.length === 0) return 0;
+  const first = unfinished.slice(0, 3).join(', ');
+  if (run.signal.aborted) {
+    const queued = await queueDepth(stack);
+    process.stderr.write(
+      `interrupted: ${unfinished.length} of ${files.length} files still pending (first: ${first})` +
+        `${queued ? `; ${describeQueued(queued)}` : ''}\n`,
+    );
+    return 130;
+  }
+  throw new LabelerError(
+    'pipeline/timeout',
+    `${unfinished.length} of ${files.length} files have no result after ${Math.round(run.timeoutMs / 1000)} s ` +
+      `(first: ${first}); check the dead-letter queue`,
+  );
 }
 
 /** User + system CPU seconds of another process (Linux /proc), 0 where unavailable. */

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { findRunningStack } from '../local/endpoints.ts';
 import { createAwsClients } from '../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { LabelerError } from '../shared/errors.ts';
@@ -56,14 +56,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
     throw new UsageError(`unknown query "${what}"; use image or label`);
 
   const dataDir = values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR;
-  const running = await readFile(join(dataDir, 'endpoints.json'), 'utf8').catch(() => undefined);
-  if (!running) {
-    throw new LabelerError(
-      'local/not-running',
-      `no local stack found in ${dataDir}; start one with "labeler local up"`,
-    );
-  }
-  const { region, endpoints } = JSON.parse(running) as { region: string; endpoints: { dynamodb: string } };
+  const { region, endpoints } = await findRunningStack(dataDir);
   const clients = createAwsClients({ region, endpoints: { dynamodb: endpoints.dynamodb }, local: true });
   const store = new DynamoResultsStore(clients.db, RESOURCE_NAMES.resultsTable);
   try {

@@ -10,6 +10,8 @@ import { LabelerError } from '../shared/errors.ts';
 export interface DynamoDbLocal {
   readonly endpoint: string;
   readonly pid: number | undefined;
+  /** Settles with `local/dynamodb-exited` if the JVM exits without `stop()` asking it to. */
+  readonly failed: Promise<LabelerError>;
   stop(): Promise<void>;
 }
 
@@ -58,28 +60,49 @@ export async function startDynamoDbLocal(options: { dbPath?: string } = {}): Pro
   ];
   const child = spawn('java', args, {
     cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The launcher exits when this stdin pipe closes: when this process ends, even by SIGKILL.
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
   });
+  // Its last output only: a long-running stack must not grow this without bound.
   let output = '';
+  const append = (text: string) => {
+    output = (output + text).slice(-10_000);
+  };
+  const tail = () => output;
   child.once('error', (error: NodeJS.ErrnoException) => {
-    output +=
+    append(
       error.code === 'ENOENT'
         ? 'java was not found: DynamoDB Local needs Java 17+ (e.g. apt-get install default-jdk-headless)'
-        : String(error);
+        : String(error),
+    );
   });
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
+  child.stdout?.on('data', (d: Buffer) => append(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => append(d.toString()));
+  // Closing our end of its stdin is how it would learn we are gone; an error there changes nothing.
+  child.stdin?.on('error', () => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitUntilReady(child, endpoint, () => output);
+  let stopping = false;
+  const failed = new Promise<LabelerError>((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      resolve(
+        new LabelerError(
+          'local/dynamodb-exited',
+          `DynamoDB Local (pid ${child.pid}) exited (${signal ?? `code ${code}`}); the stack cannot store results without it:\n${tail()}`,
+        ),
+      );
+    });
+  });
+  await waitUntilReady(child, endpoint, tail);
   return {
     endpoint,
     pid: child.pid,
-    stop: () => stopChild(child),
+    failed,
+    stop: () => {
+      stopping = true;
+      return stopChild(child);
+    },
   };
 }
 

@@ -1,12 +1,14 @@
 import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import { buildApp } from 'fauxqs';
 import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-handler.ts';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
 import { SqsBatchConsumer, type SqsHandler } from '../shared/aws/sqs-batch-consumer.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table-definitions.ts';
 import type { WorkerConfig } from '../shared/config.ts';
+import type { LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
 import { stderrLog } from '../shared/observability.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
@@ -76,8 +78,10 @@ export interface LocalStack {
   readonly notifier: S3Notifier;
   readonly mapping: SqsBatchConsumer | undefined;
   readonly dynamoDbPid: number | undefined;
-  /** Called after every classify invocation with its report. */
-  onReport(listener: (report: BatchReport) => void): void;
+  /** Settles with the error that leaves the stack unusable (DynamoDB Local exited); callers stop then. */
+  readonly failed: Promise<LabelerError>;
+  /** Called after every classify invocation with its report and the event it handled. */
+  onReport(listener: (report: BatchReport, event: SQSEvent) => void): void;
   stop(): Promise<void>;
 }
 
@@ -143,7 +147,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       suffixes: UPLOAD_FILTER.suffixes,
     });
 
-    const listeners: Array<(report: BatchReport) => void> = [];
+    const listeners: Array<(report: BatchReport, event: SQSEvent) => void> = [];
     let mapping: SqsBatchConsumer | undefined;
     if (options.worker ?? true) {
       const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
@@ -165,8 +169,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       };
       const deps = await createClassifyDeps(config, handlerClients, log);
       cleanups.push(() => deps.labeler.classifier.release());
-      const handler = makeClassifyHandler(deps, (report) => {
-        for (const listener of listeners) listener(report);
+      const handler = makeClassifyHandler(deps, (report, event) => {
+        for (const listener of listeners) listener(report, event);
       });
       mapping = new SqsBatchConsumer({
         sqs: clients.sqs,
@@ -195,6 +199,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       notifier,
       mapping,
       dynamoDbPid: dynamo.pid,
+      failed: dynamo.failed,
       onReport: (listener) => {
         listeners.push(listener);
       },

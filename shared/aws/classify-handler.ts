@@ -39,11 +39,11 @@ export async function createClassifyDeps(
 /** The SQS → classify contract: per-record outcomes, transient failures reported back. */
 export function makeClassifyHandler(
   deps: ClassifyDeps,
-  onReport?: (report: BatchReport) => void,
+  onReport?: (report: BatchReport, event: SQSEvent) => void,
 ): (event: SQSEvent) => Promise<SQSBatchResponse> {
   return async (event) => {
     const report = await classifyRecords(event.Records, deps);
-    onReport?.(report);
+    onReport?.(report, event);
     return { batchItemFailures: report.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };
 }

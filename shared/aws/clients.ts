@@ -16,6 +16,9 @@ export interface Endpoints {
   readonly dynamodb?: string;
 }
 
+/** The static credentials every local-stack client signs with (the emulators accept any). */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+
 /**
  * Creates the SDK clients once per process. With no endpoints the SDK's own
  * resolution applies (AWS, or AWS_ENDPOINT_URL_* variables); the local stack passes
@@ -26,7 +29,7 @@ export function createAwsClients(options: {
   endpoints?: Endpoints;
   local?: boolean;
 }): AwsClients {
-  const credentials = options.local ? { accessKeyId: 'local', secretAccessKey: 'local' } : undefined;
+  const credentials = options.local ? LOCAL_CREDENTIALS : undefined;
   const common = { region: options.region, ...(credentials ? { credentials } : {}) };
   const s3 = new S3Client({
     ...common,

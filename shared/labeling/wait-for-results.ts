@@ -1,40 +1,51 @@
-import { LabelerError } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageResult, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
 
+type Image = { bucket: string; key: string; eTag: string };
+
+export interface WaitOutcome<I extends Image> {
+  /** Results for the images' current content (matching eTag), by imageId. */
+  readonly results: Map<string, ImageResult>;
+  /** Images still without one. */
+  readonly pending: I[];
+  /** Why it stopped before every image had a result. */
+  readonly stopped?: 'timeout' | 'aborted';
+}
+
 /**
  * Polls the results store until every image has a result for its current content
- * (matching eTag), or the deadline passes. Reports progress as results arrive.
+ * (matching eTag), the deadline passes or `signal` aborts; returns what it found either way.
  */
-export async function waitForResults(
+export async function waitForResults<I extends Image>(
   store: ResultsStore,
-  images: ReadonlyArray<{ bucket: string; key: string; eTag: string }>,
+  images: readonly I[],
   model: ModelRef,
-  options: { timeoutMs: number; pollMs?: number; onProgress?: (done: number, total: number) => void },
-): Promise<Map<string, ImageResult>> {
-  const found = new Map<string, ImageResult>();
+  options: {
+    timeoutMs: number;
+    pollMs?: number;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+  },
+): Promise<WaitOutcome<I>> {
+  const results = new Map<string, ImageResult>();
   let pending = [...images];
   const deadline = Date.now() + options.timeoutMs;
   while (pending.length > 0) {
+    if (options.signal?.aborted) return { results, pending, stopped: 'aborted' };
     const existing = await store.findExisting(pending, model);
     pending = pending.filter((image) => {
       const result = existing.get(imageId(image));
       if (result && result.eTag === image.eTag) {
-        found.set(imageId(image), result);
+        results.set(imageId(image), result);
         return false;
       }
       return true;
     });
-    options.onProgress?.(found.size, images.length);
+    options.onProgress?.(results.size, images.length);
     if (pending.length === 0) break;
-    if (Date.now() > deadline) {
-      throw new LabelerError(
-        'pipeline/timeout',
-        `${pending.length} of ${images.length} images have no result after ${Math.round(options.timeoutMs / 1000)} s ` +
-          `(first: ${pending.slice(0, 3).map(imageId).join(', ')}); check the dead-letter queue`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
+    if (Date.now() > deadline) return { results, pending, stopped: 'timeout' };
+    await sleep(options.pollMs ?? 200, undefined, { signal: options.signal }).catch(() => undefined);
   }
-  return found;
+  return { results, pending };
 }

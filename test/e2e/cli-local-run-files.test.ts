@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { IMAGE_LIMITS } from '../../shared/settings.ts';
+import { jsonLines, runCli } from '../helpers/cli.ts';
+import { alive, childPids, LabelerProcess } from '../helpers/labeler-process.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/** A regression that hangs (a second stack that never exits) fails instead of stalling the run. */
+const GENEROUS_MS = 600_000;
+
+describe('labeler local run: large files, and Ctrl-C', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labeler-run-files-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('labels a JPEG over the emulator 11 MiB request limit, and gives a file over the limit an image/too-large row', {
+    timeout: GENEROUS_MS,
+  }, async () => {
+    const folder = join(dir, 'large');
+    await rm(folder, { recursive: true, force: true });
+    await mkdir(folder);
+    const width = 2600;
+    const height = 2000;
+    const jpeg = await sharp(randomBytes(width * height * 3), { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 100, chromaSubsampling: '4:4:4' })
+      .toBuffer();
+    assert.ok(jpeg.length > 12 * 1024 * 1024, `the test JPEG has ${jpeg.length} bytes`);
+    await writeFile(join(folder, 'a-large.jpg'), jpeg);
+    await writeFile(join(folder, 'b-over-limit.jpg'), Buffer.concat([jpeg, jpeg, jpeg]));
+    await copyFile(join(DEFAULT_MODEL_DIR, 'samples', 'test-00000.png'), join(folder, 'c-small.png'));
+
+    const run = await runCli(['local', 'run', folder]);
+
+    assert.equal(run.code, 0, run.stderr);
+    const rows = jsonLines(run.stdout);
+    assert.deepEqual(
+      rows.map((r) => [r.key, r.status, (r.error as { code?: string } | undefined)?.code]),
+      [
+        ['images/a-large.jpg', 'ok', undefined],
+        ['images/b-over-limit.jpg', 'failed', 'image/too-large'],
+        ['images/c-small.png', 'ok', undefined],
+      ],
+    );
+    assert.match(
+      String((rows[1]?.error as { message?: string } | undefined)?.message),
+      new RegExp(`the limit is ${IMAGE_LIMITS.maxBytes}`),
+    );
+  });
+
+  it('on Ctrl-C prints the rows it has and how many are pending, then stops the stack', {
+    timeout: GENEROUS_MS,
+  }, async () => {
+    const samples = join(DEFAULT_MODEL_DIR, 'samples');
+    const run = new LabelerProcess(['local', 'run', samples]);
+    try {
+      const [, total] = await run.waitForOutput(/uploading (\d+) files/);
+      const [jvm] = await childPids(run.child.pid ?? 0, 'java');
+      assert.ok(jvm, 'DynamoDB Local runs as a child of local run');
+
+      run.kill('SIGINT');
+
+      assert.equal(await run.exited, 130, run.output);
+      const summary = JSON.parse(run.stderr.match(/^summary (.*)$/m)?.[1] ?? '{}') as {
+        ok: number;
+        failed: number;
+        pending: number;
+      };
+      assert.ok(summary.pending > 0, run.stderr);
+      assert.equal(summary.ok + summary.failed + summary.pending, Number(total));
+      assert.equal(jsonLines(run.stdout).length, summary.ok + summary.failed);
+      assert.match(run.stderr, new RegExp(`interrupted: ${summary.pending} of ${total} files still pending`));
+      await waitFor('DynamoDB Local to stop', () => (alive(jvm) ? undefined : true), 60_000);
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+});
