@@ -53,8 +53,12 @@ class Environment {
   readonly exited: Promise<void>;
   inFlight: InFlight | undefined;
   alive = true;
+  initialized = false;
 
-  constructor(options: ExecutionEnvironmentsOptions, onExit: (env: Environment) => void) {
+  constructor(
+    options: ExecutionEnvironmentsOptions,
+    onExit: (env: Environment, midInvocation: boolean) => void,
+  ) {
     this.child = fork(ENTRY, [], {
       execArgv: ['--import', TSX],
       // stdout belongs to the CLI's JSON Lines: anything an environment prints goes to stderr.
@@ -74,16 +78,19 @@ class Environment {
         settleReady?.reject(
           new LabelerError('internal/unexpected', `${why} during init`, { permanent: false }),
         );
+        const midInvocation = this.inFlight !== undefined;
         this.inFlight?.reject(new Error(`${why} during the invocation`));
         this.inFlight = undefined;
-        onExit(this);
+        onExit(this, midInvocation);
         resolve();
       });
     });
     this.child.on('message', (raw) => {
       const message = raw as FromEnvironment;
-      if (message.type === 'ready') settleReady?.resolve();
-      else if (message.type === 'init-failed')
+      if (message.type === 'ready') {
+        this.initialized = true;
+        settleReady?.resolve();
+      } else if (message.type === 'init-failed')
         settleReady?.reject(new LabelerError(message.code, message.message));
       else if (message.type === 'log') options.log[message.level](message.message, message.extra);
       else if (message.type === 'result' || message.type === 'failed') {
@@ -158,6 +165,8 @@ export class ExecutionEnvironments {
   #stopped = false;
   /** Environments that died (killed, crashed or timed out), not counting those stopped. */
   deaths = 0;
+  /** Of those, the ones that died with an invocation in flight, failing it. */
+  deathsMidInvocation = 0;
 
   private constructor(options: ExecutionEnvironmentsOptions) {
     this.#o = options;
@@ -204,14 +213,28 @@ export class ExecutionEnvironments {
   }
 
   #spawn(): Environment {
-    const env = new Environment(this.#o, (gone) => {
+    const env = new Environment(this.#o, (gone, midInvocation) => {
       this.#all.delete(gone);
       const at = this.#idle.indexOf(gone);
       if (at >= 0) this.#idle.splice(at, 1);
-      if (!this.#stopped) this.deaths++;
+      if (this.#stopped) return;
+      this.deaths++;
+      if (midInvocation) this.deathsMidInvocation++;
+      // A warm environment that died is replaced at once; one that never finished init is
+      // not (it would fail the same way again), and the next invocation starts one cold.
+      if (gone.initialized) this.#replace();
     });
     this.#all.add(env);
     return env;
+  }
+
+  #replace(): void {
+    const env = this.#spawn();
+    env.ready.then(
+      () => this.#releaseEnv(env),
+      (error: unknown) =>
+        this.#o.log.error('a replacement execution environment failed to start', { error: String(error) }),
+    );
   }
 
   async #acquire(): Promise<Environment> {
