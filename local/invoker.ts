@@ -54,6 +54,7 @@ class Environment {
   inFlight: InFlight | undefined;
   alive = true;
   initialized = false;
+  timedOut = false;
 
   constructor(
     options: ExecutionEnvironmentsOptions,
@@ -79,7 +80,9 @@ class Environment {
           new LabelerError('internal/unexpected', `${why} during init`, { permanent: false }),
         );
         const midInvocation = this.inFlight !== undefined;
-        this.inFlight?.reject(new Error(`${why} during the invocation`));
+        this.inFlight?.reject(
+          new Error(this.timedOut ? `${why}: the invocation timed out` : `${why} during the invocation`),
+        );
         this.inFlight = undefined;
         onExit(this, midInvocation);
         resolve();
@@ -99,8 +102,13 @@ class Environment {
         this.inFlight = undefined;
         if (message.type === 'failed') call.reject(new Error(message.message));
         else {
-          if (message.report) options.onReport(message.report);
-          call.resolve(message.response);
+          try {
+            if (message.report) options.onReport(message.report);
+            call.resolve(message.response);
+          } catch (error) {
+            // As in-process: a listener that throws fails the invocation, not the stack.
+            call.reject(error instanceof Error ? error : new Error(String(error)));
+          }
         }
       }
     });
@@ -121,6 +129,7 @@ class Environment {
     return new Promise<SQSBatchResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The handler may still be running: the environment goes, as Lambda resets a timed-out one.
+        this.timedOut = true;
         this.child.kill('SIGKILL');
       }, timeoutMs);
       this.inFlight = {

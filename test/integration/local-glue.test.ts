@@ -265,34 +265,28 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
     it('redelivers only the reported item failures, after the visibility timeout', async () => {
       await setVisibility(1);
       await send(3);
-      const run = await consume(async (event) => ({
-        batchItemFailures: event.Records.filter(
-          (r) => r.body === 'm1' && r.attributes.ApproximateReceiveCount === '1',
-        ).map((r) => ({ itemIdentifier: r.messageId })),
-      }));
-      await waitFor('m1 again', () =>
-        run.events
-          .flatMap((e) => e.Records)
-          .some((r) => r.body === 'm1' && r.attributes.ApproximateReceiveCount === '2')
-          ? true
-          : undefined,
-      );
+      // "First" is this consumer's first sight of a message: a long poll abandoned by an earlier
+      // consumer's stop may already have received it once (fauxqs keeps serving it).
+      const seen = new Set<string>();
+      const run = await consume(async (event) => {
+        const failures = event.Records.filter((r) => r.body === 'm1' && !seen.has(r.body));
+        for (const r of event.Records) seen.add(r.body);
+        return { batchItemFailures: failures.map((r) => ({ itemIdentifier: r.messageId })) };
+      });
+      const m1 = () => run.records().filter((r) => r.body === 'm1');
+      await waitFor('m1 again', () => (m1().length >= 2 ? true : undefined));
       await waitFor('the queue to drain', async () => ((await depth(testQueue)) === 0 ? true : undefined));
       await run.stop();
-      const first = run.records().filter((r) => r.attributes.ApproximateReceiveCount === '1');
-      assert.deepEqual(first.map((r) => [r.body, run.acknowledged(r)]).sort(), [
-        ['m0', true],
-        ['m1', false],
-        ['m2', true],
-      ]);
-      assert.ok(
-        run
-          .records()
-          .some(
-            (r) => r.body === 'm1' && r.attributes.ApproximateReceiveCount !== '1' && run.acknowledged(r),
-          ),
-        'm1 acknowledged on a later delivery',
+      const firsts = ['m0', 'm1', 'm2'].map((body) => run.records().find((r) => r.body === body));
+      assert.deepEqual(
+        firsts.map((r) => [r?.body, r && run.acknowledged(r)]),
+        [
+          ['m0', true],
+          ['m1', false],
+          ['m2', true],
+        ],
       );
+      assert.ok(m1().slice(1).some(run.acknowledged), 'm1 acknowledged on a later delivery');
     });
 
     it('redelivers the whole batch when the response names a message outside the batch', async () => {
@@ -302,16 +296,11 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
       const run = await consume(async () =>
         calls++ === 0 ? { batchItemFailures: [{ itemIdentifier: 'nope' }] } : { batchItemFailures: [] },
       );
-      await waitFor('a second delivery', () =>
-        run.events.flatMap((e) => e.Records).length >= 4 ? true : undefined,
-      );
       await waitFor('the queue to drain', async () => ((await depth(testQueue)) === 0 ? true : undefined));
       await run.stop();
       const [first] = run.events;
-      assert.deepEqual(first?.Records.map((r) => [r.body, run.acknowledged(r)]).sort(), [
-        ['m0', false],
-        ['m1', false],
-      ]);
+      assert.ok(first && first.Records.length > 0);
+      assert.ok(!first.Records.some(run.acknowledged), 'nothing of the failed invocation was deleted');
       for (const body of ['m0', 'm1'])
         assert.ok(
           run.records().some((r) => r.body === body && run.acknowledged(r)),
