@@ -158,7 +158,9 @@ async function runThroughStack(
     for (const k of Object.keys(stageMs) as Array<keyof typeof stageMs>) stageMs[k] += r.stageMs[k];
   });
   const cpuBefore = process.cpuUsage();
-  const javaCpuBefore = await processCpuSeconds(stack.dynamoDbPid);
+  // The handler runs in execution environments (child processes): their CPU counts too.
+  const otherPids = [stack.dynamoDbPid, ...(stack.environments?.pids ?? [])];
+  const otherCpuBefore = await cpuSecondsOf(otherPids);
   const started = performance.now();
   const progress = new Progress(files.length);
   const uploaded = await uploadFiles(
@@ -181,7 +183,7 @@ async function runThroughStack(
   progress.finish();
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  const javaCpu = (await processCpuSeconds(stack.dynamoDbPid)) - javaCpuBefore;
+  const otherCpu = (await cpuSecondsOf(otherPids)) - otherCpuBefore;
 
   const accuracy = expected ? new AccuracyCounter(expected) : undefined;
   let ok = 0;
@@ -211,7 +213,7 @@ async function runThroughStack(
     imagesPerSecond: files.length / wallSeconds,
     wallSeconds,
     bootSeconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6 + javaCpu,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6 + otherCpu,
     stageSeconds: Object.fromEntries(Object.entries(stageMs).map(([k, v]) => [k, v / 1000])),
   };
   process.stderr.write(
@@ -222,6 +224,11 @@ async function runThroughStack(
   reportAccuracy(accuracy);
   process.stderr.write(`summary ${JSON.stringify(summary)}\n`);
   return lines.length === files.length ? 0 : 1;
+}
+
+async function cpuSecondsOf(pids: ReadonlyArray<number | undefined>): Promise<number> {
+  const each = await Promise.all(pids.map(processCpuSeconds));
+  return each.reduce((a, b) => a + b, 0);
 }
 
 /** User + system CPU seconds of another process (Linux /proc), 0 where unavailable. */
