@@ -322,7 +322,9 @@ async function runThroughStack(run: Run): Promise<number> {
     `stack up in ${run.bootSeconds.toFixed(1)} s; uploading ${files.length} files (Ctrl-C stops and prints what is done)\n`,
   );
   const cpuBefore = process.cpuUsage();
-  const javaCpuBefore = await processCpuSeconds(stack.dynamoDbPid);
+  // The handler runs in execution environments (child processes): their CPU counts too.
+  const otherPids = [stack.dynamoDbPid, ...(stack.environments?.pids ?? [])];
+  const otherCpuBefore = await cpuSecondsOf(otherPids);
   const started = performance.now();
   const progress = new Progress(files.length);
   const outcomes = await uploadFiles(
@@ -351,7 +353,7 @@ async function runThroughStack(run: Run): Promise<number> {
   }).finally(() => progress.finish());
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  const javaCpu = (await processCpuSeconds(stack.dynamoDbPid)) - javaCpuBefore;
+  const otherCpu = (await cpuSecondsOf(otherPids)) - otherCpuBefore;
 
   const accuracy = run.expected ? new AccuracyCounter(run.expected) : undefined;
   let ok = 0;
@@ -395,7 +397,7 @@ async function runThroughStack(run: Run): Promise<number> {
     imagesPerSecond: files.length / wallSeconds,
     wallSeconds,
     bootSeconds: run.bootSeconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6 + javaCpu,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6 + otherCpu,
     stageSeconds: Object.fromEntries(Object.entries(stageMs).map(([k, v]) => [k, v / 1000])),
   };
   process.stderr.write(
@@ -421,6 +423,11 @@ async function runThroughStack(run: Run): Promise<number> {
     `${unfinished.length} of ${files.length} files have no result after ${Math.round(run.timeoutMs / 1000)} s ` +
       `(first: ${first}); check the dead-letter queue`,
   );
+}
+
+async function cpuSecondsOf(pids: ReadonlyArray<number | undefined>): Promise<number> {
+  const each = await Promise.all(pids.map(processCpuSeconds));
+  return each.reduce((a, b) => a + b, 0);
 }
 
 /** User + system CPU seconds of another process (Linux /proc), 0 where unavailable. */

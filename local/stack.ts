@@ -8,7 +8,7 @@ import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
 import { SqsBatchConsumer, type SqsHandler } from '../shared/aws/sqs-batch-consumer.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table-definitions.ts';
 import type { WorkerConfig } from '../shared/config.ts';
-import type { LabelerError } from '../shared/errors.ts';
+import { ConfigError, type LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
 import { stderrLog } from '../shared/observability.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
@@ -21,14 +21,15 @@ import {
   UPLOAD_FILTER,
 } from '../shared/settings.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { ExecutionEnvironments } from './invoker.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 
 /**
- * One process plays Lambda here: two invocations in flight overlap one batch's
- * emulator I/O with another's decode and inference, each with one inference thread
- * so the two do not oversubscribe the cores (bench/RESULTS.md).
+ * Two invocations in flight, each in its own execution environment (process), overlap
+ * one batch's emulator I/O with another's decode and inference, each with one inference
+ * thread so the two do not oversubscribe the cores (bench/RESULTS.md).
  */
 export const LOCAL_DEFAULTS = { concurrency: 2, intraOpThreads: 1 } as const;
 
@@ -49,12 +50,19 @@ export interface LocalStackOptions {
   /** @default CLASSIFY.timeoutSeconds */
   readonly functionTimeoutMs?: number;
   readonly intraOpThreads?: number;
-  /** Classify invocations in flight at once (Lambda's concurrency, here in one process). @default LOCAL_DEFAULTS.concurrency */
+  /** Classify invocations in flight at once (Lambda's concurrency). @default LOCAL_DEFAULTS.concurrency */
   readonly concurrency?: number;
+  /**
+   * `process`: each invocation runs in an execution environment of its own (a child
+   * process, local/invoker.ts), as on Lambda, so killing one harms nothing else.
+   * `in-process`: the handler runs in this process, for tests that inject faults into
+   * its SDK clients (`configureHandlerClients`). @default 'process'
+   */
+  readonly isolation?: 'process' | 'in-process';
   readonly log?: ClassifyLog;
   /** Tests: wraps the handler the event source mapping invokes (crash injection). */
   readonly wrapHandler?: (handler: SqsHandler) => SqsHandler;
-  /** Tests: adjusts the handler's own SDK clients (fault injection), never the stack's. */
+  /** Tests, in-process only: adjusts the handler's own SDK clients (fault injection), never the stack's. */
   readonly configureHandlerClients?: (clients: AwsClients) => void;
 }
 
@@ -77,6 +85,8 @@ export interface LocalStack {
   readonly clients: AwsClients;
   readonly notifier: S3Notifier;
   readonly mapping: SqsBatchConsumer | undefined;
+  /** The classify function's execution environments, when isolation is `process`. */
+  readonly environments: ExecutionEnvironments | undefined;
   readonly dynamoDbPid: number | undefined;
   /** Settles with the error that leaves the stack unusable (DynamoDB Local exited); callers stop then. */
   readonly failed: Promise<LabelerError>;
@@ -149,10 +159,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const listeners: Array<(report: BatchReport, event: SQSEvent) => void> = [];
     let mapping: SqsBatchConsumer | undefined;
+    let environments: ExecutionEnvironments | undefined;
     if (options.worker ?? true) {
-      const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
-      cleanups.push(() => destroyClients(handlerClients));
-      options.configureHandlerClients?.(handlerClients);
+      const isolation = options.isolation ?? 'process';
+      if (isolation === 'process' && options.configureHandlerClients) {
+        throw new ConfigError('configureHandlerClients needs isolation "in-process"');
+      }
       const log = options.log ?? stderrLog;
       const config: WorkerConfig = {
         region: LOCAL_REGION,
@@ -167,11 +179,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxBytes: IMAGE_LIMITS.maxBytes,
         maxPixels: IMAGE_LIMITS.maxPixels,
       };
-      const deps = await createClassifyDeps(config, handlerClients, log);
-      cleanups.push(() => deps.labeler.classifier.release());
-      const handler = makeClassifyHandler(deps, (report, event) => {
-        for (const listener of listeners) listener(report, event);
-      });
+      const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
+      const concurrency = options.concurrency ?? LOCAL_DEFAULTS.concurrency;
+      const report = (r: BatchReport, event: SQSEvent) => {
+        for (const listener of listeners) listener(r, event);
+      };
+      let handler: SqsHandler;
+      if (isolation === 'process') {
+        const started = await ExecutionEnvironments.start({
+          config,
+          endpoints,
+          size: concurrency,
+          timeoutMs: functionTimeoutMs,
+          log,
+          onReport: report,
+        });
+        environments = started;
+        cleanups.push(() => started.stop());
+        handler = started.invoke;
+      } else {
+        const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
+        cleanups.push(() => destroyClients(handlerClients));
+        options.configureHandlerClients?.(handlerClients);
+        const deps = await createClassifyDeps(config, handlerClients, log);
+        cleanups.push(() => deps.labeler.classifier.release());
+        handler = makeClassifyHandler(deps, report);
+      }
       mapping = new SqsBatchConsumer({
         sqs: clients.sqs,
         queueUrl: incoming.url,
@@ -180,8 +213,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         handler: options.wrapHandler ? options.wrapHandler(handler) : handler,
         batchSize: options.batchSize ?? CLASSIFY.batchSize,
         maxBatchingWindowMs: options.maxBatchingWindowMs ?? CLASSIFY.maxBatchingWindowSeconds * 1000,
-        functionTimeoutMs: options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000,
-        concurrency: options.concurrency ?? LOCAL_DEFAULTS.concurrency,
+        functionTimeoutMs,
+        concurrency,
         onError: (error) =>
           log.warn('classify invocation failed; its batch will be retried', { error: String(error) }),
       });
@@ -198,6 +231,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clients,
       notifier,
       mapping,
+      environments,
       dynamoDbPid: dynamo.pid,
       failed: dynamo.failed,
       onReport: (listener) => {
