@@ -19,7 +19,7 @@ export const RESOURCE_NAMES = {
 export const RESULTS_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  /** GSI answering "images whose label L scored >= s, best first" with one Query. */
+  /** GSI answering "images whose label L scored >= s, best first": one Query per shard, merged by score. */
   labelIndex: {
     name: 'by-label',
     partitionKey: 'labelPk',
