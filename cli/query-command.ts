@@ -19,7 +19,7 @@ Reads results from a running local stack ("labeler local up").
 
   labeler query label <label> [--min-score <s>] [--limit <n>] [--cursor <c>]
       Images whose <label> scored at least <s>, best first; one DynamoDB Query
-      on the label index, never a Scan. Scores below ${LABELING.indexMinScore} are stored
+      per shard of the label index, merged by score, never a Scan. Scores below ${LABELING.indexMinScore} are stored
       with each result but not indexed, so queries start there. Prints a "next"
       cursor on stderr when more results exist.
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -30,8 +31,30 @@ function rankSk(model: ModelRef, rank: number): string {
   return `${modelSk(model)}#top#${String(rank).padStart(2, '0')}`;
 }
 
-export function labelPk(model: ModelRef, label: string): string {
+/** What a label query reads: one model's index items for one label, over every shard. */
+function labelOf(model: ModelRef, label: string): string {
   return `${model.id}@${model.version}#${label}`;
+}
+
+/**
+ * The index key of one shard of a label: a single-label dataset writes its index items
+ * over `labelIndex.shards` keys instead of one hot key (docs/decisions/0011).
+ */
+export function labelPk(model: ModelRef, label: string, shard: number): string {
+  return `${labelOf(model, label)}#${shard}`;
+}
+
+/**
+ * The shard of an image's index items: a hash of the image, so it is the same in every
+ * process and on every re-upload, and a label's images spread evenly over the shards.
+ */
+export function labelShard(bucket: string, key: string): number {
+  return shardOfPath(`${bucket}/${key}`);
+}
+
+/** `path` is `bucket/key`, as it ends every labelSk. */
+function shardOfPath(path: string): number {
+  return createHash('sha256').update(path).digest().readUInt32BE(0) % labelIndex.shards;
 }
 
 /** Scores sort as fixed-width strings, so ">= s, best first" is a key condition. */
@@ -149,42 +172,121 @@ export class DynamoResultsStore implements ResultsStore {
     return (response.Items ?? []).map(fromItem);
   }
 
-  async queryByLabel(query: {
-    model: ModelRef;
-    label: string;
-    minScore: number;
-    limit: number;
-    cursor?: string;
-  }): Promise<Page<LabelHit>> {
-    checkKeySize(labelPk(query.model, query.label), 'the model and label together');
-    const response = await this.#db
-      .send(
-        new QueryCommand({
-          TableName: this.#table,
-          IndexName: labelIndex.name,
-          KeyConditionExpression: '#p = :p AND #s >= :s',
-          ExpressionAttributeNames: { '#p': labelIndex.partitionKey, '#s': labelIndex.sortKey },
-          ExpressionAttributeValues: {
-            ':p': labelPk(query.model, query.label),
-            ':s': query.minScore.toFixed(6),
-          },
-          ScanIndexForward: false,
-          Limit: query.limit,
-          ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, query) } : {}),
-        }),
-      )
-      .catch((error: unknown) => {
-        throw toLabelerError(error, 'DynamoDB Query by-label');
+  /**
+   * One paginated Query per shard of the label's index key, run in parallel, merged by
+   * labelSk (score, then image) best first. Each shard reads at most `limit` items, so
+   * the merge always has every shard's next candidate at hand; the cursor records, per
+   * shard, the last item this page took from it (or that it is exhausted), so the next
+   * page resumes every shard exactly where the merge left it: nothing skipped or repeated.
+   */
+  async queryByLabel(query: LabelQuery): Promise<Page<LabelHit>> {
+    checkKeySize(labelPk(query.model, query.label, labelIndex.shards - 1), 'the model and label together');
+    const from: ShardPosition[] = query.cursor
+      ? decodeCursor(query.cursor, query)
+      : Array.from({ length: labelIndex.shards }, () => null);
+    const read = await Promise.all(
+      from.map((position, shard) =>
+        position === 'end' ? { items: [], more: false } : this.#readShard(query, shard, position),
+      ),
+    );
+
+    const taken = read.map(() => 0);
+    const page: Array<Record<string, unknown>> = [];
+    while (page.length < query.limit) {
+      let best = -1;
+      read.forEach((shard, s) => {
+        const candidate = shard.items[taken[s] ?? 0];
+        const leader = read[best]?.items[taken[best] ?? 0];
+        if (candidate && (!leader || compareBytes(sortKeyOf(candidate), sortKeyOf(leader)) > 0)) best = s;
       });
-    const items = (response.Items ?? []).map((item) => ({
+      const item = read[best]?.items[taken[best] ?? 0];
+      if (!item) break;
+      page.push(item);
+      taken[best] = (taken[best] ?? 0) + 1;
+    }
+
+    const next: ShardPosition[] = read.map((shard, s) => {
+      const count = taken[s] ?? 0;
+      if (count === shard.items.length && !shard.more) return 'end';
+      const last = shard.items[count - 1];
+      return last ? [sortKeyOf(last), Number(last.rank)] : (from[s] ?? null);
+    });
+    const items = page.map((item) => ({
       bucket: String(item.bucket),
       key: String(item.key),
       label: String(item.label),
       score: Number(item.score),
       rank: Number(item.rank),
     }));
-    return response.LastEvaluatedKey ? { items, cursor: encodeCursor(response.LastEvaluatedKey) } : { items };
+    return next.every((p) => p === 'end')
+      ? { items }
+      : { items, cursor: encodeCursor(labelOf(query.model, query.label), next) };
   }
+
+  /** Up to `limit` index items of one shard after `after`, best first; `more` when the Query has not reached its end. */
+  async #readShard(
+    query: LabelQuery,
+    shard: number,
+    after: ShardPosition,
+  ): Promise<{ items: Array<Record<string, unknown>>; more: boolean }> {
+    const pk = labelPk(query.model, query.label, shard);
+    const items: Array<Record<string, unknown>> = [];
+    let startKey: Record<string, unknown> | undefined = Array.isArray(after)
+      ? {
+          [PK]: `img#${after[0].slice(after[0].indexOf('#') + 1)}`,
+          [SK]: rankSk(query.model, after[1]),
+          [labelIndex.partitionKey]: pk,
+          [labelIndex.sortKey]: after[0],
+        }
+      : undefined;
+    // Items are small, so one response holds `limit` of them; the loop covers a response
+    // cut short by DynamoDB's 1 MB page all the same.
+    do {
+      const response = await this.#db
+        .send(
+          new QueryCommand({
+            TableName: this.#table,
+            IndexName: labelIndex.name,
+            KeyConditionExpression: '#p = :p AND #s >= :s',
+            ExpressionAttributeNames: { '#p': labelIndex.partitionKey, '#s': labelIndex.sortKey },
+            ExpressionAttributeValues: { ':p': pk, ':s': query.minScore.toFixed(6) },
+            ScanIndexForward: false,
+            Limit: query.limit - items.length,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        )
+        .catch((error: unknown) => {
+          throw toLabelerError(error, 'DynamoDB Query by-label');
+        });
+      items.push(...(response.Items ?? []));
+      startKey = response.LastEvaluatedKey;
+    } while (startKey && items.length < query.limit);
+    return { items, more: startKey !== undefined };
+  }
+}
+
+interface LabelQuery {
+  readonly model: ModelRef;
+  readonly label: string;
+  readonly minScore: number;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+/**
+ * Where a label query stands in one shard: `null` before its first item, `'end'` once
+ * exhausted, else the labelSk and rank of the last item taken from it (with the image
+ * the labelSk names, they make the index item's whole key, DynamoDB's start key).
+ */
+type ShardPosition = null | 'end' | [labelSk: string, rank: number];
+
+function sortKeyOf(item: Record<string, unknown>): string {
+  return String(item[labelIndex.sortKey]);
+}
+
+/** DynamoDB orders string keys by their UTF-8 bytes; JavaScript's `<` compares UTF-16 units, which differ above U+FFFF. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function toItem(r: ImageResult): Record<string, unknown> {
@@ -214,7 +316,7 @@ function labelItem(r: ImageResult, label: Label, rank: number): Record<string, u
     [PK]: imagePk(r.bucket, r.key),
     [SK]: rankSk(r.model, rank),
     type: 'label',
-    [labelIndex.partitionKey]: labelPk(r.model, label.label),
+    [labelIndex.partitionKey]: labelPk(r.model, label.label, labelShard(r.bucket, r.key)),
     [labelIndex.sortKey]: labelSk(label.score, r.bucket, r.key),
     bucket: r.bucket,
     key: r.key,
@@ -260,22 +362,24 @@ function checkKeySize(partitionKey: string, what: string): void {
   }
 }
 
-const CURSOR_KEYS = [PK, SK, labelIndex.partitionKey, labelIndex.sortKey].sort();
+const CURSOR_FIELDS = ['after', 'of'];
+const MAX_RANK = 9999;
 
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
+function encodeCursor(of: string, after: readonly ShardPosition[]): string {
+  return Buffer.from(JSON.stringify({ of, after })).toString('base64url');
 }
 
 /**
- * A cursor is the LastEvaluatedKey of a by-label page. It is checked against the key
- * schema and against the query it is passed with (same model and label, a score the
- * query's floor admits), so that DynamoDB never sees a start key it would refuse: a
- * client can only move within results its own query reads anyway.
+ * A cursor names the label query it belongs to and, per shard, where that query stands.
+ * It is checked against the query it is passed with (same model and label, one position
+ * per shard, scores the query's floor admits, each image in the shard it hashes to), so
+ * that DynamoDB never sees a start key it would refuse: a client can only move within
+ * results its own query reads anyway.
  */
 function decodeCursor(
   cursor: string,
   query: { model: ModelRef; label: string; minScore: number },
-): Record<string, unknown> {
+): ShardPosition[] {
   const refuse = (why: string): never => {
     throw new LabelerError(
       'query/bad-cursor',
@@ -283,33 +387,36 @@ function decodeCursor(
     );
   };
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) refuse('not base64url');
-  let key: unknown;
+  let parsed: unknown;
   try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
     refuse('not JSON');
   }
-  if (typeof key !== 'object' || key === null || Array.isArray(key)) return refuse('not a key');
-  const fields = key as Record<string, unknown>;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return refuse('not a cursor');
+  const fields = parsed as Record<string, unknown>;
   const names = Object.keys(fields).sort();
-  if (names.length !== CURSOR_KEYS.length || names.some((n, i) => n !== CURSOR_KEYS[i])) refuse('not a key');
-  if (Object.values(fields).some((v) => typeof v !== 'string')) refuse('not a key');
-  const {
-    [PK]: pk,
-    [SK]: sk,
-    [labelIndex.partitionKey]: lpk,
-    [labelIndex.sortKey]: lsk,
-  } = fields as Record<string, string>;
-  if (lpk !== labelPk(query.model, query.label)) refuse('it belongs to another label or model');
-  const score = /^(\d\.\d{6})#(.+)$/.exec(lsk ?? '');
-  if (!score?.[1] || score[1] < query.minScore.toFixed(6)) refuse("it is outside this query's scores");
-  if (!pk?.startsWith('img#') || `img#${score?.[2]}` !== pk) refuse('not a key');
-  if (
-    !/^#top#\d{2}$/.test(sk?.slice(modelSk(query.model).length) ?? '') ||
-    !sk?.startsWith(modelSk(query.model))
-  )
-    refuse('not a key');
-  return fields;
+  if (names.length !== CURSOR_FIELDS.length || names.some((n, i) => n !== CURSOR_FIELDS[i])) {
+    refuse('not a cursor');
+  }
+  if (fields.of !== labelOf(query.model, query.label)) refuse('it belongs to another label or model');
+  const after = fields.after;
+  if (!Array.isArray(after) || after.length !== labelIndex.shards) {
+    return refuse(`not one position for each of ${labelIndex.shards} shards`);
+  }
+  return after.map((position: unknown, shard): ShardPosition => {
+    if (position === null || position === 'end') return position;
+    if (!Array.isArray(position) || position.length !== 2) return refuse('not a position');
+    const [sk, rank] = position as unknown[];
+    if (typeof sk !== 'string' || !Number.isInteger(rank) || Number(rank) < 1 || Number(rank) > MAX_RANK) {
+      return refuse('not a position');
+    }
+    const parts = /^(\d\.\d{6})#([^/]+\/.+)$/.exec(sk);
+    if (!parts?.[1] || !parts[2]) return refuse('not a position');
+    if (parts[1] < query.minScore.toFixed(6)) refuse("it is outside this query's scores");
+    if (shardOfPath(parts[2]) !== shard) refuse('an image in a shard it does not hash to');
+    return [sk, Number(rank)];
+  });
 }
 
 function sleep(ms: number): Promise<void> {

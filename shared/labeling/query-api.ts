@@ -26,7 +26,8 @@ const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
 /**
  * The read API. GET /images/{key}?bucket=  → every result for the object;
  * GET /labels/{label}?minScore=&limit=&cursor=&model=&modelVersion=  → images whose label
- * scored >= minScore, best first, one page at a time (one DynamoDB Query, never a Scan).
+ * scored >= minScore, best first, one page at a time (one DynamoDB Query per shard of the
+ * label's index key, merged by score; never a Scan).
  *
  * Status codes: 200; 400 `query/bad-request` (malformed path or parameter, a key or label
  * too long to be stored) and `query/bad-cursor`; 404 `results/not-found`, `http/not-found`;

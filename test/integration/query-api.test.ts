@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
-import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { DynamoResultsStore, labelShard } from '../../shared/aws/dynamo-results-store.ts';
 import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { answerQuery, type QueryDefaults } from '../../shared/labeling/query-api.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
+import { RESULTS_TABLE } from '../../shared/settings.ts';
 
 const model = { id: 'm', version: '1' };
 const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };
@@ -108,26 +109,57 @@ describe('the query API on DynamoDB Local: client errors are 400s, server errors
 
     const fromQ = ((await get('/labels/Q', { limit: '1' })).body as PageBody).cursor;
     assert.ok(fromQ);
-    const decoded = JSON.parse(Buffer.from(page.cursor, 'base64url').toString());
-    const refused = {
-      garbage: 'garbage!',
-      'not JSON': Buffer.from('{').toString('base64url'),
-      '{}': cursorOf({}),
-      '123': cursorOf(123),
-      null: cursorOf(null),
-      '[]': cursorOf([]),
-      'a number where a key is': cursorOf({ ...decoded, pk: 1 }),
-      'an extra attribute': cursorOf({ ...decoded, extra: 'x' }),
-      "another label's cursor": fromQ,
-      'another model': cursorOf({ ...decoded, labelPk: 'm@2#P' }),
-      'a score under the floor': cursorOf({ ...decoded, labelSk: '0.100000#b/p-0.png', pk: 'img#b/p-0.png' }),
-      'pk and labelSk disagree': cursorOf({ ...decoded, pk: 'img#b/other.png' }),
+    const decoded = JSON.parse(Buffer.from(page.cursor, 'base64url').toString()) as {
+      of: string;
+      after: unknown[];
     };
-    for (const [what, cursor] of Object.entries(refused)) {
-      const r = await get('/labels/P', { minScore: '0.55', cursor });
-      assert.equal(r.status, 400, `${what}: ${JSON.stringify(r.body)}`);
-      assert.equal((r.body as ErrorBody).error.code, 'query/bad-cursor', what);
+    assert.deepEqual(Object.keys(decoded).sort(), ['after', 'of']);
+    assert.equal(decoded.after.length, RESULTS_TABLE.labelIndex.shards);
+    // A position per shard: p-0's own shard, and one it does not hash to.
+    const at = (shard: number, position: unknown) =>
+      decoded.after.map((p, s) => (s === shard ? position : p));
+    const home = labelShard('b', 'p-0.png');
+    const away = (home + 1) % RESULTS_TABLE.labelIndex.shards;
+    const refused: Record<string, [cursor: string, why: RegExp]> = {
+      garbage: ['garbage!', /base64url/],
+      'not JSON': [Buffer.from('{').toString('base64url'), /not JSON/],
+      '{}': [cursorOf({}), /not a cursor/],
+      '123': [cursorOf(123), /not a cursor/],
+      null: [cursorOf(null), /not a cursor/],
+      '[]': [cursorOf([]), /not a cursor/],
+      'a number where the label is': [cursorOf({ ...decoded, of: 1 }), /another label or model/],
+      'an extra attribute': [cursorOf({ ...decoded, extra: 'x' }), /not a cursor/],
+      "another label's cursor": [fromQ, /another label or model/],
+      'another model': [cursorOf({ ...decoded, of: 'm@2#P' }), /another label or model/],
+      'positions for another shard count': [cursorOf({ ...decoded, after: [null, null, null] }), /shards/],
+      'a position that is not a pair': [
+        cursorOf({ ...decoded, after: at(home, ['0.600000#b/p-0.png']) }),
+        /position/,
+      ],
+      'a rank of 0': [cursorOf({ ...decoded, after: at(home, ['0.600000#b/p-0.png', 0]) }), /position/],
+      'a score under the floor': [
+        cursorOf({ ...decoded, after: at(home, ['0.100000#b/p-0.png', 1]) }),
+        /outside this query's scores/,
+      ],
+      'an image in a shard it does not hash to': [
+        cursorOf({ ...decoded, after: at(away, ['0.600000#b/p-0.png', 1]) }),
+        /does not hash to/,
+      ],
+    };
+    for (const [what, [cursor, why]] of Object.entries(refused)) {
+      const message = await expectError(
+        get('/labels/P', { minScore: '0.55', cursor }),
+        400,
+        'query/bad-cursor',
+      );
+      assert.match(message, why, what);
     }
+    // The same position in its own shard is a cursor this query could have returned.
+    const resumed = await get('/labels/P', {
+      minScore: '0.55',
+      cursor: cursorOf({ ...decoded, after: at(home, ['0.600000#b/p-0.png', 1]) }),
+    });
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
   });
 
   it('answers 503 with fixed words when DynamoDB cannot be reached, and logs the details', async () => {
