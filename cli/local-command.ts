@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
@@ -83,10 +83,12 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
   await mkdir(join(dataDir, 'dynamodb'), { recursive: true });
   const stack = await startLocalStack({ dataDir: join(dataDir, 'dynamodb'), modelDir, ...tuning });
   const endpointsFile = join(dataDir, 'endpoints.json');
+  // Written whole, then renamed: a reader polling for the file never sees it half written.
   await writeFile(
-    endpointsFile,
+    `${endpointsFile}.tmp`,
     `${JSON.stringify({ region: stack.region, endpoints: stack.endpoints, names: stack.names, pid: process.pid }, null, 2)}\n`,
   );
+  await rename(`${endpointsFile}.tmp`, endpointsFile);
   process.stdout.write(
     [
       'Labeler local stack is up (Ctrl-C stops it).',
