@@ -40,7 +40,14 @@ describe('labeler local up, then labeler query against it', () => {
   it('serves uploads and queries until Ctrl-C, then stops cleanly', async () => {
     const endpoints = await waitFor(
       'endpoints.json',
-      async () => readFile(join(dataDir, 'endpoints.json'), 'utf8').catch(() => undefined),
+      // Complete JSON, not merely an existing file.
+      async () =>
+        readFile(join(dataDir, 'endpoints.json'), 'utf8')
+          .then((text) => {
+            JSON.parse(text);
+            return text;
+          })
+          .catch(() => undefined),
       60_000,
     );
     const { region, endpoints: e } = JSON.parse(endpoints) as {
