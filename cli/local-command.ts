@@ -17,7 +17,7 @@ import { uploadFiles } from '../shared/aws/upload.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
-import { listFiles } from '../shared/labeling/local-files.ts';
+import { type LocalFile, listFiles } from '../shared/labeling/local-files.ts';
 import { imageId, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
@@ -259,14 +259,9 @@ async function localRun(
   const info = await stat(folder).catch(() => undefined);
   if (!info?.isDirectory()) throw new UsageError(`${folder} is not a folder`);
   const expected = expectCsv ? await readExpectedLabels(expectCsv) : undefined;
-  const files: string[] = [];
-  for (const entry of await listFiles([folder])) {
-    if (!entry.error) files.push(entry.path);
-    else
-      process.stderr.write(
-        `labeler local: skipped ${entry.path}: [${entry.error.code}] ${entry.error.message}\n`,
-      );
-  }
+  // Every path found gets its row: the ones that cannot be read fail here, never uploaded.
+  const listing = await listFiles([folder]);
+  const files = listing.flatMap((entry) => (entry.error ? [] : [entry.path]));
   const bundle = await loadModelBundle(modelDir);
   const model = { id: bundle.manifest.id, version: bundle.manifest.version };
 
@@ -280,7 +275,17 @@ async function localRun(
     const stack = await startLocalStack({ modelDir, ...tuning });
     const bootSeconds = (performance.now() - bootStarted) / 1000;
     try {
-      const run = { stack, folder, files, model, expected, timeoutMs, bootSeconds, signal: interrupt.signal };
+      const run = {
+        stack,
+        folder,
+        listing,
+        files,
+        model,
+        expected,
+        timeoutMs,
+        bootSeconds,
+        signal: interrupt.signal,
+      };
       return await Promise.race([
         runThroughStack(run),
         stack.failed.then((error) => {
@@ -300,6 +305,9 @@ async function localRun(
 interface Run {
   readonly stack: LocalStack;
   readonly folder: string;
+  /** Every path found in the folder, in order; those with an error get a failed row as they are. */
+  readonly listing: readonly LocalFile[];
+  /** The readable ones, uploaded. */
   readonly files: string[];
   readonly model: { id: string; version: string };
   readonly expected: Map<string, string> | undefined;
@@ -360,7 +368,21 @@ async function runThroughStack(run: Run): Promise<number> {
   let failed = 0;
   const lines: string[] = [];
   const unfinished: string[] = [];
-  for (const o of outcomes) {
+  const outcomeOf = new Map(outcomes.map((o) => [o.file, o]));
+  for (const entry of run.listing) {
+    if (entry.error) {
+      lines.push(
+        JSON.stringify({
+          file: entry.path,
+          status: 'failed',
+          error: { code: entry.error.code, message: entry.error.message },
+        }),
+      );
+      failed++;
+      continue;
+    }
+    const o = outcomeOf.get(entry.path);
+    if (!o) continue;
     if (o.status === 'failed') {
       lines.push(
         JSON.stringify({
@@ -387,21 +409,21 @@ async function runThroughStack(run: Run): Promise<number> {
   process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : '');
 
   const summary = {
-    files: files.length,
+    files: run.listing.length,
     ok,
     failed,
     pending: unfinished.length,
     duplicates: totals.duplicates,
     retried: totals.retried,
     invocations: totals.invocations,
-    imagesPerSecond: files.length / wallSeconds,
+    imagesPerSecond: run.listing.length / wallSeconds,
     wallSeconds,
     bootSeconds: run.bootSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6 + otherCpu,
     stageSeconds: Object.fromEntries(Object.entries(stageMs).map(([k, v]) => [k, v / 1000])),
   };
   process.stderr.write(
-    `${files.length} files through S3 → SQS → classify → DynamoDB + S3: ${ok} ok, ${failed} failed, ` +
+    `${run.listing.length} files through S3 → SQS → classify → DynamoDB + S3: ${ok} ok, ${failed} failed, ` +
       `${unfinished.length} pending, ${totals.duplicates} duplicates; ` +
       `${summary.imagesPerSecond.toFixed(1)} images/s, wall ${wallSeconds.toFixed(2)} s ` +
       `(stack boot ${run.bootSeconds.toFixed(1)} s), model ${model.id}\n`,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,7 @@ describe('labeler local run: large files, and Ctrl-C', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('labels a JPEG over the emulator 11 MiB request limit, and gives a file over the limit an image/too-large row', {
+  it('labels a JPEG over the emulator 11 MiB request limit; a file over the limit, a dangling link and a FIFO get failed rows', {
     timeout: GENEROUS_MS,
   }, async () => {
     const folder = join(dir, 'large');
@@ -38,17 +39,26 @@ describe('labeler local run: large files, and Ctrl-C', () => {
     await writeFile(join(folder, 'a-large.jpg'), jpeg);
     await writeFile(join(folder, 'b-over-limit.jpg'), Buffer.concat([jpeg, jpeg, jpeg]));
     await copyFile(join(DEFAULT_MODEL_DIR, 'samples', 'test-00000.png'), join(folder, 'c-small.png'));
+    // Paths that cannot be uploaded get their own rows too, in listing order, without being read.
+    await symlink('missing.png', join(folder, 'd-dangling.png'));
+    execFileSync('mkfifo', [join(folder, 'e-fifo.jpg')]);
 
     const run = await runCli(['local', 'run', folder]);
 
     assert.equal(run.code, 0, run.stderr);
     const rows = jsonLines(run.stdout);
     assert.deepEqual(
-      rows.map((r) => [r.key, r.status, (r.error as { code?: string } | undefined)?.code]),
+      rows.map((r) => [
+        r.key ?? String(r.file).slice(folder.length + 1),
+        r.status,
+        (r.error as { code?: string } | undefined)?.code,
+      ]),
       [
         ['images/a-large.jpg', 'ok', undefined],
         ['images/b-over-limit.jpg', 'failed', 'image/too-large'],
         ['images/c-small.png', 'ok', undefined],
+        ['d-dangling.png', 'failed', 'file/not-found'],
+        ['e-fifo.jpg', 'failed', 'file/not-regular'],
       ],
     );
     assert.match(
