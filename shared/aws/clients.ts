@@ -38,6 +38,9 @@ export function createAwsClients(options: {
   const sqs = new SQSClient({
     ...common,
     ...(options.endpoints?.sqs ? { endpoint: options.endpoints.sqs } : {}),
+    // An endpoint from AWS_ENDPOINT_URL_SQS (a GPU worker under the local stack) must win
+    // over the queue URL's host, which an emulator may name unresolvably.
+    ...(!options.endpoints?.sqs && process.env.AWS_ENDPOINT_URL_SQS ? { useQueueUrlAsEndpoint: false } : {}),
   });
   const dynamo = new DynamoDBClient({
     ...common,
