@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../settings.ts';
 
 export interface AwsClients {
   readonly s3: S3Client;
@@ -40,7 +41,7 @@ export function createAwsClients(options: {
     ...(options.endpoints?.sqs ? { endpoint: options.endpoints.sqs } : {}),
     // An endpoint from AWS_ENDPOINT_URL_SQS (a GPU worker under the local stack) must win
     // over the queue URL's host, which an emulator may name unresolvably.
-    ...(!options.endpoints?.sqs && process.env.AWS_ENDPOINT_URL_SQS ? { useQueueUrlAsEndpoint: false } : {}),
+    ...(!options.endpoints?.sqs && process.env[ENV.sqsEndpointUrl] ? { useQueueUrlAsEndpoint: false } : {}),
   });
   const dynamo = new DynamoDBClient({
     ...common,
