@@ -13,6 +13,9 @@ export const RESOURCE_NAMES = {
   bulkDlq: 'labeler-bulk-dlq',
   resultsTable: 'labeler-results',
   jobsTable: 'labeler-jobs',
+  /** Plan steps of labeling jobs: `start` requests and self-continuations (decision 0014). */
+  planQueue: 'labeler-plan',
+  planDlq: 'labeler-plan-dlq',
 } as const;
 
 /** Key schema of the results table: one item per (image, model), plus label index items. */
@@ -34,12 +37,45 @@ export const RESULTS_TABLE = {
      */
     shards: 4,
   },
-  /** GSI answering "results of job J". */
+  /**
+   * @deprecated Dropped (decision 0014): one partition per job was a hot key. The jobs
+   * table's sharded marker items answer "results of job J". Kept only until infra drops it.
+   */
   jobIndex: { name: 'by-job', partitionKey: 'jobId', sortKey: 'sk' },
 } as const;
 
+/**
+ * Key schema of the jobs table (decision 0014): per job one job item (`job#<id>`, `job`),
+ * and per shard `job#<id>#<n>` one counter item (`count`) plus one marker item per image
+ * outcome, so a job's writes spread over `JOBS.counterShards` partitions.
+ */
 export const JOBS_TABLE = {
-  partitionKey: 'jobId',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** GSI listing jobs newest first: only job items carry `listPk`, a few writes per job. */
+  listIndex: { name: 'by-created', partitionKey: 'listPk', sortKey: 'createdAt' },
+} as const;
+
+/** Labeling jobs over an S3 prefix (shared/labeling/plan-job.ts, decision 0014). */
+export const JOBS = {
+  /**
+   * Partitions a job's outcome markers and counters spread over. At 1,000 images/s each
+   * takes ~31 outcomes/s (a marker put and a counter add in one transaction, ~125 WCU/s),
+   * far under a partition's 1,000 WCU/s, and few enough concurrent transactions on one
+   * counter item that conflicts stay rare; a status read is one BatchGet of 32 items.
+   */
+  counterShards: 32,
+  /** Objects per ListObjectsV2 page (S3's maximum). */
+  pageSize: 1000,
+  /** A plan step lists pages until this much time has passed, then continues itself. */
+  stepBudgetMs: 20_000,
+  /** Objects per queue message, as S3-event-shaped records. */
+  objectsPerMessage: 10,
+  /** A worker re-reads a job's status (cancel) at most this often. */
+  statusCacheMs: 2000,
+  planTimeoutSeconds: 60,
+  planVisibilityTimeoutSeconds: 6 * 60,
+  planMaxReceiveCount: 5,
 } as const;
 
 /** Prefix under the results bucket where each batch writes one JSON Lines object. */
@@ -101,6 +137,8 @@ export const ENV = {
   jobsTable: 'JOBS_TABLE',
   bulkQueueUrl: 'BULK_QUEUE_URL',
   bulkQueueArn: 'BULK_QUEUE_ARN',
+  incomingQueueUrl: 'INCOMING_QUEUE_URL',
+  planQueueUrl: 'PLAN_QUEUE_URL',
   modelDir: 'MODEL_DIR',
   executionProviders: 'EXECUTION_PROVIDERS',
   allowCpuFallback: 'ALLOW_CPU_FALLBACK',
@@ -118,6 +156,11 @@ export const ENV = {
   uvThreadpoolSize: 'UV_THREADPOOL_SIZE',
   /** Read by onnxruntime-node. */
   ortDisableTelemetry: 'ORT_DISABLE_TELEMETRY',
+  /**
+   * Read by the AWS SDK (a GPU worker under the local stack); shared/aws/clients.ts also
+   * reads it to make the SQS client prefer it over a queue URL's host.
+   */
+  sqsEndpointUrl: 'AWS_ENDPOINT_URL_SQS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -128,6 +171,7 @@ export const RUNTIME_ENV: readonly EnvName[] = [
   ENV.serviceName,
   ENV.uvThreadpoolSize,
   ENV.ortDisableTelemetry,
+  ENV.sqsEndpointUrl,
 ];
 
 /**
