@@ -11,6 +11,8 @@ export const RESOURCE_NAMES = {
   incomingDlq: 'labeler-incoming-dlq',
   bulkQueue: 'labeler-bulk',
   bulkDlq: 'labeler-bulk-dlq',
+  planQueue: 'labeler-plan',
+  planDlq: 'labeler-plan-dlq',
   resultsTable: 'labeler-results',
   jobsTable: 'labeler-jobs',
 } as const;
@@ -88,6 +90,8 @@ export const ENV = {
   jobsTable: 'JOBS_TABLE',
   bulkQueueUrl: 'BULK_QUEUE_URL',
   bulkQueueArn: 'BULK_QUEUE_ARN',
+  planQueueUrl: 'PLAN_QUEUE_URL',
+  incomingQueueUrl: 'INCOMING_QUEUE_URL',
   modelDir: 'MODEL_DIR',
   executionProviders: 'EXECUTION_PROVIDERS',
   allowCpuFallback: 'ALLOW_CPU_FALLBACK',

@@ -1,11 +1,13 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { CLASSIFY, GPU_WORKER, RESOURCE_NAMES } from '../../shared/settings.ts';
+import { PLAN_JOB } from './job-scheduler.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
- * The pipeline's two work queues: `incoming` (S3 upload events, consumed by the
- * classify function) and `bulk` (planned job items, consumed by the GPU workers).
+ * The pipeline's work queues: `incoming` (S3 upload events and `lambda` job items,
+ * consumed by the classify function), `bulk` (`gpu` job items, consumed by the GPU
+ * workers) and `plan` (job plan steps, consumed by the plan-job function).
  * Timeouts and receive counts come from shared/settings.ts.
  */
 export interface QueuesProps {
@@ -19,6 +21,8 @@ export interface QueuesProps {
 export class Queues extends Construct {
   readonly incoming: WorkQueue;
   readonly bulk: WorkQueue;
+  /** Job plan steps, consumed one at a time by the plan-job function. */
+  readonly plan: WorkQueue;
 
   constructor(scope: Construct, id: string, props: QueuesProps = {}) {
     super(scope, id);
@@ -34,6 +38,14 @@ export class Queues extends Construct {
       deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.bulkDlq}`,
       visibilityTimeout: Duration.seconds(GPU_WORKER.visibilityTimeoutSeconds),
       maxReceiveCount: GPU_WORKER.maxReceiveCount,
+    });
+    this.plan = new WorkQueue(this, 'Plan', {
+      queueName: `${prefix}-${RESOURCE_NAMES.planQueue}`,
+      deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.planDlq}`,
+      // AWS recommends at least six times the consumer's timeout.
+      visibilityTimeout: Duration.seconds(6 * PLAN_JOB.timeout.toSeconds()),
+      // A step that fails three times (S3 listing denied, a table gone) needs a person.
+      maxReceiveCount: 3,
     });
   }
 }

@@ -126,7 +126,6 @@ describe('alarms reach a person', () => {
     const targets: Record<string, unknown>[] = [
       { TableName: results },
       { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.labelIndex.name },
-      { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.jobIndex.name },
       { TableName: jobs },
     ];
     const throttleAlarms = operatorAlarms.filter(([, a]) =>
