@@ -8,6 +8,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  SCHEDULE_DELIVERY,
   SCHEDULED_TIME_PLACEHOLDER,
   type ScheduleSpec,
   scheduleStartMessage,
@@ -22,15 +23,6 @@ import type { WorkQueue } from './work-queue.ts';
 export const PLAN_JOB = {
   timeout: Duration.minutes(5),
   memoryMb: 512,
-} as const;
-
-/** How EventBridge Scheduler delivers each firing to the plan queue. */
-export const SCHEDULE_DELIVERY = {
-  /** Firings spread over this window so schedules declared for the same minute do not start together. */
-  flexibleWindow: Duration.minutes(5),
-  retryAttempts: 10,
-  /** A firing not delivered within this age goes to the dead-letter queue. */
-  maxEventAge: Duration.hours(1),
 } as const;
 
 export interface JobSchedulerProps {
@@ -139,12 +131,14 @@ export class JobScheduler extends Construct {
             spec.expression,
             spec.timezone ? TimeZone.of(spec.timezone) : undefined,
           ),
-          timeWindow: scheduler.TimeWindow.flexible(SCHEDULE_DELIVERY.flexibleWindow),
+          timeWindow: scheduler.TimeWindow.flexible(
+            Duration.minutes(SCHEDULE_DELIVERY.flexibleWindowMinutes),
+          ),
           target: new targets.SqsSendMessage(planQueue, {
             role: this.schedulerRole,
             deadLetterQueue: props.planQueue.deadLetterQueue,
             retryAttempts: SCHEDULE_DELIVERY.retryAttempts,
-            maxEventAge: SCHEDULE_DELIVERY.maxEventAge,
+            maxEventAge: Duration.seconds(SCHEDULE_DELIVERY.maxEventAgeSeconds),
             input: scheduler.ScheduleTargetInput.fromText(
               JSON.stringify(scheduleStartMessage(spec, SCHEDULED_TIME_PLACEHOLDER)),
             ),

@@ -219,5 +219,17 @@ export function scheduleStartMessage(schedule: ScheduleSpec, scheduledTime: stri
   } as const;
 }
 
+/**
+ * How EventBridge Scheduler delivers each firing to the plan queue, for schedules from
+ * cdk.json (infra) and from `labeler jobs schedule add` (shared/aws/schedules-scheduler.ts) alike.
+ */
+export const SCHEDULE_DELIVERY = {
+  /** Firings spread over this window so schedules declared for the same minute do not start at once. */
+  flexibleWindowMinutes: 5,
+  retryAttempts: 10,
+  /** A firing not delivered within this age goes to the plan dead-letter queue. */
+  maxEventAgeSeconds: 3600,
+} as const;
+
 /** The Scheduler context attribute replaced by each firing's scheduled time. */
 export const SCHEDULED_TIME_PLACEHOLDER = '<aws.scheduler.scheduled-time>';

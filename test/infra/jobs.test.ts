@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { SCHEDULE_DELIVERY } from '../../infra/constructs/job-scheduler.ts';
 import { scheduleContext } from '../../infra/create-app.ts';
-import { ScheduleError } from '../../shared/labeling/schedules.ts';
+import { SCHEDULE_DELIVERY, ScheduleError } from '../../shared/labeling/schedules.ts';
 import { ENV, RESULTS_TABLE } from '../../shared/settings.ts';
 import { referencedId, resourcesOf, statementsOfRole, synthesizeLabeler } from './support.ts';
 
@@ -111,7 +110,7 @@ describe('schedules declared in configuration', () => {
     assert.equal(nightly.ScheduleExpressionTimezone, 'Europe/Paris');
     assert.deepEqual(nightly.FlexibleTimeWindow, {
       Mode: 'FLEXIBLE',
-      MaximumWindowInMinutes: SCHEDULE_DELIVERY.flexibleWindow.toMinutes(),
+      MaximumWindowInMinutes: SCHEDULE_DELIVERY.flexibleWindowMinutes,
     });
     assert.equal(byName('hourly-inbox').ScheduleExpression, 'rate(1 hour)');
   });
@@ -123,7 +122,7 @@ describe('schedules declared in configuration', () => {
     assert.deepEqual(target.DeadLetterConfig, { Arn: { 'Fn::GetAtt': [planDlqId, 'Arn'] } });
     assert.deepEqual(target.RetryPolicy, {
       MaximumRetryAttempts: SCHEDULE_DELIVERY.retryAttempts,
-      MaximumEventAgeInSeconds: SCHEDULE_DELIVERY.maxEventAge.toSeconds(),
+      MaximumEventAgeInSeconds: SCHEDULE_DELIVERY.maxEventAgeSeconds,
     });
   });
 
