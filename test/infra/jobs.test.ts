@@ -63,11 +63,14 @@ describe('plan queue and plan-job function', () => {
   });
 
   it('names the plan, incoming and bulk queues and both tables to the function', () => {
-    const env = (
-      resourcesOf(template, 'AWS::Lambda::Function')[planFunctionId]?.Properties.Environment as {
-        Variables: Record<string, unknown>;
-      }
-    ).Variables;
+    const env =
+      (
+        resourcesOf(template, 'AWS::Lambda::Function')[planFunctionId]?.Properties.Environment as
+          | {
+              Variables: Record<string, unknown>;
+            }
+          | undefined
+      )?.Variables ?? {};
     assert.deepEqual(env[ENV.planQueueUrl], { Ref: planId });
     assert.deepEqual(env[ENV.incomingQueueUrl], { Ref: idOf(stack.queues.incoming.queue) });
     assert.deepEqual(env[ENV.bulkQueueUrl], { Ref: idOf(stack.queues.bulk.queue) });
@@ -84,12 +87,15 @@ describe('plan queue and plan-job function', () => {
     assert.equal(alarms.length, 1);
     assert.equal(alarms[0]?.Properties.Threshold, 0);
     assert.equal(alarms[0]?.Properties.ComparisonOperator, 'GreaterThanThreshold');
-    assert.ok((alarms[0]?.Properties.AlarmActions as unknown[]).length > 0, 'notifies the alarm topic');
+    assert.ok(
+      (alarms[0]?.Properties.AlarmActions as unknown[] | undefined)?.length,
+      'notifies the alarm topic',
+    );
   });
 
   it('has no by-job index on the results table', () => {
     const table = resourcesOf(template, 'AWS::DynamoDB::Table')[idOf(stack.storage.resultsTable)];
-    const indexes = (table?.Properties.GlobalSecondaryIndexes as { IndexName: string }[]).map(
+    const indexes = ((table?.Properties.GlobalSecondaryIndexes ?? []) as { IndexName: string }[]).map(
       (i) => i.IndexName,
     );
     assert.deepEqual(indexes, [RESULTS_TABLE.labelIndex.name]);
