@@ -1,0 +1,60 @@
+import type { ImageResult, ModelRef } from './results.ts';
+
+/** `lambda`: the classify function (incoming queue); `gpu`: the GPU workers (bulk queue). */
+export type JobTarget = 'lambda' | 'gpu';
+/** `all`: label every object; `stale`: skip objects already labeled by this model version with the same eTag. */
+export type JobMode = 'all' | 'stale';
+export type JobStatus = 'planning' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobRequest {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly target: JobTarget;
+  readonly mode: JobMode;
+  /** Same key => same job (a scheduled run: `${scheduleName}@${scheduledTimeIso}`). */
+  readonly idempotencyKey?: string;
+  readonly scheduleName?: string;
+}
+
+export interface JobCounts {
+  readonly total: number;
+  readonly labeled: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly cancelled: number;
+}
+
+export interface Job extends JobCounts {
+  readonly jobId: string;
+  readonly status: JobStatus;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly target: JobTarget;
+  readonly mode: JobMode;
+  readonly model: ModelRef;
+  readonly planningDone: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly finishedAt?: string;
+  readonly scheduleName?: string;
+  readonly error?: { code: string; message: string };
+}
+
+export interface JobFailure {
+  readonly bucket: string;
+  readonly key: string;
+  readonly error: { code: string; message: string };
+}
+
+/** What the CLI (and plan-job handler) use; built by an adapter in shared/aws/ from SDK clients + names. */
+export interface JobsService {
+  /** Idempotent by idempotencyKey; enqueues the first plan step. */
+  start(request: JobRequest): Promise<Job>;
+  get(jobId: string): Promise<Job | undefined>;
+  /** Newest first. */
+  list(options?: { limit?: number }): Promise<Job[]>;
+  cancel(jobId: string): Promise<Job>;
+  failures(jobId: string): AsyncIterable<JobFailure>;
+  /** Every result the job wrote (for `labeler query job`). */
+  results(jobId: string): AsyncIterable<ImageResult>;
+}
