@@ -1,8 +1,6 @@
 import { Cron } from 'croner';
 import { LabelerError } from '../errors.ts';
-
-export type ScheduleTarget = 'lambda' | 'gpu';
-export type ScheduleMode = 'all' | 'stale';
+import type { JobMode, JobTarget } from './jobs.ts';
 
 /** A recurring labeling job: the same declaration in cdk.json, `jobs schedule add` and the local stack. */
 export interface ScheduleSpec {
@@ -13,8 +11,8 @@ export interface ScheduleSpec {
   readonly timezone?: string;
   readonly bucket: string;
   readonly prefix: string;
-  readonly target: ScheduleTarget;
-  readonly mode: ScheduleMode;
+  readonly target: JobTarget;
+  readonly mode: JobMode;
 }
 
 /** Where schedules live: EventBridge Scheduler on AWS, a table of the local stack on this machine. */
