@@ -7,7 +7,12 @@ import type { ScheduleSpec } from '../../shared/labeling/schedules.ts';
 /** A test clock: time moves only when the test says so. */
 function testClock(iso: string) {
   let now = new Date(iso).getTime();
-  return { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+  return {
+    now: () => new Date(now),
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 /** The schedules port in memory (the DynamoDB-backed one is exercised by the local stack tests). */
