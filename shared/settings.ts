@@ -11,10 +11,11 @@ export const RESOURCE_NAMES = {
   incomingDlq: 'labeler-incoming-dlq',
   bulkQueue: 'labeler-bulk',
   bulkDlq: 'labeler-bulk-dlq',
-  planQueue: 'labeler-plan',
-  planDlq: 'labeler-plan-dlq',
   resultsTable: 'labeler-results',
   jobsTable: 'labeler-jobs',
+  /** Plan steps of labeling jobs: `start` requests and self-continuations (decision 0014). */
+  planQueue: 'labeler-plan',
+  planDlq: 'labeler-plan-dlq',
 } as const;
 
 /** Key schema of the results table: one item per (image, model), plus label index items. */
@@ -90,8 +91,8 @@ export const ENV = {
   jobsTable: 'JOBS_TABLE',
   bulkQueueUrl: 'BULK_QUEUE_URL',
   bulkQueueArn: 'BULK_QUEUE_ARN',
-  planQueueUrl: 'PLAN_QUEUE_URL',
   incomingQueueUrl: 'INCOMING_QUEUE_URL',
+  planQueueUrl: 'PLAN_QUEUE_URL',
   modelDir: 'MODEL_DIR',
   executionProviders: 'EXECUTION_PROVIDERS',
   allowCpuFallback: 'ALLOW_CPU_FALLBACK',
