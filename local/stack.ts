@@ -1,21 +1,30 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { buildApp } from 'fauxqs';
 import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-handler.ts';
-import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
+import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import { createJobsService } from '../shared/aws/jobs-service.ts';
+import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { SqsBatchConsumer, type SqsHandler } from '../shared/aws/sqs-batch-consumer.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table-definitions.ts';
 import type { WorkerConfig } from '../shared/config.ts';
 import { ConfigError, type LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
+import type { JobsService } from '../shared/labeling/jobs.ts';
+import { type PlanOptions, planStep } from '../shared/labeling/plan-job.ts';
+import { readManifest } from '../shared/model/manifest.ts';
 import { stderrLog } from '../shared/observability.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import {
   CLASSIFY,
+  ENV,
   GPU_WORKER,
   IMAGE_LIMITS,
+  JOBS,
   LABELING,
   RESOURCE_NAMES,
   UPLOAD_FILTER,
@@ -25,6 +34,8 @@ import { ExecutionEnvironments } from './invoker.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 
 export const LOCAL_REGION = 'us-east-1';
+const TSX = import.meta.resolve('tsx');
+const GPU_WORKER_ENTRY = fileURLToPath(new URL('../functions/gpu-worker/main.ts', import.meta.url));
 
 /**
  * Two invocations in flight, each in its own execution environment (process), overlap
@@ -64,6 +75,17 @@ export interface LocalStackOptions {
   readonly wrapHandler?: (handler: SqsHandler) => SqsHandler;
   /** Tests, in-process only: adjusts the handler's own SDK clients (fault injection), never the stack's. */
   readonly configureHandlerClients?: (clients: AwsClients) => void;
+  /** Consume the plan queue (labeling jobs' plan steps) in this process. @default worker */
+  readonly planner?: boolean;
+  /** Plan step sizes; tests use tiny pages. @default JOBS.pageSize, JOBS.stepBudgetMs */
+  readonly planOptions?: Partial<PlanOptions>;
+  /**
+   * Run the GPU worker's entry point (functions/gpu-worker/main.ts) on the bulk queue as a
+   * child process with the CPU provider, so jobs with target `gpu` run on one machine. @default false
+   */
+  readonly gpuWorker?: boolean;
+  /** @default GPU_WORKER.visibilityTimeoutSeconds */
+  readonly bulkVisibilityTimeoutSeconds?: number;
 }
 
 export interface QueueRef {
@@ -80,7 +102,13 @@ export interface LocalStack {
     readonly incomingDlq: QueueRef;
     readonly bulk: QueueRef;
     readonly bulkDlq: QueueRef;
+    readonly plan: QueueRef;
+    readonly planDlq: QueueRef;
   };
+  /** Labeling jobs over this stack (decision 0014). */
+  readonly jobs: JobsService;
+  /** The GPU worker's process on the bulk queue, when `gpuWorker` is on. */
+  readonly gpuWorker: ChildProcess | undefined;
   /** Clients for callers (CLI, tests); the handler has its own. */
   readonly clients: AwsClients;
   readonly notifier: S3Notifier;
@@ -102,6 +130,7 @@ export interface LocalStack {
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  let stopping = false;
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse())
       await Promise.resolve(cleanup()).catch(() => undefined);
@@ -143,12 +172,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const bulkDlq = await createQueue(clients, names.bulkDlq, {});
     const bulk = await createQueue(clients, names.bulkQueue, {
-      VisibilityTimeout: String(GPU_WORKER.visibilityTimeoutSeconds),
+      VisibilityTimeout: String(options.bulkVisibilityTimeoutSeconds ?? GPU_WORKER.visibilityTimeoutSeconds),
       RedrivePolicy: JSON.stringify({
         deadLetterTargetArn: bulkDlq.arn,
         maxReceiveCount: GPU_WORKER.maxReceiveCount,
       }),
     });
+    const planDlq = await createQueue(clients, names.planDlq, {});
+    const plan = await createQueue(clients, names.planQueue, {
+      VisibilityTimeout: String(JOBS.planVisibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: planDlq.arn,
+        maxReceiveCount: JOBS.planMaxReceiveCount,
+      }),
+    });
+    const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
+    const manifest = await readManifest(modelDir);
+    const model = { id: manifest.id, version: manifest.version };
+    const jobResources = {
+      jobsTable: names.jobsTable,
+      resultsTable: names.resultsTable,
+      planQueueUrl: plan.url,
+      incomingQueueUrl: incoming.url,
+      bulkQueueUrl: bulk.url,
+    };
+    const jobs = createJobsService(clients, jobResources, model, LOCAL_REGION);
     await notifier.configure({
       id: 'labeler-incoming',
       bucket: names.imagesBucket,
@@ -157,6 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       suffixes: UPLOAD_FILTER.suffixes,
     });
 
+    const log = options.log ?? stderrLog;
     const listeners: Array<(report: BatchReport, event: SQSEvent) => void> = [];
     let mapping: SqsBatchConsumer | undefined;
     let environments: ExecutionEnvironments | undefined;
@@ -165,12 +214,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (isolation === 'process' && options.configureHandlerClients) {
         throw new ConfigError('configureHandlerClients needs isolation "in-process"');
       }
-      const log = options.log ?? stderrLog;
       const config: WorkerConfig = {
         region: LOCAL_REGION,
         resultsTable: names.resultsTable,
         resultsBucket: names.resultsBucket,
-        modelDir: options.modelDir ?? DEFAULT_MODEL_DIR,
+        modelDir,
         executionProviders: ['cpu'],
         intraOpThreads: options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads,
         topK: LABELING.topK,
@@ -178,6 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         concurrency: 2,
         maxBytes: IMAGE_LIMITS.maxBytes,
         maxPixels: IMAGE_LIMITS.maxPixels,
+        jobsTable: names.jobsTable,
       };
       const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
       const concurrency = options.concurrency ?? LOCAL_DEFAULTS.concurrency;
@@ -223,11 +272,88 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanups.push(() => started.stop());
     }
 
+    if (options.planner ?? options.worker ?? true) {
+      const ports = createPlanPorts(clients, jobResources, model, LOCAL_REGION);
+      const planOptions: PlanOptions = {
+        pageSize: options.planOptions?.pageSize ?? JOBS.pageSize,
+        stepBudgetMs: options.planOptions?.stepBudgetMs ?? JOBS.stepBudgetMs,
+        ...(options.planOptions?.maxPagesPerStep
+          ? { maxPagesPerStep: options.planOptions.maxPagesPerStep }
+          : {}),
+      };
+      // The plan-job function: batch size 1, one step at a time (as its reserved concurrency on AWS).
+      const planner = new SqsBatchConsumer({
+        sqs: clients.sqs,
+        queueUrl: plan.url,
+        queueArn: plan.arn,
+        region: LOCAL_REGION,
+        handler: async (event) => {
+          const batchItemFailures: Array<{ itemIdentifier: string }> = [];
+          for (const record of event.Records) {
+            try {
+              await planStep(record.body, ports, planOptions);
+            } catch (error) {
+              log.warn('plan step failed; it will be retried', { error: String(error) });
+              batchItemFailures.push({ itemIdentifier: record.messageId });
+            }
+          }
+          return { batchItemFailures };
+        },
+        batchSize: 1,
+        maxBatchingWindowMs: 0,
+        functionTimeoutMs: JOBS.planTimeoutSeconds * 1000,
+        onError: (error) => log.warn('plan invocation failed; it will be retried', { error: String(error) }),
+      });
+      planner.start();
+      cleanups.push(() => planner.stop());
+    }
+
+    let gpuWorker: ChildProcess | undefined;
+    if (options.gpuWorker) {
+      const child = spawn(process.execPath, ['--import', TSX, GPU_WORKER_ENTRY], {
+        // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr.
+        stdio: ['ignore', 2, 'inherit'],
+        env: {
+          ...process.env,
+          [ENV.region]: LOCAL_REGION,
+          [ENV.resultsTable]: names.resultsTable,
+          [ENV.resultsBucket]: names.resultsBucket,
+          [ENV.jobsTable]: names.jobsTable,
+          [ENV.bulkQueueUrl]: bulk.url,
+          [ENV.bulkQueueArn]: bulk.arn,
+          [ENV.modelDir]: modelDir,
+          [ENV.executionProviders]: 'cpu',
+          [ENV.allowCpuFallback]: 'true',
+          [ENV.intraOpThreads]: String(options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads),
+          [ENV.ortDisableTelemetry]: '1',
+          // The SDK's own endpoint variables: the worker runs unchanged, as on ECS.
+          AWS_ENDPOINT_URL_S3: endpoints.s3,
+          AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+          AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        },
+      });
+      gpuWorker = child;
+      child.once('exit', (code, signal) => {
+        if (!stopping) log.error('the GPU worker process exited', { code, signal: signal ?? undefined });
+      });
+      cleanups.push(async () => {
+        stopping = true;
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      });
+    }
+
     return {
       region: LOCAL_REGION,
       endpoints,
       names,
-      queues: { incoming, incomingDlq, bulk, bulkDlq },
+      queues: { incoming, incomingDlq, bulk, bulkDlq, plan, planDlq },
+      jobs,
+      gpuWorker,
       clients,
       notifier,
       mapping,

@@ -30,6 +30,8 @@ const workerConfigSchema = z.object({
   [ENV.decodeConcurrency]: positiveInt.optional(),
   [ENV.maxImageBytes]: positiveInt.default(IMAGE_LIMITS.maxBytes),
   [ENV.maxImagePixels]: positiveInt.default(IMAGE_LIMITS.maxPixels),
+  /** Where job-tagged images are counted (decision 0014); without it job images are labeled uncounted. */
+  [ENV.jobsTable]: z.string().min(1).optional(),
 });
 
 const gpuWorkerConfigSchema = workerConfigSchema.extend({
@@ -46,8 +48,12 @@ const queryConfigSchema = z.object({
 
 const planJobConfigSchema = z.object({
   [ENV.region]: region,
+  [ENV.planQueueUrl]: z.string().url(),
+  [ENV.incomingQueueUrl]: z.string().url(),
   [ENV.bulkQueueUrl]: z.string().url(),
   [ENV.jobsTable]: z.string().min(1),
+  [ENV.resultsTable]: z.string().min(1),
+  [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
 });
 
 /**
@@ -96,6 +102,8 @@ export interface WorkerConfig {
   readonly concurrency: number;
   readonly maxBytes: number;
   readonly maxPixels: number;
+  /** The jobs table, where the images of a labeling job are counted. */
+  readonly jobsTable?: string;
 }
 
 /** Reads a worker's settings once, at start-up; a missing or bad value stops the process. */
@@ -133,6 +141,7 @@ function toWorkerConfig(e: z.infer<typeof workerConfigSchema>, fallbackByDefault
     concurrency: e[ENV.decodeConcurrency] ?? cores,
     maxBytes: e[ENV.maxImageBytes],
     maxPixels: e[ENV.maxImagePixels],
+    ...(e[ENV.jobsTable] ? { jobsTable: e[ENV.jobsTable] } : {}),
   };
 }
 
@@ -165,11 +174,23 @@ function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.inf
 
 export interface PlanJobConfig {
   readonly region: string;
-  readonly queueUrl: string;
   readonly jobsTable: string;
+  readonly resultsTable: string;
+  readonly planQueueUrl: string;
+  readonly incomingQueueUrl: string;
+  readonly bulkQueueUrl: string;
+  readonly modelDir: string;
 }
 
 export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
   const e = parseEnv(planJobConfigSchema, env);
-  return { region: e[ENV.region], queueUrl: e[ENV.bulkQueueUrl], jobsTable: e[ENV.jobsTable] };
+  return {
+    region: e[ENV.region],
+    jobsTable: e[ENV.jobsTable],
+    resultsTable: e[ENV.resultsTable],
+    planQueueUrl: e[ENV.planQueueUrl],
+    incomingQueueUrl: e[ENV.incomingQueueUrl],
+    bulkQueueUrl: e[ENV.bulkQueueUrl],
+    modelDir: e[ENV.modelDir],
+  };
 }

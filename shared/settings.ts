@@ -24,12 +24,45 @@ export const RESULTS_TABLE = {
   sortKey: 'sk',
   /** GSI answering "images whose label L scored >= s, best first" with one Query. */
   labelIndex: { name: 'by-label', partitionKey: 'labelPk', sortKey: 'labelSk' },
-  /** GSI answering "results of job J". */
+  /**
+   * @deprecated Dropped (decision 0014): one partition per job was a hot key. The jobs
+   * table's sharded marker items answer "results of job J". Kept only until infra drops it.
+   */
   jobIndex: { name: 'by-job', partitionKey: 'jobId', sortKey: 'sk' },
 } as const;
 
+/**
+ * Key schema of the jobs table (decision 0014): per job one job item (`job#<id>`, `job`),
+ * and per shard `job#<id>#<n>` one counter item (`count`) plus one marker item per image
+ * outcome, so a job's writes spread over `JOBS.counterShards` partitions.
+ */
 export const JOBS_TABLE = {
-  partitionKey: 'jobId',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** GSI listing jobs newest first: only job items carry `listPk`, a few writes per job. */
+  listIndex: { name: 'by-created', partitionKey: 'listPk', sortKey: 'createdAt' },
+} as const;
+
+/** Labeling jobs over an S3 prefix (shared/labeling/plan-job.ts, decision 0014). */
+export const JOBS = {
+  /**
+   * Partitions a job's outcome markers and counters spread over. At 1,000 images/s each
+   * takes ~31 outcomes/s (a marker put and a counter add in one transaction, ~125 WCU/s),
+   * far under a partition's 1,000 WCU/s, and few enough concurrent transactions on one
+   * counter item that conflicts stay rare; a status read is one BatchGet of 32 items.
+   */
+  counterShards: 32,
+  /** Objects per ListObjectsV2 page (S3's maximum). */
+  pageSize: 1000,
+  /** A plan step lists pages until this much time has passed, then continues itself. */
+  stepBudgetMs: 20_000,
+  /** Objects per queue message, as S3-event-shaped records. */
+  objectsPerMessage: 10,
+  /** A worker re-reads a job's status (cancel) at most this often. */
+  statusCacheMs: 2000,
+  planTimeoutSeconds: 60,
+  planVisibilityTimeoutSeconds: 6 * 60,
+  planMaxReceiveCount: 5,
 } as const;
 
 /** Prefix under the results bucket where each batch writes one JSON Lines object. */

@@ -1,14 +1,41 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createAwsClients } from '../../shared/aws/clients.ts';
-import { type JobRequest, planJob } from '../../shared/aws/plan-job.ts';
+import { createPlanPorts } from '../../shared/aws/plan-job.ts';
 import { readPlanJobConfig } from '../../shared/config.ts';
+import { errorMessage, LabelerError } from '../../shared/errors.ts';
+import { planStep } from '../../shared/labeling/plan-job.ts';
+import { readManifest } from '../../shared/model/manifest.ts';
 import { logger } from '../../shared/observability.ts';
+import { JOBS } from '../../shared/settings.ts';
 
 const config = readPlanJobConfig(process.env);
 const clients = createAwsClients({ region: config.region });
+const manifest = await readManifest(config.modelDir);
+const ports = createPlanPorts(clients, config, { id: manifest.id, version: manifest.version }, config.region);
 
-/** Invoked by EventBridge Scheduler with a job request as its input. */
-export const handler = async (event: JobRequest) => {
-  const planned = await planJob(event, clients, config);
-  logger.info('job planned', { ...planned });
-  return planned;
+/**
+ * Consumes the plan queue (batch size 1): `start` requests from the CLI and EventBridge
+ * Scheduler, and the job's own `continue` steps. A step leaves time for its sends and
+ * record inside the function timeout.
+ */
+export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const batchItemFailures: Array<{ itemIdentifier: string }> = [];
+  for (const record of event.Records) {
+    try {
+      const outcome = await planStep(record.body, ports, {
+        pageSize: JOBS.pageSize,
+        stepBudgetMs: JOBS.stepBudgetMs,
+      });
+      logger.info('plan step', { ...outcome });
+    } catch (error) {
+      // Retried, then parked in the plan DLQ where it stays visible (a malformed message, a vanished job).
+      const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+      logger.warn('plan step failed; the message goes back to the queue', {
+        code,
+        error: errorMessage(error),
+      });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
 };

@@ -4,6 +4,7 @@ import type { BatchReport, ClassifyDeps, ClassifyLog } from '../labeling/classif
 import { classifyRecords } from '../labeling/classify-records.ts';
 import { createImageLabeler } from '../labeling/create-labeler.ts';
 import type { AwsClients } from './clients.ts';
+import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
 import { S3ExportStore, S3ImageStore } from './s3-stores.ts';
 
@@ -30,9 +31,10 @@ export async function createClassifyDeps(
   return {
     labeler,
     images: new S3ImageStore(clients.s3, config.maxBytes),
-    results: new DynamoResultsStore(clients.db, config.resultsTable),
+    results: new DynamoResultsStore(clients.db, config.resultsTable, undefined, config.jobsTable),
     exports: new S3ExportStore(clients.s3, config.resultsBucket),
     log,
+    ...(config.jobsTable ? { jobs: new DynamoJobsStore(clients.db, config.jobsTable) } : {}),
   };
 }
 

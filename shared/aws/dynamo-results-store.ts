@@ -11,6 +11,7 @@ import type { ImageResult, LabelHit, ModelRef, Page, ResultsStore } from '../lab
 import { imageId } from '../labeling/results.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
+import { isConditionCancel, outcomeItems } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { paddedSequencer } from './s3-event.ts';
 
@@ -49,12 +50,22 @@ export class DynamoResultsStore implements ResultsStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #indexMinScore: number;
+  readonly #jobsTable: string | undefined;
 
-  /** @param indexMinScore labels scoring below it are stored but not indexed (LABELING.indexMinScore) */
-  constructor(db: DynamoDBDocumentClient, tableName: string, indexMinScore: number = LABELING.indexMinScore) {
+  /**
+   * @param indexMinScore labels scoring below it are stored but not indexed (LABELING.indexMinScore)
+   * @param jobsTable where results of labeling jobs are counted, in the result's own transaction
+   */
+  constructor(
+    db: DynamoDBDocumentClient,
+    tableName: string,
+    indexMinScore: number = LABELING.indexMinScore,
+    jobsTable?: string,
+  ) {
     this.#db = db;
     this.#table = tableName;
     this.#indexMinScore = indexMinScore;
+    this.#jobsTable = jobsTable;
   }
 
   /** The lowest score a label query can ask for: lower ones are not indexed. */
@@ -120,12 +131,17 @@ export class DynamoResultsStore implements ResultsStore {
     for (let rank = indexed.length + 1; rank <= this.#indexed(previous).length; rank++) {
       items.push({ Delete: { TableName: this.#table, Key: { [PK]: pk, [SK]: rankSk(result.model, rank) } } });
     }
+    // A job's result is counted in the same transaction (decision 0014): written <=> counted,
+    // and a redelivery whose marker exists cancels the whole write.
+    if (result.jobId && this.#jobsTable) {
+      const outcome = result.status === 'ok' ? 'labeled' : 'failed';
+      items.push(...outcomeItems(this.#jobsTable, result.jobId, result, outcome, result.error));
+    }
     try {
       await this.#db.send(new TransactWriteCommand({ TransactItems: items }));
       return 'written';
     } catch (error) {
-      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons;
-      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
+      if (isConditionCancel(error)) return 'duplicate';
       throw toLabelerError(error, 'DynamoDB TransactWriteItems');
     }
   }

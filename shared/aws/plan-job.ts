@@ -1,134 +1,115 @@
-import { randomUUID } from 'node:crypto';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { LabelerError } from '../errors.ts';
-import { JOBS_TABLE } from '../settings.ts';
+import type { JobTarget } from '../labeling/jobs.ts';
+import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
+import type { ModelRef } from '../labeling/results.ts';
+import { JOBS } from '../settings.ts';
+import type { AwsClients } from './clients.ts';
+import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { encodeS3Key } from './s3-event.ts';
 
-export const jobRequestSchema = z.object({
-  jobId: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,128}$/)
-    .optional(),
-  bucket: z.string().min(3),
-  prefix: z.string().default(''),
-});
-export type JobRequest = z.input<typeof jobRequestSchema>;
-
-export interface PlannedJob {
-  readonly jobId: string;
-  readonly objects: number;
-  readonly messages: number;
+/** Where a job's state and messages go: names the plan-job function, the CLI and the local stack share. */
+export interface JobsResources {
+  readonly jobsTable: string;
+  readonly resultsTable: string;
+  readonly planQueueUrl: string;
+  /** Target `lambda`: the classify function's queue. */
+  readonly incomingQueueUrl: string;
+  /** Target `gpu`: the GPU workers' queue. */
+  readonly bulkQueueUrl: string;
 }
 
-/** Objects per queue message: one S3-event-shaped body carries several records. */
-const OBJECTS_PER_MESSAGE = 10;
+/** Listing failures retrying cannot fix: the job fails with the reason instead of stalling. */
+const PERMANENT_LIST_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidBucketName']);
 
-/**
- * Plans a labeling job over an S3 prefix: lists the objects and enqueues them on the
- * bulk queue as S3 event notifications tagged with the job id, so the same classify
- * use case (Lambda or GPU worker) labels them. Records the job in the jobs table.
- */
-export async function planJob(
-  input: unknown,
-  clients: { s3: S3Client; sqs: SQSClient; db: DynamoDBDocumentClient },
-  target: { queueUrl: string; jobsTable: string; region: string },
-): Promise<PlannedJob> {
-  const parsed = jobRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new LabelerError(
-      'job/invalid-request',
-      `invalid job request: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-    );
-  }
-  const { bucket, prefix } = parsed.data;
-  const jobId = parsed.data.jobId ?? randomUUID();
-  let objects = 0;
-  let messages = 0;
-  let pending: Array<Record<string, unknown>> = [];
-  let batch: string[] = [];
-
-  const flushBatch = async () => {
-    if (batch.length === 0) return;
-    const entries = batch.map((body, i) => ({ Id: String(i), MessageBody: body }));
-    batch = [];
-    const sent = await clients.sqs
-      .send(new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }))
-      .catch((error: unknown) => {
-        throw toLabelerError(error, 'SQS SendMessageBatch');
-      });
-    if ((sent.Failed ?? []).length > 0) {
-      throw new LabelerError(
-        'job/enqueue-failed',
-        `${sent.Failed?.length} messages were refused by the queue`,
-        {
-          permanent: false,
-        },
+/** The plan-job use case's ports on the AWS SDK: S3 listing, SQS sends, the jobs table. */
+export function createPlanPorts(
+  clients: AwsClients,
+  names: JobsResources,
+  model: ModelRef,
+  region: string,
+): PlanPorts & { readonly store: DynamoJobsStore } {
+  const store = new DynamoJobsStore(clients.db, names.jobsTable);
+  const queueOf = (target: JobTarget) => (target === 'gpu' ? names.bulkQueueUrl : names.incomingQueueUrl);
+  return {
+    store,
+    jobs: store,
+    model,
+    async listPage(bucket, prefix, token, maxKeys) {
+      const page = await clients.s3
+        .send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            MaxKeys: maxKeys,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        )
+        .catch((error: unknown) => {
+          const name = (error as { name?: string }).name ?? '';
+          if (PERMANENT_LIST_ERRORS.has(name)) {
+            throw new LabelerError('job/list-failed', `s3://${bucket}/${prefix} cannot be listed: ${name}`, {
+              cause: error,
+            });
+          }
+          throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
+        });
+      const objects: ListedObject[] = (page.Contents ?? []).flatMap((o) =>
+        o.Key ? [{ key: o.Key, size: o.Size ?? 0, eTag: (o.ETag ?? '').replace(/"/g, '') }] : [],
       );
-    }
-    messages += entries.length;
+      return page.IsTruncated && page.NextContinuationToken
+        ? { objects, next: page.NextContinuationToken }
+        : { objects };
+    },
+    async sendImages(target, jobId, bucket, objects) {
+      const bodies: string[] = [];
+      for (let i = 0; i < objects.length; i += JOBS.objectsPerMessage) {
+        const records = objects.slice(i, i + JOBS.objectsPerMessage).map((o) => s3Record(region, bucket, o));
+        bodies.push(JSON.stringify({ Records: records, labelerJobId: jobId }));
+      }
+      for (let i = 0; i < bodies.length; i += 10) {
+        const entries = bodies.slice(i, i + 10).map((body, n) => ({ Id: String(n), MessageBody: body }));
+        const sent = await clients.sqs
+          .send(new SendMessageBatchCommand({ QueueUrl: queueOf(target), Entries: entries }))
+          .catch((error: unknown) => {
+            throw toLabelerError(error, 'SQS SendMessageBatch');
+          });
+        if ((sent.Failed ?? []).length > 0) {
+          // The whole step is redone; the images already sent are counted once by the workers.
+          throw new LabelerError(
+            'job/enqueue-failed',
+            `${sent.Failed?.length} messages were refused by the queue`,
+            {
+              permanent: false,
+            },
+          );
+        }
+      }
+    },
+    async sendPlan(message: PlanMessage) {
+      await clients.sqs
+        .send(new SendMessageCommand({ QueueUrl: names.planQueueUrl, MessageBody: JSON.stringify(message) }))
+        .catch((error: unknown) => {
+          throw toLabelerError(error, 'SQS SendMessage (plan)');
+        });
+    },
   };
-  const flushRecords = async () => {
-    if (pending.length === 0) return;
-    batch.push(JSON.stringify({ Records: pending, labelerJobId: jobId }));
-    pending = [];
-    if (batch.length === 10) await flushBatch();
+}
+
+function s3Record(region: string, bucket: string, o: ListedObject): Record<string, unknown> {
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: region,
+    eventTime: new Date().toISOString(),
+    eventName: 'ObjectCreated:Put',
+    s3: {
+      s3SchemaVersion: '1.0',
+      bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+      // Sequencer 0: a job's event never supersedes a real upload event for the same key.
+      object: { key: encodeS3Key(o.key), size: o.size, eTag: o.eTag, sequencer: '0' },
+    },
   };
-
-  let token: string | undefined;
-  do {
-    const page = await clients.s3
-      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
-      .catch((error: unknown) => {
-        throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
-      });
-    for (const object of page.Contents ?? []) {
-      if (!object.Key || object.Key.endsWith('/')) continue;
-      objects++;
-      pending.push({
-        eventVersion: '2.1',
-        eventSource: 'aws:s3',
-        awsRegion: target.region,
-        eventTime: new Date().toISOString(),
-        eventName: 'ObjectCreated:Put',
-        s3: {
-          s3SchemaVersion: '1.0',
-          bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
-          object: {
-            key: encodeS3Key(object.Key),
-            size: object.Size ?? 0,
-            eTag: (object.ETag ?? '').replace(/"/g, ''),
-            sequencer: '0',
-          },
-        },
-      });
-      if (pending.length === OBJECTS_PER_MESSAGE) await flushRecords();
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  await flushRecords();
-  await flushBatch();
-
-  await clients.db
-    .send(
-      new PutCommand({
-        TableName: target.jobsTable,
-        Item: {
-          [JOBS_TABLE.partitionKey]: jobId,
-          status: 'queued',
-          bucket,
-          prefix,
-          total: objects,
-          messages,
-          createdAt: new Date().toISOString(),
-        },
-      }),
-    )
-    .catch((error: unknown) => {
-      throw toLabelerError(error, 'DynamoDB PutItem (job)');
-    });
-  return { jobId, objects, messages };
 }

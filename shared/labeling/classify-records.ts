@@ -6,6 +6,7 @@ import { errorMessage, LabelerError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
 import { mapLimit } from './image-labeler.ts';
+import type { JobLedger } from './jobs.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
 
@@ -28,6 +29,8 @@ export interface ClassifyDeps {
   readonly exports: ExportStore;
   readonly log: ClassifyLog;
   readonly jobId?: string;
+  /** Where the images of labeling jobs are counted (skipped, cancelled, completion). */
+  readonly jobs?: JobLedger;
   readonly now?: () => Date;
 }
 
@@ -43,6 +46,8 @@ export interface BatchReport {
     failed: number;
     duplicates: number;
     superseded: number;
+    /** Images of a cancelled job, dropped without labeling. */
+    cancelled: number;
     retried: number;
     testEvents: number;
     invalid: number;
@@ -83,6 +88,7 @@ export async function classifyRecords(
     failed: 0,
     duplicates: 0,
     superseded: 0,
+    cancelled: 0,
     retried: 0,
     testEvents: 0,
     invalid: 0,
@@ -102,6 +108,51 @@ export async function classifyRecords(
   }
   counts.images = work.length;
   if (work.length === 0) return { failedMessageIds: [...failed], counts, stageMs };
+
+  // Job accounting: every image of a job gets exactly one outcome (decision 0014). The
+  // marker behind each outcome makes a redelivered message count nothing a second time.
+  const jobs = deps.jobs;
+  const touchedJobs = new Set<string>();
+  const recordOutcome = async (w: Work, outcome: 'skipped' | 'cancelled'): Promise<void> => {
+    const jobId = w.ref.jobId;
+    if (!jobs || !jobId) return;
+    try {
+      await jobs.record(jobId, w.ref, outcome);
+      touchedJobs.add(jobId);
+    } catch (error) {
+      counts.retried++;
+      failed.add(w.messageId);
+      log.warn('could not record a job outcome; the message goes back to the queue', {
+        messageId: w.messageId,
+        jobId,
+        outcome,
+        error: errorMessage(error),
+      });
+    }
+  };
+  if (jobs) {
+    const cancelled = new Set<string>();
+    for (const jobId of new Set(work.flatMap((w) => (w.ref.jobId ? [w.ref.jobId] : [])))) {
+      try {
+        if ((await jobs.settings(jobId))?.status === 'cancelled') cancelled.add(jobId);
+      } catch (error) {
+        for (const w of work) if (w.ref.jobId === jobId) failed.add(w.messageId);
+        log.warn('could not read a job; its images go back to the queue', {
+          jobId,
+          error: errorMessage(error),
+        });
+      }
+    }
+    const kept: Work[] = [];
+    for (const w of work) {
+      if (failed.has(w.messageId)) counts.retried++;
+      else if (w.ref.jobId && cancelled.has(w.ref.jobId)) {
+        counts.cancelled++;
+        await recordOutcome(w, 'cancelled');
+      } else kept.push(w);
+    }
+    work.splice(0, work.length, ...kept);
+  }
 
   let existing: Map<string, ImageResult>;
   try {
@@ -123,8 +174,12 @@ export async function classifyRecords(
   const seen = new Set<string>();
   for (const w of work) {
     const id = `${imageId(w.ref)}#${w.ref.eTag}`;
-    if (seen.has(id) || existing.get(imageId(w.ref))?.eTag === w.ref.eTag) counts.duplicates++;
-    else {
+    if (seen.has(id)) counts.duplicates++;
+    else if (existing.get(imageId(w.ref))?.eTag === w.ref.eTag) {
+      // Already labeled by this model version: a job in either mode skips it (decision 0014).
+      counts.duplicates++;
+      await recordOutcome(w, 'skipped');
+    } else {
       seen.add(id);
       todo.push(w);
     }
@@ -145,14 +200,20 @@ export async function classifyRecords(
       return;
     }
     if (outcome.status === 'failed' && outcome.error.code === 'object/changed') {
+      // The upload that changed it has an event of its own; for a job it is skipped.
       counts.superseded++;
+      await recordOutcome(w, 'skipped');
       return;
     }
     const result = toResult(w.ref, model, outcome, labeledAt, w.ref.jobId ?? deps.jobId);
     try {
       const previous = existing.get(imageId(w.ref));
-      if ((await results.put(result, previous)) === 'duplicate') counts.duplicates++;
-      else {
+      if ((await results.put(result, previous)) === 'duplicate') {
+        counts.duplicates++;
+        // Another writer got there first (or this job already counted it): one outcome, at most.
+        await recordOutcome(w, 'skipped');
+      } else {
+        if (result.jobId) touchedJobs.add(result.jobId);
         written.push(result);
         if (result.status === 'ok') counts.labeled++;
         else counts.failed++;
@@ -211,6 +272,15 @@ export async function classifyRecords(
     });
   }
   await writing;
+
+  for (const jobId of touchedJobs) {
+    try {
+      await jobs?.checkCompletion(jobId);
+    } catch (error) {
+      // The planner and later batches check again; the job completes with the next check.
+      log.warn('could not check job completion', { jobId, error: errorMessage(error) });
+    }
+  }
 
   if (written.length > 0) {
     const exportStarted = performance.now();

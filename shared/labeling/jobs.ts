@@ -58,3 +58,32 @@ export interface JobsService {
   /** Every result the job wrote (for `labeler query job`). */
   results(jobId: string): AsyncIterable<ImageResult>;
 }
+
+/** How one image of a job ended; each is counted once per (job, image). */
+export type JobOutcome = 'labeled' | 'failed' | 'skipped' | 'cancelled';
+
+/** What a classify worker needs to know about a job, read briefly cached. */
+export interface JobSettings {
+  readonly status: JobStatus;
+  readonly mode: JobMode;
+}
+
+/**
+ * Port: the classify side of a job's accounting. Results (labeled / failed) are counted
+ * by the results store in the same transaction that writes them; the other outcomes here.
+ */
+export interface JobLedger {
+  settings(jobId: string): Promise<JobSettings | undefined>;
+  /** Records a skipped or cancelled image once; false when the image already had an outcome. */
+  record(
+    jobId: string,
+    image: { bucket: string; key: string },
+    outcome: 'skipped' | 'cancelled',
+  ): Promise<boolean>;
+  /** Marks the job succeeded when planning is done and every planned image has an outcome. */
+  checkCompletion(jobId: string): Promise<void>;
+}
+
+export function jobTotalDone(counts: JobCounts): number {
+  return counts.labeled + counts.failed + counts.skipped + counts.cancelled;
+}

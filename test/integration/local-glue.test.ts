@@ -18,16 +18,16 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
-import { planJob } from '../../shared/aws/plan-job.ts';
+import { createPlanPorts } from '../../shared/aws/plan-job.ts';
 import { SqsBatchConsumer } from '../../shared/aws/sqs-batch-consumer.ts';
+import { planStep, startJob } from '../../shared/labeling/plan-job.ts';
 import { answerQuery } from '../../shared/labeling/query-api.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
-import { JOBS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { UPLOAD_FILTER } from '../../shared/settings.ts';
 import { solidImage } from '../helpers/images.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -320,17 +320,25 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
     await stack.clients.s3.send(
       new PutObjectCommand({ Bucket: bucket, Key: 'datasets/d2/other.jpg', Body: jpeg }),
     );
-    const planned = await planJob({ jobId: 'job-42', bucket, prefix: 'datasets/d1/' }, stack.clients, {
-      queueUrl: stack.queues.bulk.url,
-      jobsTable: stack.names.jobsTable,
-      region: stack.region,
-    });
-    assert.deepEqual(planned, { jobId: 'job-42', objects: 23, messages: 3 });
-    const job = await stack.clients.db.send(
-      new GetCommand({ TableName: stack.names.jobsTable, Key: { [JOBS_TABLE.partitionKey]: 'job-42' } }),
+    const ports = createPlanPorts(
+      stack.clients,
+      {
+        jobsTable: stack.names.jobsTable,
+        resultsTable: stack.names.resultsTable,
+        planQueueUrl: stack.queues.plan.url,
+        incomingQueueUrl: stack.queues.incoming.url,
+        bulkQueueUrl: stack.queues.bulk.url,
+      },
+      { id: 'test-model', version: '1' },
+      stack.region,
     );
-    assert.equal(job.Item?.total, 23);
-    assert.equal(job.Item?.status, 'queued');
+    const { jobId } = await startJob({ bucket, prefix: 'datasets/d1/', target: 'gpu', mode: 'all' }, ports);
+    const [step] = await receiveAll(stack.queues.plan.url, 1);
+    const planned = await planStep(step?.Body ?? '', ports, { pageSize: 1000, stepBudgetMs: 60_000 });
+    assert.deepEqual(planned, { kind: 'planned', jobId, page: 0, objects: 23, done: true });
+    const job = await ports.store.get(jobId);
+    assert.equal(job?.total, 23);
+    assert.equal(job?.status, 'running');
 
     const deps = await createClassifyDeps(
       {
@@ -367,7 +375,7 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
           `result ${i}`,
           async () => (await store.getByImage(bucket, `datasets/d1/${i}.jpg`))[0],
         );
-        assert.equal(r.jobId, 'job-42');
+        assert.equal(r.jobId, jobId);
         assert.equal(r.labels.length, 3);
       }
       assert.deepEqual(await store.getByImage(bucket, 'datasets/d2/other.jpg'), []);

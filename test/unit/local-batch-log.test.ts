@@ -24,6 +24,7 @@ function report(counts: Partial<BatchReport['counts']>): BatchReport {
       failed: 0,
       duplicates: 0,
       superseded: 0,
+      cancelled: 0,
       retried: 0,
       testEvents: 0,
       invalid: 0,

@@ -1,0 +1,452 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { LabelerError } from '../errors.ts';
+import type {
+  Job,
+  JobCounts,
+  JobLedger,
+  JobMode,
+  JobOutcome,
+  JobRequest,
+  JobSettings,
+  JobStatus,
+  JobTarget,
+} from '../labeling/jobs.ts';
+import { jobTotalDone } from '../labeling/jobs.ts';
+import type { ModelRef } from '../labeling/results.ts';
+import { JOBS, JOBS_TABLE } from '../settings.ts';
+import { toLabelerError } from './errors.ts';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+const { partitionKey: PK, sortKey: SK, listIndex } = JOBS_TABLE;
+const JOB_SK = 'job';
+const COUNT_SK = 'count';
+const LIST_PK = 'jobs';
+const OUTCOMES: readonly JobOutcome[] = ['labeled', 'failed', 'skipped', 'cancelled'];
+
+/** The job item as stored: the public Job less the counts, plus planning state. */
+export interface JobRecord extends Omit<Job, keyof JobCounts> {
+  readonly total: number;
+  /** Plan steps recorded so far; step N is applied only when this equals N. */
+  readonly pagesPlanned: number;
+  /** Whether the first plan step was sent (a retried start resends it otherwise). */
+  readonly planStarted: boolean;
+  readonly idempotencyKey?: string;
+}
+
+/** `j-` + 24 hex of sha256(key): the same key always names the same job. */
+export function jobIdFor(idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return `j-${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+  return `j-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 24)}`;
+}
+
+function jobPk(jobId: string): string {
+  return `job#${jobId}`;
+}
+
+function imageHash(image: { bucket: string; key: string }): string {
+  return createHash('sha256').update(`${image.bucket}/${image.key}`).digest('hex');
+}
+
+/** The shard of an image's outcome: spread by a hash of the image, stable across deliveries. */
+export function shardPk(jobId: string, image: { bucket: string; key: string }): string {
+  return `${jobPk(jobId)}#${Number.parseInt(imageHash(image).slice(0, 8), 16) % JOBS.counterShards}`;
+}
+
+/**
+ * The transaction items that record one image's outcome for a job exactly once: a marker
+ * unique per (job, image), which fails the whole transaction when it exists, and an ADD
+ * on its shard's counter. The results store appends them to a result's own transaction.
+ */
+export function outcomeItems(
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): TransactItem[] {
+  const pk = shardPk(jobId, image);
+  return [
+    {
+      Put: {
+        TableName: jobsTable,
+        Item: {
+          [PK]: pk,
+          [SK]: `img#${imageHash(image).slice(0, 40)}`,
+          bucket: image.bucket,
+          key: image.key,
+          outcome,
+          ...(error ? { error } : {}),
+        },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': PK },
+      },
+    },
+    {
+      Update: {
+        TableName: jobsTable,
+        Key: { [PK]: pk, [SK]: COUNT_SK },
+        UpdateExpression: 'ADD #n :one',
+        ExpressionAttributeNames: { '#n': outcome },
+        ExpressionAttributeValues: { ':one': 1 },
+      },
+    },
+  ];
+}
+
+/** Whether a failed transaction was cancelled by a condition (a duplicate), not a fault. */
+export function isConditionCancel(error: unknown): boolean {
+  const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons;
+  return (reasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+export interface JobMarker {
+  readonly bucket: string;
+  readonly key: string;
+  readonly outcome: JobOutcome;
+  readonly error?: { code: string; message: string };
+}
+
+/** Jobs in one DynamoDB table: the job item, and per shard a counter and outcome markers. */
+export class DynamoJobsStore implements JobLedger {
+  readonly #db: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #now: () => Date;
+  readonly #cache = new Map<string, { at: number; settings: JobSettings | undefined }>();
+
+  constructor(db: DynamoDBDocumentClient, tableName: string, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#table = tableName;
+    this.#now = now;
+  }
+
+  get tableName(): string {
+    return this.#table;
+  }
+
+  async #send<T>(command: { input: unknown }, what: string): Promise<T> {
+    try {
+      return (await this.#db.send(command as never)) as T;
+    } catch (error) {
+      throw toLabelerError(error, `DynamoDB ${what}`);
+    }
+  }
+
+  /** Writes the job item unless the job exists; returns the stored record and whether this call created it. */
+  async create(request: JobRequest, model: ModelRef): Promise<{ record: JobRecord; created: boolean }> {
+    const now = this.#now().toISOString();
+    const record: JobRecord = {
+      jobId: jobIdFor(request.idempotencyKey),
+      status: 'planning',
+      bucket: request.bucket,
+      prefix: request.prefix,
+      target: request.target,
+      mode: request.mode,
+      model,
+      planningDone: false,
+      createdAt: now,
+      updatedAt: now,
+      total: 0,
+      pagesPlanned: 0,
+      planStarted: false,
+      ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
+      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+    };
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { [PK]: jobPk(record.jobId), [SK]: JOB_SK, listPk: LIST_PK, ...record },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return { record, created: true };
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') {
+        throw toLabelerError(error, 'DynamoDB PutItem (job)');
+      }
+    }
+    const existing = await this.load(record.jobId);
+    if (!existing)
+      throw new LabelerError('job/not-found', `job ${record.jobId} vanished`, { permanent: false });
+    return { record: existing, created: false };
+  }
+
+  async load(jobId: string): Promise<JobRecord | undefined> {
+    const response = await this.#send<{ Item?: Record<string, unknown> }>(
+      new GetCommand({
+        TableName: this.#table,
+        Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+        ConsistentRead: true,
+      }),
+      'GetItem (job)',
+    );
+    return response.Item ? fromItem(response.Item) : undefined;
+  }
+
+  /** The job's counts: the sum of its shard counters (one BatchGet). */
+  async counts(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+    const sums = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
+    let keys: Array<Record<string, unknown>> | undefined = Array.from(
+      { length: JOBS.counterShards },
+      (_, n) => ({
+        [PK]: `${jobPk(jobId)}#${n}`,
+        [SK]: COUNT_SK,
+      }),
+    );
+    for (let attempt = 0; keys && keys.length > 0; attempt++) {
+      if (attempt > 6)
+        throw new LabelerError('dynamodb/throttled', 'unprocessed keys remained', { permanent: false });
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      const response: {
+        Responses?: Record<string, Array<Record<string, unknown>>>;
+        UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
+      } = await this.#send(
+        new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } } }),
+        'BatchGetItem (job counters)',
+      );
+      for (const item of response.Responses?.[this.#table] ?? []) {
+        for (const outcome of OUTCOMES) sums[outcome] += Number(item[outcome] ?? 0);
+      }
+      keys = response.UnprocessedKeys?.[this.#table]?.Keys;
+    }
+    return sums;
+  }
+
+  async get(jobId: string): Promise<Job | undefined> {
+    const record = await this.load(jobId);
+    if (!record) return undefined;
+    return toJob(record, await this.counts(jobId));
+  }
+
+  async list(limit: number): Promise<Job[]> {
+    const response = await this.#send<{ Items?: Array<Record<string, unknown>> }>(
+      new QueryCommand({
+        TableName: this.#table,
+        IndexName: listIndex.name,
+        KeyConditionExpression: '#p = :p',
+        ExpressionAttributeNames: { '#p': listIndex.partitionKey },
+        ExpressionAttributeValues: { ':p': LIST_PK },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+      'Query (jobs by-created)',
+    );
+    const jobs: Job[] = [];
+    for (const item of response.Items ?? []) {
+      const record = fromItem(item);
+      jobs.push(toJob(record, await this.counts(record.jobId)));
+    }
+    return jobs;
+  }
+
+  async markPlanStarted(jobId: string): Promise<void> {
+    await this.#send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+        UpdateExpression: 'SET planStarted = :t',
+        ExpressionAttributeValues: { ':t': true },
+      }),
+      'UpdateItem (job plan started)',
+    );
+  }
+
+  /**
+   * Applies plan step `page`: adds its objects to the total, once. Returns false when the
+   * step was already applied (a duplicate); throws a transient error when an earlier step
+   * is not applied yet, so the message comes back after it.
+   */
+  async recordPlanned(jobId: string, page: number, added: number, done: boolean): Promise<boolean> {
+    const now = this.#now().toISOString();
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: done
+            ? 'SET pagesPlanned = :next, planningDone = :t, updatedAt = :now, #s = if_not_exists(#s, :running) ADD #total :n'
+            : 'SET pagesPlanned = :next, updatedAt = :now ADD #total :n',
+          ConditionExpression: 'pagesPlanned = :page',
+          ExpressionAttributeNames: { '#total': 'total', ...(done ? { '#s': 'status' } : {}) },
+          ExpressionAttributeValues: {
+            ':page': page,
+            ':next': page + 1,
+            ':now': now,
+            ':n': added,
+            ...(done ? { ':t': true, ':running': 'running' } : {}),
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') {
+        throw toLabelerError(error, 'DynamoDB UpdateItem (job plan step)');
+      }
+      const record = await this.load(jobId);
+      if (record && record.pagesPlanned > page) return false;
+      throw new LabelerError(
+        'job/plan-out-of-order',
+        `plan step ${page} of ${jobId} waits for the one before`,
+        {
+          permanent: false,
+        },
+      );
+    }
+    // planning → running once the first step is applied; a cancelled job stays cancelled.
+    await this.#transition(jobId, 'planning', 'running', {});
+    return true;
+  }
+
+  async #transition(
+    jobId: string,
+    from: JobStatus,
+    to: JobStatus,
+    extra: Record<string, unknown>,
+  ): Promise<boolean> {
+    const now = this.#now().toISOString();
+    const sets = Object.keys(extra).map((_name, i) => `#x${i} = :x${i}`);
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: `SET #s = :to, updatedAt = :now${sets.map((s) => `, ${s}`).join('')}`,
+          ConditionExpression: '#s = :from',
+          ExpressionAttributeNames: {
+            '#s': 'status',
+            ...Object.fromEntries(Object.keys(extra).map((name, i) => [`#x${i}`, name])),
+          },
+          ExpressionAttributeValues: {
+            ':from': from,
+            ':to': to,
+            ':now': now,
+            ...Object.fromEntries(Object.values(extra).map((value, i) => [`:x${i}`, value])),
+          },
+        }),
+      );
+      this.#cache.delete(jobId);
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw toLabelerError(error, 'DynamoDB UpdateItem (job status)');
+    }
+  }
+
+  async cancel(jobId: string): Promise<boolean> {
+    const finishedAt = this.#now().toISOString();
+    for (const from of ['planning', 'running'] as const) {
+      if (await this.#transition(jobId, from, 'cancelled', { finishedAt })) return true;
+    }
+    return false;
+  }
+
+  async fail(jobId: string, error: { code: string; message: string }): Promise<void> {
+    const finishedAt = this.#now().toISOString();
+    for (const from of ['planning', 'running'] as const) {
+      if (await this.#transition(jobId, from, 'failed', { finishedAt, error })) return;
+    }
+  }
+
+  async settings(jobId: string): Promise<JobSettings | undefined> {
+    const cached = this.#cache.get(jobId);
+    if (cached && Date.now() - cached.at < JOBS.statusCacheMs) return cached.settings;
+    const record = await this.load(jobId);
+    const settings = record ? { status: record.status, mode: record.mode } : undefined;
+    this.#cache.set(jobId, { at: Date.now(), settings });
+    return settings;
+  }
+
+  async record(jobId: string, image: { bucket: string; key: string }, outcome: JobOutcome): Promise<boolean> {
+    try {
+      await this.#db.send(
+        new TransactWriteCommand({ TransactItems: outcomeItems(this.#table, jobId, image, outcome) }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionCancel(error)) return false;
+      throw toLabelerError(error, 'DynamoDB TransactWriteItems (job outcome)');
+    }
+  }
+
+  /**
+   * Both sides check after their own write with consistent reads: the worker after it
+   * counts, the planner after it marks planning done, so whichever writes last sees both.
+   */
+  async checkCompletion(jobId: string): Promise<void> {
+    const record = await this.load(jobId);
+    if (!record?.planningDone || record.status !== 'running') return;
+    const counts = await this.counts(jobId);
+    if (jobTotalDone({ ...counts, total: record.total }) < record.total) return;
+    // The total cannot grow once planning is done, so the status is the only condition.
+    await this.#transition(jobId, 'running', 'succeeded', { finishedAt: this.#now().toISOString() });
+  }
+
+  /** Every image outcome of a job, shard by shard. */
+  async *markers(jobId: string): AsyncIterable<JobMarker> {
+    for (let n = 0; n < JOBS.counterShards; n++) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const response: {
+          Items?: Array<Record<string, unknown>>;
+          LastEvaluatedKey?: Record<string, unknown>;
+        } = await this.#send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :img)',
+            ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+            ExpressionAttributeValues: { ':pk': `${jobPk(jobId)}#${n}`, ':img': 'img#' },
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+          'Query (job markers)',
+        );
+        for (const item of response.Items ?? []) {
+          yield {
+            bucket: String(item.bucket),
+            key: String(item.key),
+            outcome: item.outcome as JobOutcome,
+            ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
+          };
+        }
+        start = response.LastEvaluatedKey;
+      } while (start);
+    }
+  }
+}
+
+function fromItem(item: Record<string, unknown>): JobRecord {
+  return {
+    jobId: String(item.jobId),
+    status: item.status as JobStatus,
+    bucket: String(item.bucket),
+    prefix: String(item.prefix ?? ''),
+    target: item.target as JobTarget,
+    mode: item.mode as JobMode,
+    model: item.model as ModelRef,
+    planningDone: item.planningDone === true,
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+    total: Number(item.total ?? 0),
+    pagesPlanned: Number(item.pagesPlanned ?? 0),
+    planStarted: item.planStarted === true,
+    ...(item.finishedAt ? { finishedAt: String(item.finishedAt) } : {}),
+    ...(item.scheduleName ? { scheduleName: String(item.scheduleName) } : {}),
+    ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
+    ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
+  };
+}
+
+function toJob(record: JobRecord, counts: Omit<JobCounts, 'total'>): Job {
+  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, ...job } = record;
+  return { ...job, ...counts };
+}

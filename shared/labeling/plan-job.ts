@@ -1,0 +1,207 @@
+import { z } from 'zod';
+import { LabelerError } from '../errors.ts';
+import type { JobRequest, JobStatus, JobTarget } from './jobs.ts';
+import type { ModelRef } from './results.ts';
+
+export const jobRequestSchema = z.object({
+  bucket: z
+    .string()
+    .min(3)
+    .max(63)
+    .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name'),
+  prefix: z.string().max(1024).default(''),
+  target: z.enum(['lambda', 'gpu']).default('lambda'),
+  mode: z.enum(['all', 'stale']).default('all'),
+  idempotencyKey: z.string().min(1).max(512).optional(),
+  scheduleName: z.string().min(1).max(256).optional(),
+});
+
+export const planMessageSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('start'), request: jobRequestSchema }),
+  z.object({
+    kind: z.literal('continue'),
+    jobId: z.string().regex(/^j-[a-z0-9]{1,64}$/),
+    page: z.number().int().nonnegative(),
+    token: z.string().min(1).optional(),
+  }),
+]);
+export type PlanMessage = z.infer<typeof planMessageSchema>;
+
+/** Throws job/invalid-request with every problem named. */
+export function parseJobRequest(input: unknown): JobRequest {
+  const parsed = jobRequestSchema.safeParse(input);
+  if (!parsed.success) throw invalid(parsed.error);
+  return parsed.data;
+}
+
+export function parsePlanMessage(body: string): PlanMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new LabelerError('job/invalid-request', 'the plan message is not JSON');
+  }
+  const parsed = planMessageSchema.safeParse(json);
+  if (!parsed.success) throw invalid(parsed.error);
+  return parsed.data;
+}
+
+function invalid(error: z.ZodError): LabelerError {
+  const problems = error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
+  return new LabelerError('job/invalid-request', `invalid job request: ${problems}`);
+}
+
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly eTag: string;
+}
+
+/** The job state planning reads and writes (shared/aws/dynamo-jobs-store.ts). */
+export interface PlanJobsPort {
+  create(request: JobRequest, model: ModelRef): Promise<{ record: PlanJobRecord; created: boolean }>;
+  load(jobId: string): Promise<PlanJobRecord | undefined>;
+  markPlanStarted(jobId: string): Promise<void>;
+  recordPlanned(jobId: string, page: number, added: number, done: boolean): Promise<boolean>;
+  fail(jobId: string, error: { code: string; message: string }): Promise<void>;
+  checkCompletion(jobId: string): Promise<void>;
+}
+
+export interface PlanJobRecord {
+  readonly jobId: string;
+  readonly status: JobStatus;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly target: JobTarget;
+  readonly pagesPlanned: number;
+  readonly planStarted: boolean;
+}
+
+export interface PlanPorts {
+  readonly jobs: PlanJobsPort;
+  /** One ListObjectsV2 page. */
+  listPage(
+    bucket: string,
+    prefix: string,
+    token: string | undefined,
+    maxKeys: number,
+  ): Promise<{ objects: ListedObject[]; next?: string }>;
+  /** Enqueues the objects as S3-event-shaped messages tagged with the job id on the target's queue. */
+  sendImages(
+    target: JobTarget,
+    jobId: string,
+    bucket: string,
+    objects: readonly ListedObject[],
+  ): Promise<void>;
+  sendPlan(message: PlanMessage): Promise<void>;
+  readonly model: ModelRef;
+}
+
+export interface PlanOptions {
+  /** Objects per ListObjectsV2 page (JOBS.pageSize). */
+  readonly pageSize: number;
+  /** A step lists pages until this much time has passed (JOBS.stepBudgetMs). */
+  readonly stepBudgetMs: number;
+  /** At most this many pages per step (tests: 1). */
+  readonly maxPagesPerStep?: number;
+  /** How long a step waits for the step before it to be recorded before going back to the queue. @default 10000 */
+  readonly predecessorWaitMs?: number;
+  readonly clock?: () => number;
+}
+
+export type PlanOutcome =
+  | { readonly kind: 'started'; readonly jobId: string; readonly created: boolean }
+  | {
+      readonly kind: 'planned';
+      readonly jobId: string;
+      readonly page: number;
+      readonly objects: number;
+      readonly done: boolean;
+    }
+  | { readonly kind: 'skipped'; readonly jobId: string; readonly reason: string };
+
+/**
+ * Creates the job (once per idempotency key) and sends its first plan step. A retried
+ * start finds the job; it resends the first step only if the first try stopped before
+ * recording that it sent it, so planning never stalls and rarely repeats.
+ */
+export async function startJob(
+  input: unknown,
+  ports: PlanPorts,
+): Promise<{ jobId: string; created: boolean }> {
+  const request = parseJobRequest(input);
+  const { record, created } = await ports.jobs.create(request, ports.model);
+  if (!record.planStarted && record.status === 'planning') {
+    await ports.sendPlan({ kind: 'continue', jobId: record.jobId, page: 0 });
+    await ports.jobs.markPlanStarted(record.jobId);
+  }
+  return { jobId: record.jobId, created };
+}
+
+/**
+ * One plan message. A `continue` step lists pages from its token within the time budget,
+ * enqueues their objects, sends the next step, and only then records itself (total +=
+ * objects, pagesPlanned = page + 1) on the condition pagesPlanned = page: a crash before
+ * the record redoes the step (its images are counted once by the workers' markers), a
+ * duplicate after it stops at the check.
+ */
+export async function planStep(body: string, ports: PlanPorts, options: PlanOptions): Promise<PlanOutcome> {
+  const message = parsePlanMessage(body);
+  if (message.kind === 'start') {
+    const started = await startJob(message.request, ports);
+    return { kind: 'started', ...started };
+  }
+  const { jobId, page } = message;
+  let job = await ports.jobs.load(jobId);
+  // The step before sends this one just before recording itself: give it a moment rather
+  // than a trip through the queue's visibility timeout.
+  const waitUntil = Date.now() + (options.predecessorWaitMs ?? 10_000);
+  while (job && job.pagesPlanned < page && Date.now() < waitUntil) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    job = await ports.jobs.load(jobId);
+  }
+  if (!job) throw new LabelerError('job/not-found', `job ${jobId} does not exist`);
+  if (job.status !== 'planning' && job.status !== 'running') {
+    return { kind: 'skipped', jobId, reason: `job is ${job.status}` };
+  }
+  if (job.pagesPlanned > page) return { kind: 'skipped', jobId, reason: `step ${page} was already planned` };
+  if (job.pagesPlanned < page) {
+    throw new LabelerError(
+      'job/plan-out-of-order',
+      `plan step ${page} of ${jobId} waits for the one before`,
+      {
+        permanent: false,
+      },
+    );
+  }
+
+  const clock = options.clock ?? Date.now;
+  const started = clock();
+  const maxPages = options.maxPagesPerStep ?? Number.POSITIVE_INFINITY;
+  let token = message.token;
+  let objects = 0;
+  let pages = 0;
+  try {
+    do {
+      const listed = await ports.listPage(job.bucket, job.prefix, token, options.pageSize);
+      const images = listed.objects.filter((o) => !o.key.endsWith('/'));
+      if (images.length > 0) await ports.sendImages(job.target, jobId, job.bucket, images);
+      objects += images.length;
+      pages++;
+      token = listed.next;
+    } while (token && pages < maxPages && clock() - started < options.stepBudgetMs);
+  } catch (error) {
+    if (error instanceof LabelerError && error.permanent) {
+      // A missing bucket or denied listing will not heal by retrying: the job fails, visibly.
+      await ports.jobs.fail(jobId, { code: error.code, message: error.message });
+      return { kind: 'skipped', jobId, reason: `planning failed: ${error.code}` };
+    }
+    throw error;
+  }
+  const done = token === undefined;
+  if (!done) await ports.sendPlan({ kind: 'continue', jobId, page: page + 1, token });
+  const applied = await ports.jobs.recordPlanned(jobId, page, objects, done);
+  if (!applied) return { kind: 'skipped', jobId, reason: `step ${page} was already planned` };
+  if (done) await ports.jobs.checkCompletion(jobId);
+  return { kind: 'planned', jobId, page, objects, done };
+}
