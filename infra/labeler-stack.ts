@@ -2,7 +2,7 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import { validateSchedule } from '../shared/labeling/schedules.ts';
-import { RESULTS_TABLE } from '../shared/settings.ts';
+import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
 import { Classify } from './constructs/classify.ts';
 import { GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
@@ -69,6 +69,7 @@ export class LabelerStack extends Stack {
       imagesBucket,
       resultsBucket,
       resultsTable,
+      jobsTable,
     });
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
       image,
@@ -93,6 +94,7 @@ export class LabelerStack extends Stack {
             imagesBucket,
             resultsBucket,
             resultsTable,
+            jobsTable,
             createEcsServiceLinkedRole: props.createEcsServiceLinkedRole,
             instanceType: props.gpuInstanceType,
           });
@@ -116,7 +118,7 @@ export class LabelerStack extends Stack {
           table: resultsTable,
           indexNames: [RESULTS_TABLE.labelIndex.name],
         },
-        { name: 'Jobs', table: jobsTable, indexNames: [] },
+        { name: 'Jobs', table: jobsTable, indexNames: [JOBS_TABLE.listIndex.name] },
       ],
       gpuWorkerLogs: this.gpuWorkers?.logGroup,
       alarmEmail: props.alarmEmail,

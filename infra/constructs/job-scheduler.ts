@@ -13,17 +13,12 @@ import {
   type ScheduleSpec,
   scheduleStartMessage,
 } from '../../shared/labeling/schedules.ts';
-import { ENV } from '../../shared/settings.ts';
+import { ENV, JOBS } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
+import { IMAGE_MODEL_DIR, JOB_ACCOUNTING_ACTIONS } from './classify.ts';
 import { bindQueue, bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
 import type { WorkQueue } from './work-queue.ts';
-
-/** The plan-job function: one plan step (a page of the listing) per invocation. */
-export const PLAN_JOB = {
-  timeout: Duration.minutes(5),
-  memoryMb: 512,
-} as const;
 
 export interface JobSchedulerProps {
   readonly image: LabelerImage;
@@ -73,9 +68,11 @@ export class JobScheduler extends Construct {
       image: props.image,
       handler: HANDLERS.planJob,
       serviceName: 'labeler-plan-job',
-      memorySize: PLAN_JOB.memoryMb,
-      timeout: PLAN_JOB.timeout,
+      memorySize: 512,
+      timeout: Duration.seconds(JOBS.planTimeoutSeconds),
       logLevel: props.logLevel,
+      // Jobs record the model they label with; its manifest is in the image.
+      environment: { [ENV.modelDir]: IMAGE_MODEL_DIR },
     });
     // One plan step per invocation: a failed step is retried alone, never a neighbour.
     this.eventSource = new SqsEventSource(planQueue, { batchSize: 1, reportBatchItemFailures: true });
@@ -90,11 +87,9 @@ export class JobScheduler extends Construct {
     bindQueue(workload, { url: ENV.planQueueUrl }, planQueue, ['sqs:SendMessage']);
     bindQueue(workload, { url: ENV.incomingQueueUrl }, props.incomingQueue, ['sqs:SendMessage']);
     bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
-    bindTable(workload, ENV.jobsTable, props.jobsTable, [
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-    ]);
+    // Job item reads and transitions, and the sharded counters (BatchGetItem) for completion.
+    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
+    // Named by the plan-job configuration (shared/config.ts); reads only.
     bindTable(workload, ENV.resultsTable, props.resultsTable, ['dynamodb:BatchGetItem']);
 
     const stack = Stack.of(this);

@@ -1,7 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CLASSIFY, GPU_WORKER, RESOURCE_NAMES } from '../../shared/settings.ts';
-import { PLAN_JOB } from './job-scheduler.ts';
+import { CLASSIFY, GPU_WORKER, JOBS, RESOURCE_NAMES } from '../../shared/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
@@ -42,10 +41,8 @@ export class Queues extends Construct {
     this.plan = new WorkQueue(this, 'Plan', {
       queueName: `${prefix}-${RESOURCE_NAMES.planQueue}`,
       deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.planDlq}`,
-      // AWS recommends at least six times the consumer's timeout.
-      visibilityTimeout: Duration.seconds(6 * PLAN_JOB.timeout.toSeconds()),
-      // A step that fails three times (S3 listing denied, a table gone) needs a person.
-      maxReceiveCount: 3,
+      visibilityTimeout: Duration.seconds(JOBS.planVisibilityTimeoutSeconds),
+      maxReceiveCount: JOBS.planMaxReceiveCount,
     });
   }
 }

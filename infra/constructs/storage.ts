@@ -166,10 +166,18 @@ export class Storage extends Construct {
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
       tableName: `${prefix}-${RESOURCE_NAMES.jobsTable}`,
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },
+      sortKey: { name: JOBS_TABLE.sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       removalPolicy,
+    });
+    // `jobs list`, newest first: only job items carry the index key.
+    this.jobsTable.addGlobalSecondaryIndex({
+      indexName: JOBS_TABLE.listIndex.name,
+      partitionKey: { name: JOBS_TABLE.listIndex.partitionKey, type: string },
+      sortKey: { name: JOBS_TABLE.listIndex.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
   }
 }

@@ -4,7 +4,7 @@ import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { scheduleContext } from '../../infra/create-app.ts';
 import { SCHEDULE_DELIVERY, ScheduleError } from '../../shared/labeling/schedules.ts';
-import { ENV, RESULTS_TABLE } from '../../shared/settings.ts';
+import { ENV, JOBS, RESULTS_TABLE } from '../../shared/settings.ts';
 import { referencedId, resourcesOf, statementsOfRole, synthesizeLabeler } from './support.ts';
 
 // Arrange, once for the file: the real app (cdk-nag included) with two schedules declared
@@ -43,11 +43,11 @@ const schedules = Object.values(resourcesOf(template, 'AWS::Scheduler::Schedule'
 const byName = (name: string) => schedules.find((s) => s.Properties.Name === name)?.Properties ?? {};
 
 describe('plan queue and plan-job function', () => {
-  it('parks a plan step in the plan dead-letter queue after three receives', () => {
+  it('parks a plan step in the plan dead-letter queue after JOBS.planMaxReceiveCount receives', () => {
     const queue = resourcesOf(template, 'AWS::SQS::Queue')[planId]?.Properties ?? {};
     assert.deepEqual(queue.RedrivePolicy, {
       deadLetterTargetArn: { 'Fn::GetAtt': [planDlqId, 'Arn'] },
-      maxReceiveCount: 3,
+      maxReceiveCount: JOBS.planMaxReceiveCount,
     });
     const timeout = resourcesOf(template, 'AWS::Lambda::Function')[planFunctionId]?.Properties.Timeout;
     assert.ok(Number(queue.VisibilityTimeout) >= 6 * Number(timeout), 'visibility >= 6x function timeout');

@@ -212,10 +212,33 @@ describe('tables', () => {
 
   it('jobs table: key from JOBS_TABLE, on-demand, PITR', () => {
     const p = resourcesOf(template, 'AWS::DynamoDB::Table')[idOf(stack.storage.jobsTable)]?.Properties ?? {};
-    assert.deepEqual(p.KeySchema, [{ AttributeName: JOBS_TABLE.partitionKey, KeyType: 'HASH' }]);
-    assert.deepEqual(p.AttributeDefinitions, [
-      { AttributeName: JOBS_TABLE.partitionKey, AttributeType: 'S' },
+    const { partitionKey, sortKey, listIndex } = JOBS_TABLE;
+    assert.deepEqual(p.KeySchema, [
+      { AttributeName: partitionKey, KeyType: 'HASH' },
+      { AttributeName: sortKey, KeyType: 'RANGE' },
     ]);
+    assert.deepEqual(
+      p.AttributeDefinitions,
+      [partitionKey, sortKey, listIndex.partitionKey, listIndex.sortKey].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
+    );
+    assert.deepEqual(
+      (p.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[]).map((i) => [
+        i.IndexName,
+        i.KeySchema,
+      ]),
+      [
+        [
+          listIndex.name,
+          [
+            { AttributeName: listIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: listIndex.sortKey, KeyType: 'RANGE' },
+          ],
+        ],
+      ],
+    );
     assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
     assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
   });
@@ -278,13 +301,15 @@ describe('least privilege', () => {
     }
   }
 
-  it('classify may read images, write results, consume incoming, log', () => {
+  it('classify may read images, write results, count job images, consume incoming, log', () => {
     const role = functionRoleId(stack.classify.function);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       's3:GetObject',
@@ -335,7 +360,7 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('the GPU task role consumes bulk and writes results, nothing else', () => {
+  it('the GPU task role consumes bulk, writes results and counts job images, nothing else', () => {
     const taskDefinition = resourcesOf(template, 'AWS::ECS::TaskDefinition')[
       idOf(stack.gpuWorkers?.taskDefinition as IConstruct)
     ];
@@ -345,7 +370,9 @@ describe('least privilege', () => {
     assert.deepEqual(actionsOf(role), [
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
       's3:GetObject',
       's3:PutObject',
       'sqs:ChangeMessageVisibility',
