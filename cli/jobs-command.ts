@@ -31,7 +31,8 @@ const SUBCOMMAND_HELP = {
                           [--mode all|stale] [--wait] [--format text|json]
 
 Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
-its job id on stdout (with --format json: the job as one JSON object).
+its job id on stdout (with --format json: the job as one JSON object, and with
+--wait a second one when it has finished).
 
   --prefix <p>       key prefix to label ("" for the whole bucket; required)
   --bucket <b>       bucket (default: the stack's images bucket)
