@@ -143,6 +143,11 @@ export const ENV = {
   uvThreadpoolSize: 'UV_THREADPOOL_SIZE',
   /** Read by onnxruntime-node. */
   ortDisableTelemetry: 'ORT_DISABLE_TELEMETRY',
+  /**
+   * Read by the AWS SDK (a GPU worker under the local stack); shared/aws/clients.ts also
+   * reads it to make the SQS client prefer it over a queue URL's host.
+   */
+  sqsEndpointUrl: 'AWS_ENDPOINT_URL_SQS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -153,6 +158,7 @@ export const RUNTIME_ENV: readonly EnvName[] = [
   ENV.serviceName,
   ENV.uvThreadpoolSize,
   ENV.ortDisableTelemetry,
+  ENV.sqsEndpointUrl,
 ];
 
 /**

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../settings.ts';
 
 export interface AwsClients {
   readonly s3: S3Client;
@@ -38,6 +39,9 @@ export function createAwsClients(options: {
   const sqs = new SQSClient({
     ...common,
     ...(options.endpoints?.sqs ? { endpoint: options.endpoints.sqs } : {}),
+    // An endpoint from AWS_ENDPOINT_URL_SQS (a GPU worker under the local stack) must win
+    // over the queue URL's host, which an emulator may name unresolvably.
+    ...(!options.endpoints?.sqs && process.env[ENV.sqsEndpointUrl] ? { useQueueUrlAsEndpoint: false } : {}),
   });
   const dynamo = new DynamoDBClient({
     ...common,
