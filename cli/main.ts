@@ -1,6 +1,7 @@
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
+import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
@@ -14,8 +15,10 @@ Commands:
   label <files or folders...>   label local images, one result line per file
   local up | local run <folder> the whole pipeline on this machine (S3, SQS,
                                 DynamoDB emulators + the classify handler)
-  query image <key> | query label <label>
+  query image <key> | query label <label> | query job <job-id>
                                 read results from a running local stack
+  jobs start|status|list|cancel|failures|schedule
+                                labeling jobs over an S3 prefix, on demand or scheduled
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
 
 Run "labeler <command> --help" for a command's options.`;
@@ -26,6 +29,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   label: { run: labelCommand, help: LABEL_HELP },
   local: { run: localCommand, help: LOCAL_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
+  jobs: { run: jobsCommand, help: JOBS_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 

@@ -8,9 +8,10 @@ import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { LABELING, RESOURCE_NAMES } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
+import { connect } from './jobs-command.ts';
 import { DEFAULT_DATA_DIR } from './local-command.ts';
 
-export const QUERY_HELP = `Usage: labeler query <image|label> ... [options]
+export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
 
 Reads results from a running local stack ("labeler local up").
 
@@ -23,6 +24,9 @@ Reads results from a running local stack ("labeler local up").
       with each result but not indexed, so queries start there. Prints a "next"
       cursor on stderr when more results exist.
 
+  labeler query job <job-id> [--stack <name>]
+      Every result the job wrote, one line per image (failed images included).
+
 Prints one JSON line per result, in the shape "labeler label" and "labeler local
 run" print: scores rounded to six decimals.
 
@@ -34,6 +38,8 @@ Options:
   --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})
   --model <dir>      the model whose results to read (default: the bundled one)
   --data-dir <dir>   the local stack's state folder (default .labeler)
+  --stack <name>     query job only: a deployed stack instead of the local one
+  --region <r>       with --stack: its region
   -h, --help         show this help`;
 
 export async function queryCommand(argv: string[]): Promise<number> {
@@ -44,6 +50,8 @@ export async function queryCommand(argv: string[]): Promise<number> {
     cursor: { type: 'string' },
     model: { type: 'string' },
     'data-dir': { type: 'string' },
+    stack: { type: 'string' },
+    region: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   const [what, subject, ...extra] = positionals;
@@ -52,8 +60,11 @@ export async function queryCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (!subject || extra.length > 0) throw new UsageError(`"query ${what}" takes exactly one argument`);
-  if (what !== 'image' && what !== 'label')
-    throw new UsageError(`unknown query "${what}"; use image or label`);
+  if (what !== 'image' && what !== 'label' && what !== 'job')
+    throw new UsageError(`unknown query "${what}"; use image, label or job`);
+  if (what !== 'job' && (values.stack !== undefined || values.region !== undefined))
+    throw new UsageError('--stack and --region go with "query job"');
+  if (what === 'job') return queryJob(subject, values);
 
   const dataDir = values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR;
   const { region, endpoints } = await findRunningStack(dataDir);
@@ -91,5 +102,25 @@ export async function queryCommand(argv: string[]): Promise<number> {
     throw error;
   } finally {
     clients.dynamo.destroy();
+  }
+}
+
+/** A job's results, in the shape `labeler label` prints, failed images included. */
+async function queryJob(
+  jobId: string,
+  values: { stack?: string; region?: string; 'data-dir'?: string; model?: string },
+): Promise<number> {
+  const connection = await connect(values);
+  try {
+    if (!(await connection.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+    let count = 0;
+    for await (const result of connection.jobs.results(jobId)) {
+      count++;
+      process.stdout.write(`${JSON.stringify(printedResult(result))}\n`);
+    }
+    if (count === 0) process.stderr.write(`no results for job ${jobId} yet\n`);
+    return 0;
+  } finally {
+    connection.close();
   }
 }

@@ -1,5 +1,6 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ScheduleError } from '../shared/labeling/schedules.ts';
 import { LabelerStack } from './labeler-stack.ts';
 
 export interface LabelerApp {
@@ -34,6 +35,7 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const createSlr: unknown = app.node.tryGetContext('createEcsServiceLinkedRole');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   const gpuInstanceType: unknown = app.node.tryGetContext('gpuInstanceType');
+  const schedules: unknown = app.node.tryGetContext('schedules');
   const stack = new LabelerStack(app, 'Labeler', {
     description:
       'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
@@ -46,8 +48,27 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
     alarmEmail: typeof alarmEmail === 'string' && alarmEmail !== '' ? alarmEmail : undefined,
     // `-c gpuInstanceType=g6.2xlarge`: the task's CPU, memory and decode threads follow.
     gpuInstanceType: typeof gpuInstanceType === 'string' ? gpuInstanceType : undefined,
+    // cdk.json `schedules: [{name, expression, timezone?, bucket?, prefix, target, mode}]`, or `-c schedules='[...]'`.
+    schedules: scheduleContext(schedules),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/** The `schedules` context: an array in cdk.json, a JSON string from `-c`. */
+export function scheduleContext(value: unknown): Record<string, unknown>[] {
+  if (value === undefined) return [];
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new ScheduleError(`context "schedules" is not JSON: ${value}`);
+    }
+  }
+  if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'object' && s !== null)) {
+    throw new ScheduleError('context "schedules" must be an array of objects');
+  }
+  return parsed as Record<string, unknown>[];
 }

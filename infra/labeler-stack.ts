@@ -1,7 +1,8 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
-import { RESULTS_TABLE } from '../shared/settings.ts';
+import { validateSchedule } from '../shared/labeling/schedules.ts';
+import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
 import { Classify } from './constructs/classify.ts';
 import { GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
@@ -37,6 +38,11 @@ export interface LabelerStackProps extends StackProps {
    * @default - no subscription (synthesis warns; subscribe to the AlarmTopic output)
    */
   readonly alarmEmail?: string;
+  /**
+   * Labeling job schedules (cdk.json context `schedules`); `bucket` defaults to the images bucket.
+   * @default - none
+   */
+  readonly schedules?: readonly Record<string, unknown>[];
 }
 
 /** The whole pipeline: S3 -> SQS -> Lambda/ECS GPU -> DynamoDB + S3, plus jobs, queries, monitoring. */
@@ -63,12 +69,20 @@ export class LabelerStack extends Stack {
       imagesBucket,
       resultsBucket,
       resultsTable,
+      jobsTable,
     });
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
       image,
       imagesBucket,
+      planQueue: this.queues.plan,
+      incomingQueue: this.queues.incoming.queue,
       bulkQueue: this.queues.bulk.queue,
       jobsTable,
+      resultsTable,
+      // A schedule without a bucket labels this stack's images bucket.
+      schedules: (props.schedules ?? []).map((declared) =>
+        validateSchedule({ bucket: imagesBucket.bucketName, ...declared }),
+      ),
     });
     this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, imagesBucket });
     this.gpuWorkers =
@@ -80,6 +94,7 @@ export class LabelerStack extends Stack {
             imagesBucket,
             resultsBucket,
             resultsTable,
+            jobsTable,
             createEcsServiceLinkedRole: props.createEcsServiceLinkedRole,
             instanceType: props.gpuInstanceType,
           });
@@ -89,6 +104,8 @@ export class LabelerStack extends Stack {
         { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
         // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
         { name: 'Bulk', workQueue: this.queues.bulk, maxMessageAge: Duration.hours(2) },
+        // A plan step waits behind at most a few others; an old one means planning is stuck.
+        { name: 'Plan', workQueue: this.queues.plan, maxMessageAge: Duration.minutes(30) },
       ],
       functions: [
         { name: 'Classify', function: this.classify.function, alarmOnErrors: true },
@@ -99,9 +116,9 @@ export class LabelerStack extends Stack {
         {
           name: 'Results',
           table: resultsTable,
-          indexNames: [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.jobIndex.name],
+          indexNames: [RESULTS_TABLE.labelIndex.name],
         },
-        { name: 'Jobs', table: jobsTable, indexNames: [] },
+        { name: 'Jobs', table: jobsTable, indexNames: [JOBS_TABLE.listIndex.name] },
       ],
       gpuWorkerLogs: this.gpuWorkers?.logGroup,
       alarmEmail: props.alarmEmail,
@@ -124,6 +141,10 @@ export class LabelerStack extends Stack {
       IncomingDlqUrl: this.queues.incoming.deadLetterQueue.queueUrl,
       BulkQueueUrl: this.queues.bulk.queue.queueUrl,
       BulkDlqUrl: this.queues.bulk.deadLetterQueue.queueUrl,
+      PlanQueueUrl: this.queues.plan.queue.queueUrl,
+      PlanQueueArn: this.queues.plan.queue.queueArn,
+      PlanDlqUrl: this.queues.plan.deadLetterQueue.queueUrl,
+      PlanDlqArn: this.queues.plan.deadLetterQueue.queueArn,
       QueryApiUrl: this.queryApi.url,
       ScheduleGroupName: this.jobScheduler.scheduleGroup.scheduleGroupName,
       SchedulerRoleArn: this.jobScheduler.schedulerRole.roleArn,

@@ -9,6 +9,7 @@ import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
+import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SqsBatchConsumer, type SqsHandler } from '../shared/aws/sqs-batch-consumer.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table-definitions.ts';
 import type { WorkerConfig } from '../shared/config.ts';
@@ -32,6 +33,7 @@ import {
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { ExecutionEnvironments } from './invoker.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
+import { LocalScheduler } from './scheduler.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 const TSX = import.meta.resolve('tsx');
@@ -84,6 +86,10 @@ export interface LocalStackOptions {
    * child process with the CPU provider, so jobs with target `gpu` run on one machine. @default false
    */
   readonly gpuWorker?: boolean;
+  /** The schedules' clock; tests pass one they move. @default () => new Date() */
+  readonly now?: () => Date;
+  /** How often due schedules are checked; 0: only when a caller ticks (tests). @default 5000 */
+  readonly schedulePollMs?: number;
   /** @default GPU_WORKER.visibilityTimeoutSeconds */
   readonly bulkVisibilityTimeoutSeconds?: number;
 }
@@ -107,6 +113,8 @@ export interface LocalStack {
   };
   /** Labeling jobs over this stack (decision 0014). */
   readonly jobs: JobsService;
+  /** Job schedules, fired in this process (decision 0015). */
+  readonly schedules: LocalScheduler;
   /** The GPU worker's process on the bulk queue, when `gpuWorker` is on. */
   readonly gpuWorker: ChildProcess | undefined;
   /** Clients for callers (CLI, tests); the handler has its own. */
@@ -206,6 +214,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
 
     const log = options.log ?? stderrLog;
+    await DynamoSchedules.createTable(clients.dynamo);
+    const schedules = new LocalScheduler({
+      store: new DynamoSchedules(clients.db, options.now ? { now: options.now } : {}),
+      jobs,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.schedulePollMs === undefined ? {} : { pollMs: options.schedulePollMs }),
+      log,
+    });
+    schedules.start();
+    cleanups.push(() => schedules.stop());
     const listeners: Array<(report: BatchReport, event: SQSEvent) => void> = [];
     let mapping: SqsBatchConsumer | undefined;
     let environments: ExecutionEnvironments | undefined;
@@ -353,6 +371,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       names,
       queues: { incoming, incomingDlq, bulk, bulkDlq, plan, planDlq },
       jobs,
+      schedules,
       gpuWorker,
       clients,
       notifier,

@@ -18,6 +18,18 @@ export const RESULT_WRITER_ACTIONS = [
   'dynamodb:DeleteItem',
 ] as const;
 
+/**
+ * What job accounting does on the jobs table (shared/aws/dynamo-jobs-store.ts): read a
+ * job and its counter shards, write an image's outcome marker and counter (one
+ * transaction, authorised per contained action) and move the job's status.
+ */
+export const JOB_ACCOUNTING_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+] as const;
+
 /** Where the model lives inside the image (functions/Dockerfile copies it there). */
 export const IMAGE_MODEL_DIR = '/opt/model';
 
@@ -28,6 +40,8 @@ export interface ClassifyProps {
   readonly imagesBucket: s3.IBucket;
   readonly resultsBucket: s3.IBucket;
   readonly resultsTable: dynamodb.ITable;
+  /** Where the images of labeling jobs are counted. */
+  readonly jobsTable: dynamodb.ITable;
   /**
    * ONNX Runtime intra-op threads. Lambda grants one vCPU per 1769 MB.
    * @default - the vCPUs the memory size buys (lambdaVcpus)
@@ -91,6 +105,8 @@ export class Classify extends Construct {
     // Idempotency check (BatchGetItem), then one TransactWriteItems per image, which IAM
     // authorises per contained action: Put the result and label items, Delete stale ones.
     bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
+    // Job images (`lambda` jobs) are counted in the result's transaction; cancel is read per job.
+    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
     acknowledgeObjectPattern(
       this.function.role ?? this.function,
       props.imagesBucket,

@@ -12,7 +12,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER, RESULTS_PREFIX } from '../../shared/settings.ts';
 import type { LabelerImage } from '../image.ts';
-import { IMAGE_MODEL_DIR, RESULT_WRITER_ACTIONS } from './classify.ts';
+import { IMAGE_MODEL_DIR, JOB_ACCOUNTING_ACTIONS, RESULT_WRITER_ACTIONS } from './classify.ts';
 import { bindBucketObjects, bindQueue, bindTable, containerWorkload } from './env-binding.ts';
 import { acknowledgeObjectPattern } from './grants.ts';
 
@@ -51,6 +51,8 @@ export interface GpuWorkersProps {
   readonly imagesBucket: s3.IBucket;
   readonly resultsBucket: s3.IBucket;
   readonly resultsTable: dynamodb.ITable;
+  /** Where the images of labeling jobs are counted. */
+  readonly jobsTable: dynamodb.ITable;
   /**
    * EC2 instance type, one of GPU_INSTANCE_SIZES; one task (one GPU) per instance. The
    * task's CPU, memory and decode threads follow from it.
@@ -269,6 +271,8 @@ export class GpuWorkers extends Construct {
       'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
     );
     bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
+    // `gpu` jobs' images are counted in the result's transaction; cancel is read per job.
+    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
     // Job items name their bucket and key: the images bucket is not a variable.
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({

@@ -1,27 +1,43 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../../shared/settings.ts';
+import {
+  SCHEDULE_DELIVERY,
+  SCHEDULED_TIME_PLACEHOLDER,
+  type ScheduleSpec,
+  scheduleStartMessage,
+} from '../../shared/labeling/schedules.ts';
+import { ENV, JOBS } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
+import { IMAGE_MODEL_DIR, JOB_ACCOUNTING_ACTIONS } from './classify.ts';
 import { bindQueue, bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
+import type { WorkQueue } from './work-queue.ts';
 
 export interface JobSchedulerProps {
   readonly image: LabelerImage;
   /** Bucket whose prefixes jobs list. */
   readonly imagesBucket: s3.IBucket;
-  /** Queue that receives the planned job items. */
+  /** Plan steps: `start` requests (CLI, schedules) and the function's own `continue` steps. */
+  readonly planQueue: WorkQueue;
+  /** Where a `lambda` job's images go (the classify function's queue). */
+  readonly incomingQueue: sqs.IQueue;
+  /** Where a `gpu` job's images go (the GPU workers' queue). */
   readonly bulkQueue: sqs.IQueue;
   readonly jobsTable: dynamodb.ITable;
+  /** Read for `stale` jobs: which images already have a result of the current model. */
+  readonly resultsTable: dynamodb.ITable;
   /**
-   * Timeout of the plan-job function (listing a large prefix takes a while).
-   * @default Duration.minutes(5)
+   * Schedules declared in the app's configuration (cdk.json context `schedules`).
+   * @default - none; `labeler jobs schedule add` creates them at run time
    */
-  readonly timeout?: Duration;
+  readonly schedules?: readonly ScheduleSpec[];
   /**
    * Log level.
    * @default 'INFO'
@@ -30,44 +46,55 @@ export interface JobSchedulerProps {
 }
 
 /**
- * The slot for scheduled labeling jobs: an EventBridge Scheduler schedule group,
- * the plan-job function (lists an S3 prefix, records the job, enqueues its items on
- * the bulk queue) and the role Scheduler assumes to invoke it. Schedules themselves
- * are created at run time (`labeler job schedule`) in this group with this role.
+ * Labeling jobs: the plan-job function consuming the plan queue, the EventBridge
+ * Scheduler schedule group with the role schedules assume to send to the plan queue,
+ * and the schedules declared in configuration. Schedules created at run time
+ * (`labeler jobs schedule add`) use the same group, role and dead-letter queue.
  */
 export class JobScheduler extends Construct {
   readonly scheduleGroup: scheduler.ScheduleGroup;
   readonly function: LabelerFunction;
+  readonly eventSource: SqsEventSource;
   /** Role to pass as the target role of each schedule. */
   readonly schedulerRole: iam.Role;
+  readonly schedules: readonly scheduler.Schedule[];
 
   constructor(scope: Construct, id: string, props: JobSchedulerProps) {
     super(scope, id);
     this.scheduleGroup = new scheduler.ScheduleGroup(this, 'Group');
+    const planQueue = props.planQueue.queue;
 
     this.function = new LabelerFunction(this, 'PlanJob', {
       image: props.image,
       handler: HANDLERS.planJob,
       serviceName: 'labeler-plan-job',
       memorySize: 512,
-      timeout: props.timeout ?? Duration.minutes(5),
+      timeout: Duration.seconds(JOBS.planTimeoutSeconds),
       logLevel: props.logLevel,
+      // Jobs record the model they label with; its manifest is in the image.
+      environment: { [ENV.modelDir]: IMAGE_MODEL_DIR },
     });
+    // One plan step per invocation: a failed step is retried alone, never a neighbour.
+    this.eventSource = new SqsEventSource(planQueue, { batchSize: 1, reportBatchItemFailures: true });
+    this.function.addEventSource(this.eventSource);
+
     const workload = lambdaWorkload(this.function);
     // Each job request names its bucket; this one is the only bucket it may list.
     this.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.imagesBucket.bucketArn] }),
     );
+    // Its own continuation steps go back on the plan queue.
+    bindQueue(workload, { url: ENV.planQueueUrl }, planQueue, ['sqs:SendMessage']);
+    bindQueue(workload, { url: ENV.incomingQueueUrl }, props.incomingQueue, ['sqs:SendMessage']);
     bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
-    bindTable(workload, ENV.jobsTable, props.jobsTable, [
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-    ]);
+    // Job item reads and transitions, and the sharded counters (BatchGetItem) for completion.
+    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
+    // Named by the plan-job configuration (shared/config.ts); reads only.
+    bindTable(workload, ENV.resultsTable, props.resultsTable, ['dynamodb:BatchGetItem']);
 
     const stack = Stack.of(this);
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      description: 'Assumed by EventBridge Scheduler to invoke the plan-job function',
+      description: 'Assumed by EventBridge Scheduler to send job start requests to the plan queue',
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
@@ -81,8 +108,37 @@ export class JobScheduler extends Construct {
         },
       }),
     });
+    // Schedules created at run time name this role: it must already allow their target and DLQ.
     this.schedulerRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }),
+      new iam.PolicyStatement({
+        actions: ['sqs:SendMessage'],
+        resources: [planQueue.queueArn, props.planQueue.deadLetterQueue.queueArn],
+      }),
+    );
+
+    this.schedules = (props.schedules ?? []).map(
+      (spec) =>
+        new scheduler.Schedule(this, `Schedule-${spec.name}`, {
+          scheduleName: spec.name,
+          description: `Labeling job over s3://${spec.bucket}/${spec.prefix} (${spec.target}, ${spec.mode})`,
+          scheduleGroup: this.scheduleGroup,
+          schedule: scheduler.ScheduleExpression.expression(
+            spec.expression,
+            spec.timezone ? TimeZone.of(spec.timezone) : undefined,
+          ),
+          timeWindow: scheduler.TimeWindow.flexible(
+            Duration.minutes(SCHEDULE_DELIVERY.flexibleWindowMinutes),
+          ),
+          target: new targets.SqsSendMessage(planQueue, {
+            role: this.schedulerRole,
+            deadLetterQueue: props.planQueue.deadLetterQueue,
+            retryAttempts: SCHEDULE_DELIVERY.retryAttempts,
+            maxEventAge: Duration.seconds(SCHEDULE_DELIVERY.maxEventAgeSeconds),
+            input: scheduler.ScheduleTargetInput.fromText(
+              JSON.stringify(scheduleStartMessage(spec, SCHEDULED_TIME_PLACEHOLDER)),
+            ),
+          }),
+        }),
     );
   }
 }

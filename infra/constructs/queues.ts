@@ -1,11 +1,12 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CLASSIFY, GPU_WORKER, RESOURCE_NAMES } from '../../shared/settings.ts';
+import { CLASSIFY, GPU_WORKER, JOBS, RESOURCE_NAMES } from '../../shared/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
- * The pipeline's two work queues: `incoming` (S3 upload events, consumed by the
- * classify function) and `bulk` (planned job items, consumed by the GPU workers).
+ * The pipeline's work queues: `incoming` (S3 upload events and `lambda` job items,
+ * consumed by the classify function), `bulk` (`gpu` job items, consumed by the GPU
+ * workers) and `plan` (job plan steps, consumed by the plan-job function).
  * Timeouts and receive counts come from shared/settings.ts.
  */
 export interface QueuesProps {
@@ -19,6 +20,8 @@ export interface QueuesProps {
 export class Queues extends Construct {
   readonly incoming: WorkQueue;
   readonly bulk: WorkQueue;
+  /** Job plan steps, consumed one at a time by the plan-job function. */
+  readonly plan: WorkQueue;
 
   constructor(scope: Construct, id: string, props: QueuesProps = {}) {
     super(scope, id);
@@ -34,6 +37,12 @@ export class Queues extends Construct {
       deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.bulkDlq}`,
       visibilityTimeout: Duration.seconds(GPU_WORKER.visibilityTimeoutSeconds),
       maxReceiveCount: GPU_WORKER.maxReceiveCount,
+    });
+    this.plan = new WorkQueue(this, 'Plan', {
+      queueName: `${prefix}-${RESOURCE_NAMES.planQueue}`,
+      deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.planDlq}`,
+      visibilityTimeout: Duration.seconds(JOBS.planVisibilityTimeoutSeconds),
+      maxReceiveCount: JOBS.planMaxReceiveCount,
     });
   }
 }

@@ -154,22 +154,30 @@ export class Storage extends Construct {
       deletionProtection: true,
       removalPolicy,
     });
-    for (const index of [RESULTS_TABLE.labelIndex, RESULTS_TABLE.jobIndex]) {
-      this.resultsTable.addGlobalSecondaryIndex({
-        indexName: index.name,
-        partitionKey: { name: index.partitionKey, type: string },
-        sortKey: { name: index.sortKey, type: string },
-        projectionType: dynamodb.ProjectionType.ALL,
-      });
-    }
+    // A job's results are found through the jobs table, so the label index is the only one.
+    const index = RESULTS_TABLE.labelIndex;
+    this.resultsTable.addGlobalSecondaryIndex({
+      indexName: index.name,
+      partitionKey: { name: index.partitionKey, type: string },
+      sortKey: { name: index.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
 
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
       tableName: `${prefix}-${RESOURCE_NAMES.jobsTable}`,
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },
+      sortKey: { name: JOBS_TABLE.sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       removalPolicy,
+    });
+    // `jobs list`, newest first: only job items carry the index key.
+    this.jobsTable.addGlobalSecondaryIndex({
+      indexName: JOBS_TABLE.listIndex.name,
+      partitionKey: { name: JOBS_TABLE.listIndex.partitionKey, type: string },
+      sortKey: { name: JOBS_TABLE.listIndex.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
   }
 }

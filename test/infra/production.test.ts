@@ -13,6 +13,7 @@ import {
   CLASSIFY,
   GPU_INSTANCE_SIZES,
   GPU_WORKER,
+  JOBS_TABLE,
   lambdaVcpus,
   RESULTS_TABLE,
 } from '../../shared/settings.ts';
@@ -57,9 +58,9 @@ function alarmsOn(metricName: string, dimensions: Record<string, unknown>): [str
 
 describe('alarms reach a person', () => {
   it('every operator alarm notifies the alarm topic, on alarm and on recovery', () => {
-    // 2 dead-letter queues, 2 queue ages, 2 function errors, 3 function throttles,
+    // 3 dead-letter queues, 3 queue ages, 2 function errors, 3 function throttles,
     // 4 table/index throttles, 1 GPU without CUDA.
-    assert.equal(operatorAlarms.length, 14);
+    assert.equal(operatorAlarms.length, 16);
     for (const [id, alarm] of operatorAlarms) {
       assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }], id);
       assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topicId }], id);
@@ -126,8 +127,8 @@ describe('alarms reach a person', () => {
     const targets: Record<string, unknown>[] = [
       { TableName: results },
       { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.labelIndex.name },
-      { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.jobIndex.name },
       { TableName: jobs },
+      { TableName: jobs, GlobalSecondaryIndexName: JOBS_TABLE.listIndex.name },
     ];
     const throttleAlarms = operatorAlarms.filter(([, a]) =>
       JSON.stringify(a.Properties).includes('"MetricName":"WriteThrottleEvents"'),

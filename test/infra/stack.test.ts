@@ -38,7 +38,8 @@ function functionRoleId(fn: IConstruct): string {
 
 describe('classify event source', () => {
   it('reports batch item failures with batch size, window and concurrency from CLASSIFY', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The other mapping feeds the plan-job function (test/infra/jobs.test.ts).
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: idOf(stack.classify.function) },
       EventSourceArn: { 'Fn::GetAtt': [incomingId, 'Arn'] },
@@ -68,7 +69,11 @@ describe('queues', () => {
   const queues = resourcesOf(template, 'AWS::SQS::Queue');
 
   it('sends every work queue to a dead-letter queue after maxReceiveCount from settings', () => {
-    assert.deepEqual(Object.keys(queues).sort(), [incomingId, bulkId, incomingDlqId, bulkDlqId].sort());
+    const planIds = [idOf(stack.queues.plan.queue), idOf(stack.queues.plan.deadLetterQueue)];
+    assert.deepEqual(
+      Object.keys(queues).sort(),
+      [incomingId, bulkId, incomingDlqId, bulkDlqId, ...planIds].sort(),
+    );
     assert.deepEqual(queues[incomingId]?.Properties?.RedrivePolicy, {
       deadLetterTargetArn: { 'Fn::GetAtt': [incomingDlqId, 'Arn'] },
       maxReceiveCount: CLASSIFY.maxReceiveCount,
@@ -176,15 +181,8 @@ describe('buckets', () => {
 
 describe('tables', () => {
   it('results table: exact key schema and GSIs from RESULTS_TABLE, on-demand, PITR', () => {
-    const { partitionKey, sortKey, labelIndex, jobIndex } = RESULTS_TABLE;
-    const attributes = new Set([
-      partitionKey,
-      sortKey,
-      labelIndex.partitionKey,
-      labelIndex.sortKey,
-      jobIndex.partitionKey,
-      jobIndex.sortKey,
-    ]);
+    const { partitionKey, sortKey, labelIndex } = RESULTS_TABLE;
+    const attributes = new Set([partitionKey, sortKey, labelIndex.partitionKey, labelIndex.sortKey]);
     const table = resourcesOf(template, 'AWS::DynamoDB::Table')[idOf(stack.storage.resultsTable)];
     const p = table?.Properties ?? {};
     assert.deepEqual(p.KeySchema, [
@@ -200,7 +198,7 @@ describe('tables', () => {
         i.IndexName,
         i.KeySchema,
       ]),
-      [labelIndex, jobIndex].map((i) => [
+      [labelIndex].map((i) => [
         i.name,
         [
           { AttributeName: i.partitionKey, KeyType: 'HASH' },
@@ -214,10 +212,33 @@ describe('tables', () => {
 
   it('jobs table: key from JOBS_TABLE, on-demand, PITR', () => {
     const p = resourcesOf(template, 'AWS::DynamoDB::Table')[idOf(stack.storage.jobsTable)]?.Properties ?? {};
-    assert.deepEqual(p.KeySchema, [{ AttributeName: JOBS_TABLE.partitionKey, KeyType: 'HASH' }]);
-    assert.deepEqual(p.AttributeDefinitions, [
-      { AttributeName: JOBS_TABLE.partitionKey, AttributeType: 'S' },
+    const { partitionKey, sortKey, listIndex } = JOBS_TABLE;
+    assert.deepEqual(p.KeySchema, [
+      { AttributeName: partitionKey, KeyType: 'HASH' },
+      { AttributeName: sortKey, KeyType: 'RANGE' },
     ]);
+    assert.deepEqual(
+      p.AttributeDefinitions,
+      [partitionKey, sortKey, listIndex.partitionKey, listIndex.sortKey].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
+    );
+    assert.deepEqual(
+      (p.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[]).map((i) => [
+        i.IndexName,
+        i.KeySchema,
+      ]),
+      [
+        [
+          listIndex.name,
+          [
+            { AttributeName: listIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: listIndex.sortKey, KeyType: 'RANGE' },
+          ],
+        ],
+      ],
+    );
     assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
     assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
   });
@@ -280,13 +301,15 @@ describe('least privilege', () => {
     }
   }
 
-  it('classify may read images, write results, consume incoming, log', () => {
+  it('classify may read images, write results, count job images, consume incoming, log', () => {
     const role = functionRoleId(stack.classify.function);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       's3:GetObject',
@@ -317,21 +340,27 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('plan-job may list images, send to bulk and write jobs', () => {
+  it('plan-job may list images, consume and send plan steps, enqueue images and write jobs', () => {
     const role = functionRoleId(stack.jobScheduler.function);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
+      'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       's3:ListBucket',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
       'sqs:SendMessage',
     ]);
   });
 
-  it('the GPU task role consumes bulk and writes results, nothing else', () => {
+  it('the GPU task role consumes bulk, writes results and counts job images, nothing else', () => {
     const taskDefinition = resourcesOf(template, 'AWS::ECS::TaskDefinition')[
       idOf(stack.gpuWorkers?.taskDefinition as IConstruct)
     ];
@@ -341,7 +370,9 @@ describe('least privilege', () => {
     assert.deepEqual(actionsOf(role), [
       'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
       's3:GetObject',
       's3:PutObject',
       'sqs:ChangeMessageVisibility',
@@ -352,15 +383,18 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('Scheduler may invoke the plan-job function and nothing else', () => {
+  it('Scheduler may send to the plan queue and its dead-letter queue, nothing else', () => {
     const roleId = idOf(stack.jobScheduler.schedulerRole);
     const role = resourcesOf(template, 'AWS::IAM::Role')[roleId];
     assert.match(JSON.stringify(role?.Properties?.AssumeRolePolicyDocument), /scheduler\.amazonaws\.com/);
     assert.deepEqual(statementsOfRole(template, roleId), [
       {
         Effect: 'Allow',
-        Action: ['lambda:InvokeFunction'],
-        Resource: [{ 'Fn::GetAtt': [idOf(stack.jobScheduler.function), 'Arn'] }],
+        Action: ['sqs:SendMessage'],
+        Resource: [
+          { 'Fn::GetAtt': [idOf(stack.queues.plan.deadLetterQueue), 'Arn'] },
+          { 'Fn::GetAtt': [idOf(stack.queues.plan.queue), 'Arn'] },
+        ],
       },
     ]);
     template.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
