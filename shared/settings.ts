@@ -37,11 +37,6 @@ export const RESULTS_TABLE = {
      */
     shards: 4,
   },
-  /**
-   * @deprecated Dropped (decision 0014): one partition per job was a hot key. The jobs
-   * table's sharded marker items answer "results of job J". Kept only until infra drops it.
-   */
-  jobIndex: { name: 'by-job', partitionKey: 'jobId', sortKey: 'sk' },
 } as const;
 
 /**

@@ -50,8 +50,8 @@ export interface QueryApiProps {
 
 /**
  * The read-only query function behind an HTTP API whose every route requires
- * SigV4 (IAM) auth: results by image, by label (GSI by-label) and by job
- * (GSI by-job), job status. Never a Scan.
+ * SigV4 (IAM) auth: results by image and by label (GSI by-label, one Query per
+ * shard). Never a Scan.
  */
 export class QueryApi extends Construct {
   readonly function: LabelerFunction;
@@ -77,7 +77,7 @@ export class QueryApi extends Construct {
       ENV.resultsTable,
       props.resultsTable,
       ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-      [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.jobIndex.name],
+      [RESULTS_TABLE.labelIndex.name],
     );
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
