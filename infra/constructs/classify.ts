@@ -7,7 +7,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CLASSIFY, ENV, lambdaVcpus, RESULTS_PREFIX, UPLOAD_FILTER } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { bindBucketObjects, bindTable, lambdaWorkload } from './env-binding.ts';
+import { bindBucketObjects, bindTable, lambdaWorkload, type Workload } from './env-binding.ts';
 import { acknowledgeObjectPattern } from './grants.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
@@ -29,6 +29,30 @@ export const JOB_ACCOUNTING_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
 ] as const;
+
+/**
+ * What every labeling worker (the classify function, the GPU task) writes: the JSON Lines
+ * export, the result transactions and, for job images, the job accounting in the same
+ * transaction. Each grant travels with the variable that names its resource.
+ */
+export function bindResultWriter(
+  workload: Workload,
+  resources: { resultsBucket: s3.IBucket; resultsTable: dynamodb.ITable; jobsTable: dynamodb.ITable },
+): void {
+  bindBucketObjects(
+    workload,
+    ENV.resultsBucket,
+    resources.resultsBucket,
+    ['s3:PutObject'],
+    `${RESULTS_PREFIX}/*`,
+    'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
+  );
+  // Idempotency check (BatchGetItem), then one TransactWriteItems per image, which IAM
+  // authorises per contained action: Put the result and label items, Delete stale ones.
+  bindTable(workload, ENV.resultsTable, resources.resultsTable, RESULT_WRITER_ACTIONS);
+  // Job images are counted in the result's transaction; cancel is read per job.
+  bindTable(workload, ENV.jobsTable, resources.jobsTable, JOB_ACCOUNTING_ACTIONS);
+}
 
 /** Where the model lives inside the image (functions/Dockerfile copies it there). */
 export const IMAGE_MODEL_DIR = '/opt/model';
@@ -94,19 +118,7 @@ export class Classify extends Construct {
         resources: [props.imagesBucket.arnForObjects(`${UPLOAD_FILTER.prefix}*`)],
       }),
     );
-    bindBucketObjects(
-      workload,
-      ENV.resultsBucket,
-      props.resultsBucket,
-      ['s3:PutObject'],
-      `${RESULTS_PREFIX}/*`,
-      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
-    );
-    // Idempotency check (BatchGetItem), then one TransactWriteItems per image, which IAM
-    // authorises per contained action: Put the result and label items, Delete stale ones.
-    bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
-    // Job images (`lambda` jobs) are counted in the result's transaction; cancel is read per job.
-    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
+    bindResultWriter(workload, props);
     acknowledgeObjectPattern(
       this.function.role ?? this.function,
       props.imagesBucket,

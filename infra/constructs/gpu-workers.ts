@@ -10,10 +10,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER, RESULTS_PREFIX } from '../../shared/settings.ts';
+import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER } from '../../shared/settings.ts';
 import type { LabelerImage } from '../image.ts';
-import { IMAGE_MODEL_DIR, JOB_ACCOUNTING_ACTIONS, RESULT_WRITER_ACTIONS } from './classify.ts';
-import { bindBucketObjects, bindQueue, bindTable, containerWorkload } from './env-binding.ts';
+import { bindResultWriter, IMAGE_MODEL_DIR } from './classify.ts';
+import { bindQueue, containerWorkload } from './env-binding.ts';
 import { acknowledgeObjectPattern } from './grants.ts';
 
 /** What the ECS agent, the OS and the page cache keep of each instance. */
@@ -262,17 +262,7 @@ export class GpuWorkers extends Construct {
       'sqs:GetQueueAttributes',
       'sqs:GetQueueUrl',
     ]);
-    bindBucketObjects(
-      workload,
-      ENV.resultsBucket,
-      props.resultsBucket,
-      ['s3:PutObject'],
-      `${RESULTS_PREFIX}/*`,
-      'Writes one JSON Lines object per batch under the results prefix; key names are generated, PutObject only.',
-    );
-    bindTable(workload, ENV.resultsTable, props.resultsTable, RESULT_WRITER_ACTIONS);
-    // `gpu` jobs' images are counted in the result's transaction; cancel is read per job.
-    bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
+    bindResultWriter(workload, props);
     // Job items name their bucket and key: the images bucket is not a variable.
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
