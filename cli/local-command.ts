@@ -103,8 +103,7 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
   try {
     await waitForEarlierDynamoDb(dataDir);
     const keptState = (await readdir(dbDir)).length > 0;
-    // The GPU worker's entry point (CPU provider) serves the bulk queue, so `jobs start --target gpu` works here.
-    const stack = await startLocalStack({ dataDir: dbDir, modelDir, gpuWorker: true, ...tuning });
+    const stack = await startLocalStack({ dataDir: dbDir, modelDir, ...tuning });
     try {
       return await serve(stack, dataDir, keptState);
     } finally {
