@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,34 +8,22 @@ import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 import { loadModelBundle } from '../../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
+import { LabelerProcess } from '../helpers/labeler-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('labeler query against a running local stack: output shape and clean errors', () => {
   let dataDir: string;
-  let up: ReturnType<typeof spawn>;
-  let upOutput = '';
+  let up: LabelerProcess;
   const query = (...args: string[]) => runCli(['query', ...args, '--data-dir', dataDir]);
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-query-'));
-    up = spawn(
-      process.execPath,
-      [join(PACKAGE_ROOT, 'bin', 'labeler.mjs'), 'local', 'up', '--data-dir', dataDir],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    up.stdout?.on('data', (d: Buffer) => {
-      upOutput += d.toString();
-    });
-    up.stderr?.on('data', (d: Buffer) => {
-      upOutput += d.toString();
-    });
+    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
     const endpoints = await waitFor(
-      `endpoints.json (local up said: ${upOutput})`,
+      `endpoints.json (local up said: ${up.output})`,
       async () => readFile(join(dataDir, 'endpoints.json'), 'utf8').catch(() => undefined),
       120_000,
     );
@@ -84,9 +71,9 @@ describe('labeler query against a running local stack: output shape and clean er
     }
   });
   after(async () => {
-    if (up?.exitCode === null) {
+    if (up) {
       up.kill('SIGINT');
-      await new Promise((resolve) => up.once('exit', resolve));
+      await up.exited;
     }
     await rm(dataDir, { recursive: true, force: true });
   });
