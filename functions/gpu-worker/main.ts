@@ -16,6 +16,16 @@ import { ENV, GPU_WORKER } from '../../shared/settings.ts';
 // A start-up failure (bad setting, model, or CUDA missing while CPU fallback is off) is
 // logged with its code, which the no-CUDA alarm filters on, and exits non-zero so that
 // ECS replaces the task instead of it labelling at CPU speed on a GPU instance.
+// ECS sends SIGTERM before stopping a task (scale-in, Spot interruption): finish and
+// acknowledge the batch in flight; messages gathered but not started go back at once.
+// Listening before anything else: a SIGTERM that came before the listener would kill the
+// task without draining (a test that signalled right after "ready" caught that window).
+let consumer: SqsBatchConsumer | undefined;
+process.once('SIGTERM', () => {
+  logger.info('SIGTERM: draining');
+  void (consumer?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+});
+
 let deps: Awaited<ReturnType<typeof createClassifyDeps>>;
 let config: ReturnType<typeof readGpuWorkerConfig>;
 let clients: ReturnType<typeof createAwsClients>;
@@ -39,7 +49,7 @@ logger.info('gpu worker ready', {
   queueUrl: config.queueUrl,
 });
 
-const consumer = new SqsBatchConsumer({
+consumer = new SqsBatchConsumer({
   sqs: clients.sqs,
   queueUrl: config.queueUrl,
   queueArn: config.queueArn,
@@ -53,9 +63,3 @@ const consumer = new SqsBatchConsumer({
 });
 consumer.start();
 
-// ECS sends SIGTERM before stopping a task (scale-in, Spot interruption): finish and
-// acknowledge the batch in flight; messages gathered but not started go back at once.
-process.once('SIGTERM', () => {
-  logger.info('SIGTERM: draining');
-  void consumer.stop().then(() => process.exit(0));
-});
