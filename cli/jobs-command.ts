@@ -1,12 +1,8 @@
 import { resolve } from 'node:path';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
-import { findRunningStack } from '../local/endpoints.ts';
-import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
-import { readStackOutputs } from '../shared/aws/stack-outputs.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { Job, JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
@@ -15,15 +11,9 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, UsageError } from './args.ts';
-import { DEFAULT_DATA_DIR } from './local-command.ts';
+import { openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
-const WHERE = `Where:
-  --stack <name>     a deployed stack (its CloudFormation outputs name the
-                     queues and tables; AWS credentials and region from the
-                     usual AWS_* variables, or --region)
-  --region <r>       the deployed stack's region
-  --data-dir <dir>   without --stack: the local stack's state folder
-                     ("labeler local up"; default .labeler)
+const WHERE = `${STACK_HELP}
   --model <dir>      the model whose results jobs write (default: the bundled one)`;
 
 const SUBCOMMAND_HELP = {
@@ -100,9 +90,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   expression: { type: 'string' },
   timezone: { type: 'string' },
-  stack: { type: 'string' },
-  region: { type: 'string' },
-  'data-dir': { type: 'string' },
+  ...STACK_OPTIONS,
   model: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -120,7 +108,7 @@ const ALLOWED: Record<string, readonly (keyof Values)[]> = {
   'schedule list': ['format'],
   'schedule remove': [],
 };
-const COMMON: readonly (keyof Values)[] = ['stack', 'region', 'data-dir', 'model', 'help'];
+const COMMON: readonly (keyof Values)[] = ['stack', 'region', 'profile', 'data-dir', 'model', 'help'];
 
 export async function jobsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
@@ -436,84 +424,46 @@ export interface JobsConnection {
 }
 
 /**
- * The jobs of the local stack (found through its data dir, as `labeler query` does) or,
- * with --stack, of a deployed stack whose CloudFormation outputs name its resources.
+ * The jobs of the stack the options name (the running local one by default), through
+ * the same service either way; only schedules differ (EventBridge Scheduler on AWS).
  */
-export async function connect(values: {
-  stack?: string;
-  region?: string;
-  'data-dir'?: string;
-  model?: string;
-}): Promise<JobsConnection> {
+export async function connect(values: StackValues & { model?: string }): Promise<JobsConnection> {
   const manifest = await readManifest(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
   const model: ModelRef = { id: manifest.id, version: manifest.version };
-  if (values.stack !== undefined) {
-    const outputs = await readStackOutputs(values.stack, values.region ? { region: values.region } : {});
-    const clients = createAwsClients({ region: outputs.region });
-    const jobs = createJobsService(
-      clients,
-      {
-        jobsTable: outputs.get('JobsTable'),
-        resultsTable: outputs.get('ResultsTable'),
-        planQueueUrl: outputs.get('PlanQueueUrl'),
-        incomingQueueUrl: outputs.get('IncomingQueueUrl'),
-        bulkQueueUrl: outputs.get('BulkQueueUrl'),
-      },
-      model,
-      outputs.region,
-    );
-    let scheduler: SchedulerClient | undefined;
-    return {
-      jobs,
-      imagesBucket: outputs.get('ImagesBucket'),
-      schedules: () => {
-        scheduler ??= new SchedulerClient({ region: outputs.region });
-        return new SchedulerSchedules(scheduler, {
-          scheduleGroup: outputs.get('ScheduleGroupName'),
-          schedulerRoleArn: outputs.get('SchedulerRoleArn'),
-          planQueueArn: outputs.get('PlanQueueArn'),
-          planDlqArn: outputs.get('PlanDlqArn'),
-        });
-      },
-      close: () => {
-        destroy(clients);
-        scheduler?.destroy();
-      },
-    };
-  }
-  if (values.region !== undefined) throw new UsageError('--region goes with --stack');
-  const dataDir = values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR;
-  const running = await findRunningStack(dataDir);
-  const clients = createAwsClients({ region: running.region, endpoints: running.endpoints, local: true });
-  try {
-    const url = async (queue: string) =>
-      (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue }))).QueueUrl ?? '';
-    const jobs = createJobsService(
-      clients,
-      {
-        jobsTable: RESOURCE_NAMES.jobsTable,
-        resultsTable: RESOURCE_NAMES.resultsTable,
-        planQueueUrl: await url(RESOURCE_NAMES.planQueue),
-        incomingQueueUrl: await url(RESOURCE_NAMES.incomingQueue),
-        bulkQueueUrl: await url(RESOURCE_NAMES.bulkQueue),
-      },
-      model,
-      running.region,
-    );
-    return {
-      jobs,
-      imagesBucket: RESOURCE_NAMES.imagesBucket,
-      schedules: () => new DynamoSchedules(clients.db),
-      close: () => destroy(clients),
-    };
-  } catch (error) {
-    destroy(clients);
-    throw error;
-  }
-}
-
-function destroy(clients: AwsClients): void {
-  clients.s3.destroy();
-  clients.sqs.destroy();
-  clients.dynamo.destroy();
+  const stack = await openStack(values);
+  const { resources, outputs } = stack;
+  const jobs = createJobsService(
+    stack.clients,
+    {
+      jobsTable: resources.jobsTable,
+      resultsTable: resources.resultsTable,
+      planQueueUrl: resources.queueUrls.plan,
+      incomingQueueUrl: resources.queueUrls.incoming,
+      bulkQueueUrl: resources.queueUrls.bulk,
+    },
+    model,
+    stack.region,
+  );
+  let scheduler: SchedulerClient | undefined;
+  return {
+    jobs,
+    imagesBucket: resources.imagesBucket,
+    schedules: () => {
+      if (!outputs) return new DynamoSchedules(stack.clients.db);
+      scheduler ??= new SchedulerClient({
+        region: stack.region,
+        ...(values.profile ? { profile: values.profile } : {}),
+      });
+      return new SchedulerSchedules(scheduler, {
+        scheduleGroup: outputs.get('ScheduleGroupName'),
+        schedulerRoleArn: outputs.get('SchedulerRoleArn'),
+        planQueueArn: outputs.get('PlanQueueArn'),
+        planDlqArn: outputs.get('PlanDlqArn'),
+      });
+    },
+    close: () => {
+      stack.close();
+      scheduler?.destroy();
+    },
+  };
 }

@@ -7,7 +7,13 @@ import { LabelerError } from '../shared/errors.ts';
 /** What `local up` writes to `<data dir>/endpoints.json` and `labeler query` reads back. */
 export interface RunningStack {
   readonly region: string;
-  readonly endpoints: { readonly s3: string; readonly sqs: string; readonly dynamodb: string };
+  readonly endpoints: {
+    readonly s3: string;
+    readonly sqs: string;
+    readonly dynamodb: string;
+    /** The query API served on loopback with SigV4 checks, when this `local up` serves it. */
+    readonly queryApi?: string;
+  };
   readonly names: Record<string, string>;
   /** The `local up` process. */
   readonly pid: number;

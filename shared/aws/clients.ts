@@ -29,9 +29,15 @@ export function createAwsClients(options: {
   region: string;
   endpoints?: Endpoints;
   local?: boolean;
+  /** A named profile of the shared AWS config files (the CLI's --profile). */
+  profile?: string;
 }): AwsClients {
   const credentials = options.local ? LOCAL_CREDENTIALS : undefined;
-  const common = { region: options.region, ...(credentials ? { credentials } : {}) };
+  const common = {
+    region: options.region,
+    ...(credentials ? { credentials } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
+  };
   const s3 = new S3Client({
     ...common,
     ...(options.endpoints?.s3 ? { endpoint: options.endpoints.s3, forcePathStyle: true } : {}),

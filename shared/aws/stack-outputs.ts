@@ -17,6 +17,7 @@ export async function readStackOutputs(
   stackName: string,
   options: {
     readonly region?: string;
+    readonly profile?: string;
     readonly endpoint?: string;
     readonly client?: CloudFormationClient;
   } = {},
@@ -25,6 +26,7 @@ export async function readStackOutputs(
     options.client ??
     new CloudFormationClient({
       ...(options.region ? { region: options.region } : {}),
+      ...(options.profile ? { profile: options.profile } : {}),
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     });
   try {

@@ -1,0 +1,157 @@
+import { resolve } from 'node:path';
+import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { findRunningStack } from '../local/endpoints.ts';
+import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
+import { RESOURCE_NAMES } from '../shared/settings.ts';
+import { UsageError } from './args.ts';
+import { DEFAULT_DATA_DIR } from './local-command.ts';
+
+/** The queues of a stack, by role; each value is the queue's URL. */
+export type QueueRole = 'incoming' | 'incomingDlq' | 'bulk' | 'bulkDlq' | 'plan' | 'planDlq';
+
+/** The physical names a command needs, the same for a deployed stack and the local one. */
+export interface StackResources {
+  readonly imagesBucket: string;
+  readonly resultsBucket: string;
+  readonly resultsTable: string;
+  readonly jobsTable: string;
+  readonly queueUrls: Readonly<Record<QueueRole, string>>;
+  /** The query API's base URL: API Gateway with IAM auth, or the local stack's signed loopback server. */
+  readonly queryApiUrl?: string;
+}
+
+/**
+ * A stack a command talks to. Local and deployed differ only in endpoints and
+ * credentials; everything after `openStack` is one code path.
+ */
+export interface StackConnection {
+  readonly kind: 'local' | 'deployed';
+  /** "local", or the CloudFormation stack name. */
+  readonly name: string;
+  readonly region: string;
+  readonly clients: AwsClients;
+  readonly resources: StackResources;
+  /** A deployed stack's outputs, for what only a deployed stack has (schedule group, roles). */
+  readonly outputs?: StackOutputs;
+  /** What the clients sign with, for requests no SDK client makes (the query API). */
+  credentials(): Promise<AwsCredentialIdentity>;
+  close(): void;
+}
+
+/** Options every stack-facing command accepts, for `parse`. */
+export const STACK_OPTIONS = {
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  'data-dir': { type: 'string' },
+} as const;
+
+export interface StackValues {
+  stack?: string;
+  region?: string;
+  profile?: string;
+  'data-dir'?: string;
+}
+
+export const STACK_HELP = `Which stack:
+  --stack <name>     "local" (the running "labeler local up"; the default) or a
+                     deployed stack's CloudFormation name, whose outputs name its
+                     buckets, queues, tables and API
+  --region <r>       a deployed stack's region (default: AWS_REGION / the profile's)
+  --profile <p>      AWS credentials profile (default: the SDK's usual chain)
+  --data-dir <dir>   the local stack's state folder (default .labeler)`;
+
+const LOCAL = 'local';
+
+/** Connects to the stack the options name; the caller closes it. */
+export async function openStack(values: StackValues): Promise<StackConnection> {
+  const name = values.stack ?? LOCAL;
+  if (name === LOCAL) {
+    for (const option of ['region', 'profile'] as const) {
+      if (values[option] !== undefined)
+        throw new UsageError(`--${option} goes with a deployed stack (--stack <name>), not the local one`);
+    }
+    return openLocal(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR);
+  }
+  if (values['data-dir'] !== undefined)
+    throw new UsageError('--data-dir goes with the local stack, not --stack <name>');
+  return openDeployed(name, values.region, values.profile);
+}
+
+async function openDeployed(name: string, region?: string, profile?: string): Promise<StackConnection> {
+  const outputs = await readStackOutputs(name, {
+    ...(region ? { region } : {}),
+    ...(profile ? { profile } : {}),
+  });
+  const resources: StackResources = {
+    imagesBucket: outputs.get('ImagesBucket'),
+    resultsBucket: outputs.get('ResultsBucket'),
+    resultsTable: outputs.get('ResultsTable'),
+    jobsTable: outputs.get('JobsTable'),
+    queueUrls: {
+      incoming: outputs.get('IncomingQueueUrl'),
+      incomingDlq: outputs.get('IncomingDlqUrl'),
+      bulk: outputs.get('BulkQueueUrl'),
+      bulkDlq: outputs.get('BulkDlqUrl'),
+      plan: outputs.get('PlanQueueUrl'),
+      planDlq: outputs.get('PlanDlqUrl'),
+    },
+    queryApiUrl: outputs.get('QueryApiUrl'),
+  };
+  const clients = createAwsClients({ region: outputs.region, ...(profile ? { profile } : {}) });
+  return {
+    kind: 'deployed',
+    name,
+    region: outputs.region,
+    clients,
+    resources,
+    outputs,
+    credentials: () => clients.s3.config.credentials(),
+    close: () => destroy(clients),
+  };
+}
+
+async function openLocal(dataDir: string): Promise<StackConnection> {
+  const running = await findRunningStack(dataDir);
+  const clients = createAwsClients({ region: running.region, endpoints: running.endpoints, local: true });
+  try {
+    const url = async (queue: string) =>
+      (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue }))).QueueUrl ?? '';
+    const names = RESOURCE_NAMES;
+    const resources: StackResources = {
+      imagesBucket: names.imagesBucket,
+      resultsBucket: names.resultsBucket,
+      resultsTable: names.resultsTable,
+      jobsTable: names.jobsTable,
+      queueUrls: {
+        incoming: await url(names.incomingQueue),
+        incomingDlq: await url(names.incomingDlq),
+        bulk: await url(names.bulkQueue),
+        bulkDlq: await url(names.bulkDlq),
+        plan: await url(names.planQueue),
+        planDlq: await url(names.planDlq),
+      },
+      ...(running.endpoints.queryApi ? { queryApiUrl: running.endpoints.queryApi } : {}),
+    };
+    return {
+      kind: 'local',
+      name: LOCAL,
+      region: running.region,
+      clients,
+      resources,
+      credentials: async () => LOCAL_CREDENTIALS,
+      close: () => destroy(clients),
+    };
+  } catch (error) {
+    destroy(clients);
+    throw error;
+  }
+}
+
+function destroy(clients: AwsClients): void {
+  clients.s3.destroy();
+  clients.sqs.destroy();
+  clients.dynamo.destroy();
+}
