@@ -10,15 +10,21 @@ import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/l
 import { readManifest } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
-import { oneOf, parse, UsageError } from './args.ts';
+import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
+
+/** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
+export const WAIT_TIMED_OUT = 124;
+/** Ctrl-C while waiting: 128 + SIGINT, as a shell reports it. */
+const WAIT_INTERRUPTED = 130;
 
 const WHERE = `${STACK_HELP}
   --model <dir>      the model whose results jobs write (default: the bundled one)`;
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target lambda|gpu]
-                          [--mode all|stale] [--wait] [--format text|json]
+                          [--mode all|stale] [--wait [--timeout <s>]]
+                          [--format text|json]
 
 Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
 its job id on stdout (with --format json: the job as one JSON object, and with
@@ -30,8 +36,14 @@ its job id on stdout (with --format json: the job as one JSON object, and with
   --mode <m>         stale: skip objects this model already labeled (default);
                      all: label every object again
   --wait             wait until every object is accounted for; a progress bar
-                     (done/total, images/s, ETA) on a terminal. Exit 0 when the job
-                     succeeded (failed images included), 1 if it failed or was cancelled`,
+                     (done/total, images/s, ETA) on a terminal. Ctrl-C stops waiting,
+                     not the job ("labeler jobs cancel <job-id>" stops the job)
+  --timeout <s>      with --wait: stop waiting after <s> seconds (default: wait
+                     until the job finishes); the job goes on
+
+Exit status (--wait): 0 when the job succeeded (failed images included: they are
+its failed rows), 1 if it failed or was cancelled, ${WAIT_TIMED_OUT} when --timeout passed
+with the job still running, 130 on Ctrl-C (the job still running).`,
   status: `Usage: labeler jobs status <job-id> [--format text|json]
 
 The job's status and counts: total, labeled, failed, skipped, cancelled.`,
@@ -77,7 +89,8 @@ Also: labeler query job <job-id> prints one JSON line per image of a job.
 ${WHERE}
 
 Exit status: 0 on success, 1 when the stack cannot be read or a job failed or was
-cancelled (start --wait), 2 for a usage error.
+cancelled (start --wait), 2 for a usage error, ${WAIT_TIMED_OUT} when start --wait --timeout
+ran out with the job still running, 130 on Ctrl-C during start --wait.
 Run "labeler jobs <command> --help" for a command's options.`;
 
 const OPTIONS = {
@@ -86,6 +99,7 @@ const OPTIONS = {
   target: { type: 'string' },
   mode: { type: 'string' },
   wait: { type: 'boolean' },
+  timeout: { type: 'string' },
   format: { type: 'string' },
   limit: { type: 'string' },
   expression: { type: 'string' },
@@ -99,7 +113,7 @@ type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
 
 /** Which options each subcommand takes; any other is a usage error rather than silently ignored. */
 const ALLOWED: Record<string, readonly (keyof Values)[]> = {
-  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'format'],
+  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format'],
   status: ['format'],
   list: ['format', 'limit'],
   cancel: ['format'],
@@ -153,6 +167,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       expectArgs(0, '');
       if (values.prefix === undefined)
         throw new UsageError('"jobs start" needs --prefix (use --prefix "" for a whole bucket)');
+      if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout goes with --wait');
       break;
     }
     case 'status':
@@ -178,6 +193,8 @@ export async function jobsCommand(argv: string[]): Promise<number> {
   const target = oneOf(values.target, '--target', ['lambda', 'gpu'] as const, 'lambda') satisfies JobTarget;
   const mode = oneOf(values.mode, '--mode', ['all', 'stale'] as const, 'stale') satisfies JobMode;
   const limit = values.limit === undefined ? undefined : positiveLimit(values.limit);
+  const timeoutSeconds =
+    values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout', 1);
 
   const connection = await connect(values);
   try {
@@ -194,10 +211,23 @@ export async function jobsCommand(argv: string[]): Promise<number> {
           .catch(asUsage('job/invalid-request'));
         process.stdout.write(format === 'json' ? `${JSON.stringify(printedJob(job))}\n` : `${job.jobId}\n`);
         if (!values.wait) return 0;
-        const finished = await waitForJob(jobs, job.jobId);
-        if (format === 'json') process.stdout.write(`${JSON.stringify(printedJob(finished))}\n`);
-        process.stderr.write(`${summary(finished)}\n`);
-        return finished.status === 'succeeded' ? 0 : 1;
+        const waited = await waitWithSignals(jobs, job.jobId, timeoutSeconds);
+        const last = waited.job;
+        if (format === 'json') process.stdout.write(`${JSON.stringify(printedJob(last))}\n`);
+        if (waited.end !== 'finished') {
+          const why =
+            waited.end === 'timeout'
+              ? `--timeout ${timeoutSeconds} s passed`
+              : 'interrupted: stopped waiting';
+          process.stderr.write(
+            `${why}; job ${last.jobId} is still ${last.status} (${accounted(last)}/${last.planningDone ? last.total : '?'} done) ` +
+              `and goes on without this command. "labeler jobs status ${last.jobId}" shows it, ` +
+              `"labeler jobs cancel ${last.jobId}" stops it.\n`,
+          );
+          return waited.end === 'timeout' ? WAIT_TIMED_OUT : WAIT_INTERRUPTED;
+        }
+        process.stderr.write(`${summary(last)}\n`);
+        return last.status === 'succeeded' ? 0 : 1;
       }
       case 'status': {
         const job = await mustGet(jobs, args[0] as string);
@@ -376,10 +406,53 @@ function summary(job: Job): string {
   return `job ${job.jobId} ${job.status}: ${job.labeled} labeled, ${job.failed} failed, ${job.skipped} skipped, ${job.cancelled} cancelled of ${job.total}`;
 }
 
-/** Polls the job until it finishes, drawing done/total, images/s and ETA on a terminal. */
+type WaitEnd = { end: 'finished' | 'timeout' | 'interrupted'; job: Job };
+
+/**
+ * Waits for the job with Ctrl-C and --timeout each ending the wait, never the job: the
+ * job runs on the stack, and this command only watches it.
+ */
+async function waitWithSignals(
+  jobs: JobsService,
+  jobId: string,
+  timeoutSeconds: number | undefined,
+): Promise<WaitEnd> {
+  const stop = new AbortController();
+  let end: WaitEnd['end'] = 'finished';
+  const onSignal = () => {
+    end = 'interrupted';
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  const timer =
+    timeoutSeconds === undefined
+      ? undefined
+      : setTimeout(() => {
+          end = 'timeout';
+          stop.abort();
+        }, timeoutSeconds * 1000);
+  if (process.stderr.isTTY) {
+    process.stderr.write(
+      `waiting for job ${jobId}; Ctrl-C stops waiting, not the job ("labeler jobs cancel ${jobId}" stops it)\n`,
+    );
+  }
+  try {
+    const job = await waitForJob(jobs, jobId, stop.signal);
+    return { end: FINISHED.has(job.status) ? 'finished' : end, job };
+  } finally {
+    process.off('SIGINT', onSignal);
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls the job until it finishes or `signal` aborts (then returns its last state),
+ * drawing done/total, images/s and ETA on a terminal.
+ */
 async function waitForJob(
   jobs: JobsService,
   jobId: string,
+  signal: AbortSignal,
   stream: NodeJS.WriteStream = process.stderr,
 ): Promise<Job> {
   const started = Date.now();
@@ -401,12 +474,25 @@ async function waitForJob(
           ` failed ${job.failed}  ${rate.toFixed(1)} img/s  ETA ${eta} `,
       );
     }
-    if (FINISHED.has(job.status)) {
+    if (FINISHED.has(job.status) || signal.aborted) {
       if (tty) stream.write('\n');
       return job;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await abortableSleep(500, signal);
+    // One more read after an abort, so the state printed is the latest.
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }
 
 function formatDuration(seconds: number): string {

@@ -245,6 +245,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxBytes: IMAGE_LIMITS.maxBytes,
         maxPixels: IMAGE_LIMITS.maxPixels,
         jobsTable: names.jobsTable,
+        maxReceiveCount,
       };
       const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
       const concurrency = options.concurrency ?? LOCAL_DEFAULTS.concurrency;

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_MODEL_DIR } from './paths.ts';
-import { ENV, type EnvName, GPU_WORKER, IMAGE_LIMITS, LABELING, RUNTIME_ENV } from './settings.ts';
+import { CLASSIFY, ENV, type EnvName, GPU_WORKER, IMAGE_LIMITS, LABELING, RUNTIME_ENV } from './settings.ts';
 
 const positiveInt = z.coerce.number().int().positive();
 const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
@@ -104,11 +104,20 @@ export interface WorkerConfig {
   readonly maxPixels: number;
   /** The jobs table, where the images of a labeling job are counted. */
   readonly jobsTable?: string;
+  /**
+   * The maxReceiveCount of the queue this worker consumes: the constant infra gives the
+   * queue's redrive policy, not an environment variable, so the two cannot differ. On the
+   * last receive, job images still failing are recorded failed (decision 0014).
+   */
+  readonly maxReceiveCount?: number;
 }
 
 /** Reads a worker's settings once, at start-up; a missing or bad value stops the process. */
 export function readWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
-  return toWorkerConfig(parseEnv(workerConfigSchema, env), true);
+  return {
+    ...toWorkerConfig(parseEnv(workerConfigSchema, env), true),
+    maxReceiveCount: CLASSIFY.maxReceiveCount,
+  };
 }
 
 export interface GpuWorkerConfig extends WorkerConfig {
@@ -121,6 +130,7 @@ export function readGpuWorkerConfig(env: NodeJS.ProcessEnv): GpuWorkerConfig {
   const e = parseEnv(gpuWorkerConfigSchema, env);
   return {
     ...toWorkerConfig(e, GPU_WORKER.allowCpuFallback),
+    maxReceiveCount: GPU_WORKER.maxReceiveCount,
     queueUrl: e[ENV.bulkQueueUrl],
     queueArn: e[ENV.bulkQueueArn],
   };

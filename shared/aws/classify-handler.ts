@@ -35,6 +35,7 @@ export async function createClassifyDeps(
     exports: new S3ExportStore(clients.s3, config.resultsBucket),
     log,
     ...(config.jobsTable ? { jobs: new DynamoJobsStore(clients.db, config.jobsTable) } : {}),
+    ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
   };
 }
 

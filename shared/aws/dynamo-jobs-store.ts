@@ -367,10 +367,15 @@ export class DynamoJobsStore implements JobLedger {
     return settings;
   }
 
-  async record(jobId: string, image: { bucket: string; key: string }, outcome: JobOutcome): Promise<boolean> {
+  async record(
+    jobId: string,
+    image: { bucket: string; key: string },
+    outcome: JobOutcome,
+    error?: { code: string; message: string },
+  ): Promise<boolean> {
     try {
       await this.#db.send(
-        new TransactWriteCommand({ TransactItems: outcomeItems(this.#table, jobId, image, outcome) }),
+        new TransactWriteCommand({ TransactItems: outcomeItems(this.#table, jobId, image, outcome, error) }),
       );
       return true;
     } catch (error) {

@@ -156,12 +156,23 @@ export class DynamoResultsStore implements ResultsStore {
     }
     // A job's result is counted in the same transaction (decision 0014): written <=> counted,
     // and a redelivery whose marker exists cancels the whole write.
+    const resultItems = items.length;
     if (result.jobId && this.#jobsTable) {
       const outcome = result.status === 'ok' ? 'labeled' : 'failed';
       items.push(...outcomeItems(this.#jobsTable, result.jobId, result, outcome, result.error));
     }
     try {
       await this.#db.send(new TransactWriteCommand({ TransactItems: items }));
+      return 'written';
+    } catch (error) {
+      if (!isConditionCancel(error)) throw toLabelerError(error, 'DynamoDB TransactWriteItems');
+      if (items.length === resultItems || !onlyMarkerFailed(error)) return 'duplicate';
+    }
+    // The job already has this image's outcome but there is no such result: the job gave up
+    // on it (its message ran out of receives) and a redrive of the message labeled it now.
+    // The result is written; the job, already counted, is not counted again.
+    try {
+      await this.#db.send(new TransactWriteCommand({ TransactItems: items.slice(0, resultItems) }));
       return 'written';
     } catch (error) {
       if (isConditionCancel(error)) return 'duplicate';
@@ -433,6 +444,14 @@ function decodeCursor(
     if (shardOfPath(parts[2]) !== shard) refuse('an image in a shard it does not hash to');
     return [sk, Number(rank)];
   });
+}
+
+/** Whether a cancelled result transaction failed on its job marker alone, the result's own condition holding. */
+function onlyMarkerFailed(error: unknown): boolean {
+  const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+  return (
+    reasons[0]?.Code !== 'ConditionalCheckFailed' && reasons.some((r) => r.Code === 'ConditionalCheckFailed')
+  );
 }
 
 function sleep(ms: number): Promise<void> {

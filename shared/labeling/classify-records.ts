@@ -14,7 +14,12 @@ import { imageId } from './results.ts';
 export interface QueueRecord {
   readonly messageId: string;
   readonly body: string;
+  /** SQS system attributes; ApproximateReceiveCount tells the last attempt (see `maxReceiveCount`). */
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
 }
+
+/** The code of a job image whose message ran out of receives (decision 0014). */
+export const RETRIES_EXHAUSTED = 'queue/retries-exhausted';
 
 export interface ClassifyLog {
   info(message: string, extra?: Record<string, unknown>): void;
@@ -31,6 +36,13 @@ export interface ClassifyDeps {
   readonly jobId?: string;
   /** Where the images of labeling jobs are counted (skipped, cancelled, completion). */
   readonly jobs?: JobLedger;
+  /**
+   * The maxReceiveCount of the queue feeding this worker (CLASSIFY or GPU_WORKER in
+   * shared/settings.ts, the same constant infra gives the redrive policy). On a message's
+   * last receive, job images that still fail transiently are recorded `failed`, so the job
+   * finishes; the message still goes to the dead-letter queue. Unset: never the last.
+   */
+  readonly maxReceiveCount?: number;
   readonly now?: () => Date;
 }
 
@@ -108,6 +120,18 @@ export async function classifyRecords(
   }
   counts.images = work.length;
   if (work.length === 0) return { failedMessageIds: [...failed], counts, stageMs };
+  const allWork = [...work];
+  // Why each image's message goes back to the queue, and which images got an outcome
+  // here: on a message's last receive, the rest of its job images are recorded failed.
+  const lastError = new Map<Work, { code: string; message: string }>();
+  const settled = new Set<Work>();
+  const retryLater = (w: Work, error: unknown): void => {
+    failed.add(w.messageId);
+    lastError.set(w, {
+      code: error instanceof LabelerError ? error.code : 'internal/unexpected',
+      message: errorMessage(error),
+    });
+  };
 
   // Job accounting: every image of a job gets exactly one outcome (decision 0014). The
   // marker behind each outcome makes a redelivered message count nothing a second time.
@@ -118,10 +142,11 @@ export async function classifyRecords(
     if (!jobs || !jobId) return;
     try {
       await jobs.record(jobId, w.ref, outcome);
+      settled.add(w);
       touchedJobs.add(jobId);
     } catch (error) {
       counts.retried++;
-      failed.add(w.messageId);
+      retryLater(w, error);
       log.warn('could not record a job outcome; the message goes back to the queue', {
         messageId: w.messageId,
         jobId,
@@ -130,13 +155,73 @@ export async function classifyRecords(
       });
     }
   };
+  // A message on its last receive that still fails goes to the dead-letter queue, and its
+  // job images would never get an outcome: the job would stay running for ever. They are
+  // recorded failed here (the marker keeps a later redrive from counting them again), and
+  // the message is still reported failed, so it lands in the DLQ for inspection.
+  async function recordExhausted(): Promise<void> {
+    const max = deps.maxReceiveCount;
+    if (!jobs || max === undefined) return;
+    const lastTry = new Map<string, number>();
+    for (const r of records) {
+      const received = Number(r.attributes?.ApproximateReceiveCount ?? 0);
+      if (failed.has(r.messageId) && received >= max) lastTry.set(r.messageId, received);
+    }
+    for (const w of allWork) {
+      const received = lastTry.get(w.messageId);
+      const jobId = w.ref.jobId;
+      if (received === undefined || !jobId || settled.has(w)) continue;
+      // No error of its own: another image of its message (or the message's job) failed first.
+      const cause = lastError.get(w) ?? {
+        code: 'queue/message-failed',
+        message: 'not processed: its message failed on another of its images',
+      };
+      const error = {
+        code: RETRIES_EXHAUSTED,
+        message: `gave up after ${received} receives (maxReceiveCount ${max}); last error ${cause.code}: ${cause.message}`,
+      };
+      try {
+        await jobs.record(jobId, w.ref, 'failed', error);
+        settled.add(w);
+        touchedJobs.add(jobId);
+        log.error('retries exhausted: the job records the image failed; the message goes to the DLQ', {
+          messageId: w.messageId,
+          jobId,
+          image: imageId(w.ref),
+          code: cause.code,
+          error: cause.message,
+        });
+      } catch (recordError) {
+        // Nothing left to try: the message reaches the DLQ without an outcome (decision 0014).
+        log.error('retries exhausted and the job outcome could not be recorded', {
+          messageId: w.messageId,
+          jobId,
+          image: imageId(w.ref),
+          error: errorMessage(recordError),
+        });
+      }
+    }
+  }
+
+  async function settleJobs(): Promise<void> {
+    await recordExhausted();
+    for (const jobId of touchedJobs) {
+      try {
+        await jobs?.checkCompletion(jobId);
+      } catch (error) {
+        // The planner and later batches check again; the job completes with the next check.
+        log.warn('could not check job completion', { jobId, error: errorMessage(error) });
+      }
+    }
+  }
+
   if (jobs) {
     const cancelled = new Set<string>();
     for (const jobId of new Set(work.flatMap((w) => (w.ref.jobId ? [w.ref.jobId] : [])))) {
       try {
         if ((await jobs.settings(jobId))?.status === 'cancelled') cancelled.add(jobId);
       } catch (error) {
-        for (const w of work) if (w.ref.jobId === jobId) failed.add(w.messageId);
+        for (const w of work) if (w.ref.jobId === jobId) retryLater(w, error);
         log.warn('could not read a job; its images go back to the queue', {
           jobId,
           error: errorMessage(error),
@@ -164,8 +249,9 @@ export async function classifyRecords(
     log.warn('could not read existing results; the batch goes back to the queue', {
       error: errorMessage(error),
     });
-    for (const w of work) failed.add(w.messageId);
+    for (const w of work) retryLater(w, error);
     counts.retried += work.length;
+    await settleJobs();
     return { failedMessageIds: [...failed], counts, stageMs };
   }
 
@@ -191,6 +277,7 @@ export async function classifyRecords(
     if (outcome.status === 'failed' && outcome.retryable) {
       counts.retried++;
       failed.add(w.messageId);
+      lastError.set(w, outcome.error);
       log.warn('transient failure; the message goes back to the queue', {
         messageId: w.messageId,
         image: imageId(w.ref),
@@ -209,10 +296,12 @@ export async function classifyRecords(
     try {
       const previous = existing.get(imageId(w.ref));
       if ((await results.put(result, previous)) === 'duplicate') {
+        settled.add(w);
         counts.duplicates++;
         // Another writer got there first (or this job already counted it): one outcome, at most.
         await recordOutcome(w, 'skipped');
       } else {
+        settled.add(w);
         if (result.jobId) touchedJobs.add(result.jobId);
         written.push(result);
         if (result.status === 'ok') counts.labeled++;
@@ -220,7 +309,7 @@ export async function classifyRecords(
       }
     } catch (error) {
       counts.retried++;
-      failed.add(w.messageId);
+      retryLater(w, error);
       log.warn('could not store the result; the message goes back to the queue', {
         messageId: w.messageId,
         image: imageId(w.ref),
@@ -251,7 +340,7 @@ export async function classifyRecords(
           storeOne(item, outcome).catch((error: unknown) => {
             // Nothing in storeOne is expected to throw; if it does, only this image's message is retried.
             counts.retried++;
-            failed.add(item.messageId);
+            retryLater(item, error);
             log.error('unexpected error storing a result; the message goes back to the queue', {
               messageId: item.messageId,
               image: imageId(item.ref),
@@ -265,22 +354,14 @@ export async function classifyRecords(
   } catch (error) {
     // labelAll gives every image an outcome and does not throw; if it ever does, the
     // images it had not handed out yet go back to the queue rather than being lost.
-    for (const w of todo.slice(handed)) failed.add(w.messageId);
+    for (const w of todo.slice(handed)) retryLater(w, error);
     counts.retried += todo.length - handed;
     log.error('labeling stopped early; the rest of the batch goes back to the queue', {
       error: errorMessage(error),
     });
   }
   await writing;
-
-  for (const jobId of touchedJobs) {
-    try {
-      await jobs?.checkCompletion(jobId);
-    } catch (error) {
-      // The planner and later batches check again; the job completes with the next check.
-      log.warn('could not check job completion', { jobId, error: errorMessage(error) });
-    }
-  }
+  await settleJobs();
 
   if (written.length > 0) {
     const exportStarted = performance.now();

@@ -74,11 +74,15 @@ export interface JobSettings {
  */
 export interface JobLedger {
   settings(jobId: string): Promise<JobSettings | undefined>;
-  /** Records a skipped or cancelled image once; false when the image already had an outcome. */
+  /**
+   * Records an image's outcome once; false when the image already had one. `failed` here
+   * is an image without a result (its message ran out of receives), so `error` says why.
+   */
   record(
     jobId: string,
     image: { bucket: string; key: string },
-    outcome: 'skipped' | 'cancelled',
+    outcome: 'skipped' | 'cancelled' | 'failed',
+    error?: { code: string; message: string },
   ): Promise<boolean>;
   /** Marks the job succeeded when planning is done and every planned image has an outcome. */
   checkCompletion(jobId: string): Promise<void>;

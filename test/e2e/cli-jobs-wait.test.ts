@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { WAIT_TIMED_OUT } from '../../cli/jobs-command.ts';
+import { removeEndpoints, writeEndpoints } from '../../local/endpoints.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { jsonLines, runCli } from '../helpers/cli.ts';
+import { solidImage } from '../helpers/images.ts';
+import { LabelerProcess } from '../helpers/labeler-process.ts';
+
+/**
+ * How `jobs start --wait` ends when the job does not succeed. The stack here plans jobs
+ * but runs no classify worker, so a job stays `running` until it is cancelled: the
+ * timeout, Ctrl-C and cancel cases do not depend on how fast anything runs.
+ */
+describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted', () => {
+  let dataDir: string;
+  let stack: LocalStack;
+  const bucket = 'labeler-images';
+  const prefix = 'datasets/never-labeled/';
+  const jobs = (...args: string[]) => runCli(['jobs', ...args, '--data-dir', dataDir]);
+  const statusOf = async (jobId: string) =>
+    jsonLines((await jobs('status', jobId, '--format', 'json')).stdout)[0];
+  const startWaiting = (...extra: string[]) =>
+    new LabelerProcess([
+      'jobs',
+      'start',
+      '--prefix',
+      prefix,
+      '--mode',
+      'all',
+      '--wait',
+      '--data-dir',
+      dataDir,
+      ...extra,
+    ]);
+  const jobIdOf = async (run: LabelerProcess) => (await run.waitForOutput(/^(j-[0-9a-f]+)$/m))[1] as string;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-wait-'));
+    stack = await startLocalStack({
+      worker: false,
+      planner: true,
+      log: { info() {}, warn() {}, error() {} },
+    });
+    await writeEndpoints(dataDir, {
+      region: stack.region,
+      endpoints: stack.endpoints,
+      names: { ...stack.names },
+      pid: process.pid,
+    });
+    for (let i = 0; i < 3; i++) {
+      const body = await solidImage(20, 20 + i, '#336699')
+        .png()
+        .toBuffer();
+      await stack.clients.s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${i}.png`, Body: body }),
+      );
+    }
+  });
+  after(async () => {
+    await removeEndpoints(dataDir).catch(() => undefined);
+    await stack?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it(`--timeout ends the wait with exit ${WAIT_TIMED_OUT}; the job goes on`, async () => {
+    const run = await jobs(
+      'start',
+      '--prefix',
+      prefix,
+      '--mode',
+      'all',
+      '--wait',
+      '--timeout',
+      '2',
+      '--format',
+      'json',
+    );
+    assert.equal(run.code, WAIT_TIMED_OUT, run.stderr);
+    const [first, last] = jsonLines(run.stdout);
+    const jobId = String(first?.jobId);
+    assert.equal(last?.jobId, jobId, 'the job as it was when the wait ended');
+    assert.match(String(last?.status), /^(planning|running)$/);
+    assert.match(run.stderr, /--timeout 2 s passed/);
+    assert.match(run.stderr, new RegExp(`job ${jobId} is still (planning|running)`));
+    assert.match(run.stderr, new RegExp(`labeler jobs status ${jobId}`));
+    assert.match(
+      String((await statusOf(jobId))?.status),
+      /^(planning|running)$/,
+      'not cancelled by the timeout',
+    );
+    assert.equal((await jobs('cancel', jobId)).code, 0);
+  });
+
+  it('Ctrl-C ends the wait with exit 130 and leaves the job running', async () => {
+    const run = startWaiting();
+    const jobId = await jobIdOf(run);
+    run.kill('SIGINT');
+    assert.equal(await run.exited, 130, run.output);
+    assert.match(run.stderr, /interrupted: stopped waiting/);
+    assert.match(run.stderr, new RegExp(`job ${jobId} is still (planning|running)`));
+    assert.match(String((await statusOf(jobId))?.status), /^(planning|running)$/);
+    assert.equal((await jobs('cancel', jobId)).code, 0);
+  });
+
+  it('a job cancelled while waited on exits 1', async () => {
+    const run = startWaiting();
+    const jobId = await jobIdOf(run);
+    const cancel = await jobs('cancel', jobId);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.equal(await run.exited, 1, run.output);
+    assert.match(run.stderr, new RegExp(`job ${jobId} cancelled`));
+  });
+
+  it('a job that fails (its bucket does not exist) exits 1', async () => {
+    const run = await jobs(
+      'start',
+      '--bucket',
+      'no-such-bucket',
+      '--prefix',
+      'x/',
+      '--wait',
+      '--format',
+      'json',
+    );
+    assert.equal(run.code, 1, run.stderr);
+    const [, last] = jsonLines(run.stdout);
+    assert.equal(last?.status, 'failed');
+    assert.equal((last?.error as { code?: string } | undefined)?.code, 'job/list-failed');
+    assert.match(run.stderr, /job j-[0-9a-f]+ failed/);
+  });
+
+  it('--timeout is checked before connecting', async () => {
+    for (const [args, why] of [
+      [['--timeout', '5'], /--timeout goes with --wait/],
+      [['--wait', '--timeout', '0'], /--timeout must be a positive integer/],
+      [['--wait', '--timeout', 'soon'], /--timeout must be a positive integer/],
+    ] as const) {
+      const run = await runCli([
+        'jobs',
+        'start',
+        '--prefix',
+        'p',
+        ...args,
+        '--data-dir',
+        join(dataDir, 'none'),
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, why);
+    }
+  });
+
+  it('jobs start --help documents --timeout and the exit codes', async () => {
+    const run = await runCli(['jobs', 'start', '--help']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /--timeout <s>/);
+    assert.match(run.stdout, new RegExp(`${WAIT_TIMED_OUT} when --timeout passed`));
+    assert.match(run.stdout, /130 on Ctrl-C/);
+    assert.match(run.stdout, /Ctrl-C stops waiting,\s+not the job/);
+  });
+});
