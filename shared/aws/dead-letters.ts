@@ -229,7 +229,11 @@ export async function moveTaskStatus(
   sourceArn: string,
   taskHandle: string,
 ): Promise<{ status: string; moved?: number; toMove?: number }> {
-  const listed = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }));
+  const listed = await sqs
+    .send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }))
+    .catch((error: unknown) => {
+      throw toLabelerError(error, 'SQS ListMessageMoveTasks');
+    });
   const task = (listed.Results ?? []).find((t) => t.TaskHandle === taskHandle) ?? listed.Results?.[0];
   return {
     status: task?.Status ?? 'UNKNOWN',
