@@ -127,6 +127,7 @@ async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Pr
       'Labeler local stack is up (Ctrl-C stops it).',
       `  S3 and SQS  ${stack.endpoints.s3}`,
       `  DynamoDB    ${stack.endpoints.dynamodb}`,
+      `  query API   ${stack.endpoints.queryApi} (SigV4, service execute-api, as on AWS)`,
       `  upload to   s3://${stack.names.imagesBucket}/${UPLOAD_FILTER.prefix}...`,
       `  results     table ${stack.names.resultsTable}, s3://${stack.names.resultsBucket}/results/`,
       `  state       ${dataDir} (DynamoDB only; S3 and SQS live in memory)`,

@@ -1,5 +1,6 @@
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
+import { DLQ_HELP, dlqCommand } from './dlq-command.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
 import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
@@ -16,7 +17,10 @@ Commands:
   local up | local run <folder> the whole pipeline on this machine (S3, SQS,
                                 DynamoDB emulators + the classify handler)
   query image <key> | query label <label> | query job <job-id>
-                                read results from a running local stack
+                                read results through a stack's signed query API
+                                (--format jsonl|table|csv)
+  dlq list | dlq redrive [--queue incoming|bulk|plan]
+                                see and redrive the dead-letter queues
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
@@ -30,6 +34,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   local: { run: localCommand, help: LOCAL_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
+  dlq: { run: dlqCommand, help: DLQ_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 

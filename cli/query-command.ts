@@ -1,22 +1,30 @@
 import { resolve } from 'node:path';
-import { findRunningStack } from '../local/endpoints.ts';
-import { createAwsClients } from '../shared/aws/clients.ts';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { LabelerError } from '../shared/errors.ts';
-import { printedHit, printedResult } from '../shared/labeling/results.ts';
+import {
+  type ImageResult,
+  type LabelHit,
+  printedHit,
+  printedResult,
+  printedScore,
+} from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
-import { LABELING, RESOURCE_NAMES } from '../shared/settings.ts';
+import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
+import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { connect } from './jobs-command.ts';
-import { DEFAULT_DATA_DIR } from './local-command.ts';
+import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
 
-Reads results from a running local stack ("labeler local up").
+Reads results from a stack: the running local one ("labeler local up") or a
+deployed one (--stack <name>). Image and label queries go through the stack's
+query API, every request signed with SigV4 (the API uses IAM auth; the local
+stack serves the same API on 127.0.0.1 and checks the signatures the same way).
 
   labeler query image <key> [--bucket <name>]
-      Every result stored for this object key (one per model), as JSON lines.
+      Every result stored for this object key (one per model).
 
   labeler query label <label> [--min-score <s>] [--limit <n>] [--cursor <c>]
       Images whose <label> scored at least <s>, best first; one DynamoDB Query
@@ -24,34 +32,39 @@ Reads results from a running local stack ("labeler local up").
       with each result but not indexed, so queries start there. Prints a "next"
       cursor on stderr when more results exist.
 
-  labeler query job <job-id> [--stack <name>]
-      Every result the job wrote, one line per image (failed images included).
+  labeler query job <job-id>
+      Every result the job wrote, one per image (failed images included), read
+      through the jobs service (docs/decisions/0019-one-query-path.md).
 
-Prints one JSON line per result, in the shape "labeler label" and "labeler local
-run" print: scores rounded to six decimals.
+Output (--format):
+  jsonl   one JSON line per result (the default), in the shape "labeler label"
+          and "labeler local run" print: scores rounded to six decimals
+  table   aligned columns for people; long keys keep their end ("…/cat.png"),
+          written once every row is read
+  csv     a header line, then one line per result (RFC 4180 quoting)
 
 Exit status: 0 when the query ran (even with no results), 1 when the stack cannot
 be read, 2 for a usage error: a bad option, a label the model does not have
 (the model's labels are listed), or a cursor this query did not return.
 
 Options:
-  --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})
+  --format <f>       jsonl, table or csv (default jsonl)
+  --bucket <name>    images bucket (default: the stack's)
   --model <dir>      the model whose results to read (default: the bundled one)
-  --data-dir <dir>   the local stack's state folder (default .labeler)
-  --stack <name>     query job only: a deployed stack instead of the local one
-  --region <r>       with --stack: its region
+${STACK_HELP}
   -h, --help         show this help`;
+
+const FORMATS = ['jsonl', 'table', 'csv'] as const;
 
 export async function queryCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
+    ...STACK_OPTIONS,
     bucket: { type: 'string' },
     'min-score': { type: 'string' },
     limit: { type: 'string' },
     cursor: { type: 'string' },
     model: { type: 'string' },
-    'data-dir': { type: 'string' },
-    stack: { type: 'string' },
-    region: { type: 'string' },
+    format: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   const [what, subject, ...extra] = positionals;
@@ -62,18 +75,19 @@ export async function queryCommand(argv: string[]): Promise<number> {
   if (!subject || extra.length > 0) throw new UsageError(`"query ${what}" takes exactly one argument`);
   if (what !== 'image' && what !== 'label' && what !== 'job')
     throw new UsageError(`unknown query "${what}"; use image, label or job`);
-  if (what !== 'job' && (values.stack !== undefined || values.region !== undefined))
-    throw new UsageError('--stack and --region go with "query job"');
-  if (what === 'job') return queryJob(subject, values);
+  const format = rowFormat(values.format, FORMATS, 'jsonl');
+  if (values.bucket !== undefined && what !== 'image')
+    throw new UsageError('--bucket goes with "query image"');
+  if (what === 'job') return queryJob(subject, values, format);
 
-  const dataDir = values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR;
-  const { region, endpoints } = await findRunningStack(dataDir);
-  const clients = createAwsClients({ region, endpoints: { dynamodb: endpoints.dynamodb }, local: true });
-  const store = new DynamoResultsStore(clients.db, RESOURCE_NAMES.resultsTable);
+  const stack = await openStack(values);
   try {
+    const api = queryApiOf(stack);
     if (what === 'image') {
-      const results = await store.getByImage(values.bucket ?? RESOURCE_NAMES.imagesBucket, subject);
-      for (const r of results) process.stdout.write(`${JSON.stringify(printedResult(r))}\n`);
+      const results = await api.getByImage(values.bucket ?? stack.resources.imagesBucket, subject);
+      const out = resultWriter(format);
+      for (const r of results) out.write(r);
+      out.end();
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
@@ -84,40 +98,113 @@ export async function queryCommand(argv: string[]): Promise<number> {
         `unknown label "${subject}": model ${model} has the labels ${bundle.labels.map((l) => JSON.stringify(l)).join(', ')}`,
       );
     }
-    const page = await store.queryByLabel({
+    const page = await api.queryByLabel({
       model: { id: bundle.manifest.id, version: bundle.manifest.version },
       label: subject,
       minScore: unitInterval(values['min-score'], '--min-score', 0),
       limit: positiveInt(values.limit, '--limit', 100),
       ...(values.cursor ? { cursor: values.cursor } : {}),
     });
-    for (const hit of page.items) process.stdout.write(`${JSON.stringify(printedHit(hit))}\n`);
+    const out = hitWriter(format);
+    for (const hit of page.items) out.write(hit);
+    out.end();
     if (page.cursor) process.stderr.write(`next: --cursor ${page.cursor}\n`);
     return 0;
   } catch (error) {
-    // The store checks the cursor and the key sizes; both are the caller's arguments.
+    // The API checks the cursor and the key sizes; both are the caller's arguments.
     if (error instanceof LabelerError && error.code.startsWith('query/')) {
       throw new UsageError(`[${error.code}] ${error.message}`);
     }
     throw error;
   } finally {
-    clients.dynamo.destroy();
+    stack.close();
   }
+}
+
+/** The stack's query API, signed with the credentials its other clients use. */
+export function queryApiOf(stack: StackConnection): QueryApiClient {
+  const url = stack.resources.queryApiUrl;
+  if (!url) {
+    throw new LabelerError(
+      'query/no-api',
+      stack.kind === 'local'
+        ? 'the running local stack serves no query API (started by an older labeler); restart "labeler local up"'
+        : `stack ${stack.name} has no QueryApiUrl output; deploy the current stack`,
+    );
+  }
+  return new QueryApiClient({ url, region: stack.region, credentials: () => stack.credentials() });
+}
+
+const topOf = (r: ImageResult) => r.labels[0];
+
+const RESULT_COLUMNS: readonly Column<ImageResult>[] = [
+  { header: 'bucket', value: (r) => r.bucket, maxWidth: 24 },
+  { header: 'key', value: (r) => r.key, keep: 'end', maxWidth: 48 },
+  { header: 'eTag', value: (r) => r.eTag, maxWidth: 12 },
+  { header: 'model', value: (r) => r.model.id, maxWidth: 24 },
+  { header: 'modelVersion', value: (r) => r.model.version, maxWidth: 12 },
+  { header: 'status', value: (r) => r.status },
+  { header: 'label', value: (r) => topOf(r)?.label, maxWidth: 24 },
+  {
+    header: 'score',
+    value: (r) => {
+      const top = topOf(r);
+      return top ? printedScore(top.score).toFixed(6) : undefined;
+    },
+    align: 'right',
+  },
+  {
+    header: 'labels',
+    value: (r) => r.labels.map((l) => `${l.label}:${printedScore(l.score).toFixed(6)}`).join(' '),
+    maxWidth: 40,
+  },
+  { header: 'errorCode', value: (r) => r.error?.code, maxWidth: 28 },
+  { header: 'errorMessage', value: (r) => r.error?.message, maxWidth: 40 },
+  { header: 'jobId', value: (r) => r.jobId, maxWidth: 24 },
+  { header: 'labeledAt', value: (r) => r.labeledAt },
+];
+
+/** What a person reads in a terminal: the CSV's columns less the ones only a program wants. */
+const RESULT_TABLE = RESULT_COLUMNS.filter(
+  (c) => !['bucket', 'eTag', 'modelVersion', 'labels', 'errorMessage'].includes(c.header),
+);
+
+const HIT_COLUMNS: readonly Column<LabelHit>[] = [
+  { header: 'rank', value: (h) => h.rank, align: 'right' },
+  { header: 'score', value: (h) => printedScore(h.score).toFixed(6), align: 'right' },
+  { header: 'label', value: (h) => h.label, maxWidth: 24 },
+  { header: 'bucket', value: (h) => h.bucket, maxWidth: 24 },
+  { header: 'key', value: (h) => h.key, keep: 'end', maxWidth: 60 },
+];
+
+function resultWriter(format: (typeof FORMATS)[number]): RowWriter<ImageResult> {
+  return new RowWriter({
+    format,
+    columns: format === 'table' ? RESULT_TABLE : RESULT_COLUMNS,
+    json: printedResult,
+  });
+}
+
+function hitWriter(format: (typeof FORMATS)[number]): RowWriter<LabelHit> {
+  return new RowWriter({ format, columns: HIT_COLUMNS, json: printedHit });
 }
 
 /** A job's results, in the shape `labeler label` prints, failed images included. */
 async function queryJob(
   jobId: string,
-  values: { stack?: string; region?: string; 'data-dir'?: string; model?: string },
+  values: { stack?: string; region?: string; profile?: string; 'data-dir'?: string; model?: string },
+  format: (typeof FORMATS)[number],
 ): Promise<number> {
   const connection = await connect(values);
   try {
     if (!(await connection.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
     let count = 0;
+    const out = resultWriter(format);
     for await (const result of connection.jobs.results(jobId)) {
       count++;
-      process.stdout.write(`${JSON.stringify(printedResult(result))}\n`);
+      out.write(result);
     }
+    out.end();
     if (count === 0) process.stderr.write(`no results for job ${jobId} yet\n`);
     return 0;
   } finally {

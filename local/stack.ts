@@ -7,6 +7,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { buildApp } from 'fauxqs';
 import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-handler.ts';
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
@@ -32,6 +33,7 @@ import {
 } from '../shared/settings.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { ExecutionEnvironments } from './invoker.ts';
+import { startQueryApiServer } from './query-api-server.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 import { LocalScheduler } from './scheduler.ts';
 
@@ -94,6 +96,14 @@ export interface LocalStackOptions {
   readonly bulkVisibilityTimeoutSeconds?: number;
 }
 
+export interface LocalEndpoints {
+  readonly s3: string;
+  readonly sqs: string;
+  readonly dynamodb: string;
+  /** The query API on loopback, SigV4-checked as API Gateway's IAM auth does (local/query-api-server.ts). */
+  readonly queryApi: string;
+}
+
 export interface QueueRef {
   readonly url: string;
   readonly arn: string;
@@ -101,7 +111,7 @@ export interface QueueRef {
 
 export interface LocalStack {
   readonly region: string;
-  readonly endpoints: { readonly s3: string; readonly sqs: string; readonly dynamodb: string };
+  readonly endpoints: LocalEndpoints;
   readonly names: typeof RESOURCE_NAMES;
   readonly queues: {
     readonly incoming: QueueRef;
@@ -214,6 +224,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
 
     const log = options.log ?? stderrLog;
+    const queryApi = await startQueryApiServer({
+      store: new DynamoResultsStore(clients.db, names.resultsTable),
+      defaults: { bucket: names.imagesBucket, model, log },
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    cleanups.push(() => queryApi.close());
     await DynamoSchedules.createTable(clients.dynamo);
     const schedules = new LocalScheduler({
       store: new DynamoSchedules(clients.db, options.now ? { now: options.now } : {}),
@@ -368,7 +385,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       region: LOCAL_REGION,
-      endpoints,
+      endpoints: { ...endpoints, queryApi: queryApi.url },
       names,
       queues: { incoming, incomingDlq, bulk, bulkDlq, plan, planDlq },
       jobs,

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type Column, csvLine, formatTable, RowWriter, truncate } from '../../cli/formats.ts';
+
+type Row = { key: string; score: number };
+const columns: Column<Row>[] = [
+  { header: 'key', value: (r) => r.key, keep: 'end', maxWidth: 12 },
+  { header: 'score', value: (r) => r.score.toFixed(2), align: 'right' },
+];
+
+function written(format: 'jsonl' | 'table' | 'csv', rows: Row[]): string {
+  let text = '';
+  const out = new RowWriter<Row>({ format, columns, json: (r) => r, out: (t) => (text += t) });
+  for (const row of rows) out.write(row);
+  out.end();
+  return text;
+}
+
+describe('row formats: csv quoting, aligned tables cut to width', () => {
+  it('quotes CSV fields with commas, quotes and line breaks, and doubles their quotes', () => {
+    assert.equal(
+      csvLine(['plain', 'a,b', 'say "hi"', 'two\nlines', '']),
+      'plain,"a,b","say ""hi""","two\nlines",',
+    );
+    assert.equal(
+      written('csv', [{ key: 'images/a,b.png', score: 0.5 }]),
+      'key,score\n"images/a,b.png",0.50\n',
+    );
+    assert.equal(written('csv', []), 'key,score\n', 'a header even with no rows');
+  });
+
+  it('aligns table columns, right-aligns numbers, keeps the end of a long key, and one line per row', () => {
+    const table = written('table', [
+      { key: 'images/deep/folder/cat.png', score: 0.5 },
+      { key: 'a\nb', score: 10 },
+    ]);
+    assert.equal(table, ['key           score', '…der/cat.png   0.50', 'a?b           10.00', ''].join('\n'));
+    const [header, ...lines] = table.trimEnd().split('\n');
+    assert.ok(lines.every((l) => l.length === header?.length));
+  });
+
+  it('cuts by code points, never inside a surrogate pair', () => {
+    assert.equal(truncate('🐱🐱🐱🐱', 3, 'start'), '🐱🐱…');
+    assert.equal(truncate('🐱🐱🐱🐱', 3, 'end'), '…🐱🐱');
+    assert.equal(truncate('short', 10, 'end'), 'short');
+  });
+
+  it('streams JSON Lines in the given shape', () => {
+    assert.equal(written('jsonl', [{ key: 'k', score: 1 }]), '{"key":"k","score":1}\n');
+    assert.equal(formatTable(columns, []), 'key  score\n');
+  });
+});
