@@ -388,6 +388,7 @@ export function renderMarkdown(r: Results): string {
             'Classifier / raw',
             'raw p50 ms/batch',
             'Classifier p50 ms/batch',
+            'Classifier − raw, ms/batch',
           ],
           d.rows.map((row) => [
             row.model,
@@ -398,6 +399,7 @@ export function renderMarkdown(r: Results): string {
             pct(row.ratio),
             n(row.rawMsP50, 2),
             n(row.classifierMsP50, 2),
+            n(row.classifierMsP50 - row.rawMsP50, 2),
           ]),
         ),
         '',

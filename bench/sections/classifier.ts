@@ -31,7 +31,7 @@ export async function classifierSection(ctx: Context): Promise<OverheadData> {
       };
       try {
         const r = await runNodeWorker<OverheadResult>('classifier-overhead', args, {
-          timeoutMs: ctx.timeoutMs(model.seconds * 2 + 120),
+          timeoutMs: ctx.timeoutMs(model.seconds * 2 + 300),
         });
         rows.push({ model: model.name, ...r });
         ctx.log(
