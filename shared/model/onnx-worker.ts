@@ -161,10 +161,16 @@ export class OnnxSessionWorker {
       try {
         this.#worker.postMessage({ ...message, id }, transfer);
       } catch (error) {
-        // An untransferable buffer (Node's Buffer pool, say) is refused, not copied: nothing was sent.
-        this.#pending.delete(id);
-        if (this.#pending.size === 0) this.#worker.unref();
-        reject(error);
+        // A buffer that cannot move (Node's Buffer pool, say) is refused and nothing was sent:
+        // send a copy instead, as before transfers.
+        try {
+          if (transfer.length === 0) throw error;
+          this.#worker.postMessage({ ...message, id });
+        } catch (cloneError) {
+          this.#pending.delete(id);
+          if (this.#pending.size === 0) this.#worker.unref();
+          reject(cloneError);
+        }
       }
     });
   }

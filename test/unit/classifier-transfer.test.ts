@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { markAsUntransferable } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { DEFAULT_IMAGE_LIMITS } from '../../shared/image/preprocess.ts';
 import { ImageLabeler, type LabelOutcome } from '../../shared/labeling/image-labeler.ts';
@@ -72,6 +73,15 @@ describe('Classifier: the batch moves to the inference thread', () => {
     const labels = await classifier.classify(batch, 2, 5);
     assert.equal(batch.buffer.byteLength, 0);
     assert.deepEqual(labels, expected);
+  });
+
+  it('copies a buffer marked untransferable instead of failing, and leaves it with the caller', async () => {
+    const buffer = new ArrayBuffer(2 * classifier.imageLength * 4);
+    markAsUntransferable(buffer);
+    const batch = fill(new Float32Array(buffer), 13);
+    const expected = await direct(batch, 2, 3);
+    assert.deepEqual(await classifier.classify(batch, 2, 3), expected);
+    assert.equal(buffer.byteLength, 2 * classifier.imageLength * 4);
   });
 
   it('hands the returned buffer out again from inputBatch, with the earlier input still in it', async () => {
