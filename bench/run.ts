@@ -31,6 +31,7 @@ import {
   type SectionName,
   type SectionRecord,
 } from './lib/types.ts';
+import { classifierSection } from './sections/classifier.ts';
 import { coldStartSection } from './sections/coldstart.ts';
 import { costSection } from './sections/cost.ts';
 import { e2eSection } from './sections/e2e.ts';
@@ -49,6 +50,7 @@ const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> 
   peers: peersSection,
   coldstart: coldStartSection,
   cost: costSection,
+  classifier: classifierSection,
 };
 /** Sections that need no B0 export. */
 const WITHOUT_MODEL: readonly SectionName[] = ['fma', 'cost'];

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -361,6 +362,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           [ENV.executionProviders]: 'cpu',
           [ENV.allowCpuFallback]: 'true',
           [ENV.intraOpThreads]: String(options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads),
+          // Decode on every core, as the ECS task does: libuv sizes its pool (4 threads unless
+          // told) only at start-up, so a machine with more cores must say so here.
+          [ENV.uvThreadpoolSize]:
+            process.env[ENV.uvThreadpoolSize] || String(Math.max(4, availableParallelism())),
           [ENV.ortDisableTelemetry]: '1',
           // The SDK's own endpoint variables: the worker runs unchanged, as on ECS.
           AWS_ENDPOINT_URL_S3: endpoints.s3,

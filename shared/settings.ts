@@ -112,6 +112,12 @@ export const GPU_WORKER = {
   /** How long a task keeps gathering messages into one batch once the first arrives. */
   maxBatchingWindowMs: 2000,
   /**
+   * Batches one task works on at once: one gathering from the queue, one decoding, one in
+   * the model or writing its results, so decode never waits for inference or the queue
+   * (decision 0016). They share one inference thread, which runs them one after another.
+   */
+  batchesInFlight: 3,
+  /**
    * Whether a GPU worker configured for CUDA may run on the CPU when CUDA cannot load.
    * Off: a task without its GPU exits at start-up (ECS replaces it, the alarm fires)
    * rather than label at CPU speed on a GPU instance's bill.

@@ -27,6 +27,13 @@ export interface BenchConfig {
     readonly torchVariants: readonly TorchVariant[];
   };
   readonly coldStartRuns: number;
+  /** Classifier vs raw session.run: timed seconds per path and batch size (B0, then the null model). */
+  readonly classifier: {
+    readonly batchSizes: readonly number[];
+    readonly seconds: number;
+    readonly nullSeconds: number;
+    readonly minRuns: number;
+  };
   /** Soft limit for the whole run; sections that would start past it are skipped. */
   readonly budgetSeconds: number;
 }
@@ -55,6 +62,7 @@ export const FULL: BenchConfig = {
     ],
   },
   coldStartRuns: 5,
+  classifier: { batchSizes: [8, 32, 128], seconds: 3, nullSeconds: 1, minRuns: 3 },
   budgetSeconds: 570,
 };
 
@@ -72,6 +80,7 @@ export const QUICK: BenchConfig = {
     torchVariants: [{ name: 'batch 2, channels_last', batchSize: 2, channelsLast: true }],
   },
   coldStartRuns: 1,
+  classifier: { batchSizes: [2, 8], seconds: 0.2, nullSeconds: 0.1, minRuns: 2 },
   budgetSeconds: 120,
 };
 

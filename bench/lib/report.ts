@@ -372,5 +372,41 @@ export function renderMarkdown(r: Results): string {
     ),
   );
   out.push('');
+
+  out.push('## 8. Classifier vs raw session.run');
+  out.push('');
+  out.push(
+    section(r, 'classifier', (d) =>
+      [
+        table(
+          [
+            'model',
+            'batch',
+            'threads',
+            'raw images/s',
+            'Classifier images/s',
+            'Classifier / raw',
+            'raw p50 ms/batch',
+            'Classifier p50 ms/batch',
+            'Classifier − raw, ms/batch',
+          ],
+          d.rows.map((row) => [
+            row.model,
+            String(row.batchSize),
+            String(row.threads),
+            row.error ? `failed: ${row.error.slice(0, 80)}` : n(row.rawImagesPerSecond),
+            n(row.classifierImagesPerSecond),
+            pct(row.ratio),
+            n(row.rawMsP50, 2),
+            n(row.classifierMsP50, 2),
+            n(row.classifierMsP50 - row.rawMsP50, 2),
+          ]),
+        ),
+        '',
+        'Same model, session options, threads and input in one process; the two paths take turns run by run. Raw = `session.run` on the main thread with one tensor; Classifier = `classify` (inference thread, input transferred, softmax, top 5). "null" has B0\'s input and output and almost no compute: its Classifier-minus-raw ms per batch is the overhead a GPU would see on top of its inference time per batch.',
+      ].join('\n'),
+    ),
+  );
+  out.push('');
   return `${out.join('\n')}\n`;
 }

@@ -160,6 +160,24 @@ export interface CostData {
   readonly rekognitionPerMillion: number;
 }
 
+export interface OverheadRow {
+  /** 'B0' or 'null' (B0's input and output, almost no compute: the overhead alone). */
+  readonly model: string;
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly runs: number;
+  readonly rawImagesPerSecond: number;
+  readonly classifierImagesPerSecond: number;
+  /** Classifier over raw images/s. */
+  readonly ratio: number;
+  readonly rawMsP50: number;
+  readonly classifierMsP50: number;
+  readonly error?: string;
+}
+export interface OverheadData {
+  readonly rows: readonly OverheadRow[];
+}
+
 export interface SectionData {
   fma: FmaData;
   inference: InferenceData;
@@ -169,6 +187,7 @@ export interface SectionData {
   peers: PeersData;
   coldstart: ColdStartData;
   cost: CostData;
+  classifier: OverheadData;
 }
 export type SectionName = keyof SectionData;
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -180,6 +199,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'peers',
   'coldstart',
   'cost',
+  'classifier',
 ];
 
 export type SectionRecord<K extends SectionName = SectionName> =

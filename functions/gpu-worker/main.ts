@@ -40,12 +40,24 @@ try {
 }
 const executionProvider = deps.labeler.classifier.executionProvider;
 publishExecutionProvider(executionProvider);
-const decodeThreads = Number(process.env[ENV.uvThreadpoolSize] ?? 4);
+// sharp decodes on libuv's pool, sized once from UV_THREADPOOL_SIZE (4 when unset) before
+// this module runs: only whoever launches the process can size it (infra sets it to the
+// instance's vCPUs). A smaller pool leaves the GPU waiting on decode: say so.
+const decodeThreads = Number(process.env[ENV.uvThreadpoolSize] || 4);
+const cores = availableParallelism();
+if (decodeThreads < cores) {
+  logger.warn('decode runs on fewer threads than the task has cores: start it with UV_THREADPOOL_SIZE', {
+    decodeThreads,
+    cores,
+    [ENV.uvThreadpoolSize]: process.env[ENV.uvThreadpoolSize] ?? null,
+  });
+}
 logger.info('gpu worker ready', {
   executionProvider,
   allowCpuFallback: config.allowCpuFallback,
   decodeThreads,
-  cores: availableParallelism(),
+  cores,
+  batchesInFlight: GPU_WORKER.batchesInFlight,
   queueUrl: config.queueUrl,
 });
 
@@ -57,6 +69,8 @@ consumer = new SqsBatchConsumer({
   handler: makeClassifyHandler(deps, publishBatchMetrics),
   batchSize: GPU_WORKER.batchSize,
   maxBatchingWindowMs: GPU_WORKER.maxBatchingWindowMs,
+  // Decoding batch n+1 (and gathering n+2) while batch n is in the model.
+  concurrency: GPU_WORKER.batchesInFlight,
   // Leave a margin inside the visibility timeout so a slow batch is retried, never processed twice at once.
   functionTimeoutMs: GPU_WORKER.visibilityTimeoutSeconds * 800,
   onError: (error) => logger.warn('batch failed; it will be retried', { error: String(error) }),

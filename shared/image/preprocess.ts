@@ -76,31 +76,34 @@ export async function preprocessInto(
   const band = centreBand(width, height, ratio, spec);
   const resizedWidth = Math.max(spec.width, Math.round(band.width * ratio));
   const resizedHeight = Math.max(spec.height, Math.round(band.height * ratio));
+  const crop = {
+    left: Math.floor((resizedWidth - spec.width) / 2),
+    top: Math.floor((resizedHeight - spec.height) / 2),
+  };
+  const cropInJs = resizedWidth * resizedHeight <= MAX_RESIZED_AREA_FACTOR * spec.width * spec.height;
   let pixels: Buffer;
   try {
     let image = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1 }).autoOrient();
     // Called before resize(), extract() crops the (oriented) source rather than the resized image.
     if (band.width !== width || band.height !== height) image = image.extract(band);
-    pixels = await image
+    image = image
       .flatten({ background: { r: spec.background[0], g: spec.background[1], b: spec.background[2] } })
       .toColourspace('srgb')
-      .resize({ width: resizedWidth, height: resizedHeight, fit: 'fill', kernel: spec.resize.kernel })
-      .extract({
-        left: Math.floor((resizedWidth - spec.width) / 2),
-        top: Math.floor((resizedHeight - spec.height) / 2),
-        width: spec.width,
-        height: spec.height,
-      })
-      .raw({ depth: 'uchar' })
-      .toBuffer();
+      .resize({ width: resizedWidth, height: resizedHeight, fit: 'fill', kernel: spec.resize.kernel });
+    // The centre crop is taken in writeTensor rather than with a second extract(): with
+    // autoOrient, any extract() makes sharp rotate the full-size image before resizing,
+    // which turns off JPEG shrink-on-load for every EXIF-rotated photo (decision 0016).
+    // A panorama's resized image is many times the crop: libvips then crops it instead.
+    if (!cropInJs) image = image.extract({ ...crop, width: spec.width, height: spec.height });
+    pixels = await image.raw({ depth: 'uchar' }).toBuffer();
   } catch (error) {
     throw new ImageDecodeError(firstLine(error), error);
   }
-  const expected = spec.width * spec.height * 3;
+  const expected = cropInJs ? resizedWidth * resizedHeight * 3 : spec.width * spec.height * 3;
   if (pixels.length !== expected) {
     throw new ImageDecodeError(`decoded ${pixels.length} bytes, expected ${expected} (3 channels)`);
   }
-  writeTensor(pixels, spec, out, offset);
+  writeTensor(pixels, spec, out, offset, cropInJs ? { width: resizedWidth, ...crop } : undefined);
   return { format, width, height };
 }
 
@@ -111,6 +114,12 @@ export async function preprocessInto(
  * Every image up to an aspect ratio of 256:1 (for a 256 px shorter side) stays under it.
  */
 export const MAX_RESIZED_SIDE = 65_536;
+
+/**
+ * Up to this many times the model's input area, the resized image comes out whole and the
+ * centre crop is cut in JavaScript (every usual aspect ratio: 16:9 at 0.875 is 2.4x).
+ */
+const MAX_RESIZED_AREA_FACTOR = 4;
 
 /**
  * The part of the source the centre crop can see. Normally the whole image; when the
@@ -137,8 +146,24 @@ function centreBand(
   return { ...whole, top: Math.floor((height - length) / 2), height: length };
 }
 
-/** uint8 HWC RGB → float32 in the manifest's layout, colour order and normalisation. */
-export function writeTensor(rgb: Uint8Array, spec: InputSpec, out: Float32Array, offset: number): void {
+/** Where the model's input lies in a larger uint8 HWC image: its row length and the crop's corner. */
+export interface CropWindow {
+  readonly width: number;
+  readonly left: number;
+  readonly top: number;
+}
+
+/**
+ * uint8 HWC RGB → float32 in the manifest's layout, colour order and normalisation. `rgb`
+ * is the model's input size, or a larger image of which `crop` names the input's window.
+ */
+export function writeTensor(
+  rgb: Uint8Array,
+  spec: InputSpec,
+  out: Float32Array,
+  offset: number,
+  crop: CropWindow = { width: spec.width, left: 0, top: 0 },
+): void {
   const plane = spec.width * spec.height;
   const order = spec.colorOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
   for (let c = 0; c < 3; c++) {
@@ -146,11 +171,15 @@ export function writeTensor(rgb: Uint8Array, spec: InputSpec, out: Float32Array,
     // mean and std are listed per tensor channel, in the manifest's colour order.
     const a = spec.scale / spec.std[c as 0 | 1 | 2];
     const b = -spec.mean[c as 0 | 1 | 2] / spec.std[c as 0 | 1 | 2];
-    if (spec.layout === 'NCHW') {
-      const base = offset + c * plane;
-      for (let p = 0; p < plane; p++) out[base + p] = (rgb[p * 3 + source] as number) * a + b;
-    } else {
-      for (let p = 0; p < plane; p++) out[offset + p * 3 + c] = (rgb[p * 3 + source] as number) * a + b;
+    for (let y = 0; y < spec.height; y++) {
+      const from = ((crop.top + y) * crop.width + crop.left) * 3 + source;
+      if (spec.layout === 'NCHW') {
+        const base = offset + c * plane + y * spec.width;
+        for (let x = 0; x < spec.width; x++) out[base + x] = (rgb[from + x * 3] as number) * a + b;
+      } else {
+        const base = offset + y * spec.width * 3 + c;
+        for (let x = 0; x < spec.width; x++) out[base + x * 3] = (rgb[from + x * 3] as number) * a + b;
+      }
     }
   }
 }

@@ -70,7 +70,9 @@ export class ImageLabeler {
   /** Reads and decodes a batch into one packed tensor. */
   async #prepare<T>(items: readonly T[], read: ReadImage<T>): Promise<PreparedBatch> {
     const { classifier, settings } = this;
-    const tensor = new Float32Array(items.length * classifier.imageLength);
+    // A recycled input buffer: classify hands each batch's tensor to the inference thread
+    // and gets it back, so steady state allocates no tensor per batch.
+    const tensor = classifier.inputBatch(items.length);
     const prepared = await mapLimit(items, settings.concurrency, async (item, index): Promise<Prepared> => {
       const started = performance.now();
       let readMs = 0;
