@@ -3,7 +3,7 @@
 // the manifest also comes as two `sha256sum -c` files and an assembly list for plain shell.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 /** The most one transfer may carry. */
@@ -184,9 +184,4 @@ export async function verifyKit(dir: string): Promise<{ manifest: KitManifest; p
     }
   }
   return { manifest, problems };
-}
-
-/** Removes a kit's transferable files (not the folder), so a re-pack leaves no stale parts. */
-export async function clearKit(dir: string, files: readonly string[]): Promise<void> {
-  await Promise.all(files.map((f) => rm(join(dir, f), { force: true })));
 }
