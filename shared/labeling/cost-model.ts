@@ -142,7 +142,7 @@ export function lambdaCost(cpuMsPerImage: number, memoryMb: number, batchSize: n
     throw new RangeError('cpuMsPerImage, memoryMb and batchSize must be positive');
   }
   const vcpus = Math.min(6, memoryMb / MB_PER_VCPU);
-  const msPerImage = cpuMsPerImage / Math.max(vcpus, Math.min(1, vcpus));
+  const msPerImage = cpuMsPerImage / vcpus;
   const gbSeconds = (memoryMb / 1024) * (msPerImage / 1000);
   const requests = PRICES.lambda.perMillionRequests / batchSize;
   return {
