@@ -18,6 +18,7 @@ import { errorMessage } from '../shared/errors.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { BENCH_DIR, CACHE_DIR, runChild } from './lib/child.ts';
 import { Context, FULL, QUICK, SkipSection } from './lib/context.ts';
+import { keptSections } from './lib/kept-sections.ts';
 import { currentB0Stamp, ensureB0 } from './lib/model.ts';
 import { sectionProblems } from './lib/outcome.ts';
 import { describeMissing, missingPrerequisites } from './lib/prerequisites.ts';
@@ -132,7 +133,8 @@ async function publish(ctx: Context, results: Results, jsonPath: string, mdPath:
   const stagedMd = mdPath.replace(/\.md$/, '.next.md');
   try {
     await writeFile(stagedJson, `${JSON.stringify(results, null, 2)}\n`);
-    await writeFile(stagedMd, renderMarkdown(results));
+    const previous = existsSync(mdPath) ? await readFile(mdPath, 'utf8') : '';
+    await writeFile(stagedMd, `${renderMarkdown(results).trimEnd()}\n${keptSections(previous)}`);
     if (!results.quick && !(await formatWithBiome(ctx, [stagedJson, stagedMd]))) return false;
     await rename(stagedJson, jsonPath);
     await rename(stagedMd, mdPath);

@@ -11,6 +11,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import { autoTarget } from './auto-target.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
 /** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
@@ -22,7 +23,7 @@ const WHERE = `${STACK_HELP}
   --model <dir>      the model whose results jobs write (default: the bundled one)`;
 
 const SUBCOMMAND_HELP = {
-  start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target lambda|gpu]
+  start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
                           [--mode all|stale] [--wait [--timeout <s>]]
                           [--format text|json]
 
@@ -32,7 +33,9 @@ its job id on stdout (with --format json: the job as one JSON object, and with
 
   --prefix <p>       key prefix to label ("" for the whole bucket; required)
   --bucket <b>       bucket (default: the stack's images bucket)
-  --target <t>       lambda: the classify function (default); gpu: the GPU workers
+  --target <t>       auto: the cheaper of the two for this model and job size by the
+                     cost model (docs/DEPLOY.md; the default); lambda: the classify
+                     function; gpu: the GPU workers
   --mode <m>         stale: skip objects this model already labeled (default);
                      all: label every object again
   --wait             wait until every object is accounted for; a progress bar
@@ -190,7 +193,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       expectArgs(1, '<name>');
       break;
   }
-  const target = oneOf(values.target, '--target', ['lambda', 'gpu'] as const, 'lambda') satisfies JobTarget;
+  const target = oneOf(values.target, '--target', ['lambda', 'gpu', 'auto'] as const, 'auto');
   const mode = oneOf(values.mode, '--mode', ['all', 'stale'] as const, 'stale') satisfies JobMode;
   const limit = values.limit === undefined ? undefined : positiveLimit(values.limit);
   const timeoutSeconds =
@@ -201,11 +204,15 @@ export async function jobsCommand(argv: string[]): Promise<number> {
     const { jobs } = connection;
     switch (name) {
       case 'start': {
+        const bucket = values.bucket ?? connection.imagesBucket;
+        const auto = target === 'auto' ? await connection.autoTarget(bucket, values.prefix ?? '') : undefined;
+        if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
           .start({
-            bucket: values.bucket ?? connection.imagesBucket,
+            bucket,
             prefix: values.prefix ?? '',
-            target,
+            target: auto ? auto.target : (target as JobTarget),
+            ...(auto ? { targetReason: auto.reason } : {}),
             mode,
           })
           .catch(asUsage('job/invalid-request'));
@@ -370,6 +377,7 @@ export function printedJob(job: Job): Record<string, unknown> {
     updatedAt: job.updatedAt,
     finishedAt: job.finishedAt ?? null,
     ...(job.scheduleName ? { scheduleName: job.scheduleName } : {}),
+    ...(job.targetReason ? { targetReason: job.targetReason } : {}),
     ...(job.error ? { error: job.error } : {}),
   };
 }
@@ -398,6 +406,7 @@ function describeJob(job: Job): string {
     `created   ${job.createdAt}`,
     `finished  ${job.finishedAt ?? '-'}`,
     ...(job.scheduleName ? [`schedule  ${job.scheduleName}`] : []),
+    ...(job.targetReason ? [`why       ${job.targetReason}`] : []),
     ...(job.error ? [`error     [${job.error.code}] ${job.error.message}`] : []),
   ].join('\n');
 }
@@ -505,6 +514,7 @@ function formatDuration(seconds: number): string {
 export interface JobsConnection {
   readonly jobs: JobsService;
   readonly imagesBucket: string;
+  autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
   schedules(): SchedulesPort;
   close(): void;
 }
@@ -534,6 +544,7 @@ export async function connect(values: StackValues & { model?: string }): Promise
   return {
     jobs,
     imagesBucket: resources.imagesBucket,
+    autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);
       scheduler ??= new SchedulerClient({

@@ -151,6 +151,8 @@ export class LabelerStack extends Stack {
       PlanJobFunctionArn: this.jobScheduler.function.functionArn,
       DashboardName: this.monitoring.dashboard.dashboardName,
       AlarmTopicArn: this.monitoring.topic.topicArn,
+      // Present only with GPU workers: `jobs start --target auto` reads it to price the GPU side.
+      ...(this.gpuWorkers ? { GpuInstanceType: this.gpuWorkers.instanceType } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -114,11 +114,14 @@ export class GpuWorkers extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The metric the task count follows: visible plus in-flight messages. */
   readonly backlog: cloudwatch.MathExpression;
+  /** The EC2 instance type the tasks run on (a stack output: `jobs start --target auto` prices it). */
+  readonly instanceType: string;
 
   constructor(scope: Construct, id: string, props: GpuWorkersProps) {
     super(scope, id);
     const maxTasks = props.maxTasks ?? GPU_WORKER.maxTasks;
     const instanceType = props.instanceType ?? GPU_WORKER.instanceType;
+    this.instanceType = instanceType;
     const taskSize = gpuTaskSize(instanceType);
     const backlogSteps = props.backlogSteps ?? [1, 500, 2000, 5000];
     if (maxTasks < 1) throw new Error('maxTasks must be at least 1');

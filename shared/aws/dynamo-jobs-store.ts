@@ -160,6 +160,7 @@ export class DynamoJobsStore implements JobLedger {
       pagesPlanned: 0,
       planStarted: false,
       ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
+      ...(request.targetReason ? { targetReason: request.targetReason } : {}),
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
     };
     try {
@@ -446,6 +447,7 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     planStarted: item.planStarted === true,
     ...(item.finishedAt ? { finishedAt: String(item.finishedAt) } : {}),
     ...(item.scheduleName ? { scheduleName: String(item.scheduleName) } : {}),
+    ...(item.targetReason ? { targetReason: String(item.targetReason) } : {}),
     ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
     ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
   };

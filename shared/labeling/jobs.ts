@@ -14,6 +14,8 @@ export interface JobRequest {
   /** Same key => same job (a scheduled run: `${scheduleName}@${scheduledTimeIso}`). */
   readonly idempotencyKey?: string;
   readonly scheduleName?: string;
+  /** Why this target, when `--target auto` chose it (the cost model's comparison). */
+  readonly targetReason?: string;
 }
 
 export interface JobCounts {
@@ -37,6 +39,7 @@ export interface Job extends JobCounts {
   readonly updatedAt: string;
   readonly finishedAt?: string;
   readonly scheduleName?: string;
+  readonly targetReason?: string;
   readonly error?: { code: string; message: string };
 }
 

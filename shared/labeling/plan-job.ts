@@ -14,6 +14,7 @@ export const jobRequestSchema = z.object({
   mode: z.enum(['all', 'stale']).default('all'),
   idempotencyKey: z.string().min(1).max(512).optional(),
   scheduleName: z.string().min(1).max(256).optional(),
+  targetReason: z.string().min(1).max(1000).optional(),
 });
 
 export const planMessageSchema = z.discriminatedUnion('kind', [

@@ -1,0 +1,47 @@
+// `labeler jobs start` with the default `--target auto` against a real local stack: the
+// local stack has no GPU (its GPU worker runs on the CPU), so the cost model says Lambda,
+// and the job records why.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { jsonLines, runCli } from '../helpers/cli.ts';
+import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
+
+describe('labeler jobs start --target auto (local stack)', () => {
+  let dataDir: string;
+  let up: LabelerProcess;
+  const jobs = (...args: string[]) => runCli(['jobs', ...args, '--data-dir', dataDir]);
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'labeler-auto-'));
+    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
+    await waitForEndpoints(dataDir, up);
+  });
+  after(async () => {
+    up?.kill('SIGINT');
+    await up?.exited;
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('defaults to auto: Lambda without GPU workers, with the reason on stderr and in the job', async () => {
+    const run = await jobs('start', '--prefix', 'nothing-here/', '--format', 'json');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /target lambda \(auto\): fashion-efficientnet: the stack has no GPU workers/);
+    const [started] = jsonLines(run.stdout);
+    assert.equal(started?.target, 'lambda');
+    assert.equal(started?.targetReason, 'fashion-efficientnet: the stack has no GPU workers');
+    const status = await jobs('status', String(started?.jobId));
+    assert.match(status.stdout, /why\s+fashion-efficientnet: the stack has no GPU workers/);
+  });
+
+  it('an explicit target is used as given, with no reason', async () => {
+    const run = await jobs('start', '--prefix', 'nothing-here/', '--target', 'gpu', '--format', 'json');
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /\(auto\)/);
+    const [started] = jsonLines(run.stdout);
+    assert.equal(started?.target, 'gpu');
+    assert.equal('targetReason' in (started ?? {}), false);
+  });
+});
