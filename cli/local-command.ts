@@ -103,7 +103,9 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
   try {
     await waitForEarlierDynamoDb(dataDir);
     const keptState = (await readdir(dbDir)).length > 0;
-    const stack = await startLocalStack({ dataDir: dbDir, modelDir, ...tuning });
+    // The GPU worker's entry point (CPU provider) serves the bulk queue, so `jobs start
+    // --target gpu` works here; it exits with this process, however that ends.
+    const stack = await startLocalStack({ dataDir: dbDir, modelDir, gpuWorker: true, ...tuning });
     try {
       return await serve(stack, dataDir, keptState);
     } finally {

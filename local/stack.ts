@@ -348,8 +348,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let gpuWorker: ChildProcess | undefined;
     if (options.gpuWorker) {
       const child = spawn(process.execPath, ['--import', TSX, GPU_WORKER_ENTRY], {
-        // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr.
-        stdio: ['ignore', 2, 'inherit'],
+        // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr. The IPC
+        // channel carries nothing: its closing tells the worker this process is gone.
+        stdio: ['ignore', 2, 'inherit', 'ipc'],
         env: {
           ...process.env,
           [ENV.region]: LOCAL_REGION,

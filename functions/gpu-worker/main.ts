@@ -25,6 +25,22 @@ process.once('SIGTERM', () => {
   logger.info('SIGTERM: draining');
   void (consumer?.stop() ?? Promise.resolve()).then(() => process.exit(0));
 });
+// Under the local stack (`labeler local up`) the worker is a child process with an IPC
+// channel, as the classify execution environments are (local/execution-environment.ts).
+// The channel closes when that process ends, even by kill -9: the stack's emulators are
+// gone with it, and a worker left behind would poll a dead endpoint and hold its
+// terminal. On ECS there is no channel, and nothing here runs.
+if (process.channel) {
+  // Node reads the channel (and so sees it close) only while something listens for messages.
+  process.on('message', () => {});
+  process.once('disconnect', () => {
+    logger.warn('the local stack that started this worker is gone; exiting');
+    process.exit(0);
+  });
+  // Ctrl-C in the terminal reaches the whole process group: `local up` handles it and
+  // stops this worker with SIGTERM (a drain), rather than it dying mid-batch first.
+  process.on('SIGINT', () => {});
+}
 
 let deps: Awaited<ReturnType<typeof createClassifyDeps>>;
 let config: ReturnType<typeof readGpuWorkerConfig>;

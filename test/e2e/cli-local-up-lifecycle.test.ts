@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { runCli } from '../helpers/cli.ts';
-import { alive, LabelerProcess, readEndpointsFile, waitForEndpoints } from '../helpers/labeler-process.ts';
+import {
+  alive,
+  childPids,
+  LabelerProcess,
+  readEndpointsFile,
+  waitForEndpoints,
+} from '../helpers/labeler-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const UP = /local stack is up/;
@@ -39,6 +46,16 @@ function withPrintedEnvironment(
     });
     child.on('close', (code) => resolve({ code, output }));
   });
+}
+
+/** Alive and not a zombie: an orphan that exited may wait to be reaped by whoever adopted it. */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** A regression that hangs (a second stack that never exits) fails instead of stalling the run. */
@@ -117,20 +134,34 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
     assert.equal(await first.exited, 0, first.output);
   });
 
-  it('after kill -9: the JVM exits by itself, query says local/not-running, and a new local up takes the dir over', {
+  it('after kill -9: the JVM and the node workers exit by themselves, query says local/not-running, and a new local up takes the dir over', {
     timeout: GENEROUS_MS,
   }, async () => {
     const killed = await up();
     const stale = await readEndpointsFile(dataDir);
     assert.ok(alive(stale.dynamoDbPid));
+    // The classify execution environments and the GPU worker on the bulk queue.
+    const workers = await childPids(killed.child.pid ?? 0, 'node');
+    const commands = await Promise.all(
+      workers.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')),
+    );
+    assert.ok(
+      commands.some((c) => c.includes('gpu-worker/main.ts')),
+      'the GPU worker serves the bulk queue',
+    );
+    assert.ok(
+      commands.some((c) => c.includes('execution-environment')),
+      'classify environments',
+    );
 
     killed.kill('SIGKILL');
-    await killed.exited;
     await waitFor(
-      'the orphaned DynamoDB Local to exit',
-      () => (alive(stale.dynamoDbPid) ? undefined : true),
-      60_000,
+      'the orphaned DynamoDB Local and node workers to exit',
+      () => (running(stale.dynamoDbPid) || workers.some(running) ? undefined : true),
+      120_000,
     );
+    // Only once no child holds its stderr open does the process close.
+    await killed.exited;
 
     const query = await runCli(['query', 'label', 'Bag', '--data-dir', dataDir]);
     assert.equal(query.code, 1, query.stderr);

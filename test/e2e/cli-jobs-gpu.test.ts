@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { PACKAGE_ROOT } from '../../shared/paths.ts';
+import { RESOURCE_NAMES } from '../../shared/settings.ts';
+import { jsonLines, runCli } from '../helpers/cli.ts';
+import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
+
+const SAMPLES = join(PACKAGE_ROOT, 'models', 'fashion-efficientnet', 'samples');
+const COUNT = 24;
+const GENEROUS_MS = 600_000;
+
+/**
+ * `labeler local up` runs the GPU worker's entry point (CPU provider) on the bulk queue,
+ * so a job with `--target gpu` runs to the end on one machine.
+ */
+describe('labeler jobs start --target gpu on local up', () => {
+  let dataDir: string;
+  let up: LabelerProcess;
+  let clients: AwsClients;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-gpu-'));
+    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
+    const endpoints = await waitForEndpoints(dataDir, up);
+    clients = createAwsClients({ region: endpoints.region, endpoints: endpoints.endpoints, local: true });
+    const samples = (await readdir(SAMPLES)).filter((f) => f.endsWith('.png')).sort();
+    for (let i = 0; i < COUNT; i++) {
+      const name = samples[i % samples.length] as string;
+      await clients.s3.send(
+        new PutObjectCommand({
+          Bucket: RESOURCE_NAMES.imagesBucket,
+          Key: `datasets/gpu/${String(i).padStart(3, '0')}-${name}`,
+          Body: await readFile(join(SAMPLES, name)),
+        }),
+      );
+    }
+  });
+  after(async () => {
+    clients?.s3.destroy();
+    clients?.sqs.destroy();
+    clients?.dynamo.destroy();
+    up?.kill('SIGINT');
+    await up?.exited;
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it(`jobs start --target gpu --wait labels ${COUNT} images through the GPU worker`, {
+    timeout: GENEROUS_MS,
+  }, async () => {
+    const run = await runCli([
+      'jobs',
+      'start',
+      '--prefix',
+      'datasets/gpu/',
+      '--target',
+      'gpu',
+      '--mode',
+      'all',
+      '--wait',
+      // A bulk queue nobody consumes would wait for ever: fail with the output instead.
+      '--timeout',
+      '480',
+      '--format',
+      'json',
+      '--data-dir',
+      dataDir,
+    ]);
+    assert.equal(run.code, 0, `${run.stderr}\n--- local up:\n${up.stderr}`);
+    const [, last] = jsonLines(run.stdout);
+    assert.equal(last?.status, 'succeeded');
+    assert.equal(last?.target, 'gpu');
+    assert.equal(last?.total, COUNT);
+    assert.equal(last?.labeled, COUNT);
+    // The worker's structured log: it started on the CPU provider and took the batches.
+    assert.match(up.stderr, /"message":"gpu worker ready".*"executionProvider":"cpu"/);
+  });
+
+  it('stopping local up (Ctrl-C) stops the GPU worker with it', { timeout: GENEROUS_MS }, async () => {
+    up.kill('SIGINT');
+    // close waits for every holder of its stderr, the GPU worker included.
+    assert.equal(await up.exited, 0, up.output);
+    assert.doesNotMatch(up.stderr, /the GPU worker process exited/);
+  });
+});
