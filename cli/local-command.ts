@@ -36,11 +36,13 @@ source mapping invoking the real classify handler. No AWS account needed.
       through <dir>/endpoints.json.
 
   labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
-      Boots a fresh in-memory stack, uploads every file in <folder> to the images
-      bucket, waits until each has a result, prints one JSON line per file (from
-      the results table) and a summary on stderr. Files above 5 MiB go up as
-      multipart uploads; files over the size limit get an image/too-large row
-      without being sent. Ctrl-C prints the rows so far and what is pending.
+      Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
+      it (the same code), and stops it: every image in <folder> goes to the images
+      bucket, and once each has a result one JSON line per file is printed (from
+      the results table), then a summary on stderr. Files above 5 MiB go up as
+      multipart uploads; a file that is not an image (sniffed) or over the size
+      limit gets a failed row without being sent. Ctrl-C prints the rows so far
+      and what is pending.
 
 Options:
   --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
