@@ -209,7 +209,6 @@ export async function runUpload(stack: StackConnection, request: UploadRequest):
     ),
   );
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  const keys = new Map(toSend.map(({ entry }) => [entry.path, entry.key as string]));
 
   // Without --wait each path's row goes out as soon as it and every row before it is known.
   const rows = request.wait ? undefined : new OrderedRows(entries.length);
@@ -226,7 +225,8 @@ export async function runUpload(stack: StackConnection, request: UploadRequest):
     {
       bucket: stack.resources.imagesBucket,
       prefix: request.prefix,
-      keyOf: (file) => keys.get(file) ?? file,
+      // By position: one file named twice (a folder and a folder inside it) has two keys.
+      keyOf: (file, i) => toSend[i]?.entry.key ?? file,
       maxBytes: IMAGE_LIMITS.maxBytes,
       concurrency: request.concurrency ?? UPLOAD_CONCURRENCY,
       signal: request.signal,

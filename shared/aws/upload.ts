@@ -62,7 +62,7 @@ export interface UploadOptions {
   readonly prefix: string;
   /** Keys are `prefix` + the path below `root`, unless `keyOf` names them. */
   readonly root?: string;
-  readonly keyOf?: (file: string) => string;
+  readonly keyOf?: (file: string, index: number) => string;
   readonly maxBytes: number;
   /** Files in flight at once. @default 16 */
   readonly concurrency?: number;
@@ -88,7 +88,7 @@ export async function uploadFiles(
 ): Promise<UploadOutcome[]> {
   const keyOf = options.keyOf ?? ((file: string) => keyFor(options.prefix, options.root ?? '.', file));
   return mapLimit(files, options.concurrency ?? 16, async (file, index): Promise<UploadOutcome> => {
-    const outcome = await uploadOne(s3, options, file, keyOf(file));
+    const outcome = await uploadOne(s3, options, file, keyOf(file, index));
     options.onOutcome?.(outcome, index);
     return outcome;
   });

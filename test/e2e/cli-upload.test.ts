@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -385,6 +385,49 @@ describe('labeler upload and labeler status against a stack', () => {
     assert.equal(await exited, 141, stderr);
     assert.doesNotMatch(stderr, /EPIPE|Error|\n\s+at /);
   });
+
+  it(
+    'gives a file named twice (a folder and a folder inside it) each key, and refuses a key two files would take',
+    GENEROUS,
+    async () => {
+      const folder = join(dir, 'twice');
+      await mkdir(join(folder, 'sub'), { recursive: true });
+      const sample = join(DEFAULT_MODEL_DIR, 'samples', 'test-00000.png');
+      await copyFile(sample, join(folder, 'sub', 'x.png'));
+      const other = join(dir, 'twice-other');
+      await mkdir(other);
+      await copyFile(join(DEFAULT_MODEL_DIR, 'samples', 'test-00001.png'), join(other, 'x.png'));
+
+      const run = await runCli([
+        'upload',
+        folder,
+        join(folder, 'sub'),
+        join(other, 'x.png'),
+        '--prefix',
+        'datasets/twice',
+        ...where(),
+      ]);
+
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        jsonLines(run.stdout).map((r) => [r.key, r.status, (r.error as { code?: string } | undefined)?.code]),
+        [
+          ['datasets/twice/sub/x.png', 'uploaded', undefined],
+          ['datasets/twice/x.png', 'uploaded', undefined],
+          ['datasets/twice/x.png', 'skipped', 'upload/duplicate-key'],
+        ],
+      );
+      const sha256 = createHash('sha256')
+        .update(await readFile(sample))
+        .digest('hex');
+      for (const key of ['datasets/twice/sub/x.png', 'datasets/twice/x.png']) {
+        const head = await stack.clients.s3.send(
+          new HeadObjectCommand({ Bucket: stack.names.imagesBucket, Key: key }),
+        );
+        assert.equal(head.Metadata?.[CONTENT_SHA256_METADATA], sha256, `${key} holds the file named twice`);
+      }
+    },
+  );
 
   it('refuses bad use with status 2 and says why', async () => {
     const none = await runCli(['upload', ...where()]);
