@@ -11,21 +11,16 @@ import {
   writeEndpoints,
 } from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { parseS3EventBody } from '../shared/aws/s3-event.ts';
-import { uploadFiles } from '../shared/aws/upload.ts';
 import { LabelerError } from '../shared/errors.ts';
-import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
+import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
-import { type LocalFile, listFiles } from '../shared/labeling/local-files.ts';
-import { imageId, printedResult } from '../shared/labeling/results.ts';
-import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
-import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
-import { reportAccuracy } from './output.ts';
-import { Progress } from './progress.ts';
+import { connectionTo, DEFAULT_DATA_DIR } from './stack.ts';
+import { runUpload } from './upload-command.ts';
 
 export const LOCAL_HELP = `Usage: labeler local <up|run> [options]
 
@@ -41,11 +36,13 @@ source mapping invoking the real classify handler. No AWS account needed.
       through <dir>/endpoints.json.
 
   labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
-      Boots a fresh in-memory stack, uploads every file in <folder> to the images
-      bucket, waits until each has a result, prints one JSON line per file (from
-      the results table) and a summary on stderr. Files above 5 MiB go up as
-      multipart uploads; files over the size limit get an image/too-large row
-      without being sent. Ctrl-C prints the rows so far and what is pending.
+      Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
+      it (the same code), and stops it: every image in <folder> goes to the images
+      bucket, and once each has a result one JSON line per file is printed (from
+      the results table), then a summary on stderr. Files above 5 MiB go up as
+      multipart uploads; a file that is not an image (sniffed) or over the size
+      limit gets a failed row without being sent. Ctrl-C prints the rows so far
+      and what is pending.
 
 Options:
   --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
@@ -60,7 +57,7 @@ Exit status (run): 0 when every file has a result row (ok or failed), 1 when som
 never got one within the timeout, 2 for a usage error, 3 for a model error, 130
 on Ctrl-C.`;
 
-export const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, '.labeler');
+export { DEFAULT_DATA_DIR };
 
 export async function localCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -262,9 +259,6 @@ async function localRun(
   const info = await stat(folder).catch(() => undefined);
   if (!info?.isDirectory()) throw new UsageError(`${folder} is not a folder`);
   const expected = expectCsv ? await readExpectedLabels(expectCsv) : undefined;
-  // Every path found gets its row: the ones that cannot be read fail here, never uploaded.
-  const listing = await listFiles([folder]);
-  const files = listing.flatMap((entry) => (entry.error ? [] : [entry.path]));
   const bundle = await loadModelBundle(modelDir);
   const model = { id: bundle.manifest.id, version: bundle.manifest.version };
 
@@ -278,17 +272,7 @@ async function localRun(
     const stack = await startLocalStack({ modelDir, ...tuning });
     const bootSeconds = (performance.now() - bootStarted) / 1000;
     try {
-      const run = {
-        stack,
-        folder,
-        listing,
-        files,
-        model,
-        expected,
-        timeoutMs,
-        bootSeconds,
-        signal: interrupt.signal,
-      };
+      const run = { stack, folder, model, expected, timeoutMs, bootSeconds, signal: interrupt.signal };
       return await Promise.race([
         runThroughStack(run),
         stack.failed.then((error) => {
@@ -308,10 +292,6 @@ async function localRun(
 interface Run {
   readonly stack: LocalStack;
   readonly folder: string;
-  /** Every path found in the folder, in order; those with an error get a failed row as they are. */
-  readonly listing: readonly LocalFile[];
-  /** The readable ones, uploaded. */
-  readonly files: string[];
   readonly model: { id: string; version: string };
   readonly expected: Map<string, string> | undefined;
   readonly timeoutMs: number;
@@ -319,8 +299,9 @@ interface Run {
   readonly signal: AbortSignal;
 }
 
+/** `labeler upload --wait` against the stack this process started, with the stack's own counters. */
 async function runThroughStack(run: Run): Promise<number> {
-  const { stack, files, model } = run;
+  const { stack, model } = run;
   const totals = { duplicates: 0, retried: 0, invocations: 0 };
   const stageMs = { s3Get: 0, decode: 0, inference: 0, writes: 0, export: 0 };
   stack.onReport((r: BatchReport) => {
@@ -329,123 +310,60 @@ async function runThroughStack(run: Run): Promise<number> {
     totals.invocations++;
     for (const k of Object.keys(stageMs) as Array<keyof typeof stageMs>) stageMs[k] += r.stageMs[k];
   });
-  process.stderr.write(
-    `stack up in ${run.bootSeconds.toFixed(1)} s; uploading ${files.length} files (Ctrl-C stops and prints what is done)\n`,
-  );
   const cpuBefore = process.cpuUsage();
   // The handler runs in execution environments (child processes): their CPU counts too.
   const otherPids = [stack.dynamoDbPid, ...(stack.environments?.pids ?? [])];
   const otherCpuBefore = await cpuSecondsOf(otherPids);
   const started = performance.now();
-  const progress = new Progress(files.length);
-  const outcomes = await uploadFiles(
-    stack.clients.s3,
-    {
-      bucket: stack.names.imagesBucket,
-      prefix: UPLOAD_FILTER.prefix,
-      root: run.folder,
-      maxBytes: IMAGE_LIMITS.maxBytes,
-      signal: run.signal,
-    },
-    files,
-  );
-  const uploaded = outcomes.flatMap((o) => (o.status === 'uploaded' ? [o] : []));
-  const refused = outcomes.filter((o) => o.status === 'failed').length;
-  progress.tick(refused, refused);
-  const store = new DynamoResultsStore(stack.clients.db, stack.names.resultsTable);
-  let shown = 0;
-  const waited = await waitForResults(store, uploaded, model, {
-    timeoutMs: run.timeoutMs,
+  const report = await runUpload(connectionTo(stack), {
+    paths: [run.folder],
+    prefix: UPLOAD_FILTER.prefix,
     signal: run.signal,
-    onProgress: (done) => {
-      progress.tick(done - shown, 0);
-      shown = done;
-    },
-  }).finally(() => progress.finish());
+    wait: { model, timeoutMs: run.timeoutMs, ...(run.expected ? { expected: run.expected } : {}) },
+    onListed: (files) =>
+      process.stderr.write(
+        `stack up in ${run.bootSeconds.toFixed(1)} s; uploading ${files} files (Ctrl-C stops and prints what is done)\n`,
+      ),
+  });
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const otherCpu = (await cpuSecondsOf(otherPids)) - otherCpuBefore;
 
-  const accuracy = run.expected ? new AccuracyCounter(run.expected) : undefined;
-  let ok = 0;
-  let failed = 0;
-  const lines: string[] = [];
-  const unfinished: string[] = [];
-  const outcomeOf = new Map(outcomes.map((o) => [o.file, o]));
-  for (const entry of run.listing) {
-    if (entry.error) {
-      lines.push(
-        JSON.stringify({
-          file: entry.path,
-          status: 'failed',
-          error: { code: entry.error.code, message: entry.error.message },
-        }),
-      );
-      failed++;
-      continue;
-    }
-    const o = outcomeOf.get(entry.path);
-    if (!o) continue;
-    if (o.status === 'failed') {
-      lines.push(
-        JSON.stringify({
-          file: o.file,
-          key: o.key,
-          model: model.id,
-          status: 'failed',
-          error: { code: o.error.code, message: o.error.message },
-        }),
-      );
-      failed++;
-      continue;
-    }
-    const r = o.status === 'uploaded' ? waited.results.get(imageId(o)) : undefined;
-    if (!r) {
-      unfinished.push(o.file);
-      continue;
-    }
-    lines.push(JSON.stringify({ file: o.file, ...printedResult(r) }));
-    if (r.status === 'ok') ok++;
-    else failed++;
-    accuracy?.add(o.file, r.labels[0]?.label);
-  }
-  process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : '');
-
+  const { ok, failed, pending } = report.results ?? { ok: 0, failed: 0, pending: [] };
   const summary = {
-    files: run.listing.length,
+    files: report.paths,
     ok,
     failed,
-    pending: unfinished.length,
+    pending: pending.length,
     duplicates: totals.duplicates,
     retried: totals.retried,
     invocations: totals.invocations,
-    imagesPerSecond: run.listing.length / wallSeconds,
+    imagesPerSecond: report.paths / wallSeconds,
     wallSeconds,
     bootSeconds: run.bootSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6 + otherCpu,
     stageSeconds: Object.fromEntries(Object.entries(stageMs).map(([k, v]) => [k, v / 1000])),
   };
   process.stderr.write(
-    `${run.listing.length} files through S3 → SQS → classify → DynamoDB + S3: ${ok} ok, ${failed} failed, ` +
-      `${unfinished.length} pending, ${totals.duplicates} duplicates; ` +
+    `${report.paths} files through S3 → SQS → classify → DynamoDB + S3: ${ok} ok, ${failed} failed, ` +
+      `${pending.length} pending, ${totals.duplicates} duplicates; ` +
       `${summary.imagesPerSecond.toFixed(1)} images/s, wall ${wallSeconds.toFixed(2)} s ` +
       `(stack boot ${run.bootSeconds.toFixed(1)} s), model ${model.id}\n`,
   );
-  reportAccuracy(accuracy);
   process.stderr.write(`summary ${JSON.stringify(summary)}\n`);
-  if (unfinished.length === 0) return 0;
-  const first = unfinished.slice(0, 3).join(', ');
+  if (pending.length === 0) return 0;
+  const first = pending.slice(0, 3).join(', ');
   if (run.signal.aborted) {
     const queued = await queueDepth(stack);
     process.stderr.write(
-      `interrupted: ${unfinished.length} of ${files.length} files still pending (first: ${first})` +
+      `interrupted: ${pending.length} of ${report.files} files still pending (first: ${first})` +
         `${queued ? `; ${describeQueued(queued)}` : ''}\n`,
     );
     return 130;
   }
   throw new LabelerError(
     'pipeline/timeout',
-    `${unfinished.length} of ${files.length} files have no result after ${Math.round(run.timeoutMs / 1000)} s ` +
+    `${pending.length} of ${report.files} files have no result after ${Math.round(run.timeoutMs / 1000)} s ` +
       `(first: ${first}); check the dead-letter queue`,
   );
 }

@@ -7,6 +7,8 @@ import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
+import { STATUS_HELP, statusCommand } from './status-command.ts';
+import { UPLOAD_HELP, uploadCommand } from './upload-command.ts';
 
 const HELP = `Usage: labeler <command> [options]
 
@@ -16,6 +18,9 @@ Commands:
   label <files or folders...>   label local images, one result line per file
   local up | local run <folder> the whole pipeline on this machine (S3, SQS,
                                 DynamoDB emulators + the classify handler)
+  upload <files or folders...>  upload images to a stack's images bucket (resumable;
+                                --wait prints their results)
+  status                        queue depths, recent results and running jobs of a stack
   query image <key> | query label <label> | query job <job-id>
                                 read results through a stack's signed query API
                                 (--format jsonl|table|csv)
@@ -32,6 +37,8 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   label: { run: labelCommand, help: LABEL_HELP },
   local: { run: localCommand, help: LOCAL_HELP },
+  upload: { run: uploadCommand, help: UPLOAD_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },

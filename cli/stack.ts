@@ -1,12 +1,13 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { findRunningStack } from '../local/endpoints.ts';
+import type { LocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
+import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
-import { DEFAULT_DATA_DIR } from './local-command.ts';
 
 /** The queues of a stack, by role; each value is the queue's URL. */
 export type QueueRole = 'incoming' | 'incomingDlq' | 'bulk' | 'bulkDlq' | 'plan' | 'planDlq';
@@ -64,6 +65,9 @@ export const STACK_HELP = `Which stack:
   --data-dir <dir>   the local stack's state folder (default .labeler)`;
 
 const LOCAL = 'local';
+
+/** Where `local up` keeps its state, and where commands look for it. */
+export const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, '.labeler');
 
 /** Connects to the stack the options name; the caller closes it. */
 export async function openStack(values: StackValues): Promise<StackConnection> {
@@ -148,6 +152,37 @@ async function openLocal(dataDir: string): Promise<StackConnection> {
     destroy(clients);
     throw error;
   }
+}
+
+/**
+ * A connection to a stack this process runs itself (`local run`): the same resources
+ * `openStack` finds for a running `local up`. Closing it leaves the stack to its owner.
+ */
+export function connectionTo(stack: LocalStack): StackConnection {
+  const names = stack.names;
+  const q = stack.queues;
+  return {
+    kind: 'local',
+    name: LOCAL,
+    region: stack.region,
+    clients: stack.clients,
+    resources: {
+      imagesBucket: names.imagesBucket,
+      resultsBucket: names.resultsBucket,
+      resultsTable: names.resultsTable,
+      jobsTable: names.jobsTable,
+      queueUrls: {
+        incoming: q.incoming.url,
+        incomingDlq: q.incomingDlq.url,
+        bulk: q.bulk.url,
+        bulkDlq: q.bulkDlq.url,
+        plan: q.plan.url,
+        planDlq: q.planDlq.url,
+      },
+    },
+    credentials: async () => LOCAL_CREDENTIALS,
+    close: () => undefined,
+  };
 }
 
 function destroy(clients: AwsClients): void {

@@ -1,0 +1,218 @@
+import { createJobsService } from '../shared/aws/jobs-service.ts';
+import {
+  countRecentResults,
+  type QueueDepth,
+  type RecentResults,
+  readQueueDepth,
+} from '../shared/aws/stack-status.ts';
+import { errorMessage, LabelerError } from '../shared/errors.ts';
+import { type Job, jobTotalDone } from '../shared/labeling/jobs.ts';
+import { readManifest } from '../shared/model/manifest.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import { openStack, type QueueRole, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+
+export const STATUS_HELP = `Usage: labeler status [--minutes <n>] [--format text|json] [--stack <s>]
+
+One screen on a stack's state:
+  queues    messages waiting, in flight and delayed in the incoming, bulk and
+            plan queues and their dead-letter queues. The age of the oldest
+            message is not shown: SQS does not return it; on AWS it is the
+            CloudWatch metric AWS/SQS ApproximateAgeOfOldestMessage (the stack's
+            alarms watch it), which this command does not read.
+  results   results written in the last --minutes, counted from the JSON Lines
+            export in the results bucket (one object per batch; this day's and,
+            across midnight, the day before's objects are listed, never the
+            results table). Up to 50 recent batch objects are read and their
+            lines counted; beyond that the count is estimated from their size
+            (marked "≈"). A day with more than 20,000 batches is listed only in
+            part (marked "at least"). On AWS the CloudWatch metrics
+            Labeler/ImagesLabeled and ImagesFailed give the same, per minute.
+  jobs      planning and running jobs with their progress (accounted/total).
+
+Options:
+  --minutes <n>   the results window (default 5)
+  --format <f>    text (default) or json (one object)
+  -h, --help      show this help
+
+${STACK_HELP}
+
+Exit status: 0 when the stack was read (a part that could not be read is shown as
+unavailable, with its error code), 1 when the stack cannot be reached, 2 for a
+usage error.`;
+
+const QUEUES: ReadonlyArray<{ role: QueueRole; name: string }> = [
+  { role: 'incoming', name: 'incoming' },
+  { role: 'incomingDlq', name: 'incoming DLQ' },
+  { role: 'bulk', name: 'bulk' },
+  { role: 'bulkDlq', name: 'bulk DLQ' },
+  { role: 'plan', name: 'plan' },
+  { role: 'planDlq', name: 'plan DLQ' },
+];
+
+type Part<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string } };
+
+export interface StackStatus {
+  readonly stack: string;
+  readonly kind: 'local' | 'deployed';
+  readonly at: string;
+  readonly queues: Record<string, Part<QueueDepth & { oldestMessageAgeSeconds: null }>>;
+  readonly results: Part<RecentResults & { minutes: number }>;
+  readonly jobs: Part<ReadonlyArray<ActiveJob>>;
+}
+
+interface ActiveJob {
+  readonly jobId: string;
+  readonly status: string;
+  readonly prefix: string;
+  readonly bucket: string;
+  readonly total?: number;
+  readonly done: number;
+  readonly labeled: number;
+  readonly failed: number;
+  readonly createdAt: string;
+  readonly imagesPerSecond: number;
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    minutes: { type: 'string' },
+    format: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    ...STACK_OPTIONS,
+  });
+  if (values.help) {
+    process.stdout.write(`${STATUS_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`status takes no arguments, got "${positionals[0]}"`);
+  const format = oneOf(values.format, '--format', ['text', 'json'], 'text');
+  const minutes = positiveInt(values.minutes, '--minutes', 5);
+  const stack = await openStack(values);
+  try {
+    const status = await readStatus(stack, minutes);
+    process.stdout.write(format === 'json' ? `${JSON.stringify(status)}\n` : renderStatus(status));
+    return 0;
+  } finally {
+    stack.close();
+  }
+}
+
+export async function readStatus(
+  stack: StackConnection,
+  minutes: number,
+  now = new Date(),
+): Promise<StackStatus> {
+  const queueEntries = await Promise.all(
+    QUEUES.map(async ({ role }) => {
+      const depth = await part(() => readQueueDepth(stack.clients.sqs, stack.resources.queueUrls[role]));
+      const withAge = depth.ok
+        ? { ok: true as const, value: { ...depth.value, oldestMessageAgeSeconds: null } }
+        : depth;
+      return [role, withAge] as const;
+    }),
+  );
+  const since = new Date(now.getTime() - minutes * 60_000);
+  const results = await part(async () => ({
+    minutes,
+    ...(await countRecentResults(stack.clients.s3, stack.resources.resultsBucket, { since, now })),
+  }));
+  const jobs = await part(async () => {
+    const manifest = await readManifest(DEFAULT_MODEL_DIR);
+    const service = createJobsService(
+      stack.clients,
+      {
+        jobsTable: stack.resources.jobsTable,
+        resultsTable: stack.resources.resultsTable,
+        planQueueUrl: stack.resources.queueUrls.plan,
+        incomingQueueUrl: stack.resources.queueUrls.incoming,
+        bulkQueueUrl: stack.resources.queueUrls.bulk,
+      },
+      { id: manifest.id, version: manifest.version },
+      stack.region,
+    );
+    const listed = await service.list({ limit: 50 });
+    return listed
+      .filter((j) => j.status === 'planning' || j.status === 'running')
+      .map((j) => activeJob(j, now));
+  });
+  return {
+    stack: stack.name,
+    kind: stack.kind,
+    at: now.toISOString(),
+    queues: Object.fromEntries(queueEntries),
+    results,
+    jobs,
+  };
+}
+
+function activeJob(job: Job, now: Date): ActiveJob {
+  const done = jobTotalDone(job);
+  const seconds = (now.getTime() - Date.parse(job.createdAt)) / 1000;
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    bucket: job.bucket,
+    prefix: job.prefix,
+    ...(job.planningDone ? { total: job.total } : {}),
+    done,
+    labeled: job.labeled,
+    failed: job.failed,
+    createdAt: job.createdAt,
+    imagesPerSecond: seconds > 0 ? Math.round((done / seconds) * 10) / 10 : 0,
+  };
+}
+
+async function part<T>(read: () => Promise<T>): Promise<Part<T>> {
+  try {
+    return { ok: true, value: await read() };
+  } catch (error) {
+    const code = error instanceof LabelerError ? error.code : 'aws/request-failed';
+    return { ok: false, error: { code, message: errorMessage(error) } };
+  }
+}
+
+export function renderStatus(s: StackStatus): string {
+  const lines = [
+    `stack ${s.stack} (${s.kind}) at ${s.at}`,
+    '',
+    'queue            waiting  in flight  delayed',
+  ];
+  for (const { role, name } of QUEUES) {
+    const q = s.queues[role];
+    if (!q) continue;
+    lines.push(
+      q.ok
+        ? `${name.padEnd(15)} ${String(q.value.visible).padStart(8)} ${String(q.value.inFlight).padStart(10)} ${String(q.value.delayed).padStart(8)}`
+        : `${name.padEnd(15)} unavailable [${q.error.code}] ${q.error.message}`,
+    );
+  }
+  lines.push(
+    'oldest-message age: not available from SQS (CloudWatch AWS/SQS ApproximateAgeOfOldestMessage on AWS)',
+    '',
+  );
+  if (s.results.ok) {
+    const r = s.results.value;
+    const n = `${r.truncated ? 'at least ' : ''}${r.estimated ? '≈' : ''}${r.results}`;
+    const split = r.ok !== undefined ? ` (${r.ok} ok, ${r.failed} failed)` : '';
+    lines.push(`results in the last ${r.minutes} min: ${n}${split} in ${r.batches} batches`);
+  } else {
+    lines.push(`results: unavailable [${s.results.error.code}] ${s.results.error.message}`);
+  }
+  lines.push('');
+  if (!s.jobs.ok) {
+    lines.push(`jobs: unavailable [${s.jobs.error.code}] ${s.jobs.error.message}`);
+  } else if (s.jobs.value.length === 0) {
+    lines.push('jobs: none planning or running');
+  } else {
+    lines.push('running jobs:');
+    for (const j of s.jobs.value) {
+      const of = j.total !== undefined ? `${j.done}/${j.total}` : `${j.done}/? (planning)`;
+      const percent = j.total ? ` ${Math.floor((100 * j.done) / j.total)} %` : '';
+      lines.push(
+        `  ${j.jobId}  ${j.status}  ${of}${percent}  failed ${j.failed}  ${j.imagesPerSecond} img/s  s3://${j.bucket}/${j.prefix}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
