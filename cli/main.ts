@@ -6,6 +6,7 @@ import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
+import { UI_HELP, uiCommand } from './ui-command.ts';
 
 const HELP = `Usage: labeler <command> [options]
 
@@ -19,6 +20,7 @@ Commands:
                                 read results from a running local stack
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled
+  ui [--stack <name>]           the results page on 127.0.0.1: gallery, jobs, failures
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
 
 Run "labeler <command> --help" for a command's options.`;
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   local: { run: localCommand, help: LOCAL_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
+  ui: { run: uiCommand, help: UI_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 
