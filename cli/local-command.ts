@@ -12,7 +12,7 @@ import {
 } from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { parseS3EventBody } from '../shared/aws/s3-event.ts';
-import { LabelerError } from '../shared/errors.ts';
+import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
@@ -33,7 +33,8 @@ source mapping invoking the real classify handler. No AWS account needed.
       lines for the AWS CLI and SDKs. DynamoDB is kept in <dir> (default
       .labeler/); S3 objects and queued messages are in memory and gone after a
       restart. One stack per <dir>. "labeler query" finds the running stack
-      through <dir>/endpoints.json.
+      through <dir>/endpoints.json. Also serves the results page ("labeler ui")
+      on 127.0.0.1 and prints its URL.
 
   labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
@@ -104,7 +105,7 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
     // --target gpu` works here; it exits with this process, however that ends.
     const stack = await startLocalStack({ dataDir: dbDir, modelDir, gpuWorker: true, ...tuning });
     try {
-      return await serve(stack, dataDir, keptState);
+      return await serve(stack, dataDir, modelDir, keptState);
     } finally {
       await removeEndpoints(dataDir);
       await stack.stop();
@@ -114,7 +115,12 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
   }
 }
 
-async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Promise<number> {
+async function serve(
+  stack: LocalStack,
+  dataDir: string,
+  modelDir: string,
+  keptState: boolean,
+): Promise<number> {
   // Listening before endpoints.json exists: whoever finds the stack through it can stop it.
   const stopped = new Promise<'signal' | LabelerError>((done) => {
     process.once('SIGINT', () => done('signal'));
@@ -160,7 +166,17 @@ async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Pr
     const line = batchLogLine(report, event);
     if (line) process.stderr.write(`${line}\n`);
   });
+  // The page reads the stack as `labeler ui` would, through endpoints.json; loaded only here,
+  // so `local run` never bundles it. Without it the stack still serves everything else.
+  const ui = await import('./ui-command.ts')
+    .then(({ serveUi }) => serveUi({ 'data-dir': dataDir, model: modelDir }))
+    .catch((error: unknown) => {
+      process.stderr.write(`the results page could not start: ${errorMessage(error)}\n`);
+      return undefined;
+    });
+  if (ui) process.stdout.write(`Results page: ${ui.url}\n`);
   const reason = await stopped;
+  await ui?.close();
   if (reason instanceof LabelerError) throw reason;
   const queued = await queueDepth(stack);
   process.stderr.write(

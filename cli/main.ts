@@ -8,6 +8,7 @@ import { LOCAL_HELP, localCommand } from './local-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
 import { STATUS_HELP, statusCommand } from './status-command.ts';
+import { UI_HELP, uiCommand } from './ui-command.ts';
 import { UPLOAD_HELP, uploadCommand } from './upload-command.ts';
 
 const HELP = `Usage: labeler <command> [options]
@@ -28,6 +29,7 @@ Commands:
                                 see and redrive the dead-letter queues
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled
+  ui [--stack <name>]           the results page on 127.0.0.1: gallery, jobs, failures
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
 
 Run "labeler <command> --help" for a command's options.`;
@@ -42,6 +44,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },
+
+  ui: { run: uiCommand, help: UI_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 

@@ -153,7 +153,7 @@ describe('the query API through its signed HTTP client, served by the local serv
       signed.url.replace('bucket=b', 'bucket=other'),
     ]) {
       assert.notEqual(url, signed.url);
-      const tampered = await fetch(url, { headers: signed.headers });
+      const tampered: Response = await fetch(url, { headers: signed.headers });
       assert.equal(tampered.status, 403, url);
       assert.match(
         ((await tampered.json()) as { message: string }).message,

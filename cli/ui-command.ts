@@ -1,0 +1,117 @@
+import { resolve } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { loadModelBundle } from '../shared/model/manifest.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { type ResultsReader, startUiServer, type UiServer } from '../ui/server.ts';
+import { parse, UsageError } from './args.ts';
+import { connect } from './jobs-command.ts';
+import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection, type StackValues } from './stack.ts';
+
+export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>]
+
+Serves the results page on http://127.0.0.1:<port>/ and prints its URL (it opens
+no browser): a gallery filtered by label and minimum score or by key prefix, each
+image with its scores, jobs with their progress, failures by error code, and a
+histogram of top labels. The page reads through your own credentials: objects
+through signed S3 GET URLs, results and jobs as the other commands read them.
+
+  --port <n>         port on 127.0.0.1 (default: a free one)
+  --model <dir>      the model whose results to show (default: the bundled one)
+${STACK_HELP}
+
+"labeler local up" serves the same page for the local stack.`;
+
+/** Signed object URLs stay valid this long: a page left open keeps its images a while. */
+const SIGNED_URL_SECONDS = 3600;
+
+/**
+ * Where the page reads results from. The DynamoDB store for now; on a deployed stack
+ * this is the place to switch to the IAM-authenticated query API.
+ */
+export function resultsReader(stack: StackConnection): ResultsReader {
+  return new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable);
+}
+
+export async function uiCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    port: { type: 'string' },
+    model: { type: 'string' },
+    ...STACK_OPTIONS,
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(`${UI_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`"ui" takes no arguments, got ${positionals.join(' ')}`);
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be a port number (0-65535), got ${values.port}`);
+
+  const ui = await serveUi(values, port);
+  process.stdout.write(`Results page: ${ui.url} (Ctrl-C stops it)\n`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await ui.close();
+  return 0;
+}
+
+/** The results page for the stack the options name, until `close()`. */
+export async function serveUi(values: StackValues & { model?: string }, port = 0): Promise<UiServer> {
+  const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const stack = await openStack(values);
+  const jobs = await connect(values).catch((error: unknown) => {
+    stack.close();
+    throw error;
+  });
+  const { s3 } = stack.clients;
+  try {
+    const server = await startUiServer(
+      {
+        stack: { kind: stack.kind, name: stack.name },
+        bucket: stack.resources.imagesBucket,
+        model: { id: bundle.manifest.id, version: bundle.manifest.version },
+        labels: bundle.labels,
+        results: resultsReader(stack),
+        jobs: jobs.jobs,
+        listKeys: async (prefix, limit, cursor) => {
+          const page = await s3.send(
+            new ListObjectsV2Command({
+              Bucket: stack.resources.imagesBucket,
+              Prefix: prefix,
+              MaxKeys: limit,
+              ...(cursor ? { ContinuationToken: cursor } : {}),
+            }),
+          );
+          const items = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+          return {
+            items,
+            ...(page.IsTruncated && page.NextContinuationToken ? { cursor: page.NextContinuationToken } : {}),
+          };
+        },
+        // Signed by the stack's own S3 client: the emulator's endpoint locally, AWS with the person's credentials.
+        signedUrl: (bucket, key) =>
+          getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+            expiresIn: SIGNED_URL_SECONDS,
+          }),
+      },
+      { port },
+    );
+    return {
+      url: server.url,
+      close: async () => {
+        await server.close();
+        jobs.close();
+        stack.close();
+      },
+    };
+  } catch (error) {
+    jobs.close();
+    stack.close();
+    throw error;
+  }
+}

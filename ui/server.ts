@@ -1,0 +1,247 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { errorMessage, LabelerError } from '../shared/errors.ts';
+import type { JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
+import { type ModelRef, type Page, printedResult, type ResultsStore } from '../shared/labeling/results.ts';
+import { PACKAGE_ROOT } from '../shared/paths.ts';
+
+/** The read side of the results the page shows: by image and by label, nothing else. */
+export type ResultsReader = Pick<ResultsStore, 'getByImage' | 'queryByLabel'>;
+
+/**
+ * What the page reads and does, as the commands do it; the server only routes to these
+ * and signs object URLs. The adapters are built by `labeler ui` from the stack it opened.
+ */
+export interface UiBackend {
+  readonly stack: { readonly kind: 'local' | 'deployed'; readonly name: string };
+  readonly bucket: string;
+  readonly model: ModelRef;
+  readonly labels: readonly string[];
+  readonly results: ResultsReader;
+  readonly jobs: JobsService;
+  /** One page of the object keys under a prefix (S3 ListObjectsV2; the cursor is its continuation token). */
+  listKeys(prefix: string, limit: number, cursor?: string): Promise<Page<string>>;
+  /** A short-lived GET URL for an object, signed with the person's own credentials. */
+  signedUrl(bucket: string, key: string): Promise<string>;
+}
+
+export interface UiServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const WEB = join(PACKAGE_ROOT, 'ui', 'web');
+const MAX_LIMIT = 100;
+
+/** Bundles the page (preact + htm, one esbuild pass) and serves it with its JSON API on 127.0.0.1. */
+export async function startUiServer(backend: UiBackend, options: { port?: number } = {}): Promise<UiServer> {
+  // Loaded here, not at the top: every other command imports this module's callers.
+  const { build } = await import('esbuild');
+  const bundle = await build({
+    entryPoints: [join(WEB, 'app.js')],
+    bundle: true,
+    format: 'esm',
+    minify: true,
+    write: false,
+    target: 'es2022',
+    logLevel: 'silent',
+  });
+  const assets: Record<string, { type: string; body: Buffer }> = {
+    '/': { type: 'text/html; charset=utf-8', body: await readFile(join(WEB, 'index.html')) },
+    '/app.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: Buffer.from(bundle.outputFiles[0]?.contents ?? new Uint8Array()),
+    },
+    '/app.css': { type: 'text/css; charset=utf-8', body: await readFile(join(WEB, 'app.css')) },
+  };
+
+  let origin = '';
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((error: unknown) => sendError(res, error));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Only the page itself: a foreign site's request (DNS rebinding, a form post) is refused.
+    const port = new URL(origin).port;
+    if (req.headers.host !== `127.0.0.1:${port}` && req.headers.host !== `localhost:${port}`)
+      return send(res, 403, { error: forbidden('host') });
+    const url = new URL(req.url ?? '/', origin);
+    const path = url.pathname;
+    const asset = assets[path];
+    if (req.method === 'GET' && asset) {
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(asset.body);
+      return;
+    }
+    if (!path.startsWith('/api/'))
+      return send(res, 404, { error: { code: 'http/not-found', message: path } });
+    const q = url.searchParams;
+    const route = `${req.method} ${path.replace(/^\/api\/jobs\/[^/]+/, '/api/jobs/:id')}`;
+    const jobId = decodeURIComponent(path.split('/')[3] ?? '');
+    switch (route) {
+      case 'GET /api/config':
+        return send(res, 200, {
+          stack: backend.stack,
+          bucket: backend.bucket,
+          model: backend.model,
+          labels: backend.labels,
+        });
+      case 'GET /api/labels': {
+        const page = await backend.results.queryByLabel({
+          model: backend.model,
+          label: required(q, 'label'),
+          minScore: score(q.get('minScore')),
+          limit: limit(q.get('limit')),
+          ...(q.get('cursor') ? { cursor: q.get('cursor') as string } : {}),
+        });
+        const items = await Promise.all(
+          page.items.map(async (hit) => ({ ...hit, url: await backend.signedUrl(hit.bucket, hit.key) })),
+        );
+        return send(res, 200, { items, ...(page.cursor ? { cursor: page.cursor } : {}) });
+      }
+      case 'GET /api/images': {
+        const page = await backend.listKeys(
+          q.get('prefix') ?? '',
+          limit(q.get('limit')),
+          q.get('cursor') ?? undefined,
+        );
+        const items = await Promise.all(page.items.map((key) => image(key)));
+        return send(res, 200, { items, ...(page.cursor ? { cursor: page.cursor } : {}) });
+      }
+      case 'GET /api/image':
+        return send(res, 200, await image(required(q, 'key')));
+      case 'GET /api/jobs':
+        return send(res, 200, { items: await backend.jobs.list({ limit: limit(q.get('limit')) }) });
+      case 'POST /api/jobs': {
+        if (!req.headers['content-type']?.startsWith('application/json'))
+          return send(res, 415, { error: forbidden('content type') });
+        const body = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
+        const job = await backend.jobs.start({
+          bucket: backend.bucket,
+          prefix: String(body.prefix ?? ''),
+          target: oneOf(body.target, ['lambda', 'gpu'] as const, 'lambda') satisfies JobTarget,
+          mode: oneOf(body.mode, ['stale', 'all'] as const, 'stale') satisfies JobMode,
+        });
+        return send(res, 201, job);
+      }
+      case 'GET /api/jobs/:id': {
+        const job = await backend.jobs.get(jobId);
+        if (!job) throw new LabelerError('job/not-found', `no job ${jobId}`);
+        return send(res, 200, job);
+      }
+      case 'GET /api/jobs/:id/failures': {
+        const items = [];
+        for await (const failure of backend.jobs.failures(jobId)) items.push(failure);
+        return send(res, 200, { items });
+      }
+      case 'GET /api/jobs/:id/results': {
+        const items = [];
+        for await (const result of backend.jobs.results(jobId)) items.push(printedResult(result));
+        return send(res, 200, { items });
+      }
+      default:
+        return send(res, 404, { error: { code: 'http/not-found', message: `${req.method} ${path}` } });
+    }
+  }
+
+  async function image(key: string) {
+    const results = await backend.results.getByImage(backend.bucket, key);
+    const mine = results.find(
+      (r) => r.model.id === backend.model.id && r.model.version === backend.model.version,
+    );
+    return {
+      bucket: backend.bucket,
+      key,
+      url: await backend.signedUrl(backend.bucket, key),
+      ...(mine ? { result: printedResult(mine) } : {}),
+      others: results.filter((r) => r !== mine).map(printedResult),
+    };
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: `${origin}/`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Typed errors keep their code; the caller's mistakes are 4xx, the rest 500. */
+function sendError(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) res.destroy();
+  else if (error instanceof LabelerError)
+    send(res, statusOf(error.code), { error: { code: error.code, message: error.message } });
+  else if (error instanceof SyntaxError)
+    send(res, 400, { error: { code: 'http/bad-request', message: 'the body is not JSON' } });
+  else send(res, 500, { error: { code: 'internal/unexpected', message: errorMessage(error) } });
+}
+
+function statusOf(code: string): number {
+  if (code.endsWith('/not-found')) return 404;
+  return /^(query|job|ui)\//.test(code) ? 400 : 500;
+}
+
+function forbidden(what: string) {
+  return {
+    code: 'http/forbidden',
+    message: `unexpected ${what}: only the page served here may call this API`,
+  };
+}
+
+function required(q: URLSearchParams, name: string): string {
+  const value = q.get(name);
+  if (!value) throw new LabelerError('ui/bad-request', `the parameter "${name}" is required`);
+  return value;
+}
+
+function score(value: string | null): number {
+  const n = value === null || value === '' ? 0 : Number(value);
+  if (!(n >= 0 && n <= 1))
+    throw new LabelerError('ui/bad-request', `minScore must be between 0 and 1, got ${value}`);
+  return n;
+}
+
+function limit(value: string | null): number {
+  const n = value === null || value === '' ? 24 : Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
+    throw new LabelerError('ui/bad-request', `limit must be an integer from 1 to ${MAX_LIMIT}, got ${value}`);
+  return n;
+}
+
+function oneOf<const T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new LabelerError(
+    'ui/bad-request',
+    `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+  );
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new LabelerError('ui/bad-request', 'the request body is over 64 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

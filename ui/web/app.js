@@ -1,0 +1,417 @@
+// The results page: preact + htm, bundled by esbuild when `labeler ui` starts.
+// Every view reads its filter from the URL's hash, so any view can be linked to.
+import htm from 'htm';
+import { h, render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+
+const html = htm.bind(h);
+
+/** `#/view?a=1&b=2` → { view, params } */
+function route() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  const [view, query = ''] = hash.split('?');
+  return { view: view || 'gallery', params: new URLSearchParams(query) };
+}
+
+function link(view, params = {}) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== ''));
+  const s = q.toString();
+  return `#/${view}${s ? `?${s}` : ''}`;
+}
+
+async function api(path, init) {
+  const res = await fetch(`/api/${path}`, init);
+  const body = await res.json();
+  if (!res.ok) throw new Error(`${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
+  return body;
+}
+
+/** Loads `path` whenever it changes; `again` reloads it. */
+function useApi(path) {
+  const [state, setState] = useState({ loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    api(path).then(
+      (data) => live && setState({ data }),
+      (error) => live && setState({ error: error.message }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [path, tick]);
+  return { ...state, again: () => setTick((t) => t + 1) };
+}
+
+const percent = (score) => `${(score * 100).toFixed(1)} %`;
+
+function Status({ state }) {
+  if (state.error) return html`<p class="error" role="alert">${state.error}</p>`;
+  if (state.loading && !state.data) return html`<p aria-live="polite">Loading…</p>`;
+  return null;
+}
+
+function App({ config }) {
+  const [where, setWhere] = useState(route());
+  useEffect(() => {
+    const onHash = () => setWhere(route());
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+  const { view, params } = where;
+  const views = {
+    gallery: Gallery,
+    image: ImageView,
+    jobs: Jobs,
+    failures: Failures,
+    histogram: Histogram,
+  };
+  const View = views[view] ?? NotFound;
+  const nav = [
+    ['gallery', 'Gallery'],
+    ['jobs', 'Jobs'],
+  ];
+  return html`
+    <a class="skip" href="#main" onClick=${(e) => {
+      e.preventDefault();
+      document.getElementById('main')?.focus();
+    }}>Skip to content</a>
+    <header>
+      <h1>Labeler results</h1>
+      <nav aria-label="Views">
+        ${nav.map(
+          ([v, text]) => html`<a href=${link(v)} aria-current=${view === v ? 'page' : undefined}>${text}</a>`,
+        )}
+      </nav>
+      <span class="stack">stack ${config.stack.name} · ${config.model.id}@${config.model.version}</span>
+    </header>
+    <main id="main" tabindex="-1">
+      <${View} params=${params} config=${config} key=${`${view}?${params}`} />
+    </main>
+  `;
+}
+
+function NotFound() {
+  return html`<h2>Not found</h2><p><a href="#/gallery">Go to the gallery</a></p>`;
+}
+
+function Gallery({ params, config }) {
+  const label = params.get('label') ?? '';
+  const min = params.get('min') ?? '';
+  const prefix = params.get('prefix') ?? '';
+  const limit = params.get('limit') ?? '';
+  const cursor = params.get('cursor') ?? '';
+  const byLabel = label !== '';
+  const path = byLabel
+    ? `labels?${new URLSearchParams({ label, minScore: min || '0', ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) })}`
+    : `images?${new URLSearchParams({ prefix, ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) })}`;
+  const state = useApi(path);
+  const filter = { label, min, prefix: byLabel ? '' : prefix, limit };
+
+  const submit = (e) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    const chosen = String(form.get('label'));
+    location.hash = link('gallery', {
+      label: chosen,
+      min: chosen ? String(form.get('min')) : '',
+      prefix: chosen ? '' : String(form.get('prefix')),
+      limit,
+    });
+  };
+  const items = state.data?.items ?? [];
+  const title = byLabel
+    ? `“${label}” scored ≥ ${percent(Number(min || 0))}`
+    : `Images under “${prefix || '/'}”`;
+  return html`
+    <h2>Gallery</h2>
+    <form class="filters" onSubmit=${submit} aria-label="Filter the gallery">
+      <label>Label
+        <select name="label" value=${label}>
+          <option value="">any (list by key prefix)</option>
+          ${config.labels.map((l) => html`<option value=${l}>${l}</option>`)}
+        </select>
+      </label>
+      <label>Minimum score
+        <input name="min" type="number" min="0" max="1" step="0.01" value=${min || '0.5'} />
+      </label>
+      <label>Key prefix
+        <input name="prefix" type="text" value=${prefix} placeholder="images/" />
+      </label>
+      <button type="submit">Show</button>
+      ${!byLabel && html`<a href=${link('histogram', { prefix })}>Top labels under this prefix</a>`}
+    </form>
+    <p class="muted" aria-live="polite">${title}${state.data ? ` · ${items.length} on this page` : ''}</p>
+    <${Status} state=${state} />
+    ${state.data && items.length === 0 && html`<p>No images match.</p>`}
+    <ul class="gallery" aria-label="Images">
+      ${items.map((item) => html`<li><${Thumb} item=${item} byLabel=${byLabel} /></li>`)}
+    </ul>
+    <nav class="pager" aria-label="Pages">
+      ${cursor && html`<a href=${link('gallery', filter)}>First page</a>`}
+      ${state.data?.cursor && html`<a href=${link('gallery', { ...filter, cursor: state.data.cursor })} rel="next">Next page</a>`}
+    </nav>
+  `;
+}
+
+function Thumb({ item, byLabel }) {
+  const top = item.result?.labels?.[0];
+  const caption = byLabel
+    ? `${item.label} ${percent(item.score)}`
+    : item.result?.status === 'failed'
+      ? item.result.error?.code
+      : top
+        ? `${top.label} ${percent(top.score)}`
+        : 'not labeled yet';
+  return html`
+    <a href=${link('image', { key: item.key })} data-key=${item.key}>
+      <img src=${item.url} alt=${item.key} loading="lazy" width="120" height="120" />
+      <div class="top">${caption}</div>
+      <div class="key">${item.key}</div>
+    </a>
+  `;
+}
+
+function ImageView({ params }) {
+  const key = params.get('key') ?? '';
+  const state = useApi(`image?${new URLSearchParams({ key })}`);
+  const image = state.data;
+  const result = image?.result;
+  return html`
+    <h2><code>${key}</code></h2>
+    <${Status} state=${state} />
+    ${
+      image &&
+      html`
+      <div class="image-view">
+        <a href=${image.url}><img src=${image.url} alt=${key} /></a>
+        <section aria-label="Scores">
+          ${!result && html`<p>No result for this image yet.</p>`}
+          ${
+            result?.status === 'failed' &&
+            html`<p class="error">Failed: <code>${result.error.code}</code> ${result.error.message}</p>`
+          }
+          ${
+            result?.status === 'ok' &&
+            html`
+            <h3>Top ${result.labels.length} labels</h3>
+            <ul class="bars" aria-label="Scores">
+              ${result.labels.map(
+                (l) => html`
+                  <li data-label=${l.label} data-score=${l.score}>
+                    <span>${l.label}</span>
+                    <span class="track" aria-hidden="true"><span class="fill" style=${`width:${l.score * 100}%`}></span></span>
+                    <span class="value">${percent(l.score)}</span>
+                  </li>
+                `,
+              )}
+            </ul>`
+          }
+          ${result && html`<p class="muted">model ${result.model}@${result.modelVersion} · ${result.labeledAt}${result.jobId ? html` · job <a href=${link('jobs')}>${result.jobId}</a>` : ''}</p>`}
+        </section>
+      </div>
+    `
+    }
+  `;
+}
+
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+function Jobs({ config }) {
+  const state = useApi('jobs');
+  const [starting, setStarting] = useState(undefined);
+  const jobs = state.data?.items ?? [];
+  const running = jobs.some((j) => !FINISHED.has(j.status));
+  useEffect(() => {
+    if (!running) return;
+    // Progress comes from the jobs table; poll it while something runs.
+    const timer = setTimeout(state.again, 1000);
+    return () => clearTimeout(timer);
+  }, [state.data]);
+
+  const start = async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    setStarting('starting…');
+    try {
+      const job = await api('jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          prefix: form.get('prefix'),
+          mode: form.get('mode'),
+          target: form.get('target'),
+        }),
+      });
+      setStarting(`started ${job.jobId}`);
+      state.again();
+    } catch (error) {
+      setStarting(error.message);
+    }
+  };
+  return html`
+    <h2>Jobs</h2>
+    <form class="filters" onSubmit=${start} aria-label="Start a job">
+      <label>Key prefix in ${config.bucket}
+        <input name="prefix" type="text" required placeholder="images/" />
+      </label>
+      <label>Mode
+        <select name="mode"><option value="stale">stale: skip what this model labeled</option><option value="all">all: label again</option></select>
+      </label>
+      <label>Target
+        <select name="target"><option value="lambda">lambda</option><option value="gpu">gpu</option></select>
+      </label>
+      <button type="submit">Start job</button>
+      <span role="status">${starting}</span>
+    </form>
+    <${Status} state=${state} />
+    ${state.data && jobs.length === 0 && html`<p>No jobs yet.</p>`}
+    ${jobs.map((job) => html`<${JobCard} job=${job} />`)}
+  `;
+}
+
+function JobCard({ job }) {
+  const done = job.labeled + job.failed + job.skipped + job.cancelled;
+  const total = job.planningDone ? job.total : undefined;
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
+  const seconds = Math.max(0.001, (end - Date.parse(job.createdAt)) / 1000);
+  const rate = done / seconds;
+  const eta =
+    total !== undefined && rate > 0 && !FINISHED.has(job.status) ? (total - done) / rate : undefined;
+  const pct = total ? Math.round((done / total) * 100) : total === 0 ? 100 : 0;
+  return html`
+    <article class="card" data-job=${job.jobId} aria-label=${`Job ${job.jobId}`}>
+      <div class="job-head">
+        <strong><code>${job.jobId}</code></strong>
+        <span class=${`status ${job.status}`}>${job.status}</span>
+        <span class="muted">s3://${job.bucket}/${job.prefix} · ${job.mode} · ${job.target}</span>
+      </div>
+      <progress max="100" value=${pct} aria-label=${`Progress of job ${job.jobId}`}>${pct} %</progress>
+      <div class="stats">
+        <span class="pct">${pct} %</span>
+        <span>${done}/${total ?? '?'} done</span>
+        <span>labeled ${job.labeled}</span>
+        <span>failed ${job.failed}</span>
+        <span>skipped ${job.skipped}</span>
+        ${job.cancelled > 0 && html`<span>cancelled ${job.cancelled}</span>`}
+        <span>${rate.toFixed(1)} img/s</span>
+        <span>ETA ${eta === undefined ? (FINISHED.has(job.status) ? 'done' : '--') : duration(eta)}</span>
+      </div>
+      <div class="stats">
+        <a href=${link('failures', { job: job.jobId })}>Failures (${job.failed})</a>
+        <a href=${link('histogram', { job: job.jobId })}>Top labels</a>
+        <a href=${link('gallery', { prefix: job.prefix })}>Images</a>
+      </div>
+    </article>
+  `;
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 3600
+    ? `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
+    : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+function Failures({ params }) {
+  const job = params.get('job') ?? '';
+  const state = useApi(`jobs/${encodeURIComponent(job)}/failures`);
+  const groups = new Map();
+  for (const f of state.data?.items ?? []) {
+    const list = groups.get(f.error.code) ?? [];
+    list.push(f);
+    groups.set(f.error.code, list);
+  }
+  const sorted = [...groups].sort((a, b) => b[1].length - a[1].length);
+  return html`
+    <h2>Failures of job <code>${job}</code></h2>
+    <${Status} state=${state} />
+    ${state.data && sorted.length === 0 && html`<p>No failed images.</p>`}
+    ${sorted.map(
+      ([code, list]) => html`
+        <section class="card" data-code=${code} aria-label=${`${code}: ${list.length}`}>
+          <h3><code>${code}</code> · ${list.length} ${list.length === 1 ? 'image' : 'images'}</h3>
+          <ul>
+            ${list.map(
+              (f) =>
+                html`<li><a href=${link('image', { key: f.key })} data-key=${f.key}>${f.key}</a> <span class="muted">${f.error.message}</span></li>`,
+            )}
+          </ul>
+        </section>
+      `,
+    )}
+  `;
+}
+
+/** Top-1 labels of a job's results, or of every image under a prefix (read page by page). */
+function Histogram({ params }) {
+  const job = params.get('job') ?? '';
+  const prefix = params.get('prefix') ?? '';
+  const [state, setState] = useState({ loading: true });
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      let results = [];
+      if (job) {
+        results = (await api(`jobs/${encodeURIComponent(job)}/results`)).items;
+      } else {
+        let cursor;
+        do {
+          const page = await api(
+            `images?${new URLSearchParams({ prefix, limit: '100', ...(cursor ? { cursor } : {}) })}`,
+          );
+          results.push(...page.items.flatMap((i) => (i.result ? [i.result] : [])));
+          if (live) setState({ loading: true, data: { count: results.length } });
+          cursor = page.cursor;
+        } while (cursor && live);
+      }
+      const counts = new Map();
+      let failed = 0;
+      for (const r of results) {
+        const top = r.labels?.[0]?.label;
+        if (r.status !== 'ok' || !top) failed++;
+        else counts.set(top, (counts.get(top) ?? 0) + 1);
+      }
+      if (live)
+        setState({ data: { count: results.length, failed, bars: [...counts].sort((a, b) => b[1] - a[1]) } });
+    })().catch((error) => live && setState({ error: error.message }));
+    return () => {
+      live = false;
+    };
+  }, [job, prefix]);
+  const data = state.data;
+  const most = Math.max(1, ...(data?.bars ?? []).map(([, n]) => n));
+  return html`
+    <h2>Top labels ${job ? html`of job <code>${job}</code>` : html`under <code>${prefix || '/'}</code>`}</h2>
+    <${Status} state=${state} />
+    ${data && html`<p class="muted" aria-live="polite">${data.count} results${data.bars ? ` · ${data.failed} failed or unlabeled` : ' read so far…'}</p>`}
+    ${
+      data?.bars &&
+      html`
+      <ul class="bars" aria-label="Images per top label">
+        ${data.bars.map(
+          ([label, n]) => html`
+            <li data-label=${label} data-count=${n}>
+              <a href=${link('gallery', { label, min: '0' })}>${label}</a>
+              <span class="track" aria-hidden="true"><span class="fill" style=${`width:${(n / most) * 100}%`}></span></span>
+              <span class="value">${n}</span>
+            </li>
+          `,
+        )}
+      </ul>
+    `
+    }
+  `;
+}
+
+api('config').then(
+  (config) => {
+    const root = document.getElementById('app');
+    root.textContent = '';
+    render(html`<${App} config=${config} />`, root);
+  },
+  (error) => {
+    document.getElementById('app').textContent = `The results page could not start: ${error.message}`;
+  },
+);
