@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
   type ImageResult,
@@ -14,7 +13,7 @@ import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { connect } from './jobs-command.ts';
-import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
 
@@ -119,20 +118,6 @@ export async function queryCommand(argv: string[]): Promise<number> {
   } finally {
     stack.close();
   }
-}
-
-/** The stack's query API, signed with the credentials its other clients use. */
-export function queryApiOf(stack: StackConnection): QueryApiClient {
-  const url = stack.resources.queryApiUrl;
-  if (!url) {
-    throw new LabelerError(
-      'query/no-api',
-      stack.kind === 'local'
-        ? 'the running local stack serves no query API (started by an older labeler); restart "labeler local up"'
-        : `stack ${stack.name} has no QueryApiUrl output; deploy the current stack`,
-    );
-  }
-  return new QueryApiClient({ url, region: stack.region, credentials: () => stack.credentials() });
 }
 
 const topOf = (r: ImageResult) => r.labels[0];

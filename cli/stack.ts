@@ -4,7 +4,9 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { findRunningStack } from '../local/endpoints.ts';
 import type { LocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
+import { LabelerError } from '../shared/errors.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
@@ -189,4 +191,18 @@ function destroy(clients: AwsClients): void {
   clients.s3.destroy();
   clients.sqs.destroy();
   clients.dynamo.destroy();
+}
+
+/** The stack's query API, signed with the credentials its other clients use. */
+export function queryApiOf(stack: StackConnection): QueryApiClient {
+  const url = stack.resources.queryApiUrl;
+  if (!url) {
+    throw new LabelerError(
+      'query/no-api',
+      stack.kind === 'local'
+        ? 'the running local stack serves no query API (started by an older labeler); restart "labeler local up"'
+        : `stack ${stack.name} has no QueryApiUrl output; deploy the current stack`,
+    );
+  }
+  return new QueryApiClient({ url, region: stack.region, credentials: () => stack.credentials() });
 }

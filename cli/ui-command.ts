@@ -1,13 +1,12 @@
 import { resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
-import { type ResultsReader, startUiServer, type UiServer } from '../ui/server.ts';
+import { startUiServer, type UiServer } from '../ui/server.ts';
 import { parse, UsageError } from './args.ts';
 import { connect } from './jobs-command.ts';
-import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection, type StackValues } from './stack.ts';
+import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
 export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>]
 
@@ -25,14 +24,6 @@ ${STACK_HELP}
 
 /** Signed object URLs stay valid this long: a page left open keeps its images a while. */
 const SIGNED_URL_SECONDS = 3600;
-
-/**
- * Where the page reads results from. The DynamoDB store for now; on a deployed stack
- * this is the place to switch to the IAM-authenticated query API.
- */
-export function resultsReader(stack: StackConnection): ResultsReader {
-  return new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable);
-}
 
 export async function uiCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -76,7 +67,8 @@ export async function serveUi(values: StackValues & { model?: string }, port = 0
         bucket: stack.resources.imagesBucket,
         model: { id: bundle.manifest.id, version: bundle.manifest.version },
         labels: bundle.labels,
-        results: resultsReader(stack),
+        // The signed query API, as `labeler query` reads: IAM stays the only door on AWS.
+        results: queryApiOf(stack),
         jobs: jobs.jobs,
         listKeys: async (prefix, limit, cursor) => {
           const page = await s3.send(
