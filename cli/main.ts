@@ -1,6 +1,7 @@
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
+import { EXPORT_HELP, exportCommand } from './export-command.ts';
 import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
@@ -17,6 +18,9 @@ Commands:
                                 DynamoDB emulators + the classify handler)
   query image <key> | query label <label> | query job <job-id>
                                 read results from a running local stack
+  export (--label <l> | --prefix <p> | --job <id>) --format <f> --out <o>
+                                every result of a selection as JSON Lines, CSV or
+                                Parquet, to a file, S3 or standard output
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
@@ -30,6 +34,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   local: { run: localCommand, help: LOCAL_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
+  export: { run: exportCommand, help: EXPORT_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };
 
