@@ -9,7 +9,7 @@ export interface AthenaProps {
   readonly resultsBucket: s3.IBucket;
   /**
    * Name of the Glue database (lower case, digits and underscores).
-   * @default - the stack name in lower case, non-alphanumerics as "_", plus "_labeler"
+   * @default - the stack name in lower case, other characters than letters and digits as "_"
    */
   readonly databaseName?: string;
 }
@@ -26,8 +26,7 @@ export class Athena extends Construct {
   constructor(scope: Construct, id: string, props: AthenaProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    this.databaseName =
-      props.databaseName ?? `${stack.stackName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_labeler`;
+    this.databaseName = props.databaseName ?? stack.stackName.toLowerCase().replace(/[^a-z0-9_]/g, '_');
     this.tableName = RESULTS_LINES_TABLE.tableName;
     const database = new glue.CfnDatabase(this, 'Database', {
       catalogId: stack.account,
