@@ -2,6 +2,7 @@ import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import { DLQ_HELP, dlqCommand } from './dlq-command.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
+import { EXPORT_HELP, exportCommand } from './export-command.ts';
 import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
@@ -25,6 +26,9 @@ Commands:
   query image <key> | query label <label> | query job <job-id>
                                 read results through a stack's signed query API
                                 (--format jsonl|table|csv)
+  export (--label <l> | --prefix <p> | --job <id>) --format <f> --out <o>
+                                every result of a selection as JSON Lines, CSV or
+                                Parquet, to a file, S3 or standard output
   dlq list | dlq redrive [--queue incoming|bulk|plan]
                                 see and redrive the dead-letter queues
   jobs start|status|list|cancel|failures|schedule
@@ -43,8 +47,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   status: { run: statusCommand, help: STATUS_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
+  export: { run: exportCommand, help: EXPORT_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },
-
   ui: { run: uiCommand, help: UI_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
 };

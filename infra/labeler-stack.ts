@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import { validateSchedule } from '../shared/labeling/schedules.ts';
 import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
+import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
 import { GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
@@ -54,6 +55,7 @@ export class LabelerStack extends Stack {
   readonly queryApi: QueryApi;
   readonly gpuWorkers: GpuWorkers | undefined;
   readonly monitoring: Monitoring;
+  readonly athena: Athena;
 
   constructor(scope: Construct, id: string, props: LabelerStackProps = {}) {
     super(scope, id, props);
@@ -85,6 +87,7 @@ export class LabelerStack extends Stack {
       ),
     });
     this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, imagesBucket });
+    this.athena = new Athena(this, 'Athena', { resultsBucket });
     this.gpuWorkers =
       props.gpuWorkers === false
         ? undefined
@@ -146,6 +149,8 @@ export class LabelerStack extends Stack {
       PlanDlqUrl: this.queues.plan.deadLetterQueue.queueUrl,
       PlanDlqArn: this.queues.plan.deadLetterQueue.queueArn,
       QueryApiUrl: this.queryApi.url,
+      GlueDatabase: this.athena.databaseName,
+      GlueTable: this.athena.tableName,
       ScheduleGroupName: this.jobScheduler.scheduleGroup.scheduleGroupName,
       SchedulerRoleArn: this.jobScheduler.schedulerRole.roleArn,
       PlanJobFunctionArn: this.jobScheduler.function.functionArn,

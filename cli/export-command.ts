@@ -1,0 +1,241 @@
+import { extname, resolve } from 'node:path';
+import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { createJobsService } from '../shared/aws/jobs-service.ts';
+import { createPlanPorts } from '../shared/aws/plan-job.ts';
+import { LabelerError } from '../shared/errors.ts';
+import {
+  type ExportPorts,
+  type ExportSelection,
+  type ExportTally,
+  selectResults,
+} from '../shared/labeling/export.ts';
+import {
+  CONTENT_TYPES,
+  EXPORT_FORMATS,
+  type ExportFormat,
+  encodeResults,
+} from '../shared/labeling/export-formats.ts';
+import type { ModelRef } from '../shared/labeling/results.ts';
+import { loadModelBundle } from '../shared/model/manifest.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { LABELING } from '../shared/settings.ts';
+import { oneOf, parse, UsageError, unitInterval } from './args.ts';
+import {
+  type Destination,
+  fileDestination,
+  parseS3Url,
+  s3Destination,
+  stdoutDestination,
+} from './export-destination.ts';
+import { count } from './output.ts';
+import { openStack, STACK_HELP, STACK_OPTIONS } from './stack.ts';
+
+export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
+                      --format jsonl|csv|parquet --out <file|s3://bucket/key|->
+
+Writes every result of one selection to a file, an S3 object or standard output,
+streamed page by page (never a Scan): the file appears whole at the end or not at all.
+
+Selection (exactly one):
+  --label <l>        images whose <l> scored at least --min-score (default 0; scores
+                     below ${LABELING.indexMinScore} are not indexed), best first, through the label index
+  --prefix <p>       images under s3://<bucket>/<p> (ListObjectsV2, then their results
+                     by BatchGet); images with no result yet are counted on stderr
+  --job <id>         every image a labeling job labeled or failed
+  --bucket <b>       with --prefix: the bucket (default: the stack's images bucket)
+
+Output:
+  --format <f>       jsonl: one JSON line per result, as "labeler query" prints it;
+                     csv: a header, then one RFC 4180 row per result, top-k labels as a
+                     JSON column "labels" plus "top_label" and "top_score";
+                     parquet: typed columns (labels a list of structs, labeledAt a UTC
+                     timestamp). Default: from the extension of --out
+  --out <o>          a file (written as a temporary file, renamed at the end),
+                     s3://<bucket>/<key> (multipart upload through the stack's S3),
+                     or - for standard output
+
+  --model <dir>      with --label and --prefix: the model whose results to export
+                     (default: the bundled one); a job knows its model
+
+${STACK_HELP}
+
+Progress (results written) on stderr when it is a terminal; a summary line at the end.
+
+Exit status: 0 when every selected result was written (also when there were none),
+1 when the stack cannot be read or the output cannot be written (nothing is left
+under the output name), 2 for a usage error (a label the model does not have),
+130 on Ctrl-C (nothing written), 141 when the reader of standard output goes away.`;
+
+const OPTIONS = {
+  label: { type: 'string' },
+  'min-score': { type: 'string' },
+  prefix: { type: 'string' },
+  bucket: { type: 'string' },
+  job: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  model: { type: 'string' },
+  ...STACK_OPTIONS,
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const EXTENSIONS: Readonly<Record<string, ExportFormat>> = {
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.csv': 'csv',
+  '.parquet': 'parquet',
+};
+
+/** The status a shell reports for a process ended by SIGINT (128 + 2). */
+const INTERRUPTED_STATUS = 130;
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${EXPORT_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const chosen = (['label', 'prefix', 'job'] as const).filter((s) => values[s] !== undefined);
+  if (chosen.length !== 1) {
+    throw new UsageError('choose exactly one of --label <l>, --prefix <p> and --job <id>');
+  }
+  const by = chosen[0] as 'label' | 'prefix' | 'job';
+  if (values['min-score'] !== undefined && by !== 'label')
+    throw new UsageError('--min-score goes with --label');
+  if (values.bucket !== undefined && by !== 'prefix') throw new UsageError('--bucket goes with --prefix');
+  if (values.model !== undefined && by === 'job')
+    throw new UsageError(
+      '--model goes with --label and --prefix; a job exports the results of its own model',
+    );
+  const out = values.out;
+  if (out === undefined || out === '') throw new UsageError('--out <file|s3://bucket/key|-> is required');
+  const format =
+    values.format !== undefined
+      ? oneOf(values.format, '--format', EXPORT_FORMATS, 'jsonl')
+      : EXTENSIONS[extname(out).toLowerCase()];
+  if (!format)
+    throw new UsageError(`--format ${EXPORT_FORMATS.join('|')} is required (or an --out ending in one)`);
+  if (out === '-' && format === 'parquet' && process.stdout.isTTY)
+    throw new UsageError('Parquet is binary: send it to a file or a pipe, not a terminal');
+  const s3Out = parseS3Url(out);
+  const minScore = unitInterval(values['min-score'], '--min-score', 0);
+
+  const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
+  if (by === 'label' && !bundle.labels.includes(values.label as string)) {
+    throw new UsageError(
+      `unknown label "${values.label}": model ${model.id}@${model.version} has the labels ${bundle.labels.map((l) => JSON.stringify(l)).join(', ')}`,
+    );
+  }
+
+  const stack = await openStack(values);
+  try {
+    const { resources } = stack;
+    const selection: ExportSelection =
+      by === 'label'
+        ? { by, model, label: values.label as string, minScore }
+        : by === 'prefix'
+          ? { by, model, bucket: values.bucket ?? resources.imagesBucket, prefix: values.prefix as string }
+          : { by, jobId: values.job as string };
+    const names = {
+      jobsTable: resources.jobsTable,
+      resultsTable: resources.resultsTable,
+      planQueueUrl: resources.queueUrls.plan,
+      incomingQueueUrl: resources.queueUrls.incoming,
+      bulkQueueUrl: resources.queueUrls.bulk,
+    };
+    const ports: ExportPorts = {
+      results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),
+      jobs: createJobsService(stack.clients, names, model, stack.region),
+      listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
+    };
+    const destination: Destination =
+      out === '-'
+        ? stdoutDestination()
+        : s3Out
+          ? s3Destination(stack.clients.s3, s3Out, CONTENT_TYPES[format])
+          : await fileDestination(out);
+    return await run(format, selection, ports, destination);
+  } catch (error) {
+    // The store checks key sizes; an over-long label or prefix is the caller's argument.
+    if (error instanceof LabelerError && error.code === 'query/bad-request') {
+      throw new UsageError(`[${error.code}] ${error.message}`);
+    }
+    throw error;
+  } finally {
+    stack.close();
+  }
+}
+
+async function run(
+  format: ExportFormat,
+  selection: ExportSelection,
+  ports: ExportPorts,
+  destination: Destination,
+): Promise<number> {
+  const tally: ExportTally = { withoutResult: 0 };
+  const progress = new RowProgress();
+  let interrupted: (() => void) | undefined;
+  const interruption = new Promise<number>((resolveInterrupt) => {
+    interrupted = () => resolveInterrupt(INTERRUPTED_STATUS);
+  });
+  const onSignal = () => interrupted?.();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const exporting = (async () => {
+    const rows = await encodeResults(
+      format,
+      selectResults(selection, ports, tally),
+      (chunk) => destination.write(chunk),
+      (n) => progress.update(n),
+    );
+    await destination.commit();
+    return rows;
+  })();
+  exporting.catch(() => undefined);
+  try {
+    const outcome = await Promise.race([exporting, interruption.then((status) => ({ status }))]);
+    progress.finish();
+    if (typeof outcome === 'object') {
+      await destination.abort();
+      process.stderr.write(`interrupted: nothing written to ${destination.name}\n`);
+      // The export's pending requests would keep the process alive; nothing of it is wanted now.
+      process.exit(outcome.status);
+    }
+    const missing =
+      tally.withoutResult > 0
+        ? `; ${count(tally.withoutResult, 'image')} selected had no result${'model' in selection ? ` for ${selection.model.id}@${selection.model.version}` : ''}`
+        : '';
+    process.stderr.write(`exported ${count(outcome, 'result')} to ${destination.name}${missing}\n`);
+    return 0;
+  } catch (error) {
+    progress.finish();
+    await destination.abort();
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** "exported 1200 results" redrawn on stderr while it is a terminal; nothing otherwise. */
+class RowProgress {
+  readonly #enabled = Boolean(process.stderr.isTTY);
+  #lastDraw = 0;
+  #drawn = false;
+
+  update(rows: number): void {
+    if (!this.#enabled) return;
+    const now = Date.now();
+    if (now - this.#lastDraw < 200) return;
+    this.#lastDraw = now;
+    this.#drawn = true;
+    process.stderr.write(`\rexported ${rows} results `);
+  }
+
+  finish(): void {
+    if (this.#drawn) process.stderr.write('\n');
+    this.#drawn = false;
+  }
+}
