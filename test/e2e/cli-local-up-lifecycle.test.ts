@@ -67,7 +67,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   const up = async () => {
     const p = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
     started.push(p);
-    await p.waitForOutput(UP);
+    // Boot loads the model in the classify environments and the GPU worker at once: on
+    // two busy cores that took over two minutes, so the deadline is generous.
+    await p.waitForOutput(UP, GENEROUS_MS / 2);
     await waitForEndpoints(dataDir, p);
     return p;
   };
