@@ -80,7 +80,6 @@ export class LabelerStack extends Stack {
       incomingQueue: this.queues.incoming.queue,
       bulkQueue: this.queues.bulk.queue,
       jobsTable,
-      resultsTable,
       // A schedule without a bucket labels this stack's images bucket.
       schedules: (props.schedules ?? []).map((declared) =>
         validateSchedule({ bucket: imagesBucket.bucketName, ...declared }),

@@ -52,7 +52,7 @@ const planJobConfigSchema = z.object({
   [ENV.incomingQueueUrl]: z.string().url(),
   [ENV.bulkQueueUrl]: z.string().url(),
   [ENV.jobsTable]: z.string().min(1),
-  [ENV.resultsTable]: z.string().min(1),
+  // No results table: planning lists and enqueues; `stale` is decided by the workers.
   [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
 });
 
@@ -185,7 +185,6 @@ function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.inf
 export interface PlanJobConfig {
   readonly region: string;
   readonly jobsTable: string;
-  readonly resultsTable: string;
   readonly planQueueUrl: string;
   readonly incomingQueueUrl: string;
   readonly bulkQueueUrl: string;
@@ -197,7 +196,6 @@ export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
   return {
     region: e[ENV.region],
     jobsTable: e[ENV.jobsTable],
-    resultsTable: e[ENV.resultsTable],
     planQueueUrl: e[ENV.planQueueUrl],
     incomingQueueUrl: e[ENV.incomingQueueUrl],
     bulkQueueUrl: e[ENV.bulkQueueUrl],

@@ -31,8 +31,6 @@ export interface JobSchedulerProps {
   /** Where a `gpu` job's images go (the GPU workers' queue). */
   readonly bulkQueue: sqs.IQueue;
   readonly jobsTable: dynamodb.ITable;
-  /** Read for `stale` jobs: which images already have a result of the current model. */
-  readonly resultsTable: dynamodb.ITable;
   /**
    * Schedules declared in the app's configuration (cdk.json context `schedules`).
    * @default - none; `labeler jobs schedule add` creates them at run time
@@ -89,8 +87,6 @@ export class JobScheduler extends Construct {
     bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
     // Job item reads and transitions, and the sharded counters (BatchGetItem) for completion.
     bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
-    // Named by the plan-job configuration (shared/config.ts); reads only.
-    bindTable(workload, ENV.resultsTable, props.resultsTable, ['dynamodb:BatchGetItem']);
 
     const stack = Stack.of(this);
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {

@@ -27,7 +27,8 @@ const PERMANENT_LIST_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidB
 /** The plan-job use case's ports on the AWS SDK: S3 listing, SQS sends, the jobs table. */
 export function createPlanPorts(
   clients: AwsClients,
-  names: JobsResources,
+  // Planning never reads results: callers holding the whole JobsResources may pass it.
+  names: Omit<JobsResources, 'resultsTable'> & { readonly resultsTable?: string },
   model: ModelRef,
   region: string,
 ): PlanPorts & { readonly store: DynamoJobsStore } {

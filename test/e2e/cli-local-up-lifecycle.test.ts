@@ -67,7 +67,9 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   const up = async () => {
     const p = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
     started.push(p);
-    await p.waitForOutput(UP);
+    // Boot loads the model in the classify environments and the GPU worker at once: on
+    // two busy cores that took over two minutes, so the deadline is generous.
+    await p.waitForOutput(UP, GENEROUS_MS / 2);
     await waitForEndpoints(dataDir, p);
     return p;
   };
@@ -154,12 +156,21 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
       'classify environments',
     );
 
+    let leftBehind = '';
     killed.kill('SIGKILL');
     await waitFor(
       'the orphaned DynamoDB Local and node workers to exit',
-      () => (running(stale.dynamoDbPid) || workers.some(running) ? undefined : true),
-      120_000,
-    );
+      () => {
+        const named = [`${stale.dynamoDbPid}: java`, ...workers.map((pid, i) => `${pid}: ${commands[i]}`)];
+        const left = named.filter((_, i) => running(i === 0 ? stale.dynamoDbPid : (workers[i - 1] ?? 0)));
+        if (left.length === 0) return true;
+        leftBehind = left.join('; ');
+        return undefined;
+      },
+      GENEROUS_MS / 2,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; still running: ${leftBehind}`);
+    });
     // Only once no child holds its stderr open does the process close.
     await killed.exited;
 

@@ -75,7 +75,8 @@ describe('plan queue and plan-job function', () => {
     assert.deepEqual(env[ENV.incomingQueueUrl], { Ref: idOf(stack.queues.incoming.queue) });
     assert.deepEqual(env[ENV.bulkQueueUrl], { Ref: idOf(stack.queues.bulk.queue) });
     assert.deepEqual(env[ENV.jobsTable], { Ref: idOf(stack.storage.jobsTable) });
-    assert.deepEqual(env[ENV.resultsTable], { Ref: idOf(stack.storage.resultsTable) });
+    // Planning never reads results (`stale` is decided by the workers): no name, no grant.
+    assert.equal(env[ENV.resultsTable], undefined);
   });
 
   it('alarms on any message in the plan dead-letter queue', () => {
