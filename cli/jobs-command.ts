@@ -12,7 +12,7 @@ import type { Job, JobMode, JobsService, JobTarget } from '../shared/labeling/jo
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, UsageError } from './args.ts';
 import { DEFAULT_DATA_DIR } from './local-command.ts';
@@ -24,7 +24,7 @@ const WHERE = `Where:
   --region <r>       the deployed stack's region
   --data-dir <dir>   without --stack: the local stack's state folder
                      ("labeler local up"; default .labeler)
-  --model <dir>      the model whose results jobs write (default: the bundled one)`;
+  --model <dir|name> the model whose results jobs write (default: the bundled one)`;
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target lambda|gpu]
@@ -445,7 +445,7 @@ export async function connect(values: {
   'data-dir'?: string;
   model?: string;
 }): Promise<JobsConnection> {
-  const manifest = await readManifest(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const manifest = await readManifest(resolveModelDir(values.model));
   const model: ModelRef = { id: manifest.id, version: manifest.version };
   if (values.stack !== undefined) {
     const outputs = await readStackOutputs(values.stack, values.region ? { region: values.region } : {});

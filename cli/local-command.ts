@@ -21,7 +21,8 @@ import { type LocalFile, listFiles } from '../shared/labeling/local-files.ts';
 import { imageId, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
+import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { reportAccuracy } from './output.ts';
@@ -40,7 +41,7 @@ source mapping invoking the real classify handler. No AWS account needed.
       restart. One stack per <dir>. "labeler query" finds the running stack
       through <dir>/endpoints.json.
 
-  labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
+  labeler local run <folder> [--model <dir|name>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, uploads every file in <folder> to the images
       bucket, waits until each has a result, prints one JSON line per file (from
       the results table) and a summary on stderr. Files above 5 MiB go up as
@@ -48,7 +49,8 @@ source mapping invoking the real classify handler. No AWS account needed.
       without being sent. Ctrl-C prints the rows so far and what is pending.
 
 Options:
-  --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
+  --model <dir|name> model folder, or a model pulled or exported by name
+                     (default: the bundled Fashion-MNIST EfficientNet)
   --expect <csv>     a "file,label" CSV: report top-1 accuracy on stderr
   --timeout <s>      give up waiting for results after this long (default 600)
   --threads <n>      inference threads per invocation (default 1)
@@ -77,7 +79,7 @@ export async function localCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${LOCAL_HELP}\n`);
     return values.help ? 0 : 2;
   }
-  const modelDir = values.model ? resolve(values.model) : DEFAULT_MODEL_DIR;
+  const modelDir = resolveModelDir(values.model);
   const tuning = {
     intraOpThreads: positiveInt(values.threads, '--threads', LOCAL_DEFAULTS.intraOpThreads),
     concurrency: positiveInt(values.concurrency, '--concurrency', LOCAL_DEFAULTS.concurrency),

@@ -4,6 +4,7 @@ import { DOCTOR_HELP, doctorCommand } from './doctor-command.ts';
 import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
+import { MODEL_HELP, modelCommand } from './model-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
 
@@ -20,6 +21,7 @@ Commands:
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
+  model export | model pull     get ImageNet EfficientNets (torchvision export, pinned downloads)
 
 Run "labeler <command> --help" for a command's options.`;
 
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   query: { run: queryCommand, help: QUERY_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
+  model: { run: modelCommand, help: MODEL_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@ import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { printedHit, printedResult } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING, RESOURCE_NAMES } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { connect } from './jobs-command.ts';
@@ -36,7 +36,7 @@ be read, 2 for a usage error: a bad option, a label the model does not have
 
 Options:
   --bucket <name>    images bucket (default ${RESOURCE_NAMES.imagesBucket})
-  --model <dir>      the model whose results to read (default: the bundled one)
+  --model <dir|name> the model whose results to read (default: the bundled one)
   --data-dir <dir>   the local stack's state folder (default .labeler)
   --stack <name>     query job only: a deployed stack instead of the local one
   --region <r>       with --stack: its region
@@ -77,7 +77,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
-    const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+    const bundle = await loadModelBundle(resolveModelDir(values.model));
     const model = `${bundle.manifest.id}@${bundle.manifest.version}`;
     if (!bundle.labels.includes(subject)) {
       throw new UsageError(
