@@ -62,4 +62,3 @@ consumer = new SqsBatchConsumer({
   onError: (error) => logger.warn('batch failed; it will be retried', { error: String(error) }),
 });
 consumer.start();
-
