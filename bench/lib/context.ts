@@ -27,6 +27,13 @@ export interface BenchConfig {
     readonly torchVariants: readonly TorchVariant[];
   };
   readonly coldStartRuns: number;
+  /** B0, B3 and B7 inference (section scaling). */
+  readonly scaling: {
+    readonly batchSize: number;
+    readonly seconds: number;
+    readonly warmupRuns: number;
+    readonly minRuns: number;
+  };
   /** Soft limit for the whole run; sections that would start past it are skipped. */
   readonly budgetSeconds: number;
 }
@@ -55,6 +62,7 @@ export const FULL: BenchConfig = {
     ],
   },
   coldStartRuns: 5,
+  scaling: { batchSize: 2, seconds: 6, warmupRuns: 1, minRuns: 2 },
   budgetSeconds: 570,
 };
 
@@ -72,6 +80,7 @@ export const QUICK: BenchConfig = {
     torchVariants: [{ name: 'batch 2, channels_last', batchSize: 2, channelsLast: true }],
   },
   coldStartRuns: 1,
+  scaling: { batchSize: 1, seconds: 0.3, warmupRuns: 1, minRuns: 1 },
   budgetSeconds: 120,
 };
 

@@ -160,6 +160,28 @@ export interface CostData {
   readonly rekognitionPerMillion: number;
 }
 
+export interface ScalingRow {
+  readonly arch: string;
+  /** Crop size (px): the model's input is resolution x resolution. */
+  readonly resolution: number;
+  readonly resizeSize: number;
+  readonly params: number;
+  readonly gflopPerImage: number;
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly imagesPerSecond: number;
+  readonly cpuMsPerImage: number;
+  readonly fractionOfFlopLimit: number | null;
+  /** Inference only, x86 at 1769 MB (1 vCPU), requests included. */
+  readonly lambdaX86PerMillion: number;
+  readonly peakRssMb: number;
+  readonly error?: string;
+}
+export interface ScalingData {
+  readonly rows: readonly ScalingRow[];
+  readonly requestsPerMillion: number;
+}
+
 export interface SectionData {
   fma: FmaData;
   inference: InferenceData;
@@ -169,6 +191,7 @@ export interface SectionData {
   peers: PeersData;
   coldstart: ColdStartData;
   cost: CostData;
+  scaling: ScalingData;
 }
 export type SectionName = keyof SectionData;
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -180,6 +203,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'peers',
   'coldstart',
   'cost',
+  'scaling',
 ];
 
 export type SectionRecord<K extends SectionName = SectionName> =

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../helpers/cli.ts';
+import { promisify } from 'node:util';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { jsonLines, runCli } from '../helpers/cli.ts';
 import {
+  CAT_JPEG,
   checkExportedModel,
   labelCat,
   type TorchvisionRecipe,
@@ -44,6 +49,49 @@ describe('labeler model export (torchvision EfficientNets, random weights)', () 
   it('labels with an exported folder named by path', async () => {
     const recipe = recipes.efficientnet_b0 as TorchvisionRecipe;
     await labelCat(join(dir, 'cache', 'efficientnet_b0-random'), recipe.categories);
+  });
+
+  it('runs a graph exported with a fixed batch of 1 (as some public exports are) image by image', async () => {
+    const source = join(dir, 'cache', 'efficientnet_b0-random');
+    const fixed = join(dir, 'fixed-batch');
+    await mkdir(fixed);
+    const pin = `
+import onnx, sys
+m = onnx.load(sys.argv[1])
+for v in (m.graph.input[0], m.graph.output[0]):
+    d = v.type.tensor_type.shape.dim[0]
+    d.ClearField("dim_param")
+    d.dim_value = 1
+onnx.save(m, sys.argv[2])
+`;
+    await promisify(execFile)('/usr/bin/python3', [
+      '-c',
+      pin,
+      join(source, 'model.onnx'),
+      join(fixed, 'model.onnx'),
+    ]);
+    const bytes = await readFile(join(fixed, 'model.onnx'));
+    const manifest = JSON.parse(await readFile(join(source, 'manifest.json'), 'utf8'));
+    manifest.sha256 = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(join(fixed, 'manifest.json'), JSON.stringify(manifest));
+    await copyFile(join(source, 'labels.txt'), join(fixed, 'labels.txt'));
+    const samples = join(DEFAULT_MODEL_DIR, 'samples');
+    const run = await runCli([
+      'label',
+      '--model',
+      fixed,
+      '--batch-size',
+      '4',
+      '--format',
+      'jsonl',
+      CAT_JPEG,
+      join(samples, 'test-00000.png'),
+      join(samples, 'test-00001.png'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const rows = jsonLines(run.stdout);
+    assert.equal(rows.length, 3);
+    for (const row of rows) assert.equal(row.status, 'ok', JSON.stringify(row));
   });
 
   it('says how to install torch (model/export-needs-torch, exit 3) when the interpreter lacks it', async () => {
