@@ -41,6 +41,7 @@ import { inferenceSection } from './sections/inference.ts';
 import { peersSection } from './sections/peers.ts';
 import { pipelineSection } from './sections/pipeline.ts';
 import { preprocessSection } from './sections/preprocess.ts';
+import { scalingSection } from './sections/scaling.ts';
 
 const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> } = {
   fma: fmaSection,
@@ -52,9 +53,10 @@ const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> 
   coldstart: coldStartSection,
   cost: costSection,
   classifier: classifierSection,
+  scaling: scalingSection,
 };
 /** Sections that need no B0 export. */
-const WITHOUT_MODEL: readonly SectionName[] = ['fma', 'cost'];
+const WITHOUT_MODEL: readonly SectionName[] = ['fma', 'cost', 'scaling'];
 /** The sections cost is derived from: re-measuring one of them recomputes cost. */
 const COST_INPUTS: readonly SectionName[] = ['inference', 'preprocess', 'pipeline'];
 

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import {
   type DeadLetter,
   type DeadLetterQueue,
@@ -12,7 +11,7 @@ import {
 } from '../shared/aws/dead-letters.ts';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { readManifest } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { count } from './output.ts';
@@ -119,7 +118,7 @@ async function list(
   queue: DeadLetterQueue,
   options: { max: number; format: 'jsonl' | 'table'; model: string | undefined },
 ): Promise<number> {
-  const manifest = await readManifest(options.model ? resolve(options.model) : DEFAULT_MODEL_DIR);
+  const manifest = await readManifest(resolveModelDir(options.model));
   const letters = await listDeadLetters(stack.clients.sqs, queue, {
     max: options.max,
     results: new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable),

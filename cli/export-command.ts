@@ -1,4 +1,4 @@
-import { extname, resolve } from 'node:path';
+import { extname } from 'node:path';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
@@ -17,7 +17,7 @@ import {
 } from '../shared/labeling/export-formats.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import {
@@ -121,7 +121,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const s3Out = parseS3Url(out);
   const minScore = unitInterval(values['min-score'], '--min-score', 0);
 
-  const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const bundle = await loadModelBundle(resolveModelDir(values.model));
   const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
   if (by === 'label' && !bundle.labels.includes(values.label as string)) {
     throw new UsageError(

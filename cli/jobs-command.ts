@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
@@ -8,7 +7,7 @@ import type { Job, JobMode, JobsService, JobTarget } from '../shared/labeling/jo
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { autoTarget } from './auto-target.ts';
@@ -20,7 +19,7 @@ export const WAIT_TIMED_OUT = 124;
 const WAIT_INTERRUPTED = 130;
 
 const WHERE = `${STACK_HELP}
-  --model <dir>      the model whose results jobs write (default: the bundled one)`;
+  --model <dir|name> the model whose results jobs write (default: the bundled one)`;
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
@@ -524,7 +523,7 @@ export interface JobsConnection {
  * the same service either way; only schedules differ (EventBridge Scheduler on AWS).
  */
 export async function connect(values: StackValues & { model?: string }): Promise<JobsConnection> {
-  const manifest = await readManifest(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const manifest = await readManifest(resolveModelDir(values.model));
   const model: ModelRef = { id: manifest.id, version: manifest.version };
   const stack = await openStack(values);
   const { resources, outputs } = stack;

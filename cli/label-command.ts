@@ -19,8 +19,9 @@ one with a stable error code for a bad image or a path that is missing
 or device (file/not-regular), or a link loop (file/symlink-loop).
 
 Options:
-  --model <dir>        model folder with manifest.json (default: the bundled
-                       Fashion-MNIST EfficientNet)
+  --model <dir|name>   model folder with manifest.json, or the name of a model
+                       pulled or exported (labeler model --help); default: the
+                       bundled Fashion-MNIST EfficientNet
   --top-k <n>          labels per image (default ${LABELING.topK}, or every class of a
                        model with fewer); more than the model's classes is refused
   --batch-size <n>     images per inference run (default ${LABELING.batchSize})

@@ -16,7 +16,7 @@ import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { connectionTo, DEFAULT_DATA_DIR } from './stack.ts';
@@ -36,7 +36,7 @@ source mapping invoking the real classify handler. No AWS account needed.
       through <dir>/endpoints.json. Also serves the results page ("labeler ui")
       on 127.0.0.1 and prints its URL.
 
-  labeler local run <folder> [--model <dir>] [--expect <csv>] [--timeout <s>]
+  labeler local run <folder> [--model <dir|name>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
       it (the same code), and stops it: every image in <folder> goes to the images
       bucket, and once each has a result one JSON line per file is printed (from
@@ -46,7 +46,8 @@ source mapping invoking the real classify handler. No AWS account needed.
       and what is pending.
 
 Options:
-  --model <dir>      model folder (default: the bundled Fashion-MNIST EfficientNet)
+  --model <dir|name> model folder, or a model pulled or exported by name
+                     (default: the bundled Fashion-MNIST EfficientNet)
   --expect <csv>     a "file,label" CSV: report top-1 accuracy on stderr
   --timeout <s>      give up waiting for results after this long (default 600)
   --threads <n>      inference threads per invocation (default 1)
@@ -75,7 +76,7 @@ export async function localCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${LOCAL_HELP}\n`);
     return values.help ? 0 : 2;
   }
-  const modelDir = values.model ? resolve(values.model) : DEFAULT_MODEL_DIR;
+  const modelDir = resolveModelDir(values.model);
   const tuning = {
     intraOpThreads: positiveInt(values.threads, '--threads', LOCAL_DEFAULTS.intraOpThreads),
     concurrency: positiveInt(values.concurrency, '--concurrency', LOCAL_DEFAULTS.concurrency),

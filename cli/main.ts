@@ -6,6 +6,7 @@ import { EXPORT_HELP, exportCommand } from './export-command.ts';
 import { JOBS_HELP, jobsCommand } from './jobs-command.ts';
 import { LABEL_HELP, labelCommand } from './label-command.ts';
 import { LOCAL_HELP, localCommand } from './local-command.ts';
+import { MODEL_HELP, modelCommand } from './model-command.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 import { QUERY_HELP, queryCommand } from './query-command.ts';
 import { STATUS_HELP, statusCommand } from './status-command.ts';
@@ -35,6 +36,7 @@ Commands:
                                 labeling jobs over an S3 prefix, on demand or scheduled
   ui [--stack <name>]           the results page on 127.0.0.1: gallery, jobs, failures
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
+  model export | model pull     get ImageNet EfficientNets (torchvision export, pinned downloads)
 
 Run "labeler <command> --help" for a command's options.`;
 
@@ -51,6 +53,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   dlq: { run: dlqCommand, help: DLQ_HELP },
   ui: { run: uiCommand, help: UI_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
+  model: { run: modelCommand, help: MODEL_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

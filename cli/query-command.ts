@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { LabelerError } from '../shared/errors.ts';
 import {
   type ImageResult,
@@ -8,7 +7,7 @@ import {
   printedScore,
 } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
@@ -49,7 +48,7 @@ be read, 2 for a usage error: a bad option, a label the model does not have
 Options:
   --format <f>       jsonl, table or csv (default jsonl)
   --bucket <name>    images bucket (default: the stack's)
-  --model <dir>      the model whose results to read (default: the bundled one)
+  --model <dir|name> the model whose results to read (default: the bundled one)
 ${STACK_HELP}
   -h, --help         show this help`;
 
@@ -90,7 +89,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
-    const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+    const bundle = await loadModelBundle(resolveModelDir(values.model));
     const model = `${bundle.manifest.id}@${bundle.manifest.version}`;
     if (!bundle.labels.includes(subject)) {
       throw new UsageError(

@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { startUiServer, type UiServer } from '../ui/server.ts';
 import { parse, UsageError } from './args.ts';
 import { connect } from './jobs-command.ts';
@@ -53,7 +52,7 @@ export async function uiCommand(argv: string[]): Promise<number> {
 
 /** The results page for the stack the options name, until `close()`. */
 export async function serveUi(values: StackValues & { model?: string }, port = 0): Promise<UiServer> {
-  const bundle = await loadModelBundle(values.model ? resolve(values.model) : DEFAULT_MODEL_DIR);
+  const bundle = await loadModelBundle(resolveModelDir(values.model));
   const stack = await openStack(values);
   const jobs = await connect(values).catch((error: unknown) => {
     stack.close();

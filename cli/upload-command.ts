@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { CONTENT_SHA256_METADATA, keyFor, type UploadOutcome, uploadFiles } from '../shared/aws/upload.ts';
 import { LabelerError } from '../shared/errors.ts';
@@ -9,7 +9,7 @@ import { listFiles } from '../shared/labeling/local-files.ts';
 import { type ImageResult, imageId, type ModelRef, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
 import { readManifest } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { count, reportAccuracy } from './output.ts';
@@ -132,7 +132,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
 }
 
 async function modelOf(dir: string | undefined): Promise<ModelRef> {
-  const manifest = await readManifest(dir ? resolve(dir) : DEFAULT_MODEL_DIR);
+  const manifest = await readManifest(resolveModelDir(dir));
   return { id: manifest.id, version: manifest.version };
 }
 

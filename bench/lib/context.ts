@@ -34,6 +34,13 @@ export interface BenchConfig {
     readonly nullSeconds: number;
     readonly minRuns: number;
   };
+  /** B0, B3 and B7 inference (section scaling). */
+  readonly scaling: {
+    readonly batchSize: number;
+    readonly seconds: number;
+    readonly warmupRuns: number;
+    readonly minRuns: number;
+  };
   /** Soft limit for the whole run; sections that would start past it are skipped. */
   readonly budgetSeconds: number;
 }
@@ -63,6 +70,7 @@ export const FULL: BenchConfig = {
   },
   coldStartRuns: 5,
   classifier: { batchSizes: [8, 32, 128], seconds: 3, nullSeconds: 1, minRuns: 3 },
+  scaling: { batchSize: 2, seconds: 6, warmupRuns: 1, minRuns: 2 },
   budgetSeconds: 570,
 };
 
@@ -81,6 +89,7 @@ export const QUICK: BenchConfig = {
   },
   coldStartRuns: 1,
   classifier: { batchSizes: [2, 8], seconds: 0.2, nullSeconds: 0.1, minRuns: 2 },
+  scaling: { batchSize: 1, seconds: 0.3, warmupRuns: 1, minRuns: 1 },
   budgetSeconds: 120,
 };
 

@@ -408,5 +408,45 @@ export function renderMarkdown(r: Results): string {
     ),
   );
   out.push('');
+  out.push('## 9. Compound scaling: B0, B3, B7 at their native resolutions');
+  out.push('');
+  out.push(
+    section(r, 'scaling', (d) =>
+      [
+        table(
+          [
+            'model',
+            'input (resize → crop)',
+            'params',
+            'GFLOP/image',
+            'batch × threads',
+            'images/s',
+            'CPU-ms/image',
+            'of FP32 limit',
+            'Lambda x86 1769 MB, $/M',
+          ],
+          d.rows.map((row) => [
+            row.arch,
+            `${row.resizeSize} → ${row.resolution} px`,
+            `${(row.params / 1e6).toFixed(1)} M`,
+            n(row.gflopPerImage, 2),
+            `${row.batchSize} × ${row.threads}`,
+            row.error ? `failed: ${row.error}` : n(row.imagesPerSecond, 2),
+            n(row.cpuMsPerImage, 0),
+            pct(row.fractionOfFlopLimit),
+            row.error ? '–' : usd(row.lambdaX86PerMillion),
+          ]),
+        ),
+        '',
+        'Inference only (no decode), random weights: torchvision architectures exported by `models/export_efficientnet.py` ' +
+          'with the preprocessing of their ImageNet weights; speed does not depend on the weights. ' +
+          'GFLOP = 2 × Conv/Gemm MACs counted from each ONNX graph. "Of FP32 limit" = images/s × GFLOP per image / ' +
+          'the FMA peak for that many threads (section 5). Lambda $ per million = CPU-seconds per image × 1769 MB × ' +
+          `x86 GB-s price + $${d.requestsPerMillion.toFixed(3)} of requests (one vCPU bills its wall time, which here is the CPU time); ` +
+          'decoding the larger inputs adds the preprocessing cost of section 2 on top.',
+      ].join('\n'),
+    ),
+  );
+  out.push('');
   return `${out.join('\n')}\n`;
 }

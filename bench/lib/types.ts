@@ -177,6 +177,27 @@ export interface OverheadRow {
 export interface OverheadData {
   readonly rows: readonly OverheadRow[];
 }
+export interface ScalingRow {
+  readonly arch: string;
+  /** Crop size (px): the model's input is resolution x resolution. */
+  readonly resolution: number;
+  readonly resizeSize: number;
+  readonly params: number;
+  readonly gflopPerImage: number;
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly imagesPerSecond: number;
+  readonly cpuMsPerImage: number;
+  readonly fractionOfFlopLimit: number | null;
+  /** Inference only, x86 at 1769 MB (1 vCPU), requests included. */
+  readonly lambdaX86PerMillion: number;
+  readonly peakRssMb: number;
+  readonly error?: string;
+}
+export interface ScalingData {
+  readonly rows: readonly ScalingRow[];
+  readonly requestsPerMillion: number;
+}
 
 export interface SectionData {
   fma: FmaData;
@@ -188,6 +209,7 @@ export interface SectionData {
   coldstart: ColdStartData;
   cost: CostData;
   classifier: OverheadData;
+  scaling: ScalingData;
 }
 export type SectionName = keyof SectionData;
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -200,6 +222,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'coldstart',
   'cost',
   'classifier',
+  'scaling',
 ];
 
 export type SectionRecord<K extends SectionName = SectionName> =

@@ -35,7 +35,7 @@ export interface PreparedImage {
  * Decodes one encoded image and writes the model's input tensor for it into `out`
  * (at `offset`), exactly as the manifest describes: EXIF orientation applied, any
  * colour space and bit depth converted to 8-bit sRGB, alpha composited onto the
- * background, shorter side resized to size / cropFraction, centre crop, then
+ * background, shorter side resized to resizeSize (or size / cropFraction), centre crop, then
  * (pixel * scale - mean) / std in the manifest's layout and colour order.
  *
  * Throws only ImageError subclasses; each has a stable code.
@@ -71,7 +71,8 @@ export async function preprocessInto(
   if (width <= 0 || height <= 0) throw new ImageDecodeError('the header has no dimensions');
   if (width * height > limits.maxPixels) throw new TooManyPixelsError(width, height, limits.maxPixels);
 
-  const shorter = Math.round(Math.min(spec.width, spec.height) / spec.resize.cropFraction);
+  const shorter =
+    spec.resize.resizeSize ?? Math.round(Math.min(spec.width, spec.height) / spec.resize.cropFraction);
   const ratio = shorter / Math.min(width, height);
   const band = centreBand(width, height, ratio, spec);
   const resizedWidth = Math.max(spec.width, Math.round(band.width * ratio));

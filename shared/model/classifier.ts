@@ -52,8 +52,19 @@ export class Classifier {
   readonly #session: OnnxSessionWorker;
   /** Input buffers back from the inference thread, for the next batches (see `inputBatch`). */
   readonly #spare: ArrayBuffer[] = [];
+  /**
+   * The batch size a graph exported with a fixed batch axis takes (some public exports
+   * take exactly one image); undefined when the batch axis is dynamic.
+   */
+  readonly #fixedBatch: number | undefined;
 
-  private constructor(bundle: ModelBundle, session: OnnxSessionWorker, executionProvider: string) {
+  private constructor(
+    bundle: ModelBundle,
+    session: OnnxSessionWorker,
+    executionProvider: string,
+    fixedBatch: number | undefined,
+  ) {
+    this.#fixedBatch = fixedBatch;
     this.manifest = bundle.manifest;
     this.labels = bundle.labels;
     this.imageLength = 3 * bundle.manifest.input.width * bundle.manifest.input.height;
@@ -112,7 +123,7 @@ export class Classifier {
       await started.worker.terminate();
       throw error;
     }
-    return new Classifier(bundle, started.worker, provider);
+    return new Classifier(bundle, started.worker, provider, fixedBatchOf(bundle, started.metadata));
   }
 
   /**
@@ -144,6 +155,21 @@ export class Classifier {
           (batch.buffer.byteLength === 0 ? ' (its buffer was already handed to an earlier classify)' : ''),
       );
     }
+    const fixed = this.#fixedBatch;
+    if (fixed !== undefined && count !== fixed) {
+      const out: Label[][] = [];
+      for (let start = 0; start < count; start += fixed) {
+        const n = Math.min(fixed, count - start);
+        const chunk = new Float32Array(fixed * this.imageLength);
+        chunk.set(batch.subarray(start * this.imageLength, (start + n) * this.imageLength));
+        out.push(...(await this.#run(chunk, fixed, topK)).slice(0, n));
+      }
+      return out;
+    }
+    return this.#run(batch, count, topK);
+  }
+
+  async #run(batch: Float32Array, count: number, topK: number): Promise<Label[][]> {
     const { input, output } = this.manifest;
     const dims =
       input.layout === 'NCHW' ? [count, 3, input.height, input.width] : [count, input.height, input.width, 3];
@@ -197,6 +223,12 @@ export function sessionOptions(options: ClassifierOptions = {}): InferenceSessio
     enableCpuMemArena: true,
     extra: { session: { intra_op: { allow_spinning: options.spinThreads ? '1' : '0' } } },
   };
+}
+
+function fixedBatchOf(bundle: ModelBundle, session: SessionMetadata): number | undefined {
+  const meta = session.inputMetadata.find((m) => m.name === bundle.manifest.input.name);
+  const first = meta?.isTensor ? meta.shape[0] : undefined;
+  return typeof first === 'number' && first > 0 ? first : undefined;
 }
 
 function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void {

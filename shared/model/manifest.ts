@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from '../errors.ts';
+import { resolveModelDir } from './model-store.ts';
 
 const rgb = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -14,9 +15,14 @@ export const inputSpecSchema = z.object({
   height: z.number().int().positive(),
   colorOrder: z.enum(['RGB', 'BGR']),
   resize: z.object({
-    /** Resize the shorter side to size / cropFraction, then cut the centre (torchvision's recipe). */
+    /**
+     * Resize the shorter side to resizeSize (or, without it, size / cropFraction), then cut
+     * the centre: torchvision's Resize(resize_size) + CenterCrop(crop_size).
+     */
     policy: z.literal('shorter-side-then-center-crop'),
     cropFraction: z.number().gt(0).lte(1),
+    /** The shorter side before the crop, in pixels, as torchvision's transform names it (B3: 320 for a 300 crop). */
+    resizeSize: z.number().int().positive().optional(),
     kernel: z.enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3']).default('linear'),
   }),
   /** Pixel (0..255) times scale, then (x - mean) / std per channel. */
@@ -27,20 +33,27 @@ export const inputSpecSchema = z.object({
   background: rgb.default([0, 0, 0]),
 });
 
-export const manifestSchema = z.object({
-  schemaVersion: z.literal(1),
-  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
-  version: z.string().min(1),
-  description: z.string().optional(),
-  file: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  labelsFile: z.string().min(1),
-  input: inputSpecSchema,
-  output: z.object({
-    name: z.string().min(1),
-    kind: z.enum(['logits', 'probabilities']),
-  }),
-});
+export const manifestSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
+    version: z.string().min(1),
+    description: z.string().optional(),
+    file: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    labelsFile: z.string().min(1),
+    input: inputSpecSchema,
+    output: z.object({
+      name: z.string().min(1),
+      kind: z.enum(['logits', 'probabilities']),
+    }),
+  })
+  .refine(
+    (m) =>
+      m.input.resize.resizeSize === undefined ||
+      m.input.resize.resizeSize >= Math.min(m.input.width, m.input.height),
+    { path: ['input', 'resize', 'resizeSize'], message: 'must be at least the crop size (width and height)' },
+  );
 
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -52,8 +65,12 @@ export interface ModelBundle {
   readonly modelBytes: Uint8Array;
 }
 
-/** Reads and checks a model folder's manifest.json alone (no model file, no checksum). */
-export async function readManifest(dir: string): Promise<Manifest> {
+/**
+ * Reads and checks a model folder's manifest.json alone (no model file, no checksum).
+ * `ref` is a folder or a model name (resolveModelDir).
+ */
+export async function readManifest(ref: string): Promise<Manifest> {
+  const dir = resolveModelDir(ref);
   const manifestPath = join(dir, 'manifest.json');
   const raw = await readFile(manifestPath, 'utf8').catch((cause: unknown) => {
     throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
@@ -72,8 +89,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   return parsed.data;
 }
 
-/** Reads and checks a model folder: manifest schema, model checksum, labels file. */
-export async function loadModelBundle(dir: string): Promise<ModelBundle> {
+/** Reads and checks a model folder (or named model): manifest schema, model checksum, labels file. */
+export async function loadModelBundle(ref: string): Promise<ModelBundle> {
+  const dir = resolveModelDir(ref);
   const manifest = await readManifest(dir);
 
   const modelPath = join(dir, manifest.file);

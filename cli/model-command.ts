@@ -1,0 +1,113 @@
+import { join } from 'node:path';
+import {
+  DEFAULT_PYTHON,
+  EFFICIENTNET_ARCHS,
+  type EfficientNetArch,
+  exportEfficientNet,
+  PYTHON_ENV,
+} from '../shared/model/export.ts';
+import { modelsCacheDir } from '../shared/model/model-store.ts';
+import { pullModel, REGISTRY_ENV } from '../shared/model/pull.ts';
+import { oneOf, parse, UsageError } from './args.ts';
+
+export const MODEL_HELP = `Usage: labeler model export --arch <arch> [--weights imagenet|random] [--out <dir>]
+       labeler model pull <name> [--out <dir>] [--registry <file>]
+
+Gets models other than the bundled Fashion-MNIST one. Without --out, a model goes to
+the models cache ($LABELER_MODELS_DIR, else ~/.cache/labeler/models), under its name, and
+"--model <name>" (label, local up, local run, jobs, query) finds it there.
+
+export   exports a torchvision EfficientNet to ONNX (batch axis dynamic) with its
+         manifest: crop size, resize size, interpolation, mean and std from the
+         weights' own torchvision transform, and the 1,000 ImageNet class names.
+         Needs Python with torch, torchvision and onnx (${DEFAULT_PYTHON}, or
+         ${PYTHON_ENV}): apt-get install -y python3-torch python3-torchvision python3-onnx.
+  --arch <arch>      ${EFFICIENTNET_ARCHS.join(', ')}
+  --weights <w>      imagenet (downloads torchvision's weights once; the default) or
+                     random (no download: same graph and preprocessing, random labels)
+  --out <dir>        default: <models cache>/<arch> (<arch>-random for random weights)
+
+pull     downloads a pinned ONNX export listed in the registry (models/registry.json),
+         resumes an interrupted download, refuses a file whose sha256 differs
+         (model/checksum-mismatch), writes the manifest.
+  --out <dir>        default: <models cache>/<name>
+  --registry <file>  default: $${REGISTRY_ENV}, or the registry in the repo
+
+Exit status: 0 done; 2 usage error; 3 the model could not be made (the code says why:
+model/export-needs-torch, model/export-download-failed, model/download-failed,
+model/checksum-mismatch, model/unknown-name, ...).`;
+
+export async function modelCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    process.stdout.write(`${MODEL_HELP}\n`);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'export') return exportCommand(rest);
+  if (sub === 'pull') return pullCommand(rest);
+  throw new UsageError(`unknown subcommand "${sub}" (export or pull)`);
+}
+
+async function exportCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    arch: { type: 'string' },
+    weights: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(`${MODEL_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.arch === undefined)
+    throw new UsageError(`--arch is required (${EFFICIENTNET_ARCHS.join(', ')})`);
+  const arch: EfficientNetArch = oneOf(values.arch, '--arch', EFFICIENTNET_ARCHS, 'efficientnet_b0');
+  const weights = oneOf(values.weights, '--weights', ['imagenet', 'random'], 'imagenet');
+  const out = values.out ?? join(modelsCacheDir(), weights === 'random' ? `${arch}-random` : arch);
+  process.stderr.write(`exporting ${arch} (${weights} weights) to ${out}\n`);
+  const report = await exportEfficientNet({ arch, weights, out });
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return 0;
+}
+
+async function pullCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    out: { type: 'string' },
+    registry: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(`${MODEL_HELP}\n`);
+    return 0;
+  }
+  const [name, ...extra] = positionals;
+  if (name === undefined) throw new UsageError('name the model to pull');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  let lastPercent = -1;
+  const result = await pullModel(name, {
+    ...(values.registry ? { registry: values.registry } : {}),
+    ...(values.out ? { out: values.out } : {}),
+    onProgress: ({ received, total, resumedFrom }) => {
+      if (resumedFrom !== undefined) process.stderr.write(`resuming at byte ${resumedFrom} of ${total}\n`);
+      const percent = Math.floor((received / total) * 10) * 10;
+      if (process.stderr.isTTY && percent !== lastPercent) {
+        lastPercent = percent;
+        process.stderr.write(`\r${percent} %`);
+      }
+    },
+  });
+  if (process.stderr.isTTY && lastPercent >= 0) process.stderr.write('\n');
+  process.stdout.write(
+    `${JSON.stringify({
+      name,
+      dir: result.dir,
+      id: result.manifest.id,
+      version: result.manifest.version,
+      sha256: result.manifest.sha256,
+      resumedFrom: result.resumedFrom,
+      downloaded: result.downloaded,
+    })}\n`,
+  );
+  return 0;
+}
