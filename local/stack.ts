@@ -348,9 +348,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let gpuWorker: ChildProcess | undefined;
     if (options.gpuWorker) {
       const child = spawn(process.execPath, ['--import', TSX, GPU_WORKER_ENTRY], {
-        // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr. The IPC
-        // channel carries nothing: its closing tells the worker this process is gone.
-        stdio: ['ignore', 2, 'inherit', 'ipc'],
+        // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr. It learns
+        // this process's pid (ENV.localStackPid) and exits when that process is gone.
+        stdio: ['ignore', 2, 'inherit'],
         env: {
           ...process.env,
           [ENV.region]: LOCAL_REGION,
@@ -368,6 +368,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           [ENV.uvThreadpoolSize]:
             process.env[ENV.uvThreadpoolSize] || String(Math.max(4, availableParallelism())),
           [ENV.ortDisableTelemetry]: '1',
+          [ENV.localStackPid]: String(process.pid),
           // The SDK's own endpoint variables: the worker runs unchanged, as on ECS.
           AWS_ENDPOINT_URL_S3: endpoints.s3,
           AWS_ENDPOINT_URL_SQS: endpoints.sqs,

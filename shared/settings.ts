@@ -162,6 +162,11 @@ export const ENV = {
    * reads it to make the SQS client prefer it over a queue URL's host.
    */
   sqsEndpointUrl: 'AWS_ENDPOINT_URL_SQS',
+  /**
+   * Set only by the local stack on the GPU worker it starts: the pid of `labeler local up`,
+   * whose death the worker watches for (it must not outlive the stack, even a kill -9).
+   */
+  localStackPid: 'LABELER_LOCAL_STACK_PID',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -173,6 +178,7 @@ export const RUNTIME_ENV: readonly EnvName[] = [
   ENV.uvThreadpoolSize,
   ENV.ortDisableTelemetry,
   ENV.sqsEndpointUrl,
+  ENV.localStackPid,
 ];
 
 /**

@@ -25,18 +25,20 @@ process.once('SIGTERM', () => {
   logger.info('SIGTERM: draining');
   void (consumer?.stop() ?? Promise.resolve()).then(() => process.exit(0));
 });
-// Under the local stack (`labeler local up`) the worker is a child process with an IPC
-// channel, as the classify execution environments are (local/execution-environment.ts).
-// The channel closes when that process ends, even by kill -9: the stack's emulators are
-// gone with it, and a worker left behind would poll a dead endpoint and hold its
-// terminal. On ECS there is no channel, and nothing here runs.
-if (process.channel) {
-  // Node reads the channel (and so sees it close) only while something listens for messages.
-  process.on('message', () => {});
-  process.once('disconnect', () => {
-    logger.warn('the local stack that started this worker is gone; exiting');
-    process.exit(0);
-  });
+// Under the local stack (`labeler local up`) the worker is a child process that must not
+// outlive it, even a kill -9: the emulators it talks to went with the stack, and a worker
+// left behind would hold its terminal. The stack passes its pid; the worker watches it.
+// Not an IPC channel's "disconnect": with tsx's loader hooks, process.channel was not yet
+// set when this module ran, so the watch never started and the worker was orphaned.
+// SIGKILL, not process.exit: there is nothing left to drain to. On ECS the variable is unset.
+const localStackPid = Number(process.env[ENV.localStackPid] ?? 0);
+if (localStackPid > 0) {
+  setInterval(() => {
+    if (process.ppid !== localStackPid) {
+      logger.warn('the local stack that started this worker is gone; exiting');
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }, 500).unref();
   // Ctrl-C in the terminal reaches the whole process group: `local up` handles it and
   // stops this worker with SIGTERM (a drain), rather than it dying mid-batch first.
   process.on('SIGINT', () => {});
