@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
-import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { ENV, GPU_WORKER } from '../../shared/settings.ts';
+import { type LogLine, startGpuWorker } from '../helpers/gpu-worker.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // What the GPU worker says about how it feeds the model: how many threads decode (libuv's
 // pool, sized only where the process is launched) and how many batches it keeps in flight.
 
-type Line = Record<string, unknown>;
+type Line = LogLine;
 
 describe('the GPU worker feeding its model', () => {
   let app: ReturnType<typeof buildApp>;
@@ -34,41 +33,12 @@ describe('the GPU worker feeding its model', () => {
 
   /** Starts the worker on the CPU, waits for 'gpu worker ready', then stops it with SIGTERM. */
   async function readyLines(extra: Record<string, string>): Promise<Line[]> {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'functions/gpu-worker/main.ts'], {
-      cwd: PACKAGE_ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        [ENV.region]: 'us-east-1',
-        [ENV.resultsTable]: 'results',
-        [ENV.resultsBucket]: 'results',
-        [ENV.modelDir]: DEFAULT_MODEL_DIR,
-        [ENV.executionProviders]: 'cpu',
-        [ENV.allowCpuFallback]: 'true',
-        [ENV.intraOpThreads]: '1',
-        [ENV.bulkQueueUrl]: queueUrl,
-        [ENV.bulkQueueArn]: 'arn:aws:sqs:us-east-1:000000000000:gpu-feed',
-        [ENV.serviceName]: 'labeler-gpu-worker',
-        [ENV.ortDisableTelemetry]: '1',
-        AWS_ENDPOINT_URL_SQS: address,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        ...extra,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, lines } = startGpuWorker(address, queueUrl, {
+      [ENV.executionProviders]: 'cpu',
+      [ENV.allowCpuFallback]: 'true',
+      [ENV.intraOpThreads]: '1',
+      ...extra,
     });
-    let output = '';
-    child.stdout?.on('data', (chunk) => {
-      output += String(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-      output += String(chunk);
-    });
-    const lines = () =>
-      output
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Line);
     try {
       await waitFor(
         'the worker is ready',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -8,6 +8,7 @@ import { buildApp } from 'fauxqs';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { ENV } from '../../shared/settings.ts';
+import { closeOf, startGpuWorker } from '../helpers/gpu-worker.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // This machine has no CUDA: asking for it is exactly the GPU worker whose GPU is missing.
@@ -58,58 +59,9 @@ describe('the GPU worker entry point without CUDA', () => {
     await app?.close();
   });
 
-  function startWorker(extra: Record<string, string>): {
-    child: ChildProcess;
-    lines: () => unknown[];
-    output: () => string;
-  } {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'functions/gpu-worker/main.ts'], {
-      cwd: PACKAGE_ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        [ENV.region]: 'us-east-1',
-        [ENV.resultsTable]: 'results',
-        [ENV.resultsBucket]: 'results',
-        [ENV.modelDir]: DEFAULT_MODEL_DIR,
-        [ENV.executionProviders]: 'cuda',
-        [ENV.bulkQueueUrl]: queueUrl,
-        [ENV.bulkQueueArn]: 'arn:aws:sqs:us-east-1:000000000000:gpu-bulk',
-        [ENV.serviceName]: 'labeler-gpu-worker',
-        [ENV.ortDisableTelemetry]: '1',
-        AWS_ENDPOINT_URL_SQS: address,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        ...extra,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Powertools writes errors to stderr and the rest to stdout; ECS sends both to the log group.
-    let output = '';
-    const collect = (chunk: unknown) => {
-      output += String(chunk);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    const lines = () =>
-      output
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as unknown);
-    return { child, lines, output: () => output };
-  }
-
-  // 'close' comes after the output streams end, so every line the child wrote has arrived.
-  function exitOf(child: ChildProcess): Promise<number | null> {
-    return new Promise((resolve) => {
-      if (child.exitCode !== null && child.stdout?.readableEnded) resolve(child.exitCode);
-      else child.once('close', (code) => resolve(code));
-    });
-  }
-
   it('exits non-zero at start-up, logging the code the no-CUDA alarm filters on', async () => {
-    const { child, lines } = startWorker({});
-    const code = await exitOf(child);
+    const { child, lines } = startGpuWorker(address, queueUrl);
+    const { code } = await closeOf(child);
     assert.equal(code, 1);
     const failure = lines().find((l) => (l as { message?: string }).message === 'gpu worker cannot start') as
       | Record<string, unknown>
@@ -120,7 +72,7 @@ describe('the GPU worker entry point without CUDA', () => {
   });
 
   it('with ALLOW_CPU_FALLBACK=true runs on the CPU, says so in its log and metric, and drains on SIGTERM', async () => {
-    const { child, lines, output } = startWorker({ [ENV.allowCpuFallback]: 'true' });
+    const { child, lines, output } = startGpuWorker(address, queueUrl, { [ENV.allowCpuFallback]: 'true' });
     try {
       const ready = (await waitFor(
         'the worker is ready',
@@ -134,11 +86,27 @@ describe('the GPU worker entry point without CUDA', () => {
       assert.equal(metric.ExecutionProvider, 'cpu');
       assert.equal(metric.WorkerStarted, 1);
 
-      const exited = exitOf(child);
+      const exited = closeOf(child);
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, output());
+      assert.equal((await exited).code, 0, output());
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+  });
+
+  it('started by a local stack that is gone (LABELER_LOCAL_STACK_PID is not its parent), kills itself', {
+    timeout: 180_000,
+  }, async () => {
+    // The kill -9 of `local up` in cli-local-up-lifecycle is the real case; here the "stack"
+    // is a pid that is not this worker's parent, which is what the worker sees once re-parented.
+    const { child, lines } = startGpuWorker(address, queueUrl, {
+      [ENV.allowCpuFallback]: 'true',
+      [ENV.localStackPid]: '1',
+    });
+    const { signal } = await closeOf(child);
+    assert.equal(signal, 'SIGKILL');
+    assert.ok(
+      lines().some((l) => String(l.message).startsWith('the local stack that started this worker is gone')),
+    );
   });
 });
