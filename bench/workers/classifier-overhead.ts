@@ -6,6 +6,7 @@ import { Classifier, sessionOptions } from '../../shared/model/classifier.ts';
 import { loadModelBundle } from '../../shared/model/manifest.ts';
 import { workerMain } from '../lib/child.ts';
 import { prng } from '../lib/prng.ts';
+import type { OverheadRow } from '../lib/types.ts';
 
 export interface OverheadArgs {
   readonly modelDir: string;
@@ -17,18 +18,8 @@ export interface OverheadArgs {
   readonly warmupRuns: number;
 }
 
-export interface OverheadResult {
-  readonly batchSize: number;
-  readonly threads: number;
-  readonly runs: number;
-  readonly rawImagesPerSecond: number;
-  readonly classifierImagesPerSecond: number;
-  /** Classifier images/s over raw images/s. */
-  readonly ratio: number;
-  /** Median per-batch ms, each path. */
-  readonly rawMsP50: number;
-  readonly classifierMsP50: number;
-}
+/** One row of the report's table, before the section names the model. */
+export type OverheadResult = Omit<OverheadRow, 'model' | 'error'>;
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
