@@ -141,6 +141,35 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
     return keys;
   }
 
+  it("keeps the user's filter choices when the gallery's first page arrives after them (its answer held back)", async () => {
+    // On a busy machine the first page can arrive after the user has chosen a filter; holding
+    // the answer back makes that order certain.
+    const held = await browser.newPage();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let heldBack = 0;
+    await held.route(/\/api\/images\?/, async (route) => {
+      heldBack++;
+      await released;
+      await route.continue();
+    });
+    await held.goto(`${pageUrl}#/gallery`);
+    await held.getByLabel('Label').selectOption(LABEL);
+    await held.getByLabel('Minimum score').fill('0.7');
+    await held.getByRole('textbox', { name: 'Key prefix' }).fill('ignored/');
+    assert.equal(heldBack, 1, 'the first page was asked for and is held back');
+    release();
+    await held.getByText(/on this page/).waitFor();
+    assert.equal(await held.getByLabel('Label').inputValue(), LABEL);
+    assert.equal(await held.getByLabel('Minimum score').inputValue(), '0.7');
+    await held.getByRole('button', { name: 'Show' }).click();
+    await held.waitForFunction(() => location.hash.includes('label='));
+    assert.match(held.url(), new RegExp(`#/gallery\\?label=${LABEL}&min=0\\.7$`));
+    await held.close();
+  });
+
   it('filters the gallery by label and minimum score, page by page, showing exactly what the query returns', async () => {
     const expected = await expectedByLabel();
     assert.ok(

@@ -108,6 +108,14 @@ function Gallery({ params, config }) {
     : `images?${new URLSearchParams({ prefix, ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) })}`;
   const state = useApi(path);
   const filter = { label, min, prefix: byLabel ? '' : prefix, limit };
+  // The fields hold what the user typed, not the URL's values: preact writes a controlled
+  // field's value back on every render, so a page that arrived after the user chose a label
+  // would otherwise undo the choice.
+  const [fields, setFields] = useState({ label, min: min || '0.5', prefix });
+  const edit = (name) => (e) => {
+    const value = e.currentTarget.value;
+    setFields((f) => ({ ...f, [name]: value }));
+  };
 
   const submit = (e) => {
     e.preventDefault();
@@ -128,16 +136,16 @@ function Gallery({ params, config }) {
     <h2>Gallery</h2>
     <form class="filters" onSubmit=${submit} aria-label="Filter the gallery">
       <label>Label
-        <select name="label" value=${label}>
+        <select name="label" value=${fields.label} onChange=${edit('label')}>
           <option value="">any (list by key prefix)</option>
           ${config.labels.map((l) => html`<option value=${l}>${l}</option>`)}
         </select>
       </label>
       <label>Minimum score
-        <input name="min" type="number" min="0" max="1" step="0.01" value=${min || '0.5'} />
+        <input name="min" type="number" min="0" max="1" step="0.01" value=${fields.min} onInput=${edit('min')} />
       </label>
       <label>Key prefix
-        <input name="prefix" type="text" value=${prefix} placeholder="images/" />
+        <input name="prefix" type="text" value=${fields.prefix} onInput=${edit('prefix')} placeholder="images/" />
       </label>
       <button type="submit">Show</button>
       ${!byLabel && html`<a href=${link('histogram', { prefix })}>Top labels under this prefix</a>`}
