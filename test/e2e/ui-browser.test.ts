@@ -106,7 +106,7 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
     jobKeys = jobObjects.map(([key]) => key);
 
     browser = await chromium.launch({ executablePath, headless: true });
-    page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    page = await openPage({ viewport: { width: 1000, height: 720 } });
   });
 
   after(async () => {
@@ -118,6 +118,13 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
     await up?.exited;
     await rm(dataDir, { recursive: true, force: true });
   });
+
+  /** The waits assert order, not speed: a busy machine gets two minutes where Playwright's default is 30 s. */
+  async function openPage(options?: Parameters<Browser['newPage']>[0]): Promise<Page> {
+    const opened = await browser.newPage(options);
+    opened.setDefaultTimeout(120_000);
+    return opened;
+  }
 
   const keysOnPage = () =>
     page.locator('.gallery a[data-key]').evaluateAll((as) => as.map((a) => a.getAttribute('data-key')));
@@ -144,7 +151,7 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
   it("keeps the user's filter choices when the gallery's first page arrives after them (its answer held back)", async () => {
     // On a busy machine the first page can arrive after the user has chosen a filter; holding
     // the answer back makes that order certain.
-    const held = await browser.newPage();
+    const held = await openPage();
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -216,7 +223,7 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
     assert.deepEqual(shown, expected);
 
     // The deep link opened afresh shows the same first page.
-    const other = await browser.newPage();
+    const other = await openPage();
     await other.goto(deepLink);
     await other.waitForSelector('.gallery a[data-key]');
     const firstPage = await other
@@ -333,7 +340,7 @@ describe('labeler ui in a real browser (headless chromium) against a local stack
   });
 
   it('fits a phone-width screen without sideways scrolling', async () => {
-    const phone = await browser.newPage({ viewport: { width: 390, height: 800 } });
+    const phone = await openPage({ viewport: { width: 390, height: 800 } });
     await phone.goto(`${pageUrl}#/gallery?prefix=images/bad/`);
     await phone.waitForSelector('.gallery a[data-key]');
     assert.match(String(await phone.locator('.gallery').textContent()), /image\/decode-failed/);
