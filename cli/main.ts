@@ -36,7 +36,8 @@ Commands:
                                 labeling jobs over an S3 prefix, on demand or scheduled
   ui [--stack <name>]           the results page on 127.0.0.1: gallery, jobs, failures
   doctor [--stack <name>]       check the pre-steps a stack needs (tools, AWS account)
-  model export | model pull     get ImageNet EfficientNets (torchvision export, pinned downloads)
+  model export|pull|quantize
+                                get ImageNet EfficientNets; make an INT8 variant of one
 
 Run "labeler <command> --help" for a command's options.`;
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { listFiles } from '../shared/labeling/local-files.ts';
 import {
   DEFAULT_PYTHON,
   EFFICIENTNET_ARCHS,
@@ -6,12 +7,16 @@ import {
   exportEfficientNet,
   PYTHON_ENV,
 } from '../shared/model/export.ts';
+import { readManifest } from '../shared/model/manifest.ts';
 import { modelsCacheDir } from '../shared/model/model-store.ts';
 import { pullModel, REGISTRY_ENV } from '../shared/model/pull.ts';
-import { oneOf, parse, UsageError } from './args.ts';
+import { quantizeModel } from '../shared/model/quantize.ts';
+import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
+import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 
 export const MODEL_HELP = `Usage: labeler model export --arch <arch> [--weights imagenet|random] [--out <dir>]
        labeler model pull <name> [--out <dir>] [--registry <file>]
+       labeler model quantize --calibration <folder|file>... [--model <m>] [--images <n>] [--out <dir>]
 
 Gets models other than the bundled Fashion-MNIST one. Without --out, a model goes to
 the models cache ($LABELER_MODELS_DIR, else ~/.cache/labeler/models), under its name, and
@@ -33,9 +38,21 @@ pull     downloads a pinned ONNX export listed in the registry (models/registry.
   --out <dir>        default: <models cache>/<name>
   --registry <file>  default: $${REGISTRY_ENV}, or the registry in the repo
 
+quantize writes a static INT8 (QDQ) variant of an FP32 model: 7-bit int8 weights per
+         output channel, uint8 activations with ranges measured on calibration images
+         (decoded by the labeler's own preprocessing, so pick images like the ones it
+         will label). The new folder's manifest says precision "int8", id "<id>-int8",
+         and which FP32 model it came from; label with it by --model <folder>. Check
+         what it costs in agreement before relying on it (npm run bench -- --only int8).
+  --calibration <p>  image files or folders (walked recursively); repeatable
+  --model <m>        the FP32 model: a folder or a pulled name (default: the bundled one)
+  --images <n>       use at most the first n calibration images, in name order (default 1000)
+  --out <dir>        default: <models cache>/<id>-int8
+
 Exit status: 0 done; 2 usage error; 3 the model could not be made (the code says why:
 model/export-needs-torch, model/export-download-failed, model/download-failed,
-model/checksum-mismatch, model/unknown-name, ...).`;
+model/checksum-mismatch, model/unknown-name, model/calibration-empty,
+model/already-quantized, ...).`;
 
 export async function modelCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -45,7 +62,8 @@ export async function modelCommand(argv: string[]): Promise<number> {
   }
   if (sub === 'export') return exportCommand(rest);
   if (sub === 'pull') return pullCommand(rest);
-  throw new UsageError(`unknown subcommand "${sub}" (export or pull)`);
+  if (sub === 'quantize') return quantizeCommand(rest);
+  throw new UsageError(`unknown subcommand "${sub}" (export, pull or quantize)`);
 }
 
 async function exportCommand(argv: string[]): Promise<number> {
@@ -109,5 +127,46 @@ async function pullCommand(argv: string[]): Promise<number> {
       downloaded: result.downloaded,
     })}\n`,
   );
+  return 0;
+}
+
+async function quantizeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    calibration: { type: 'string', multiple: true },
+    model: { type: 'string' },
+    images: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(`${MODEL_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const calibration = values.calibration ?? [];
+  if (calibration.length === 0) throw new UsageError('--calibration is required: image files or folders');
+  const images = positiveInt(values.images, '--images', 1000);
+  const model = values.model ?? DEFAULT_MODEL_DIR;
+  const manifest = await readManifest(model);
+  const out = values.out ?? join(modelsCacheDir(), `${manifest.id}-int8`);
+  const files = (await listFiles(calibration)).slice(0, images).map((f) => f.path);
+  process.stderr.write(`calibrating ${manifest.id} on ${files.length} files, writing ${out}\n`);
+  let lastPercent = -1;
+  const report = await quantizeModel({
+    model,
+    calibration: files,
+    out,
+    calibrationSource: calibration.join(', '),
+    onProgress: (done, total) => {
+      const percent = Math.floor((done / total) * 10) * 10;
+      if (process.stderr.isTTY && percent !== lastPercent) {
+        lastPercent = percent;
+        process.stderr.write(`\r${percent} %`);
+      }
+    },
+  });
+  if (process.stderr.isTTY && lastPercent >= 0) process.stderr.write('\n');
+  for (const { file, code } of report.skipped) process.stderr.write(`skipped ${file}: [${code}]\n`);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
   return 0;
 }

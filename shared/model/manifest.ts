@@ -47,6 +47,19 @@ export const manifestSchema = z
       name: z.string().min(1),
       kind: z.enum(['logits', 'probabilities']),
     }),
+    /** Absent means fp32; `labeler model quantize` writes int8 variants. */
+    precision: z.enum(['fp32', 'int8']).optional(),
+    /** How an int8 variant was made, and from which fp32 model. */
+    quantization: z
+      .object({
+        method: z.string(),
+        activations: z.string(),
+        weights: z.string(),
+        calibrationImages: z.number().int().positive(),
+        calibrationSource: z.string().optional(),
+        from: z.object({ id: z.string(), version: z.string(), sha256: z.string() }),
+      })
+      .optional(),
   })
   .refine(
     (m) =>
