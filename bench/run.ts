@@ -38,6 +38,7 @@ import { costSection } from './sections/cost.ts';
 import { e2eSection } from './sections/e2e.ts';
 import { fmaSection } from './sections/fma.ts';
 import { inferenceSection } from './sections/inference.ts';
+import { int8Section } from './sections/int8.ts';
 import { peersSection } from './sections/peers.ts';
 import { pipelineSection } from './sections/pipeline.ts';
 import { preprocessSection } from './sections/preprocess.ts';
@@ -54,6 +55,7 @@ const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> 
   cost: costSection,
   classifier: classifierSection,
   scaling: scalingSection,
+  int8: int8Section,
 };
 /** Sections that need no B0 export. */
 const WITHOUT_MODEL: readonly SectionName[] = ['fma', 'cost', 'scaling'];
@@ -137,7 +139,10 @@ async function publish(ctx: Context, results: Results, jsonPath: string, mdPath:
     await writeFile(stagedJson, `${JSON.stringify(results, null, 2)}\n`);
     const previous = existsSync(mdPath) ? await readFile(mdPath, 'utf8') : '';
     await writeFile(stagedMd, `${renderMarkdown(results).trimEnd()}\n${keptSections(previous)}`);
-    if (!results.quick && !(await formatWithBiome(ctx, [stagedJson, stagedMd]))) return false;
+    // Only results inside the repository are committed and checked by `biome ci .`; biome
+    // refuses paths outside its root (an --out-dir in /tmp), so those stay as written.
+    const committable = !relative(PACKAGE_ROOT, jsonPath).startsWith('..');
+    if (!results.quick && committable && !(await formatWithBiome(ctx, [stagedJson, stagedMd]))) return false;
     await rename(stagedJson, jsonPath);
     await rename(stagedMd, mdPath);
     return true;

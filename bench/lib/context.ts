@@ -41,6 +41,15 @@ export interface BenchConfig {
     readonly warmupRuns: number;
     readonly minRuns: number;
   };
+  /** INT8 against FP32 (section int8): timed seconds per run, FP32/INT8 rounds, image counts. */
+  readonly int8: {
+    readonly seconds: number;
+    readonly rounds: number;
+    readonly minRuns: number;
+    readonly calibrationImages: number;
+    readonly b0CalibrationImages: number;
+    readonly evaluationImages: number;
+  };
   /** Soft limit for the whole run; sections that would start past it are skipped. */
   readonly budgetSeconds: number;
 }
@@ -71,6 +80,14 @@ export const FULL: BenchConfig = {
   coldStartRuns: 5,
   classifier: { batchSizes: [8, 32, 128], seconds: 3, nullSeconds: 1, minRuns: 3 },
   scaling: { batchSize: 2, seconds: 6, warmupRuns: 1, minRuns: 2 },
+  int8: {
+    seconds: 4,
+    rounds: 2,
+    minRuns: 3,
+    calibrationImages: 1000,
+    b0CalibrationImages: 32,
+    evaluationImages: 10_000,
+  },
   budgetSeconds: 570,
 };
 
@@ -90,6 +107,14 @@ export const QUICK: BenchConfig = {
   coldStartRuns: 1,
   classifier: { batchSizes: [2, 8], seconds: 0.2, nullSeconds: 0.1, minRuns: 2 },
   scaling: { batchSize: 1, seconds: 0.3, warmupRuns: 1, minRuns: 1 },
+  int8: {
+    seconds: 0.3,
+    rounds: 1,
+    minRuns: 1,
+    calibrationImages: 16,
+    b0CalibrationImages: 2,
+    evaluationImages: 64,
+  },
   budgetSeconds: 120,
 };
 

@@ -448,5 +448,58 @@ export function renderMarkdown(r: Results): string {
     ),
   );
   out.push('');
+  out.push('## 10. INT8 (static QDQ) and BF16 against FP32');
+  out.push('');
+  out.push(
+    section(r, 'int8', (d) =>
+      [
+        table(
+          [
+            'model',
+            'batch × threads',
+            'FP32 images/s',
+            'INT8 images/s',
+            'INT8 / FP32',
+            'CPU-ms/image FP32 → INT8',
+            'top-1 agreement',
+            'top-1 FP32 → INT8',
+            'calibration',
+          ],
+          d.rows.map((row) => [
+            row.model,
+            `${row.batchSize} × ${row.threads}`,
+            row.error ? `failed: ${row.error.slice(0, 80)}` : n(row.fp32ImagesPerSecond),
+            n(row.int8ImagesPerSecond),
+            row.error ? '–' : `${n(row.speedup, 2)}×`,
+            `${n(row.fp32CpuMsPerImage, 2)} → ${n(row.int8CpuMsPerImage, 2)}`,
+            row.comparison
+              ? `${(row.comparison.agreement * 100).toFixed(2)} % of ${row.comparison.images}`
+              : '– (random weights)',
+            row.comparison
+              ? `${(row.comparison.fp32Top1 * 100).toFixed(2)} → ${(row.comparison.int8Top1 * 100).toFixed(2)} %`
+              : '–',
+            row.calibrationSource,
+          ]),
+        ),
+        '',
+        `Targets for making INT8 the default: ≥ ${d.targets.speedup}× FP32 images/s at the default batch and ` +
+          `threads and ≥ ${(d.targets.agreement * 100).toFixed(0)} % top-1 agreement on the test split. ` +
+          (d.rows.every((row) => !row.error && row.speedup >= d.targets.speedup)
+            ? 'Speed holds. '
+            : 'Speed does not hold on this machine: the default stays FP32. ') +
+          'INT8 = `labeler model quantize` (7-bit int8 weights per channel, uint8 activations, ranges = mean of ' +
+          'per-batch min and max); onnxruntime fuses every node into its integer kernel (QLinearConv, QLinearSigmoid, ' +
+          'QLinearMul, QLinearGlobalAveragePool, QGemm). Speed = the Classifier (infer worker), best of the FP32/INT8 ' +
+          'turns; agreement and accuracy through the labeler\'s own preprocessing. The CPU\'s vector ISA is in "Run".',
+        '',
+        `BF16 (the bundled model cast to BF16 throughout, weights rounded, opset raised to 22, the first whose Conv ` +
+          `admits bfloat16): ${d.bf16.outcome}.` +
+          (d.bf16.loaded
+            ? ''
+            : " onnxruntime-node's CPU provider has no BF16 kernel for it, so a BF16 EfficientNet does not run on the CPU at all."),
+      ].join('\n'),
+    ),
+  );
+  out.push('');
   return `${out.join('\n')}\n`;
 }

@@ -199,6 +199,35 @@ export interface ScalingData {
   readonly requestsPerMillion: number;
 }
 
+export interface Int8Row {
+  readonly model: string;
+  readonly batchSize: number;
+  readonly threads: number;
+  readonly fp32ImagesPerSecond: number;
+  readonly int8ImagesPerSecond: number;
+  /** INT8 over FP32 images/s. */
+  readonly speedup: number;
+  readonly fp32CpuMsPerImage: number;
+  readonly int8CpuMsPerImage: number;
+  readonly calibrationImages: number;
+  readonly calibrationSource: string;
+  readonly quantizeSeconds: number;
+  /** Top-1 of both over labeled images; null where the weights are random. */
+  readonly comparison: {
+    readonly images: number;
+    readonly source: string;
+    readonly agreement: number;
+    readonly fp32Top1: number;
+    readonly int8Top1: number;
+  } | null;
+  readonly error?: string;
+}
+export interface Int8Data {
+  readonly rows: readonly Int8Row[];
+  readonly bf16: { readonly loaded: boolean; readonly outcome: string };
+  readonly targets: { readonly speedup: number; readonly agreement: number };
+}
+
 export interface SectionData {
   fma: FmaData;
   inference: InferenceData;
@@ -210,6 +239,7 @@ export interface SectionData {
   cost: CostData;
   classifier: OverheadData;
   scaling: ScalingData;
+  int8: Int8Data;
 }
 export type SectionName = keyof SectionData;
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -223,6 +253,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'cost',
   'classifier',
   'scaling',
+  'int8',
 ];
 
 export type SectionRecord<K extends SectionName = SectionName> =
