@@ -4,7 +4,12 @@ import { END_MARKER, START_MARKER } from '../cost-model.ts';
 import { GPU_RUNS_HEADING } from '../gpu/record.ts';
 
 /** `## ` sections kept whole, by the start of their heading line. */
-export const KEPT_HEADINGS = [GPU_RUNS_HEADING, '## Jobs: planning rate'] as const;
+export const KEPT_HEADINGS = [
+  GPU_RUNS_HEADING,
+  '## Jobs: planning rate',
+  '## Feeding the GPU',
+  '## Local stack: CPU by process',
+] as const;
 
 /** The kept sections and the cost model's marked block of `previous`, to append to a new RESULTS.md. */
 export function keptSections(previous: string): string {

@@ -191,6 +191,16 @@ export function renderMarkdown(r: Results): string {
         ),
         '',
         `The command's own process took ${n(d.parentWallSeconds)} s from spawn to exit (emulator start-up included).`,
+        ...(s.cpuSecondsBy
+          ? [
+              '',
+              `CPU ms per image by process: the handler (execution environments: S3 GET, decode, inference, ` +
+                `DynamoDB and S3 writes, as on Lambda) ${n((s.cpuSecondsBy.handler / Math.max(1, s.ok)) * 1000)}; ` +
+                `emulators that do not exist on AWS: S3 + SQS (fauxqs) with the local glue ` +
+                `${n((s.cpuSecondsBy.s3SqsAndGlue / Math.max(1, s.ok)) * 1000)}, DynamoDB Local ` +
+                `${n((s.cpuSecondsBy.dynamoDbLocal / Math.max(1, s.ok)) * 1000)}.`,
+            ]
+          : []),
       ].join('\n');
     }),
   );

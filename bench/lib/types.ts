@@ -86,6 +86,12 @@ export interface LocalRunSummary {
   readonly imagesPerSecond: number;
   readonly wallSeconds: number;
   readonly cpuSeconds: number;
+  /** cpuSeconds by process: the handler's execution environments, this process's S3/SQS emulator and glue, DynamoDB Local. */
+  readonly cpuSecondsBy?: {
+    readonly handler: number;
+    readonly s3SqsAndGlue: number;
+    readonly dynamoDbLocal: number;
+  };
   readonly stageSeconds?: Record<string, number>;
 }
 export interface E2eData {

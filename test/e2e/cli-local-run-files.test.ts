@@ -65,6 +65,15 @@ describe('labeler local run: large files, and Ctrl-C', () => {
       String((rows[1]?.error as { message?: string } | undefined)?.message),
       new RegExp(`the limit is ${IMAGE_LIMITS.maxBytes}`),
     );
+    // The CPU is told apart by process: the handler's (what Lambda bills) from the emulators'.
+    const summary = JSON.parse(run.stderr.match(/^summary (.*)$/m)?.[1] ?? '{}') as {
+      cpuSeconds: number;
+      cpuSecondsBy: { handler: number; s3SqsAndGlue: number; dynamoDbLocal: number };
+    };
+    const { handler, s3SqsAndGlue, dynamoDbLocal } = summary.cpuSecondsBy;
+    assert.ok(handler > 0, 'the handler decoded a 5 MP JPEG in its own process');
+    assert.ok(s3SqsAndGlue > 0 && dynamoDbLocal > 0, run.stderr);
+    assert.ok(Math.abs(handler + s3SqsAndGlue + dynamoDbLocal - summary.cpuSeconds) < 1e-6);
   });
 
   it('on Ctrl-C prints the rows it has and how many are pending, then stops the stack', {
