@@ -16,7 +16,7 @@ import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 
 export const MODEL_HELP = `Usage: labeler model export --arch <arch> [--weights imagenet|random] [--out <dir>]
        labeler model pull <name> [--out <dir>] [--registry <file>]
-       labeler model quantize --calibration <folder|file>... [--model <m>] [--images <n>] [--out <dir>]
+       labeler model quantize --calibration <folder|file> [--calibration ...] [--model <m>] [--images <n>] [--out <dir>]
 
 Gets models other than the bundled Fashion-MNIST one. Without --out, a model goes to
 the models cache ($LABELER_MODELS_DIR, else ~/.cache/labeler/models), under its name, and
@@ -52,7 +52,7 @@ quantize writes a static INT8 (QDQ) variant of an FP32 model: 7-bit int8 weights
 Exit status: 0 done; 2 usage error; 3 the model could not be made (the code says why:
 model/export-needs-torch, model/export-download-failed, model/download-failed,
 model/checksum-mismatch, model/unknown-name, model/calibration-empty,
-model/already-quantized, ...).`;
+model/already-quantized, model/out-is-source, ...).`;
 
 export async function modelCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

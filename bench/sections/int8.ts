@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { errorMessage } from '../../shared/errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../../shared/image/preprocess.ts';
-import { loadModelBundle } from '../../shared/model/manifest.ts';
+import { type InputSpec, inputDims, loadModelBundle } from '../../shared/model/manifest.ts';
 import { quantizeModel } from '../../shared/model/quantize.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { CLASSIFY } from '../../shared/settings.ts';
@@ -185,7 +185,7 @@ async function compareTop1(
 async function top1(
   modelPath: string,
   inputs: Float32Array,
-  manifest: { input: { name: string; width: number; height: number }; output: { name: string } },
+  manifest: { input: InputSpec; output: { name: string } },
   threads: number,
 ): Promise<Uint16Array> {
   if (!existsSync(modelPath)) throw new Error(`${modelPath} is missing`);
@@ -201,12 +201,11 @@ async function top1(
   try {
     for (let start = 0; start < count; start += 64) {
       const n = Math.min(64, count - start);
-      const x = new ort.Tensor('float32', inputs.subarray(start * perImage, (start + n) * perImage), [
-        n,
-        3,
-        height,
-        width,
-      ]);
+      const x = new ort.Tensor(
+        'float32',
+        inputs.subarray(start * perImage, (start + n) * perImage),
+        inputDims(manifest.input, n),
+      );
       const y = (await session.run({ [manifest.input.name]: x }))[manifest.output.name];
       const scores = y?.data as Float32Array;
       const k = scores.length / n;

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
 import { errorMessage, ModelError } from '../errors.ts';
-import type { Manifest, ModelBundle } from './manifest.ts';
+import { inputDims, type Manifest, type ModelBundle } from './manifest.ts';
 import { OnnxSessionWorker, OnnxWorkerError, type SessionMetadata } from './onnx-worker.ts';
 
 /**
@@ -171,8 +171,7 @@ export class Classifier {
 
   async #run(batch: Float32Array, count: number, topK: number): Promise<Label[][]> {
     const { input, output } = this.manifest;
-    const dims =
-      input.layout === 'NCHW' ? [count, 3, input.height, input.width] : [count, input.height, input.width, 3];
+    const dims = inputDims(input, count);
     const data =
       batch.length === count * this.imageLength ? batch : batch.subarray(0, count * this.imageLength);
     let scores: Float32Array | null;

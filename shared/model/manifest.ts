@@ -71,6 +71,13 @@ export const manifestSchema = z
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 
+/** The model input's dimensions for a batch of `count` images, in the manifest's layout. */
+export function inputDims(input: InputSpec, count: number): number[] {
+  return input.layout === 'NCHW'
+    ? [count, 3, input.height, input.width]
+    : [count, input.height, input.width, 3];
+}
+
 export interface ModelBundle {
   readonly dir: string;
   readonly manifest: Manifest;

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { LabelerError, ModelError } from '../errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../image/preprocess.ts';
 import { readLocalFile } from '../labeling/local-files.ts';
-import { loadModelBundle, type Manifest } from './manifest.ts';
+import { inputDims, loadModelBundle, type Manifest } from './manifest.ts';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.IModelProto;
@@ -81,14 +81,16 @@ const WEIGHT_MAX = 63;
 
 /**
  * Writes a static QDQ INT8 variant of an FP32 model folder: per-channel int8 weights,
- * uint8 activations whose ranges are the min and max seen over the calibration images,
- * int32 biases. The new folder's manifest names the variant (`precision: "int8"`, id
+ * uint8 activations whose ranges come from the calibration images, int32 biases. The new folder's manifest names the variant (`precision: "int8"`, id
  * `<id>-int8`) and the FP32 model it came from; its preprocessing is the FP32 model's.
  */
 export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeReport> {
   const bundle = await loadModelBundle(options.model);
   if (bundle.manifest.precision === 'int8') {
     throw new ModelError('model/already-quantized', `${bundle.dir} already holds an INT8 model`);
+  }
+  if (resolve(options.out) === resolve(bundle.dir)) {
+    throw new ModelError('model/out-is-source', `--out ${options.out} is the FP32 model's own folder`);
   }
   if (options.calibration.length === 0) {
     throw new ModelError('model/calibration-empty', 'no calibration images were given');
@@ -124,6 +126,8 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
     },
   };
   await mkdir(options.out, { recursive: true });
+  // An earlier variant's manifest goes first, so an interrupted run leaves no folder that loads.
+  await rm(join(options.out, 'manifest.json'), { force: true });
   await writeFile(join(options.out, 'model.onnx'), bytes);
   await writeFile(join(options.out, 'labels.txt'), `${bundle.labels.join('\n')}\n`);
   // Last: a folder without its manifest is not a model, so an interrupted run leaves nothing loadable.
@@ -198,8 +202,7 @@ async function calibrate(
     onnx.ModelProto.encode(augmented).finish(),
     { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 },
   );
-  const { width, height } = manifest.input;
-  const perImage = 3 * width * height;
+  const perImage = 3 * manifest.input.width * manifest.input.height;
   const observed = new Map<string, Observed>(
     tensors.map((t) => [
       t,
@@ -213,12 +216,11 @@ async function calibrate(
     let filled = 0;
     const flush = async () => {
       if (filled === 0) return;
-      const input = new ort.Tensor('float32', batch.subarray(0, filled * perImage), [
-        filled,
-        3,
-        height,
-        width,
-      ]);
+      const input = new ort.Tensor(
+        'float32',
+        batch.subarray(0, filled * perImage),
+        inputDims(manifest.input, filled),
+      );
       const results = await session.run({ [inputName]: input }, [...tensors]);
       for (const name of tensors) observe(observed.get(name) as Observed, results[name] as Tensor);
       used += filled;

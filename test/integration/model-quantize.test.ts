@@ -127,6 +127,17 @@ describe('labeler model quantize: a static INT8 variant of the bundled model', (
       /none of the 2 calibration files could be decoded \(first: \S*notes\.txt: image\/unsupported-format\)/,
     );
 
+    const overSource = await runCli([
+      'model',
+      'quantize',
+      '--calibration',
+      SAMPLES,
+      '--out',
+      DEFAULT_MODEL_DIR,
+    ]);
+    assert.equal(overSource.code, 3);
+    assert.match(overSource.stderr, /\[model\/out-is-source\]/);
+
     for (const args of [
       [],
       ['--calibration', SAMPLES, '--images', '0'],
