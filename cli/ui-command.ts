@@ -1,5 +1,6 @@
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { listPage } from '../shared/aws/list-objects.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { startUiServer, type UiServer } from '../ui/server.ts';
@@ -70,19 +71,13 @@ export async function serveUi(values: StackValues & { model?: string }, port = 0
         results: queryApiOf(stack),
         jobs: jobs.jobs,
         listKeys: async (prefix, limit, cursor) => {
-          const page = await s3.send(
-            new ListObjectsV2Command({
-              Bucket: stack.resources.imagesBucket,
-              Prefix: prefix,
-              MaxKeys: limit,
-              ...(cursor ? { ContinuationToken: cursor } : {}),
-            }),
-          );
-          const items = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
-          return {
-            items,
-            ...(page.IsTruncated && page.NextContinuationToken ? { cursor: page.NextContinuationToken } : {}),
-          };
+          const page = await listPage(s3, {
+            bucket: stack.resources.imagesBucket,
+            prefix,
+            maxKeys: limit,
+            ...(cursor ? { token: cursor } : {}),
+          });
+          return { items: page.objects.map((o) => o.key), ...(page.next ? { cursor: page.next } : {}) };
         },
         // Signed by the stack's own S3 client: the emulator's endpoint locally, AWS with the person's credentials.
         signedUrl: (bucket, key) =>

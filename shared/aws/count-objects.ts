@@ -1,5 +1,6 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { toLabelerError } from './errors.ts';
+import { listPages } from './list-objects.ts';
 
 /**
  * Objects under `prefix`, listed a page at a time until there are no more or `atMost`
@@ -13,22 +14,13 @@ export async function countObjects(
   pageSize = 1000,
 ): Promise<number> {
   let count = 0;
-  let token: string | undefined;
-  do {
-    const page = await s3
-      .send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix,
-          MaxKeys: pageSize,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      )
-      .catch((error: unknown) => {
-        throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
-      });
-    count += page.KeyCount ?? page.Contents?.length ?? 0;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token && count < atMost);
+  try {
+    for await (const page of listPages(s3, { bucket, prefix, maxKeys: pageSize })) {
+      count += page.objects.length;
+      if (count >= atMost) break;
+    }
+  } catch (error) {
+    throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
+  }
   return count;
 }

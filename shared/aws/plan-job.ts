@@ -1,4 +1,3 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { LabelerError } from '../errors.ts';
 import type { JobTarget } from '../labeling/jobs.ts';
@@ -8,6 +7,7 @@ import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
+import { listPage } from './list-objects.ts';
 import { encodeS3Key } from './s3-event.ts';
 
 /** Where a job's state and messages go: names the plan-job function, the CLI and the local stack share. */
@@ -39,30 +39,22 @@ export function createPlanPorts(
     jobs: store,
     model,
     async listPage(bucket, prefix, token, maxKeys) {
-      const page = await clients.s3
-        .send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: prefix,
-            MaxKeys: maxKeys,
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
-        )
-        .catch((error: unknown) => {
-          const name = (error as { name?: string }).name ?? '';
-          if (PERMANENT_LIST_ERRORS.has(name)) {
-            throw new LabelerError('job/list-failed', `s3://${bucket}/${prefix} cannot be listed: ${name}`, {
-              cause: error,
-            });
-          }
-          throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
-        });
-      const objects: ListedObject[] = (page.Contents ?? []).flatMap((o) =>
-        o.Key ? [{ key: o.Key, size: o.Size ?? 0, eTag: (o.ETag ?? '').replace(/"/g, '') }] : [],
-      );
-      return page.IsTruncated && page.NextContinuationToken
-        ? { objects, next: page.NextContinuationToken }
-        : { objects };
+      const page = await listPage(clients.s3, {
+        bucket,
+        prefix,
+        maxKeys,
+        ...(token ? { token } : {}),
+      }).catch((error: unknown) => {
+        const name = (error as { name?: string }).name ?? '';
+        if (PERMANENT_LIST_ERRORS.has(name)) {
+          throw new LabelerError('job/list-failed', `s3://${bucket}/${prefix} cannot be listed: ${name}`, {
+            cause: error,
+          });
+        }
+        throw toLabelerError(error, `S3 ListObjectsV2 s3://${bucket}/${prefix}`);
+      });
+      const objects: ListedObject[] = page.objects.map(({ key, size, eTag }) => ({ key, size, eTag }));
+      return page.next ? { objects, next: page.next } : { objects };
     },
     async sendImages(target, jobId, bucket, objects) {
       const bodies: string[] = [];

@@ -1,8 +1,9 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import { toLabelerError } from './errors.ts';
+import { listPages } from './list-objects.ts';
 
 export interface QueueDepth {
   /** Waiting to be received. */
@@ -84,24 +85,17 @@ export async function countRecentResults(
     let truncated = false;
     for (const model of models) {
       for (const day of days) {
-        let token: string | undefined;
         let pages = 0;
-        do {
-          const page = await s3.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: `${RESULTS_PREFIX}/model=${model}/date=${day}/`,
-              ...(token ? { ContinuationToken: token } : {}),
-            }),
-          );
-          for (const o of page.Contents ?? []) {
-            const modified = o.LastModified?.getTime() ?? 0;
-            if (o.Key && modified >= sinceMs) recent.push({ key: o.Key, size: o.Size ?? 0, modified });
+        const prefix = `${RESULTS_PREFIX}/model=${model}/date=${day}/`;
+        for await (const page of listPages(s3, { bucket, prefix })) {
+          for (const o of page.objects) {
+            if (o.modified >= sinceMs) recent.push({ key: o.key, size: o.size, modified: o.modified });
           }
-          token = page.IsTruncated ? page.NextContinuationToken : undefined;
-          pages++;
-        } while (token && pages < maxPages);
-        if (token) truncated = true;
+          if (++pages >= maxPages) {
+            if (page.next) truncated = true;
+            break;
+          }
+        }
       }
     }
     recent.sort((a, b) => b.modified - a.modified);
@@ -133,22 +127,12 @@ export async function countRecentResults(
 
 async function listModelPrefixes(s3: S3Client, bucket: string): Promise<string[]> {
   const models: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: `${RESULTS_PREFIX}/`,
-        Delimiter: '/',
-        ...(token ? { ContinuationToken: token } : {}),
-      }),
-    );
-    for (const p of page.CommonPrefixes ?? []) {
-      const match = /model=([^/]+)\/$/.exec(p.Prefix ?? '');
+  for await (const page of listPages(s3, { bucket, prefix: `${RESULTS_PREFIX}/`, delimiter: '/' })) {
+    for (const p of page.prefixes) {
+      const match = /model=([^/]+)\/$/.exec(p);
       if (match?.[1]) models.push(match[1]);
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   return models;
 }
 

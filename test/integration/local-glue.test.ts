@@ -22,6 +22,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { listPage, listPages } from '../../shared/aws/list-objects.ts';
 import { createPlanPorts } from '../../shared/aws/plan-job.ts';
 import { SqsBatchConsumer } from '../../shared/aws/sqs-batch-consumer.ts';
 import { planStep, startJob } from '../../shared/labeling/plan-job.ts';
@@ -423,5 +424,41 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
       model,
     });
     assert.equal(missing.status, 404);
+  });
+
+  it('lists a prefix page by page, with its folders, and goes on from a token (shared/aws/list-objects)', async () => {
+    const bucket = stack.names.imagesBucket;
+    // Outside the upload prefix: nothing is notified or labeled.
+    const keys = ['lister/a/1.png', 'lister/a/2.png', 'lister/b/3.png', 'lister/c.png', 'lister/d.png'];
+    for (const key of keys) {
+      await stack.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    }
+    const pages = [];
+    for await (const page of listPages(stack.clients.s3, { bucket, prefix: 'lister/', maxKeys: 2 }))
+      pages.push(page);
+    assert.deepEqual(
+      pages.flatMap((p) => p.objects.map((o) => o.key)),
+      keys,
+    );
+    assert.ok(pages.length >= 3, `${pages.length} pages of at most 2`);
+    assert.ok(pages.slice(0, -1).every((p) => p.next) && !pages.at(-1)?.next);
+    const first = pages[0]?.objects[0];
+    assert.equal(first?.size, keys[0]?.length);
+    assert.match(first?.eTag ?? '', /^[0-9a-f]{32}$/, 'the ETag without its quotes');
+
+    const resumed = await listPage(stack.clients.s3, {
+      bucket,
+      prefix: 'lister/',
+      maxKeys: 2,
+      token: pages[0]?.next as string,
+    });
+    assert.deepEqual(resumed.objects, pages[1]?.objects);
+
+    const folders = await listPage(stack.clients.s3, { bucket, prefix: 'lister/', delimiter: '/' });
+    assert.deepEqual(folders.prefixes, ['lister/a/', 'lister/b/']);
+    assert.deepEqual(
+      folders.objects.map((o) => o.key),
+      ['lister/c.png', 'lister/d.png'],
+    );
   });
 });
