@@ -102,20 +102,16 @@ async function pullCommand(argv: string[]): Promise<number> {
   const [name, ...extra] = positionals;
   if (name === undefined) throw new UsageError('name the model to pull');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  let lastPercent = -1;
+  const progress = tenPercentSteps();
   const result = await pullModel(name, {
     ...(values.registry ? { registry: values.registry } : {}),
     ...(values.out ? { out: values.out } : {}),
     onProgress: ({ received, total, resumedFrom }) => {
       if (resumedFrom !== undefined) process.stderr.write(`resuming at byte ${resumedFrom} of ${total}\n`);
-      const percent = Math.floor((received / total) * 10) * 10;
-      if (process.stderr.isTTY && percent !== lastPercent) {
-        lastPercent = percent;
-        process.stderr.write(`\r${percent} %`);
-      }
+      progress.show(received, total);
     },
   });
-  if (process.stderr.isTTY && lastPercent >= 0) process.stderr.write('\n');
+  progress.end();
   process.stdout.write(
     `${JSON.stringify({
       name,
@@ -151,22 +147,33 @@ async function quantizeCommand(argv: string[]): Promise<number> {
   const out = values.out ?? join(modelsCacheDir(), `${manifest.id}-int8`);
   const files = (await listFiles(calibration)).slice(0, images).map((f) => f.path);
   process.stderr.write(`calibrating ${manifest.id} on ${files.length} files, writing ${out}\n`);
-  let lastPercent = -1;
+  const progress = tenPercentSteps();
   const report = await quantizeModel({
     model,
     calibration: files,
     out,
     calibrationSource: calibration.join(', '),
-    onProgress: (done, total) => {
-      const percent = Math.floor((done / total) * 10) * 10;
-      if (process.stderr.isTTY && percent !== lastPercent) {
-        lastPercent = percent;
-        process.stderr.write(`\r${percent} %`);
-      }
-    },
+    onProgress: (done, total) => progress.show(done, total),
   });
-  if (process.stderr.isTTY && lastPercent >= 0) process.stderr.write('\n');
+  progress.end();
   for (const { file, code } of report.skipped) process.stderr.write(`skipped ${file}: [${code}]\n`);
   process.stdout.write(`${JSON.stringify(report)}\n`);
   return 0;
+}
+
+/** "40 %" on stderr in steps of ten, on a terminal only; `end` finishes the line. */
+function tenPercentSteps(): { show(done: number, total: number): void; end(): void } {
+  let last = -1;
+  return {
+    show(done, total) {
+      const percent = Math.floor((done / total) * 10) * 10;
+      if (process.stderr.isTTY && percent !== last) {
+        last = percent;
+        process.stderr.write(`\r${percent} %`);
+      }
+    },
+    end() {
+      if (process.stderr.isTTY && last >= 0) process.stderr.write('\n');
+    },
+  };
 }
