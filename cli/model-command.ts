@@ -67,16 +67,14 @@ export async function modelCommand(argv: string[]): Promise<number> {
 }
 
 async function exportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseOrHelp(argv, {
     arch: { type: 'string' },
     weights: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    process.stdout.write(`${MODEL_HELP}\n`);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.arch === undefined)
     throw new UsageError(`--arch is required (${EFFICIENTNET_ARCHS.join(', ')})`);
@@ -90,15 +88,13 @@ async function exportCommand(argv: string[]): Promise<number> {
 }
 
 async function pullCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseOrHelp(argv, {
     out: { type: 'string' },
     registry: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    process.stdout.write(`${MODEL_HELP}\n`);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [name, ...extra] = positionals;
   if (name === undefined) throw new UsageError('name the model to pull');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -127,17 +123,15 @@ async function pullCommand(argv: string[]): Promise<number> {
 }
 
 async function quantizeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseOrHelp(argv, {
     calibration: { type: 'string', multiple: true },
     model: { type: 'string' },
     images: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    process.stdout.write(`${MODEL_HELP}\n`);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const calibration = values.calibration ?? [];
   if (calibration.length === 0) throw new UsageError('--calibration is required: image files or folders');
@@ -176,4 +170,14 @@ function tenPercentSteps(): { show(done: number, total: number): void; end(): vo
       if (process.stderr.isTTY && last >= 0) process.stderr.write('\n');
     },
   };
+}
+
+/** The subcommand's options, or undefined once --help has printed the model help. */
+function parseOrHelp<const O extends Parameters<typeof parse>[1]>(argv: string[], options: O) {
+  const parsed = parse(argv, options);
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(`${MODEL_HELP}\n`);
+    return undefined;
+  }
+  return parsed;
 }

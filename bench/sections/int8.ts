@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { errorMessage } from '../../shared/errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../../shared/image/preprocess.ts';
+import { readExpectedLabels } from '../../shared/labeling/accuracy.ts';
 import { type InputSpec, inputDims, loadModelBundle } from '../../shared/model/manifest.ts';
 import { quantizeModel } from '../../shared/model/quantize.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
@@ -159,9 +160,8 @@ async function compareTop1(
     const samples = join(DEFAULT_MODEL_DIR, 'samples');
     const files = (await readdir(samples)).filter((f) => f.endsWith('.png')).sort();
     encoded = files.map((f) => () => readFile(join(samples, f)));
-    const csv = (await readFile(join(DEFAULT_MODEL_DIR, 'samples.csv'), 'utf8')).trim().split('\n').slice(1);
-    const byFile = new Map(csv.map((line) => line.split(',') as [string, string]));
-    truth = files.map((f) => byFile.get(f) ?? '');
+    const expected = await readExpectedLabels(join(DEFAULT_MODEL_DIR, 'samples.csv'));
+    truth = files.map((f) => expected.get(f) ?? '');
     source = 'the bundled samples';
   }
   const inputs = new Float32Array(encoded.length * perImage);

@@ -339,12 +339,7 @@ export function quantizeGraph(
         input: [name, `${name}_scale`, `${name}_zero_point`],
         output: [`${name}_quantized`],
       }),
-      onnx.NodeProto.create({
-        name: `${name}_DequantizeLinear`,
-        opType: 'DequantizeLinear',
-        input: [`${name}_quantized`, `${name}_scale`, `${name}_zero_point`],
-        output: [dequantized(name)],
-      }),
+      dequantizeNode(name, false),
     ];
   };
 
