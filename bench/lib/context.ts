@@ -21,6 +21,12 @@ export interface BenchConfig {
   readonly pipeline: { readonly seconds: number; readonly oneCoreSeconds: number; readonly files: number };
   readonly e2eImages: number;
   readonly e2eTimeoutSeconds: number;
+  /** The handler against the in-process pipeline, in one process (bench/workers/handler-overhead.ts). */
+  readonly handlerOverhead: {
+    readonly images: number;
+    readonly rounds: number;
+    readonly timeoutSeconds: number;
+  };
   readonly peers: {
     readonly seconds: number;
     readonly files: number;
@@ -68,6 +74,7 @@ export const FULL: BenchConfig = {
   pipeline: { seconds: 8, oneCoreSeconds: 6, files: 48 },
   e2eImages: 500,
   e2eTimeoutSeconds: 150,
+  handlerOverhead: { images: 64, rounds: 5, timeoutSeconds: 300 },
   peers: {
     seconds: 8,
     files: 48,
@@ -99,6 +106,7 @@ export const QUICK: BenchConfig = {
   pipeline: { seconds: 0.5, oneCoreSeconds: 0.5, files: 8 },
   e2eImages: 16,
   e2eTimeoutSeconds: 60,
+  handlerOverhead: { images: 8, rounds: 1, timeoutSeconds: 90 },
   peers: {
     seconds: 0.5,
     files: 8,

@@ -1,4 +1,4 @@
-import type { Results, SectionData, SectionName, SectionRecord } from './types.ts';
+import type { HandlerOverheadData, Results, SectionData, SectionName, SectionRecord } from './types.ts';
 
 const n = (v: number | null | undefined, digits = 1) =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
@@ -201,6 +201,7 @@ export function renderMarkdown(r: Results): string {
                 `${n((s.cpuSecondsBy.dynamoDbLocal / Math.max(1, s.ok)) * 1000)}.`,
             ]
           : []),
+        ...(d.handlerOverhead ? ['', handlerOverheadText(d.handlerOverhead)] : []),
       ].join('\n');
     }),
   );
@@ -512,4 +513,29 @@ export function renderMarkdown(r: Results): string {
   );
   out.push('');
   return `${out.join('\n')}\n`;
+}
+
+const HANDLER_PATHS: ReadonlyArray<readonly [string, string]> = [
+  ['inProcess', 'in process: `labelAll` over the files'],
+  ['handler', 'the handler as deployed: S3 GET, grouped DynamoDB writes, S3 export'],
+  ['handlerPerImageWrites', 'the handler with one DynamoDB transaction per result (before decision 0021)'],
+  ['handlerChecksums', "the handler with the SDK's default response checksums (before decision 0021)"],
+  ['handlerFileImages', 'the handler reading images from disk instead of S3'],
+  ['handlerRawGet', 'the handler reading images with a bare HTTP GET, no SDK'],
+];
+
+function handlerOverheadText(h: HandlerOverheadData): string {
+  const head =
+    `The handler against the in-process pipeline, one process and one labeler (1 inference thread, ` +
+    `batches of 8), paths taking turns over ${h.rounds} rounds of ${h.images} images; the emulators run in ` +
+    `other processes, so the CPU is the handler's own (decision 0021): \`${h.command}\``;
+  const ms = h.cpuMsPerImage;
+  const base = ms?.inProcess;
+  if (!ms || base === undefined) return `${head}: **${h.note ?? 'not available'}**`;
+  const rows = HANDLER_PATHS.filter(([key]) => ms[key] !== undefined).map(([key, what]) => [
+    what,
+    n(ms[key] as number),
+    key === 'inProcess' ? '–' : `${n(((ms[key] as number) / base - 1) * 100, 0)} %`,
+  ]);
+  return [head, '', table(['path', 'CPU ms/image (median)', 'over in process'], rows)].join('\n');
 }

@@ -101,6 +101,16 @@ export interface E2eData {
   readonly note?: string;
   readonly summary?: LocalRunSummary;
   readonly parentWallSeconds?: number;
+  readonly handlerOverhead?: HandlerOverheadData;
+}
+
+/** bench/workers/handler-overhead.ts: CPU-ms per image of each path, medians of its rounds. */
+export interface HandlerOverheadData {
+  readonly command: string;
+  readonly images: number;
+  readonly rounds: number;
+  readonly cpuMsPerImage?: Readonly<Record<string, number>>;
+  readonly note?: string;
 }
 
 export interface PeerRow {

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { errorMessage } from '../../shared/errors.ts';
 import { PACKAGE_ROOT } from '../../shared/paths.ts';
-import { gist, runChild } from '../lib/child.ts';
+import { gist, runChild, runNodeWorker } from '../lib/child.ts';
 import type { Context } from '../lib/context.ts';
 import { imageFolder } from '../lib/images.ts';
-import type { E2eData, LocalRunSummary } from '../lib/types.ts';
+import type { E2eData, HandlerOverheadData, LocalRunSummary } from '../lib/types.ts';
+import type { HandlerOverheadResult } from '../workers/handler-overhead.ts';
 
 const SUMMARY = /(?:^|\s)summary (\{.*\})\s*$/;
 
@@ -59,5 +62,37 @@ export async function e2eSection(ctx: Context): Promise<E2eData> {
     `end to end: ${summary.ok}/${summary.files} ok, ${summary.imagesPerSecond.toFixed(1)} images/s, ` +
       `${summary.wallSeconds.toFixed(1)} s wall`,
   );
-  return { available: true, command, images: count, summary, parentWallSeconds: outcome.wallMs / 1000 };
+  return {
+    available: true,
+    command,
+    images: count,
+    summary,
+    parentWallSeconds: outcome.wallMs / 1000,
+    handlerOverhead: await handlerOverhead(ctx, dir),
+  };
+}
+
+/** The handler's CPU per image against the in-process pipeline's, both in one process (decision 0021). */
+async function handlerOverhead(ctx: Context, dir: string): Promise<HandlerOverheadData> {
+  const { images, rounds, timeoutSeconds } = ctx.config.handlerOverhead;
+  const files = (await readdir(dir))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, images)
+    .map((f) => join(dir, f));
+  const args = { modelDir: ctx.b0.dir, files, rounds };
+  const command =
+    `node --import tsx bench/workers/handler-overhead.ts '{"modelDir":"${relative(PACKAGE_ROOT, ctx.b0.dir)}",` +
+    `"rounds":${rounds},"files":[<the first ${files.length} of ${relative(PACKAGE_ROOT, dir)}>]}'`;
+  ctx.log(`handler overhead: ${files.length} images, ${rounds} rounds per path`);
+  try {
+    const result = await runNodeWorker<HandlerOverheadResult>('handler-overhead', args, {
+      timeoutMs: ctx.timeoutMs(timeoutSeconds),
+    });
+    return { command, images: result.images, rounds: result.rounds, cpuMsPerImage: result.cpuMsPerImage };
+  } catch (error) {
+    const note = `not available: ${gist(errorMessage(error))}`;
+    ctx.log(`handler overhead: ${note}`);
+    return { command, images: files.length, rounds, note };
+  }
 }

@@ -40,6 +40,10 @@ export function createAwsClients(options: {
   };
   const s3 = new S3Client({
     ...common,
+    // The SDK would otherwise ask S3 for each object's CRC64NVME and recompute it in
+    // JavaScript, 2.7 ms of CPU per 550 KB image here (decision 0021); TLS already protects
+    // the bytes in transit, and a damaged image fails to decode into a failed result.
+    responseChecksumValidation: 'WHEN_REQUIRED',
     ...(options.endpoints?.s3 ? { endpoint: options.endpoints.s3, forcePathStyle: true } : {}),
   });
   const sqs = new SQSClient({

@@ -75,33 +75,63 @@ export function outcomeItems(
   outcome: JobOutcome,
   error?: { code: string; message: string },
 ): TransactItem[] {
-  const pk = shardPk(jobId, image);
   return [
-    {
-      Put: {
-        TableName: jobsTable,
-        Item: {
-          [PK]: pk,
-          [SK]: `img#${imageHash(image).slice(0, 40)}`,
-          bucket: image.bucket,
-          key: image.key,
-          outcome,
-          ...(error ? { error } : {}),
-        },
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': PK },
-      },
-    },
-    {
-      Update: {
-        TableName: jobsTable,
-        Key: { [PK]: pk, [SK]: COUNT_SK },
-        UpdateExpression: 'ADD #n :one',
-        ExpressionAttributeNames: { '#n': outcome },
-        ExpressionAttributeValues: { ':one': 1 },
-      },
-    },
+    outcomeMarker(jobsTable, jobId, image, outcome, error),
+    counterAdd(jobsTable, shardPk(jobId, image), new Map([[outcome, 1]])),
   ];
+}
+
+/** The marker of one image's outcome for a job: its Put fails when the outcome is already recorded. */
+export function outcomeMarker(
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): TransactItem {
+  return {
+    Put: {
+      TableName: jobsTable,
+      Item: {
+        [PK]: shardPk(jobId, image),
+        [SK]: `img#${imageHash(image).slice(0, 40)}`,
+        bucket: image.bucket,
+        key: image.key,
+        outcome,
+        ...(error ? { error } : {}),
+      },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': PK },
+    },
+  };
+}
+
+/**
+ * One shard counter's ADD for several outcomes at once: a transaction may name an item
+ * only once, so the outcomes of a group of images in one shard are added up first.
+ */
+export function counterAdd(
+  jobsTable: string,
+  shard: string,
+  counts: ReadonlyMap<JobOutcome, number>,
+): TransactItem {
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const adds: string[] = [];
+  [...counts].forEach(([outcome, n], i) => {
+    names[`#n${i}`] = outcome;
+    values[`:n${i}`] = n;
+    adds.push(`#n${i} :n${i}`);
+  });
+  return {
+    Update: {
+      TableName: jobsTable,
+      Key: { [PK]: shard, [SK]: COUNT_SK },
+      UpdateExpression: `ADD ${adds.join(', ')}`,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    },
+  };
 }
 
 /** Whether a failed transaction was cancelled by a condition (a duplicate), not a fault. */

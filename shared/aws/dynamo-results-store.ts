@@ -8,17 +8,30 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { LabelerError } from '../errors.ts';
-import type { ImageResult, LabelHit, ModelRef, Page, ResultsStore } from '../labeling/results.ts';
+import { mapLimit } from '../labeling/image-labeler.ts';
+import type { JobOutcome } from '../labeling/jobs.ts';
+import type {
+  ImageResult,
+  LabelHit,
+  ModelRef,
+  Page,
+  PutOutcome,
+  ResultsStore,
+  ResultWrite,
+} from '../labeling/results.ts';
 import { imageId } from '../labeling/results.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
-import { isConditionCancel, outcomeItems } from './dynamo-jobs-store.ts';
+import { counterAdd, isConditionCancel, outcomeMarker, shardPk } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { paddedSequencer } from './s3-event.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 const { partitionKey: PK, sortKey: SK, labelIndex } = RESULTS_TABLE;
+
+/** DynamoDB's limit on the items of one TransactWriteItems. */
+const TRANSACTION_ITEMS = 100;
 
 export function imagePk(bucket: string, key: string): string {
   return `img#${bucket}/${key}`;
@@ -130,7 +143,108 @@ export class DynamoResultsStore implements ResultsStore {
     return found;
   }
 
-  async put(result: ImageResult, previous?: ImageResult): Promise<'written' | 'duplicate'> {
+  async put(result: ImageResult, previous?: ImageResult): Promise<PutOutcome> {
+    const write = this.#writeOf({ result, previous });
+    const items = write.counter
+      ? [
+          ...write.items,
+          counterAdd(write.counter.table, write.counter.shard, new Map([[write.counter.outcome, 1]])),
+        ]
+      : write.items;
+    try {
+      await this.#db.send(new TransactWriteCommand({ TransactItems: items }));
+      return 'written';
+    } catch (error) {
+      if (!isConditionCancel(error)) throw toLabelerError(error, 'DynamoDB TransactWriteItems');
+      if (items.length === write.resultItems || !onlyMarkerFailed(error)) return 'duplicate';
+    }
+    // The job already has this image's outcome but there is no such result: the job gave up
+    // on it (its message ran out of receives) and a redrive of the message labeled it now.
+    // The result is written; the job, already counted, is not counted again.
+    try {
+      await this.#db.send(new TransactWriteCommand({ TransactItems: items.slice(0, write.resultItems) }));
+      return 'written';
+    } catch (error) {
+      if (isConditionCancel(error)) return 'duplicate';
+      throw toLabelerError(error, 'DynamoDB TransactWriteItems');
+    }
+  }
+
+  /**
+   * Writes several results with few requests (decision 0021): consecutive results of
+   * distinct images share one transaction of up to 100 items, their job counters added
+   * up per shard. A transaction that fails for any reason wrote nothing, so its results
+   * are then written one at a time by `put`, which tells duplicates from new ones.
+   */
+  async putAll(writes: readonly ResultWrite[]): Promise<Array<PromiseSettledResult<PutOutcome>>> {
+    const settled: Array<PromiseSettledResult<PutOutcome>> = new Array(writes.length);
+    const one = async (i: number): Promise<void> => {
+      const { result, previous } = writes[i] as ResultWrite;
+      settled[i] = await this.put(result, previous).then(
+        (value) => ({ status: 'fulfilled', value }),
+        (reason: unknown) => ({ status: 'rejected', reason }),
+      );
+    };
+    // Groups one after another: two at once would name the same shard counters and conflict.
+    for (const group of this.#groups(writes)) {
+      if (group.members.length > 1) {
+        try {
+          await this.#db.send(new TransactWriteCommand({ TransactItems: group.items }));
+          for (const i of group.members) settled[i] = { status: 'fulfilled', value: 'written' };
+          continue;
+        } catch {
+          // A duplicate, a conflict or a fault: one at a time below says which.
+        }
+      }
+      await mapLimit(group.members, 8, one);
+    }
+    return settled;
+  }
+
+  #groups(writes: readonly ResultWrite[]): Array<{ members: number[]; items: TransactItem[] }> {
+    const groups: Array<{ members: number[]; items: TransactItem[] }> = [];
+    let members: number[] = [];
+    let items: TransactItem[] = [];
+    let images = new Set<string>();
+    let counters = new Map<string, { table: string; counts: Map<JobOutcome, number> }>();
+    const close = (): void => {
+      if (members.length === 0) return;
+      const adds = [...counters].map(([shard, c]) => counterAdd(c.table, shard, c.counts));
+      groups.push({ members, items: [...items, ...adds] });
+      members = [];
+      items = [];
+      images = new Set();
+      counters = new Map();
+    };
+    writes.forEach((w, i) => {
+      const write = this.#writeOf(w);
+      const image = imagePk(w.result.bucket, w.result.key);
+      const newCounter = write.counter && !counters.has(write.counter.shard) ? 1 : 0;
+      if (
+        images.has(image) ||
+        items.length + write.items.length + counters.size + newCounter > TRANSACTION_ITEMS
+      ) {
+        close();
+      }
+      members.push(i);
+      items.push(...write.items);
+      images.add(image);
+      if (write.counter) {
+        const c = counters.get(write.counter.shard) ?? { table: write.counter.table, counts: new Map() };
+        c.counts.set(write.counter.outcome, (c.counts.get(write.counter.outcome) ?? 0) + 1);
+        counters.set(write.counter.shard, c);
+      }
+    });
+    close();
+    return groups;
+  }
+
+  /** One result's items (result, label index, stale index deletes, job marker) and its job counter. */
+  #writeOf({ result, previous }: ResultWrite): {
+    items: TransactItem[];
+    resultItems: number;
+    counter?: { table: string; shard: string; outcome: JobOutcome };
+  } {
     const pk = imagePk(result.bucket, result.key);
     const items: TransactItem[] = [
       {
@@ -157,27 +271,11 @@ export class DynamoResultsStore implements ResultsStore {
     // A job's result is counted in the same transaction (decision 0014): written <=> counted,
     // and a redelivery whose marker exists cancels the whole write.
     const resultItems = items.length;
-    if (result.jobId && this.#jobsTable) {
-      const outcome = result.status === 'ok' ? 'labeled' : 'failed';
-      items.push(...outcomeItems(this.#jobsTable, result.jobId, result, outcome, result.error));
-    }
-    try {
-      await this.#db.send(new TransactWriteCommand({ TransactItems: items }));
-      return 'written';
-    } catch (error) {
-      if (!isConditionCancel(error)) throw toLabelerError(error, 'DynamoDB TransactWriteItems');
-      if (items.length === resultItems || !onlyMarkerFailed(error)) return 'duplicate';
-    }
-    // The job already has this image's outcome but there is no such result: the job gave up
-    // on it (its message ran out of receives) and a redrive of the message labeled it now.
-    // The result is written; the job, already counted, is not counted again.
-    try {
-      await this.#db.send(new TransactWriteCommand({ TransactItems: items.slice(0, resultItems) }));
-      return 'written';
-    } catch (error) {
-      if (isConditionCancel(error)) return 'duplicate';
-      throw toLabelerError(error, 'DynamoDB TransactWriteItems');
-    }
+    if (!result.jobId || !this.#jobsTable) return { items, resultItems };
+    const outcome = result.status === 'ok' ? 'labeled' : 'failed';
+    items.push(outcomeMarker(this.#jobsTable, result.jobId, result, outcome, result.error));
+    const counter = { table: this.#jobsTable, shard: shardPk(result.jobId, result), outcome } as const;
+    return { items, resultItems, counter };
   }
 
   async getByImage(bucket: string, key: string): Promise<ImageResult[]> {

@@ -5,7 +5,6 @@ import { parseS3EventBody } from '../aws/s3-event.ts';
 import { errorMessage, LabelerError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
-import { mapLimit } from './image-labeler.ts';
 import type { JobLedger } from './jobs.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
@@ -273,49 +272,55 @@ export async function classifyRecords(
 
   const labeledAt = (deps.now?.() ?? new Date()).toISOString();
   const written: ImageResult[] = [];
-  const storeOne = async (w: Work, outcome: LabelOutcome): Promise<void> => {
-    if (outcome.status === 'failed' && outcome.retryable) {
-      counts.retried++;
-      failed.add(w.messageId);
-      lastError.set(w, outcome.error);
-      log.warn('transient failure; the message goes back to the queue', {
-        messageId: w.messageId,
-        image: imageId(w.ref),
-        code: outcome.error.code,
-        error: outcome.error.message,
-      });
-      return;
+  // A run's results are written together (ResultsStore.putAll): few requests per image.
+  const storeRun = async (run: ReadonlyArray<{ item: Work; outcome: LabelOutcome }>): Promise<void> => {
+    const toWrite: Array<{ w: Work; result: ImageResult }> = [];
+    for (const { item: w, outcome } of run) {
+      if (outcome.status === 'failed' && outcome.retryable) {
+        counts.retried++;
+        failed.add(w.messageId);
+        lastError.set(w, outcome.error);
+        log.warn('transient failure; the message goes back to the queue', {
+          messageId: w.messageId,
+          image: imageId(w.ref),
+          code: outcome.error.code,
+          error: outcome.error.message,
+        });
+      } else if (outcome.status === 'failed' && outcome.error.code === 'object/changed') {
+        // The upload that changed it has an event of its own; for a job it is skipped.
+        counts.superseded++;
+        await recordOutcome(w, 'skipped');
+      } else
+        toWrite.push({ w, result: toResult(w.ref, model, outcome, labeledAt, w.ref.jobId ?? deps.jobId) });
     }
-    if (outcome.status === 'failed' && outcome.error.code === 'object/changed') {
-      // The upload that changed it has an event of its own; for a job it is skipped.
-      counts.superseded++;
-      await recordOutcome(w, 'skipped');
-      return;
-    }
-    const result = toResult(w.ref, model, outcome, labeledAt, w.ref.jobId ?? deps.jobId);
-    try {
-      const previous = existing.get(imageId(w.ref));
-      if ((await results.put(result, previous)) === 'duplicate') {
+    if (toWrite.length === 0) return;
+    const outcomes = await results.putAll(
+      toWrite.map(({ result }) => ({ result, previous: existing.get(imageId(result)) })),
+    );
+    for (const [i, { w, result }] of toWrite.entries()) {
+      const put = outcomes[i];
+      if (put?.status === 'fulfilled' && put.value === 'duplicate') {
         settled.add(w);
         counts.duplicates++;
         // Another writer got there first (or this job already counted it): one outcome, at most.
         await recordOutcome(w, 'skipped');
-      } else {
+      } else if (put?.status === 'fulfilled') {
         settled.add(w);
         if (result.jobId) touchedJobs.add(result.jobId);
         written.push(result);
         if (result.status === 'ok') counts.labeled++;
         else counts.failed++;
+      } else {
+        const error = put?.reason ?? new Error('the results store gave no outcome');
+        counts.retried++;
+        retryLater(w, error);
+        log.warn('could not store the result; the message goes back to the queue', {
+          messageId: w.messageId,
+          image: imageId(w.ref),
+          code: error instanceof LabelerError ? error.code : 'internal/unexpected',
+          error: errorMessage(error),
+        });
       }
-    } catch (error) {
-      counts.retried++;
-      retryLater(w, error);
-      log.warn('could not store the result; the message goes back to the queue', {
-        messageId: w.messageId,
-        image: imageId(w.ref),
-        code: error instanceof LabelerError ? error.code : 'internal/unexpected',
-        error: errorMessage(error),
-      });
     }
   };
 
@@ -336,18 +341,16 @@ export async function classifyRecords(
       }
       writing = writing.then(async () => {
         const started = performance.now();
-        await mapLimit(run, 8, ({ item, outcome }) =>
-          storeOne(item, outcome).catch((error: unknown) => {
-            // Nothing in storeOne is expected to throw; if it does, only this image's message is retried.
-            counts.retried++;
-            retryLater(item, error);
-            log.error('unexpected error storing a result; the message goes back to the queue', {
-              messageId: item.messageId,
-              image: imageId(item.ref),
-              error: errorMessage(error),
-            });
-          }),
-        );
+        await storeRun(run).catch((error: unknown) => {
+          // Nothing in storeRun is expected to throw; if it does, the run's unsettled images are retried.
+          const unsettled = run.filter(({ item }) => !settled.has(item) && !lastError.has(item));
+          counts.retried += unsettled.length;
+          for (const { item } of unsettled) retryLater(item, error);
+          log.error('unexpected error storing results; their messages go back to the queue', {
+            images: unsettled.map(({ item }) => imageId(item.ref)),
+            error: errorMessage(error),
+          });
+        });
         stageMs.writes += performance.now() - started;
       });
     }

@@ -41,6 +41,14 @@ export interface Page<T> {
 }
 
 /** Port: where results live and how they are queried. Writes are idempotent. */
+export type PutOutcome = 'written' | 'duplicate';
+
+/** A result to write and the result it replaces, if any. */
+export interface ResultWrite {
+  readonly result: ImageResult;
+  readonly previous?: ImageResult | undefined;
+}
+
 export interface ResultsStore {
   /** Existing results for these images under this model, keyed by `bucket/key`. */
   findExisting(
@@ -52,7 +60,12 @@ export interface ResultsStore {
    * S3 event (higher sequencer) already wrote. Returns which happened. `previous` is
    * the result this one replaces, if any (its label index entries are cleaned up).
    */
-  put(result: ImageResult, previous?: ImageResult): Promise<'written' | 'duplicate'>;
+  put(result: ImageResult, previous?: ImageResult): Promise<PutOutcome>;
+  /**
+   * `put` for each write, in as few requests as the store can: each result is still written
+   * or not as a whole, with its job count. One settled outcome per write, in order.
+   */
+  putAll(writes: readonly ResultWrite[]): Promise<Array<PromiseSettledResult<PutOutcome>>>;
   getByImage(bucket: string, key: string): Promise<ImageResult[]>;
   /**
    * Images whose `label` scored >= minScore under `model`, best first; one paginated

@@ -266,8 +266,10 @@ describe('the pipeline on one machine (fauxqs + DynamoDB Local + the real handle
     const victim = 'throttle/victim.png';
     const others = ['throttle/ok-1.png', 'throttle/ok-2.png'];
     let throttled = 0;
+    // Every write naming the victim fails during the first delivery: the batch's grouped
+    // transaction, then the victim's own write when the store falls back to one at a time.
     failWrite = (input) => {
-      const hit = JSON.stringify(input.TransactItems ?? '').includes(victim) && throttled === 0;
+      const hit = JSON.stringify(input.TransactItems ?? '').includes(victim) && events.length === 1;
       if (hit) throttled++;
       return hit;
     };
@@ -310,7 +312,7 @@ describe('the pipeline on one machine (fauxqs + DynamoDB Local + the real handle
     );
     const later = await waitForResult(victim);
     assert.equal(later.status, 'ok');
-    assert.equal(throttled, 1);
+    assert.ok(throttled >= 1);
     for (const key of [victim, ...others])
       assert.equal((await store.getByImage(stack.names.imagesBucket, key)).length, 1);
     await waitFor(

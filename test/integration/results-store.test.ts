@@ -3,9 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { DynamoJobsStore } from '../../shared/aws/dynamo-jobs-store.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { paddedSequencer } from '../../shared/aws/s3-event.ts';
-import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
+import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 
 const model = { id: 'm', version: '1' };
@@ -31,6 +32,10 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
   let dynamo: DynamoDbLocal;
   let clients: AwsClients;
   let store: DynamoResultsStore;
+  let jobStore: DynamoResultsStore;
+  let jobs: DynamoJobsStore;
+  /** The DynamoDB operations the store sent, by name (a counter on the real client). */
+  const sent: string[] = [];
 
   before(async () => {
     dynamo = await startDynamoDbLocal();
@@ -40,7 +45,17 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       local: true,
     });
     await clients.dynamo.send(new CreateTableCommand(resultsTableDefinition('results')));
+    await clients.dynamo.send(new CreateTableCommand(jobsTableDefinition('jobs')));
     store = new DynamoResultsStore(clients.db, 'results', 0.05);
+    jobStore = new DynamoResultsStore(clients.db, 'results', 0.05, 'jobs');
+    jobs = new DynamoJobsStore(clients.db, 'jobs');
+    clients.db.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCommands' },
+    );
   });
   after(async () => {
     clients?.dynamo.destroy();
@@ -127,5 +142,92 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       rest.items.map((h) => h.key),
       ['page-2.png', 'page-1.png'],
     );
+  });
+
+  describe('putAll: many results in few requests (decision 0021)', () => {
+    const writes = (prefix: string, n: number, extra: Partial<ImageResult> = {}) =>
+      Array.from({ length: n }, (_, i) => ({
+        result: result({
+          key: `${prefix}-${i}.png`,
+          labels: [
+            { label: `${prefix}-A`, score: 0.9 - i / 100 },
+            { label: `${prefix}-B`, score: 0.06 },
+          ],
+          ...extra,
+        }),
+      }));
+    const values = (settled: Array<PromiseSettledResult<string>>) =>
+      settled.map((s) => (s.status === 'fulfilled' ? s.value : `rejected: ${String(s.reason)}`));
+
+    it('writes distinct images in one transaction, each readable with its label index', async () => {
+      const batch = writes('group', 10);
+      sent.length = 0;
+      const settled = await store.putAll(batch);
+      assert.deepEqual(values(settled), Array(10).fill('written'));
+      assert.deepEqual(sent, ['TransactWriteItemsCommand'], '10 results x 3 items: one request');
+      for (const { result: r } of batch) assert.deepEqual(await store.getByImage('b', r.key), [r]);
+      assert.equal((await hits('group-A')).length, 10);
+      assert.equal((await hits('group-B')).length, 10);
+    });
+
+    it('splits at 100 items a transaction and never names an image twice in one', async () => {
+      // 40 results of 3 items each: 120 items, so two transactions.
+      const many = writes('split', 40);
+      sent.length = 0;
+      assert.deepEqual(values(await store.putAll(many)), Array(40).fill('written'));
+      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+      // The same image twice (a re-upload in the same batch): the newer one wins, in its own transaction.
+      const older = result({ key: 'twice.png', eTag: 'old', sequencer: paddedSequencer('10') });
+      const newer = result({ key: 'twice.png', eTag: 'new', sequencer: paddedSequencer('11') });
+      sent.length = 0;
+      assert.deepEqual(values(await store.putAll([{ result: older }, { result: newer, previous: older }])), [
+        'written',
+        'written',
+      ]);
+      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+      assert.deepEqual(await store.getByImage('b', 'twice.png'), [newer]);
+    });
+
+    it('tells a duplicate inside a group from the new results around it', async () => {
+      const stored = result({ key: 'dup-1.png', labels: [{ label: 'dup-A', score: 0.9 }] });
+      assert.equal(await store.put(stored), 'written');
+      const batch = [0, 1, 2].map((i) => ({
+        result: result({ key: `dup-${i}.png`, labels: [{ label: 'dup-A', score: 0.9 }] }),
+      }));
+      sent.length = 0;
+      assert.deepEqual(values(await store.putAll(batch)), ['written', 'duplicate', 'written']);
+      // The group's transaction was cancelled as a whole; then one write per result.
+      assert.deepEqual(sent, Array(4).fill('TransactWriteItemsCommand'));
+      assert.equal((await hits('dup-A')).length, 3);
+    });
+
+    it("counts a job's results once, their shard counters added up in the group", async () => {
+      const jobId = 'job-putall';
+      // 70 results x 4 items (result, 2 index items, marker) + the shards' counters: several transactions.
+      const okWrites = writes('job', 70, { jobId });
+      const failedWrite = {
+        result: result({
+          key: 'job-broken.png',
+          jobId,
+          status: 'failed',
+          error: { code: 'image/decode-failed', message: 'broken' },
+        }),
+      };
+      sent.length = 0;
+      const settled = await jobStore.putAll([...okWrites, failedWrite]);
+      assert.deepEqual(values(settled), Array(71).fill('written'));
+      assert.ok(sent.length >= 3 && sent.length <= 5, `${sent.length} transactions for 71 results`);
+      assert.deepEqual(await jobs.counts(jobId), { labeled: 70, failed: 1, skipped: 0, cancelled: 0 });
+      // A redelivery of the same results counts nothing again and writes nothing new.
+      assert.deepEqual(
+        values(await jobStore.putAll([...okWrites, failedWrite])),
+        Array(71).fill('duplicate'),
+      );
+      assert.deepEqual(await jobs.counts(jobId), { labeled: 70, failed: 1, skipped: 0, cancelled: 0 });
+      const markers: string[] = [];
+      for await (const m of jobs.markers(jobId)) markers.push(`${m.key}:${m.outcome}`);
+      assert.equal(markers.length, 71);
+      assert.ok(markers.includes('job-broken.png:failed'));
+    });
   });
 });
