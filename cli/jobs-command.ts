@@ -133,7 +133,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JOBS_HELP}\n`);
     return values.help ? 0 : 2;
   }
-  if (!(sub in SUBCOMMAND_HELP)) throw new UsageError(`unknown jobs command "${sub}"`);
+  if (!Object.hasOwn(SUBCOMMAND_HELP, sub)) throw new UsageError(`unknown jobs command "${sub}"`);
   const help = SUBCOMMAND_HELP[sub as keyof typeof SUBCOMMAND_HELP];
   if (values.help) {
     process.stdout.write(`${help}\n\n${WHERE}\n`);

@@ -246,6 +246,7 @@ describe('labeler jobs: usage errors and help (no stack needed)', () => {
     [['list', 'extra'], /takes no arguments/],
     [['list', '--limit', '0'], /--limit must be/],
     [['frob'], /unknown jobs command "frob"/],
+    [['toString'], /unknown jobs command "toString"/],
     [['status', 'x', '--bogus'], /unknown option "--bogus"/],
     [['schedule'], /unknown schedule command/],
     [['schedule', 'pause', 'x'], /unknown schedule command "pause"/],

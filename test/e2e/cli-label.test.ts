@@ -94,3 +94,23 @@ describe('labeler label', () => {
     assert.equal(run.stdout, '');
   });
 });
+
+describe('labeler with no command, or one it does not have', () => {
+  it('prints the commands on --help (exit 0) and with no command (exit 2)', async () => {
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: labeler <command>/);
+    const none = await runCli([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stdout, /^Usage: labeler <command>/);
+  });
+
+  for (const name of ['frob', 'toString', 'constructor', '__proto__']) {
+    it(`"labeler ${name}" is an unknown command, exit 2`, async () => {
+      const run = await runCli([name]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, new RegExp(`unknown command "${name}"`));
+      assert.equal(run.stdout, '');
+    });
+  }
+});
