@@ -63,6 +63,9 @@ export async function startDynamoDbLocal(options: { dbPath?: string } = {}): Pro
     // The launcher exits when this stdin pipe closes: when this process ends, even by SIGKILL.
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
+    // A process group of its own: a terminal's Ctrl-C reaches the whole foreground group,
+    // and the stack, not the signal, decides when DynamoDB Local stops (decision 0007).
+    detached: true,
   });
   // Its last output only: a long-running stack must not grow this without bound.
   let output = '';

@@ -67,6 +67,9 @@ class Environment {
       // stdout belongs to the CLI's JSON Lines: anything an environment prints goes to stderr.
       stdio: ['ignore', 2, 'inherit', 'ipc'],
       env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+      // Out of the terminal's process group, so Ctrl-C reaches only the stack, which stops
+      // its environments in order; an environment still exits when its parent's IPC closes.
+      detached: true,
     });
     let settleReady: { resolve: () => void; reject: (error: Error) => void } | undefined;
     this.ready = new Promise<void>((resolve, reject) => {

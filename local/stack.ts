@@ -351,6 +351,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr. It learns
         // this process's pid (ENV.localStackPid) and exits when that process is gone.
         stdio: ['ignore', 2, 'inherit'],
+        // Out of the terminal's process group, like the stack's other children: the stack
+        // stops it (SIGTERM, a drain) when Ctrl-C reaches the stack.
+        detached: true,
         env: {
           ...process.env,
           [ENV.region]: LOCAL_REGION,

@@ -80,15 +80,18 @@ describe('labeler local run: large files, and Ctrl-C', () => {
     timeout: GENEROUS_MS,
   }, async () => {
     const samples = join(DEFAULT_MODEL_DIR, 'samples');
-    const run = new LabelerProcess(['local', 'run', samples]);
+    const run = new LabelerProcess(['local', 'run', samples], { ownProcessGroup: true });
     try {
       const [, total] = await run.waitForOutput(/uploading (\d+) files/);
       const [jvm] = await childPids(run.child.pid ?? 0, 'java');
       assert.ok(jvm, 'DynamoDB Local runs as a child of local run');
 
-      run.kill('SIGINT');
+      // The whole process group, as a terminal sends it: DynamoDB Local and the execution
+      // environments must not die of it before the stack has stopped them.
+      run.pressCtrlC();
 
       assert.equal(await run.exited, 130, run.output);
+      assert.doesNotMatch(run.stderr, /dynamodb-exited|execution environment \d+ exited/, run.stderr);
       const summary = JSON.parse(run.stderr.match(/^summary (.*)$/m)?.[1] ?? '{}') as {
         ok: number;
         failed: number;

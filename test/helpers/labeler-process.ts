@@ -11,10 +11,12 @@ export class LabelerProcess {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[]) {
+  /** @param options.ownProcessGroup as a shell starts a foreground command, for `pressCtrlC` */
+  constructor(args: string[], options: { ownProcessGroup?: boolean } = {}) {
     this.child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin', 'labeler.mjs'), ...args], {
       cwd: PACKAGE_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.ownProcessGroup ?? false,
     });
     this.child.stdout?.on('data', (d: Buffer) => {
       this.stdout += d.toString();
@@ -45,6 +47,13 @@ export class LabelerProcess {
       },
       timeoutMs,
     );
+  }
+
+  /** What a terminal's Ctrl-C does: SIGINT to every process of the foreground process group. */
+  pressCtrlC(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
+      process.kill(-this.child.pid, 'SIGINT');
+    }
   }
 
   kill(signal: NodeJS.Signals): void {
