@@ -166,8 +166,10 @@ describe('labeler jobs against a real local stack', () => {
       },
       120_000,
     );
-    assert.equal(settled.status, 'cancelled');
-    assert.ok(Number(settled.cancelled) > 0, 'some objects were cancelled, not labeled');
+    assert.equal(settled.status, 'cancelled', 'images already in flight finish; the job stays cancelled');
+    // How many the workers had in flight when the cancel landed depends on their speed: that the
+    // rest are dropped as cancelled is pinned, with a gate, in test/integration/jobs-labeling.test.ts.
+    assert.equal(Number(settled.failed), 0, 'the 300 good images: none failed');
     // Cancelling again is a no-op; a finished job cannot be cancelled.
     assert.equal((await jobs('cancel', jobId)).code, 0);
     const finished = await jobs('cancel', bigJobId);
