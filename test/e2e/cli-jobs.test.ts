@@ -152,11 +152,12 @@ describe('labeler jobs against a real local stack', () => {
     const start = await jobs('start', '--prefix', 'datasets/cancel/', '--mode', 'all');
     assert.equal(start.code, 0, start.stderr);
     const jobId = start.stdout.trim();
+    // A user's cancel races the workers: on a fast machine the 300 small images may all be done
+    // before it lands. Either outcome is a defined one, and each is checked whole; that a cancel
+    // drops what is left is pinned, behind a gate, in test/integration/jobs-labeling.test.ts.
     const cancel = await jobs('cancel', jobId, '--format', 'json');
-    assert.equal(cancel.code, 0, cancel.stderr);
-    assert.equal(jsonLines(cancel.stdout)[0]?.status, 'cancelled');
     const settled = await waitFor(
-      'the cancelled job to account for every object',
+      'the job to account for every object',
       async () => {
         const [job] = jsonLines((await jobs('status', jobId, '--format', 'json')).stdout);
         const n = (f: string) => Number(job?.[f]);
@@ -166,12 +167,20 @@ describe('labeler jobs against a real local stack', () => {
       },
       120_000,
     );
-    assert.equal(settled.status, 'cancelled', 'images already in flight finish; the job stays cancelled');
-    // How many the workers had in flight when the cancel landed depends on their speed: that the
-    // rest are dropped as cancelled is pinned, with a gate, in test/integration/jobs-labeling.test.ts.
+    assert.equal(Number(settled.total), 300);
     assert.equal(Number(settled.failed), 0, 'the 300 good images: none failed');
-    // Cancelling again is a no-op; a finished job cannot be cancelled.
-    assert.equal((await jobs('cancel', jobId)).code, 0);
+    if (cancel.code === 0) {
+      assert.equal(jsonLines(cancel.stdout)[0]?.status, 'cancelled');
+      assert.equal(settled.status, 'cancelled', 'images already in flight finish; the job stays cancelled');
+      // Cancelling again is a no-op.
+      assert.equal((await jobs('cancel', jobId)).code, 0);
+    } else {
+      assert.equal(cancel.code, 1, cancel.stderr);
+      assert.match(cancel.stderr, /\[job\/not-cancellable\] job \S+ is succeeded/);
+      assert.equal(settled.status, 'succeeded');
+      assert.equal(Number(settled.cancelled), 0);
+    }
+    // A finished job cannot be cancelled.
     const finished = await jobs('cancel', bigJobId);
     assert.equal(finished.code, 1);
     assert.match(finished.stderr, /\[job\/not-cancellable\]/);
