@@ -537,5 +537,29 @@ function handlerOverheadText(h: HandlerOverheadData): string {
     n(ms[key] as number),
     key === 'inProcess' ? '–' : `${n(((ms[key] as number) / base - 1) * 100, 0)} %`,
   ]);
-  return [head, '', table(['path', 'CPU ms/image (median)', 'over in process'], rows)].join('\n');
+  const byThread = h.cpuMsByThread ? handlerThreadsText(h.cpuMsByThread) : undefined;
+  return [
+    head,
+    '',
+    table(['path', 'CPU ms/image (median)', 'over in process'], rows),
+    ...(byThread ? ['', byThread] : []),
+  ].join('\n');
+}
+
+/** Which threads spent each path's CPU: `main` is JavaScript; the rest go by thread name. */
+function handlerThreadsText(byThread: NonNullable<HandlerOverheadData['cpuMsByThread']>): string | undefined {
+  const paths = HANDLER_PATHS.map(([key]) => key).filter((key) => byThread[key] !== undefined);
+  const totals = new Map<string, number>();
+  for (const key of paths) {
+    for (const [group, ms] of Object.entries(byThread[key] ?? {}))
+      totals.set(group, (totals.get(group) ?? 0) + ms);
+  }
+  if (totals.size === 0) return undefined;
+  const groups = [...totals].sort((a, b) => b[1] - a[1]).map(([group]) => group);
+  const rows = paths.map((key) => [key, ...groups.map((group) => n(byThread[key]?.[group]))]);
+  return [
+    'CPU ms per image by thread (mean of the rounds; `main` runs the JavaScript, the others go by their thread names):',
+    '',
+    table(['path', ...groups], rows),
+  ].join('\n');
 }

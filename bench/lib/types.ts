@@ -110,6 +110,8 @@ export interface HandlerOverheadData {
   readonly images: number;
   readonly rounds: number;
   readonly cpuMsPerImage?: Readonly<Record<string, number>>;
+  /** CPU-ms per image of each path by thread group (bench/lib/thread-cpu.ts). */
+  readonly cpuMsByThread?: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly note?: string;
 }
 

@@ -89,7 +89,13 @@ async function handlerOverhead(ctx: Context, dir: string): Promise<HandlerOverhe
     const result = await runNodeWorker<HandlerOverheadResult>('handler-overhead', args, {
       timeoutMs: ctx.timeoutMs(timeoutSeconds),
     });
-    return { command, images: result.images, rounds: result.rounds, cpuMsPerImage: result.cpuMsPerImage };
+    return {
+      command,
+      images: result.images,
+      rounds: result.rounds,
+      cpuMsPerImage: result.cpuMsPerImage,
+      cpuMsByThread: result.cpuMsByThread,
+    };
   } catch (error) {
     const note = `not available: ${gist(errorMessage(error))}`;
     ctx.log(`handler overhead: ${note}`);

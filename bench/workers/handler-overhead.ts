@@ -23,7 +23,8 @@ import { createImageLabeler } from '../../shared/labeling/create-labeler.ts';
 import type { ImageStore, ResultsStore } from '../../shared/labeling/results.ts';
 import { CLASSIFY, IMAGE_LIMITS, LABELING } from '../../shared/settings.ts';
 import { workerMain } from '../lib/child.ts';
-import { cpuSecondsSince } from '../lib/stats.ts';
+import { cpuSecondsSince, median } from '../lib/stats.ts';
+import { threadCpuDelta, threadCpuMs } from '../lib/thread-cpu.ts';
 
 export interface HandlerOverheadArgs {
   readonly modelDir: string;
@@ -57,6 +58,11 @@ export interface HandlerOverheadResult {
   readonly cpuMsPerImage: Record<HandlerPath, number>;
   /** Every round's CPU-ms per image, in the order run. */
   readonly roundsMs: Record<HandlerPath, number[]>;
+  /**
+   * CPU-ms per image of each path by thread (lib/thread-cpu.ts), the mean over its rounds:
+   * which threads spend the handler's extra. Empty where /proc is not there.
+   */
+  readonly cpuMsByThread: Record<HandlerPath, Record<string, number>>;
 }
 
 const BUCKET = 'images';
@@ -95,11 +101,6 @@ function eventRecord(key: string, eTag: string, size: number, id: number): Queue
 setFlagsFromString('--expose-gc');
 /** Collects the garbage of a round's setup (its uploads), so the round does not pay for it. */
 const collectGarbage = runInNewContext('gc') as () => void;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
 
 await workerMain<HandlerOverheadArgs, HandlerOverheadResult>(async (args) => {
   const dynamo = await startDynamoDbLocal();
@@ -165,6 +166,27 @@ await workerMain<HandlerOverheadArgs, HandlerOverheadResult>(async (args) => {
           }),
       };
     };
+    const roundsMs: Record<HandlerPath, number[]> = {
+      inProcess: [],
+      handler: [],
+      handlerPerImageWrites: [],
+      handlerChecksums: [],
+      handlerFileImages: [],
+      handlerRawGet: [],
+    };
+    const byThread = new Map<HandlerPath, Map<string, number>>();
+    /** Runs one round of a path and records its CPU per image, whole and by thread. */
+    const measured = async (path: HandlerPath, work: () => Promise<void>): Promise<void> => {
+      collectGarbage();
+      const cpu = process.cpuUsage();
+      const threads = threadCpuMs();
+      await work();
+      roundsMs[path].push((cpuSecondsSince(cpu) * 1000) / args.files.length);
+      const sums = byThread.get(path) ?? new Map<string, number>();
+      for (const [group, ms] of threadCpuDelta(threads, threadCpuMs()))
+        sums.set(group, (sums.get(group) ?? 0) + ms);
+      byThread.set(path, sums);
+    };
     let uploads = 0;
     const handlerRound = async (variant: HandlerPath): Promise<void> => {
       // Fresh keys each round, so nothing is a duplicate.
@@ -185,48 +207,45 @@ await workerMain<HandlerOverheadArgs, HandlerOverheadResult>(async (args) => {
         exports: new S3ExportStore(s3, BUCKET),
         log: { info: () => {}, warn: () => {}, error: () => {} },
       };
-      collectGarbage();
-      const cpu = process.cpuUsage();
-      for (let at = 0; at < records.length; at += CLASSIFY.batchSize) {
-        const report = await classifyRecords(records.slice(at, at + CLASSIFY.batchSize), deps);
-        if (report.failedMessageIds.length > 0) throw new Error(`${variant}: a batch failed`);
-      }
-      return void roundsMs[variant].push((cpuSecondsSince(cpu) * 1000) / args.files.length);
+      await measured(variant, async () => {
+        for (let at = 0; at < records.length; at += CLASSIFY.batchSize) {
+          const report = await classifyRecords(records.slice(at, at + CLASSIFY.batchSize), deps);
+          if (report.failedMessageIds.length > 0) throw new Error(`${variant}: a batch failed`);
+        }
+      });
     };
-    const inProcessRound = async (): Promise<void> => {
-      collectGarbage();
-      const cpu = process.cpuUsage();
-      let lines = 0;
-      for await (const run of labeler.labelAll(
-        args.files.map((_, i) => i),
-        (i) => readFile(args.files[i] as string),
-      )) {
-        for (const { outcome } of run) lines += JSON.stringify(outcome).length > 0 ? 1 : 0;
-      }
-      if (lines !== args.files.length) throw new Error('inProcess: an image had no outcome');
-      roundsMs.inProcess.push((cpuSecondsSince(cpu) * 1000) / args.files.length);
-    };
+    const inProcessRound = () =>
+      measured('inProcess', async () => {
+        let lines = 0;
+        for await (const run of labeler.labelAll(
+          args.files.map((_, i) => i),
+          (i) => readFile(args.files[i] as string),
+        )) {
+          for (const { outcome } of run) lines += JSON.stringify(outcome).length > 0 ? 1 : 0;
+        }
+        if (lines !== args.files.length) throw new Error('inProcess: an image had no outcome');
+      });
 
-    const roundsMs: Record<HandlerPath, number[]> = {
-      inProcess: [],
-      handler: [],
-      handlerPerImageWrites: [],
-      handlerChecksums: [],
-      handlerFileImages: [],
-      handlerRawGet: [],
-    };
     const paths = args.paths ?? (Object.keys(roundsMs) as HandlerPath[]);
     const round = (path: HandlerPath) => (path === 'inProcess' ? inProcessRound() : handlerRound(path));
     // A warm-up of each path (JIT, first requests, first runs), not counted.
     for (const path of paths) await round(path);
     for (const path of paths) roundsMs[path].length = 0;
+    byThread.clear();
     for (let r = 0; r < args.rounds; r++) for (const path of paths) await round(path);
     const cpuMsPerImage = Object.fromEntries(paths.map((path) => [path, median(roundsMs[path])])) as Record<
       HandlerPath,
       number
     >;
+    const imagesLabeled = args.files.length * args.rounds;
+    const cpuMsByThread = Object.fromEntries(
+      paths.map((path) => [
+        path,
+        Object.fromEntries([...(byThread.get(path) ?? [])].map(([group, ms]) => [group, ms / imagesLabeled])),
+      ]),
+    ) as Record<HandlerPath, Record<string, number>>;
     await labeler.classifier.release();
-    return { images: args.files.length, rounds: args.rounds, cpuMsPerImage, roundsMs };
+    return { images: args.files.length, rounds: args.rounds, cpuMsPerImage, roundsMs, cpuMsByThread };
   } finally {
     s3Emulator.child.kill();
     await dynamo.stop();
