@@ -13,6 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startDynamoDbLocal } from '../../local/dynamodb-local.ts';
+import { setLabelingHeapGrowth } from '../../shared/aws/classify-handler.ts';
 import { createAwsClients, LOCAL_CREDENTIALS } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { encodeS3Key } from '../../shared/aws/s3-event.ts';
@@ -99,6 +100,8 @@ function eventRecord(key: string, eTag: string, size: number, id: number): Queue
 }
 
 setFlagsFromString('--expose-gc');
+// As the deployed handler's process runs (createClassifyDeps sets it); every path shares it.
+setLabelingHeapGrowth();
 /** Collects the garbage of a round's setup (its uploads), so the round does not pay for it. */
 const collectGarbage = runInNewContext('gc') as () => void;
 

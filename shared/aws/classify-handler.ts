@@ -1,12 +1,23 @@
+import { setFlagsFromString } from 'node:v8';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { WorkerConfig } from '../config.ts';
 import type { BatchReport, ClassifyDeps, ClassifyLog } from '../labeling/classify-records.ts';
 import { classifyRecords } from '../labeling/classify-records.ts';
 import { createImageLabeler } from '../labeling/create-labeler.ts';
+import { CLASSIFY } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
 import { S3ExportStore, S3ImageStore } from './s3-stores.ts';
+
+/**
+ * Sets V8's heap growth for a labeling process (CLASSIFY.heapGrowingPercent). At run time
+ * because Node refuses V8 flags in NODE_OPTIONS, the only way a Lambda function's settings
+ * reach the runtime's command line; V8 reads this flag each time it sets the next limit.
+ */
+export function setLabelingHeapGrowth(): void {
+  setFlagsFromString(`--heap-growing-percent=${CLASSIFY.heapGrowingPercent}`);
+}
 
 /** Builds the classify use case's ports from settings and SDK clients: model loaded once per process. */
 export async function createClassifyDeps(
@@ -14,6 +25,7 @@ export async function createClassifyDeps(
   clients: AwsClients,
   log: ClassifyLog,
 ): Promise<ClassifyDeps> {
+  setLabelingHeapGrowth();
   const labeler = await createImageLabeler(
     {
       modelDir: config.modelDir,
