@@ -38,50 +38,17 @@ interface Command {
 // Each command's module is loaded when it runs: loading all of them (the AWS SDK, the
 // local stack, onnxruntime, sharp) took 1.6 s before even "--help" could answer.
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  label: async () => {
-    const m = await import('./label-command.ts');
-    return { run: m.labelCommand, help: m.LABEL_HELP };
-  },
-  local: async () => {
-    const m = await import('./local-command.ts');
-    return { run: m.localCommand, help: m.LOCAL_HELP };
-  },
-  upload: async () => {
-    const m = await import('./upload-command.ts');
-    return { run: m.uploadCommand, help: m.UPLOAD_HELP };
-  },
-  status: async () => {
-    const m = await import('./status-command.ts');
-    return { run: m.statusCommand, help: m.STATUS_HELP };
-  },
-  query: async () => {
-    const m = await import('./query-command.ts');
-    return { run: m.queryCommand, help: m.QUERY_HELP };
-  },
-  jobs: async () => {
-    const m = await import('./jobs-command.ts');
-    return { run: m.jobsCommand, help: m.JOBS_HELP };
-  },
-  export: async () => {
-    const m = await import('./export-command.ts');
-    return { run: m.exportCommand, help: m.EXPORT_HELP };
-  },
-  dlq: async () => {
-    const m = await import('./dlq-command.ts');
-    return { run: m.dlqCommand, help: m.DLQ_HELP };
-  },
-  ui: async () => {
-    const m = await import('./ui-command.ts');
-    return { run: m.uiCommand, help: m.UI_HELP };
-  },
-  doctor: async () => {
-    const m = await import('./doctor-command.ts');
-    return { run: m.doctorCommand, help: m.DOCTOR_HELP };
-  },
-  model: async () => {
-    const m = await import('./model-command.ts');
-    return { run: m.modelCommand, help: m.MODEL_HELP };
-  },
+  label: () => import('./label-command.ts').then((m) => ({ run: m.labelCommand, help: m.LABEL_HELP })),
+  local: () => import('./local-command.ts').then((m) => ({ run: m.localCommand, help: m.LOCAL_HELP })),
+  upload: () => import('./upload-command.ts').then((m) => ({ run: m.uploadCommand, help: m.UPLOAD_HELP })),
+  status: () => import('./status-command.ts').then((m) => ({ run: m.statusCommand, help: m.STATUS_HELP })),
+  query: () => import('./query-command.ts').then((m) => ({ run: m.queryCommand, help: m.QUERY_HELP })),
+  jobs: () => import('./jobs-command.ts').then((m) => ({ run: m.jobsCommand, help: m.JOBS_HELP })),
+  export: () => import('./export-command.ts').then((m) => ({ run: m.exportCommand, help: m.EXPORT_HELP })),
+  dlq: () => import('./dlq-command.ts').then((m) => ({ run: m.dlqCommand, help: m.DLQ_HELP })),
+  ui: () => import('./ui-command.ts').then((m) => ({ run: m.uiCommand, help: m.UI_HELP })),
+  doctor: () => import('./doctor-command.ts').then((m) => ({ run: m.doctorCommand, help: m.DOCTOR_HELP })),
+  model: () => import('./model-command.ts').then((m) => ({ run: m.modelCommand, help: m.MODEL_HELP })),
 };
 
 async function main(argv: string[]): Promise<number> {
