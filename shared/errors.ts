@@ -60,6 +60,23 @@ export class ObjectNotFoundError extends LabelerError {
   }
 }
 
+/**
+ * Reading the object was refused in a way that retrying cannot change: the role lacks
+ * s3:GetObject on it, a bucket policy or KMS key denies it (`object/access-denied`), or
+ * it sits in an archive storage class and must be restored first (`object/archived`), or S3
+ * calls the request itself invalid (`object/bad-request`).
+ * Permanent: a failed result on the first receive, never five receives and the DLQ.
+ */
+export class ObjectUnreadableError extends LabelerError {
+  constructor(
+    code: 'object/access-denied' | 'object/archived' | 'object/bad-request',
+    message: string,
+    cause?: unknown,
+  ) {
+    super(code, message, { cause });
+  }
+}
+
 /** Codes of LocalFileError, one per way a local path fails to be a readable image file. */
 export const LOCAL_FILE_ERROR_CODES = [
   'file/not-found',

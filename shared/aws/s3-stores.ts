@@ -4,7 +4,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ImageTooLargeError, LabelerError, ObjectNotFoundError } from '../errors.ts';
+import { ImageTooLargeError, LabelerError, ObjectNotFoundError, ObjectUnreadableError } from '../errors.ts';
 import type { ExportStore, ImageStore } from '../labeling/results.ts';
 import { toLabelerError } from './errors.ts';
 
@@ -28,7 +28,7 @@ export class S3ImageStore implements ImageStore {
       if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket') {
         throw new ObjectNotFoundError(where, error);
       }
-      throw toLabelerError(error, `S3 GetObject ${where}`);
+      throw unreadableObjectError(error, where) ?? toLabelerError(error, `S3 GetObject ${where}`);
     }
     const eTag = response.ETag?.replace(/^"|"$/g, '');
     if (eTag && eTag !== ref.eTag) {
@@ -50,6 +50,54 @@ export class S3ImageStore implements ImageStore {
       throw toLabelerError(error, `S3 GetObject body ${where}`);
     }
   }
+}
+
+/**
+ * 4xx answers to GetObject that the same request can never turn into a success. A
+ * 403 is a permission (role, bucket policy, KMS key policy; without s3:ListBucket S3 also
+ * answers 403 for a key that does not exist) except for the signing and clock errors
+ * below, which come from this process's credentials and clear on a retry.
+ */
+const TRANSIENT_403 = new Set([
+  'RequestTimeTooSkewed',
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+]);
+const BAD_REQUEST_400 = new Set([
+  'InvalidArgument',
+  'InvalidRequest',
+  'InvalidBucketName',
+  'KeyTooLongError',
+]);
+
+export function unreadableObjectError(error: unknown, where: string): ObjectUnreadableError | undefined {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e?.name ?? '';
+  const status = e?.$metadata?.httpStatusCode;
+  if (name === 'InvalidObjectState') {
+    return new ObjectUnreadableError(
+      'object/archived',
+      `${where} is in an archive storage class (Glacier, Deep Archive): restore it, then label it again`,
+      error,
+    );
+  }
+  if (BAD_REQUEST_400.has(name)) {
+    return new ObjectUnreadableError('object/bad-request', `S3 refused to read ${where}: ${name}`, error);
+  }
+  if (
+    (status === 403 || name === 'AccessDenied' || name === 'AllAccessDisabled') &&
+    !TRANSIENT_403.has(name)
+  ) {
+    return new ObjectUnreadableError(
+      'object/access-denied',
+      `access to ${where} was denied (${name || 'HTTP 403'}): the labeling role, the bucket policy or the object's KMS key does not allow reading it`,
+      error,
+    );
+  }
+  return undefined;
 }
 
 /** Writes the JSON Lines export, one object per batch. */
