@@ -3,6 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../settings.ts';
+import { type AwsCallRecorder, callRecorderFromEnv, recordCalls } from './call-recorder.ts';
 
 export interface AwsClients {
   readonly s3: S3Client;
@@ -31,6 +32,11 @@ export function createAwsClients(options: {
   local?: boolean;
   /** A named profile of the shared AWS config files (the CLI's --profile). */
   profile?: string;
+  /**
+   * Tests only: records every call (test/infra/iam-contract.test.ts). Without it, a process
+   * started with LABELER_AWS_CALL_LOG set appends its calls to that file (call-recorder.ts).
+   */
+  recorder?: AwsCallRecorder;
 }): AwsClients {
   const credentials = options.local ? LOCAL_CREDENTIALS : undefined;
   const common = {
@@ -58,5 +64,7 @@ export function createAwsClients(options: {
     ...(options.endpoints?.dynamodb ? { endpoint: options.endpoints.dynamodb } : {}),
   });
   const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const recorder = options.recorder ?? callRecorderFromEnv();
+  if (recorder) for (const client of [s3, sqs, dynamo]) recordCalls(client, recorder);
   return { s3, sqs, dynamo, db };
 }
