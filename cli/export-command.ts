@@ -28,7 +28,7 @@ import {
   stdoutDestination,
 } from './export-destination.ts';
 import { count } from './output.ts';
-import { openStack, STACK_HELP, STACK_OPTIONS } from './stack.ts';
+import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
                       --format jsonl|csv|parquet --out <file|s3://bucket/key|->
@@ -138,13 +138,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
         : by === 'prefix'
           ? { by, model, bucket: values.bucket ?? resources.imagesBucket, prefix: values.prefix as string }
           : { by, jobId: values.job as string };
-    const names = {
-      jobsTable: resources.jobsTable,
-      resultsTable: resources.resultsTable,
-      planQueueUrl: resources.queueUrls.plan,
-      incomingQueueUrl: resources.queueUrls.incoming,
-      bulkQueueUrl: resources.queueUrls.bulk,
-    };
+    const names = jobsResourcesOf(resources);
     const ports: ExportPorts = {
       results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),
       jobs: createJobsService(stack.clients, names, model, stack.region),

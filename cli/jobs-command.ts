@@ -3,7 +3,13 @@ import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { LabelerError } from '../shared/errors.ts';
-import type { Job, JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
+import {
+  assertReadableBucket,
+  type Job,
+  type JobMode,
+  type JobsService,
+  type JobTarget,
+} from '../shared/labeling/jobs.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
@@ -11,7 +17,7 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { autoTarget } from './auto-target.ts';
-import { openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
+import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
 /** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
 export const WAIT_TIMED_OUT = 124;
@@ -204,6 +210,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
     switch (name) {
       case 'start': {
         const bucket = values.bucket ?? connection.imagesBucket;
+        readable(bucket, connection);
         const auto = target === 'auto' ? await connection.autoTarget(bucket, values.prefix ?? '') : undefined;
         if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
@@ -271,6 +278,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       }
       case 'schedule add': {
         const spec = scheduleFrom(values, args[0], values.bucket ?? connection.imagesBucket);
+        readable(spec.bucket, connection);
         await connection.schedules().add(spec);
         process.stderr.write(`schedule ${spec.name} added: ${spec.expression} ${spec.timezone ?? 'UTC'}\n`);
         return 0;
@@ -339,6 +347,15 @@ function positiveLimit(value: string): number {
     throw new UsageError(`--limit must be an integer from 1 to 1000, got "${value}"`);
   }
   return n;
+}
+
+/** A bucket the stack cannot read is refused before anything is listed or planned: a usage error. */
+function readable(bucket: string, connection: JobsConnection): void {
+  try {
+    assertReadableBucket(bucket, connection.readableBuckets);
+  } catch (error) {
+    asUsage('job/bucket-not-readable')(error);
+  }
 }
 
 /** The service refuses a request the user typed: that is a usage error, with its code. */
@@ -513,6 +530,7 @@ function formatDuration(seconds: number): string {
 export interface JobsConnection {
   readonly jobs: JobsService;
   readonly imagesBucket: string;
+  readonly readableBuckets: readonly string[];
   autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
   schedules(): SchedulesPort;
   close(): void;
@@ -527,22 +545,12 @@ export async function connect(values: StackValues & { model?: string }): Promise
   const model: ModelRef = { id: manifest.id, version: manifest.version };
   const stack = await openStack(values);
   const { resources, outputs } = stack;
-  const jobs = createJobsService(
-    stack.clients,
-    {
-      jobsTable: resources.jobsTable,
-      resultsTable: resources.resultsTable,
-      planQueueUrl: resources.queueUrls.plan,
-      incomingQueueUrl: resources.queueUrls.incoming,
-      bulkQueueUrl: resources.queueUrls.bulk,
-    },
-    model,
-    stack.region,
-  );
+  const jobs = createJobsService(stack.clients, jobsResourcesOf(resources), model, stack.region);
   let scheduler: SchedulerClient | undefined;
   return {
     jobs,
     imagesBucket: resources.imagesBucket,
+    readableBuckets: resources.readableBuckets,
     autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);

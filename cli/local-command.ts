@@ -160,6 +160,7 @@ async function serve(
     region: stack.region,
     endpoints: stack.endpoints,
     names: stack.names,
+    readableBuckets: stack.readableBuckets.filter((b) => b !== stack.names.imagesBucket),
     pid: process.pid,
     ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
   });

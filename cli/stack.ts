@@ -4,6 +4,7 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { findRunningStack } from '../local/endpoints.ts';
 import type { LocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import type { JobsResources } from '../shared/aws/jobs-service.ts';
 import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
 import { LabelerError } from '../shared/errors.ts';
@@ -12,7 +13,15 @@ import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
 
 /** The queues of a stack, by role; each value is the queue's URL. */
-export type QueueRole = 'incoming' | 'incomingDlq' | 'bulk' | 'bulkDlq' | 'plan' | 'planDlq';
+export type QueueRole =
+  | 'incoming'
+  | 'incomingDlq'
+  | 'jobs'
+  | 'jobsDlq'
+  | 'bulk'
+  | 'bulkDlq'
+  | 'plan'
+  | 'planDlq';
 
 /** The physical names a command needs, the same for a deployed stack and the local one. */
 export interface StackResources {
@@ -21,6 +30,8 @@ export interface StackResources {
   readonly resultsTable: string;
   readonly jobsTable: string;
   readonly queueUrls: Readonly<Record<QueueRole, string>>;
+  /** Buckets the stack's labeling roles may read: its images bucket, then cdk.json's `readableBuckets`. */
+  readonly readableBuckets: readonly string[];
   /** The query API's base URL: API Gateway with IAM auth, or the local stack's signed loopback server. */
   readonly queryApiUrl?: string;
 }
@@ -99,11 +110,14 @@ async function openDeployed(name: string, region?: string, profile?: string): Pr
     queueUrls: {
       incoming: outputs.get('IncomingQueueUrl'),
       incomingDlq: outputs.get('IncomingDlqUrl'),
+      jobs: outputs.get('JobsQueueUrl'),
+      jobsDlq: outputs.get('JobsDlqUrl'),
       bulk: outputs.get('BulkQueueUrl'),
       bulkDlq: outputs.get('BulkDlqUrl'),
       plan: outputs.get('PlanQueueUrl'),
       planDlq: outputs.get('PlanDlqUrl'),
     },
+    readableBuckets: outputs.get('ReadableBuckets').split(','),
     queryApiUrl: outputs.get('QueryApiUrl'),
   };
   const clients = createAwsClients({ region: outputs.region, ...(profile ? { profile } : {}) });
@@ -134,11 +148,14 @@ async function openLocal(dataDir: string): Promise<StackConnection> {
       queueUrls: {
         incoming: await url(names.incomingQueue),
         incomingDlq: await url(names.incomingDlq),
+        jobs: await url(names.jobsQueue),
+        jobsDlq: await url(names.jobsDlq),
         bulk: await url(names.bulkQueue),
         bulkDlq: await url(names.bulkDlq),
         plan: await url(names.planQueue),
         planDlq: await url(names.planDlq),
       },
+      readableBuckets: [names.imagesBucket, ...(running.readableBuckets ?? [])],
       ...(running.endpoints.queryApi ? { queryApiUrl: running.endpoints.queryApi } : {}),
     };
     return {
@@ -176,14 +193,29 @@ export function connectionTo(stack: LocalStack): StackConnection {
       queueUrls: {
         incoming: q.incoming.url,
         incomingDlq: q.incomingDlq.url,
+        jobs: q.jobs.url,
+        jobsDlq: q.jobsDlq.url,
         bulk: q.bulk.url,
         bulkDlq: q.bulkDlq.url,
         plan: q.plan.url,
         planDlq: q.planDlq.url,
       },
+      readableBuckets: stack.readableBuckets,
     },
     credentials: async () => LOCAL_CREDENTIALS,
     close: () => undefined,
+  };
+}
+
+/** Where the jobs service of a stack finds its table, queues and readable buckets. */
+export function jobsResourcesOf(resources: StackResources): JobsResources {
+  return {
+    jobsTable: resources.jobsTable,
+    resultsTable: resources.resultsTable,
+    planQueueUrl: resources.queueUrls.plan,
+    jobsQueueUrl: resources.queueUrls.jobs,
+    bulkQueueUrl: resources.queueUrls.bulk,
+    readableBuckets: resources.readableBuckets,
   };
 }
 

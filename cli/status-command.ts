@@ -10,7 +10,14 @@ import { type Job, jobTotalDone } from '../shared/labeling/jobs.ts';
 import { readManifest } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
-import { openStack, type QueueRole, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import {
+  jobsResourcesOf,
+  openStack,
+  type QueueRole,
+  STACK_HELP,
+  STACK_OPTIONS,
+  type StackConnection,
+} from './stack.ts';
 
 export const STATUS_HELP = `Usage: labeler status [--minutes <n>] [--format text|json] [--stack <s>]
 
@@ -121,13 +128,7 @@ export async function readStatus(
     const manifest = await readManifest(DEFAULT_MODEL_DIR);
     const service = createJobsService(
       stack.clients,
-      {
-        jobsTable: stack.resources.jobsTable,
-        resultsTable: stack.resources.resultsTable,
-        planQueueUrl: stack.resources.queueUrls.plan,
-        incomingQueueUrl: stack.resources.queueUrls.incoming,
-        bulkQueueUrl: stack.resources.queueUrls.bulk,
-      },
+      jobsResourcesOf(stack.resources),
       { id: manifest.id, version: manifest.version },
       stack.region,
     );

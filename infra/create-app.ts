@@ -36,6 +36,7 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   const gpuInstanceType: unknown = app.node.tryGetContext('gpuInstanceType');
   const schedules: unknown = app.node.tryGetContext('schedules');
+  const readableBuckets: unknown = app.node.tryGetContext('readableBuckets');
   const stack = new LabelerStack(app, 'Labeler', {
     description:
       'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
@@ -50,6 +51,8 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
     gpuInstanceType: typeof gpuInstanceType === 'string' ? gpuInstanceType : undefined,
     // cdk.json `schedules: [{name, expression, timezone?, bucket?, prefix, target, mode}]`, or `-c schedules='[...]'`.
     schedules: scheduleContext(schedules),
+    // cdk.json `readableBuckets: ["other-bucket"]`, or `-c readableBuckets=a,b`: jobs may label them.
+    readableBuckets: readableBucketsContext(readableBuckets),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -71,4 +74,19 @@ export function scheduleContext(value: unknown): Record<string, unknown>[] {
     throw new ScheduleError('context "schedules" must be an array of objects');
   }
   return parsed as Record<string, unknown>[];
+}
+
+/** The `readableBuckets` context: an array of bucket names in cdk.json, a comma list from `-c`. */
+export function readableBucketsContext(value: unknown): string[] {
+  if (value === undefined || value === '') return [];
+  const names = typeof value === 'string' ? value.split(',').map((n) => n.trim()) : value;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
+    throw new Error('context "readableBuckets" must be a list of bucket names');
+  }
+  for (const name of names) {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) {
+      throw new Error(`context "readableBuckets": "${name}" is not an S3 bucket name`);
+    }
+  }
+  return [...new Set(names)];
 }

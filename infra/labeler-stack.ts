@@ -1,7 +1,8 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { validateSchedule } from '../shared/labeling/schedules.ts';
+import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
 import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
@@ -44,6 +45,12 @@ export interface LabelerStackProps extends StackProps {
    * @default - none
    */
   readonly schedules?: readonly Record<string, unknown>[];
+  /**
+   * Buckets besides the images bucket whose objects jobs may label (cdk.json context
+   * `readableBuckets`): the labeling roles get GetObject on them and plan-job ListBucket.
+   * @default - none
+   */
+  readonly readableBuckets?: readonly string[];
 }
 
 /** The whole pipeline: S3 -> SQS -> Lambda/ECS GPU -> DynamoDB + S3, plus jobs, queries, monitoring. */
@@ -64,26 +71,40 @@ export class LabelerStack extends Stack {
     this.queues = new Queues(this, 'Queues');
     this.storage = new Storage(this, 'Storage', { uploadQueue: this.queues.incoming.queue });
     const { imagesBucket, resultsBucket, resultsTable, jobsTable } = this.storage;
+    const extraBuckets = (props.readableBuckets ?? []).map((name) =>
+      s3.Bucket.fromBucketName(this, `Readable-${name}`, name),
+    );
+    const readableBuckets = [imagesBucket, ...extraBuckets];
 
     this.classify = new Classify(this, 'Classify', {
       image,
       queue: this.queues.incoming.queue,
+      jobsQueue: this.queues.jobs.queue,
       imagesBucket,
+      readableBuckets: extraBuckets,
       resultsBucket,
       resultsTable,
       jobsTable,
     });
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
       image,
-      imagesBucket,
+      readableBuckets,
       planQueue: this.queues.plan,
-      incomingQueue: this.queues.incoming.queue,
+      jobsQueue: this.queues.jobs.queue,
       bulkQueue: this.queues.bulk.queue,
       jobsTable,
       // A schedule without a bucket labels this stack's images bucket.
-      schedules: (props.schedules ?? []).map((declared) =>
-        validateSchedule({ bucket: imagesBucket.bucketName, ...declared }),
-      ),
+      schedules: (props.schedules ?? []).map((declared) => {
+        const spec = validateSchedule({ bucket: imagesBucket.bucketName, ...declared });
+        // A schedule over a bucket the stack cannot read would fail every firing: refuse it now.
+        if (spec.bucket !== imagesBucket.bucketName && !props.readableBuckets?.includes(spec.bucket)) {
+          throw new ScheduleError(
+            `schedule "${spec.name}" labels s3://${spec.bucket}, which this stack cannot read: ` +
+              'add the bucket to the "readableBuckets" list in cdk.json\'s context',
+          );
+        }
+        return spec;
+      }),
     });
     this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, imagesBucket });
     this.athena = new Athena(this, 'Athena', { resultsBucket });
@@ -94,6 +115,7 @@ export class LabelerStack extends Stack {
             image,
             queue: this.queues.bulk.queue,
             imagesBucket,
+            readableBuckets: extraBuckets,
             resultsBucket,
             resultsTable,
             jobsTable,
@@ -104,6 +126,8 @@ export class LabelerStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [
         { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
+        // Job images queue up by design; a day-old one means the job is stuck, not long.
+        { name: 'Jobs', workQueue: this.queues.jobs, maxMessageAge: Duration.hours(24) },
         // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
         { name: 'Bulk', workQueue: this.queues.bulk, maxMessageAge: Duration.hours(2) },
         // A plan step waits behind at most a few others; an old one means planning is stuck.
@@ -141,6 +165,13 @@ export class LabelerStack extends Stack {
       JobsTable: jobsTable.tableName,
       IncomingQueueUrl: this.queues.incoming.queue.queueUrl,
       IncomingDlqUrl: this.queues.incoming.deadLetterQueue.queueUrl,
+      JobsQueueUrl: this.queues.jobs.queue.queueUrl,
+      JobsDlqUrl: this.queues.jobs.deadLetterQueue.queueUrl,
+      // `jobs start --bucket` refuses any other bucket before planning (shared/labeling/jobs.ts).
+      ReadableBuckets: Fn.join(
+        ',',
+        readableBuckets.map((b) => b.bucketName),
+      ),
       BulkQueueUrl: this.queues.bulk.queue.queueUrl,
       BulkDlqUrl: this.queues.bulk.deadLetterQueue.queueUrl,
       PlanQueueUrl: this.queues.plan.queue.queueUrl,

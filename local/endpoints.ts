@@ -15,6 +15,8 @@ export interface RunningStack {
     readonly queryApi?: string;
   };
   readonly names: Record<string, string>;
+  /** Buckets besides the images bucket that this stack's jobs may label. */
+  readonly readableBuckets?: readonly string[];
   /** The `local up` process. */
   readonly pid: number;
   readonly dynamoDbPid?: number;

@@ -36,7 +36,8 @@ process.on('disconnect', () => {
 process.on('message', (raw) => {
   const message = raw as ToEnvironment;
   if (message.type === 'init') void init(message);
-  else if (message.type === 'invoke') void invoke(message.id, message.event);
+  else if (message.type === 'invoke')
+    void invoke(message.id, message.event, Date.now() + message.remainingMs);
   else if (message.type === 'shutdown') void release().finally(() => process.exit(0));
 });
 
@@ -60,11 +61,17 @@ async function init(message: Extract<ToEnvironment, { type: 'init' }>): Promise<
   }
 }
 
-async function invoke(id: number, event: Extract<ToEnvironment, { type: 'invoke' }>['event']): Promise<void> {
+async function invoke(
+  id: number,
+  event: Extract<ToEnvironment, { type: 'invoke' }>['event'],
+  endsAt: number,
+): Promise<void> {
   lastReport = undefined;
   try {
     if (!handler) throw new Error('invoked before init finished');
-    const response = await handler(event);
+    const response = await handler(event, {
+      getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()),
+    });
     await send({ type: 'result', id, response, ...(lastReport ? { report: lastReport } : {}) });
   } catch (error) {
     await send({ type: 'failed', id, message: errorMessage(error) });

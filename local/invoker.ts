@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Endpoints } from '../shared/aws/clients.ts';
+import type { ConsumerContext } from '../shared/aws/sqs-batch-consumer.ts';
 import type { WorkerConfig } from '../shared/config.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
@@ -9,7 +10,7 @@ import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-recor
 /** Messages from the stack to an execution environment. */
 export type ToEnvironment =
   | { type: 'init'; config: WorkerConfig; endpoints: Endpoints }
-  | { type: 'invoke'; id: number; event: SQSEvent }
+  | { type: 'invoke'; id: number; event: SQSEvent; remainingMs: number }
   | { type: 'shutdown' };
 
 /** Messages from an execution environment to the stack. */
@@ -30,6 +31,8 @@ export interface ExecutionEnvironmentsOptions {
   readonly endpoints: Endpoints;
   /** Environments at most, one per concurrent invocation. */
   readonly size: number;
+  /** Environments started (and initialised) before `start` returns; the rest start on demand. @default size */
+  readonly warm?: number;
   /** An invocation running longer is failed and its environment killed, as a Lambda timeout does. */
   readonly timeoutMs: number;
   readonly log: ClassifyLog;
@@ -131,6 +134,7 @@ class Environment {
   }
 
   invoke(id: number, event: SQSEvent, timeoutMs: number): Promise<SQSBatchResponse> {
+    const remainingMs = timeoutMs;
     return new Promise<SQSBatchResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The handler may still be running: the environment goes, as Lambda resets a timed-out one.
@@ -149,7 +153,7 @@ class Environment {
           reject(error);
         },
       };
-      this.child.send({ type: 'invoke', id, event } satisfies ToEnvironment);
+      this.child.send({ type: 'invoke', id, event, remainingMs } satisfies ToEnvironment);
     });
   }
 
@@ -187,10 +191,11 @@ export class ExecutionEnvironments {
     this.#o = options;
   }
 
-  /** Starts `size` environments and waits for their init, so a bad model fails the stack's start. */
+  /** Starts `warm` environments and waits for their init, so a bad model fails the stack's start. */
   static async start(options: ExecutionEnvironmentsOptions): Promise<ExecutionEnvironments> {
     const environments = new ExecutionEnvironments(options);
-    const started = Array.from({ length: options.size }, () => environments.#spawn());
+    const warm = Math.min(options.size, options.warm ?? options.size);
+    const started = Array.from({ length: warm }, () => environments.#spawn());
     try {
       await Promise.all(started.map((env) => env.ready));
     } catch (error) {
@@ -202,11 +207,13 @@ export class ExecutionEnvironments {
   }
 
   /** The handler the event source mapping invokes. */
-  readonly invoke = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  readonly invoke = async (event: SQSEvent, context?: ConsumerContext): Promise<SQSBatchResponse> => {
     if (this.#stopped) throw new Error('the execution environments are stopped');
     const env = await this.#acquire();
     try {
-      return await env.invoke(this.#nextId++, event, this.#o.timeoutMs);
+      // The mapping's clock runs from its call, as Lambda's does: a cold start uses some of it.
+      const timeoutMs = context ? context.getRemainingTimeInMillis() : this.#o.timeoutMs;
+      return await env.invoke(this.#nextId++, event, timeoutMs);
     } finally {
       this.#releaseEnv(env);
     }

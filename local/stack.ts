@@ -17,6 +17,7 @@ import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table
 import type { WorkerConfig } from '../shared/config.ts';
 import { ConfigError, type LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
+import { imageCostOf, sizeInvocation } from '../shared/labeling/invocation-budget.ts';
 import type { JobsService } from '../shared/labeling/jobs.ts';
 import { type PlanOptions, planStep } from '../shared/labeling/plan-job.ts';
 import { readManifest } from '../shared/model/manifest.ts';
@@ -27,6 +28,7 @@ import {
   ENV,
   GPU_WORKER,
   IMAGE_LIMITS,
+  JOB_IMAGES,
   JOBS,
   LABELING,
   RESOURCE_NAMES,
@@ -59,15 +61,27 @@ export interface LocalStackOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** @default CLASSIFY.maxReceiveCount */
   readonly maxReceiveCount?: number;
-  /** @default CLASSIFY.batchSize */
+  /** @default sizeInvocation(imageCostOf(manifest)).uploadBatchSize */
   readonly batchSize?: number;
   /** @default CLASSIFY.maxBatchingWindowSeconds */
   readonly maxBatchingWindowMs?: number;
   /** @default CLASSIFY.timeoutSeconds */
   readonly functionTimeoutMs?: number;
   readonly intraOpThreads?: number;
-  /** Classify invocations in flight at once (Lambda's concurrency). @default LOCAL_DEFAULTS.concurrency */
+  /** Classify invocations in flight at once for uploads (Lambda's concurrency). @default LOCAL_DEFAULTS.concurrency */
   readonly concurrency?: number;
+  /**
+   * Classify invocations in flight at once for the jobs queue, on top of `concurrency`: the
+   * jobs queue's event source is a second mapping of the same function. @default `concurrency`
+   */
+  readonly jobsConcurrency?: number;
+  /** @default sizeInvocation's jobBatchSize for the model */
+  readonly jobsBatchSize?: number;
+  /**
+   * Buckets besides the images bucket that jobs may label (cdk.json's `readableBuckets` on
+   * AWS). A job over any other bucket is refused at start. @default none
+   */
+  readonly readableBuckets?: readonly string[];
   /**
    * `process`: each invocation runs in an execution environment of its own (a child
    * process, local/invoker.ts), as on Lambda, so killing one harms nothing else.
@@ -117,6 +131,8 @@ export interface LocalStack {
   readonly queues: {
     readonly incoming: QueueRef;
     readonly incomingDlq: QueueRef;
+    readonly jobs: QueueRef;
+    readonly jobsDlq: QueueRef;
     readonly bulk: QueueRef;
     readonly bulkDlq: QueueRef;
     readonly plan: QueueRef;
@@ -131,7 +147,12 @@ export interface LocalStack {
   /** Clients for callers (CLI, tests); the handler has its own. */
   readonly clients: AwsClients;
   readonly notifier: S3Notifier;
+  /** Buckets jobs may label: the images bucket, then `readableBuckets`. */
+  readonly readableBuckets: readonly string[];
+  /** The classify function's event source on the incoming queue (uploads). */
   readonly mapping: SqsBatchConsumer | undefined;
+  /** Its event source on the jobs queue (`lambda`-target job images). */
+  readonly jobsMapping: SqsBatchConsumer | undefined;
   /** The classify function's execution environments, when isolation is `process`. */
   readonly environments: ExecutionEnvironments | undefined;
   readonly dynamoDbPid: number | undefined;
@@ -189,6 +210,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? CLASSIFY.visibilityTimeoutSeconds),
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: incomingDlq.arn, maxReceiveCount }),
     });
+    const jobsDlq = await createQueue(clients, names.jobsDlq, {});
+    const jobsQueue = await createQueue(clients, names.jobsQueue, {
+      VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? CLASSIFY.visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDlq.arn, maxReceiveCount }),
+    });
     const bulkDlq = await createQueue(clients, names.bulkDlq, {});
     const bulk = await createQueue(clients, names.bulkQueue, {
       VisibilityTimeout: String(options.bulkVisibilityTimeoutSeconds ?? GPU_WORKER.visibilityTimeoutSeconds),
@@ -208,12 +234,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
     const manifest = await readManifest(modelDir);
     const model = { id: manifest.id, version: manifest.version };
+    // The same sizing as the deployed stack's event sources and plan-job function.
+    const sizing = sizeInvocation(imageCostOf(manifest));
     const jobResources = {
       jobsTable: names.jobsTable,
       resultsTable: names.resultsTable,
       planQueueUrl: plan.url,
-      incomingQueueUrl: incoming.url,
+      jobsQueueUrl: jobsQueue.url,
       bulkQueueUrl: bulk.url,
+      readableBuckets: [names.imagesBucket, ...(options.readableBuckets ?? [])],
     };
     const jobs = createJobsService(clients, jobResources, model, LOCAL_REGION);
     await notifier.configure({
@@ -244,6 +273,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => schedules.stop());
     const listeners: Array<(report: BatchReport, event: SQSEvent) => void> = [];
     let mapping: SqsBatchConsumer | undefined;
+    let jobsMapping: SqsBatchConsumer | undefined;
     let environments: ExecutionEnvironments | undefined;
     if (options.worker ?? true) {
       const isolation = options.isolation ?? 'process';
@@ -267,15 +297,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       };
       const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
       const concurrency = options.concurrency ?? LOCAL_DEFAULTS.concurrency;
+      const jobsConcurrency = options.jobsConcurrency ?? concurrency;
       const report = (r: BatchReport, event: SQSEvent) => {
         for (const listener of listeners) listener(r, event);
       };
       let handler: SqsHandler;
       if (isolation === 'process') {
+        // One function, two event sources: environments are shared, up to both maxima together.
+        // The uploads' share starts warm; the rest starts cold when both mappings are busy.
         const started = await ExecutionEnvironments.start({
           config,
           endpoints,
-          size: concurrency,
+          size: concurrency + jobsConcurrency,
+          warm: concurrency,
           timeoutMs: functionTimeoutMs,
           log,
           onReport: report,
@@ -291,26 +325,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         cleanups.push(() => deps.labeler.classifier.release());
         handler = makeClassifyHandler(deps, report);
       }
+      const invoke = options.wrapHandler ? options.wrapHandler(handler) : handler;
+      const onError = (error: unknown) =>
+        log.warn('classify invocation failed; its batch will be retried', { error: String(error) });
       mapping = new SqsBatchConsumer({
         sqs: clients.sqs,
         queueUrl: incoming.url,
         queueArn: incoming.arn,
         region: LOCAL_REGION,
-        handler: options.wrapHandler ? options.wrapHandler(handler) : handler,
-        batchSize: options.batchSize ?? CLASSIFY.batchSize,
+        handler: invoke,
+        batchSize: options.batchSize ?? sizing.uploadBatchSize,
         maxBatchingWindowMs: options.maxBatchingWindowMs ?? CLASSIFY.maxBatchingWindowSeconds * 1000,
         functionTimeoutMs,
         concurrency,
-        onError: (error) =>
-          log.warn('classify invocation failed; its batch will be retried', { error: String(error) }),
+        onError,
       });
-      const started = mapping;
-      started.start();
-      cleanups.push(() => started.stop());
+      jobsMapping = new SqsBatchConsumer({
+        sqs: clients.sqs,
+        queueUrl: jobsQueue.url,
+        queueArn: jobsQueue.arn,
+        region: LOCAL_REGION,
+        handler: invoke,
+        batchSize: options.jobsBatchSize ?? sizing.jobBatchSize,
+        maxBatchingWindowMs: options.maxBatchingWindowMs ?? JOB_IMAGES.maxBatchingWindowSeconds * 1000,
+        functionTimeoutMs,
+        concurrency: jobsConcurrency,
+        onError,
+      });
+      for (const started of [mapping, jobsMapping]) {
+        started.start();
+        cleanups.push(() => started.stop());
+      }
     }
 
     if (options.planner ?? options.worker ?? true) {
-      const ports = createPlanPorts(clients, jobResources, model, LOCAL_REGION);
+      const ports = createPlanPorts(clients, jobResources, model, LOCAL_REGION, sizing.objectsPerMessage);
       const planOptions: PlanOptions = {
         pageSize: options.planOptions?.pageSize ?? JOBS.pageSize,
         stepBudgetMs: options.planOptions?.stepBudgetMs ?? JOBS.stepBudgetMs,
@@ -397,13 +446,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: LOCAL_REGION,
       endpoints: { ...endpoints, queryApi: queryApi.url },
       names,
-      queues: { incoming, incomingDlq, bulk, bulkDlq, plan, planDlq },
+      queues: { incoming, incomingDlq, jobs: jobsQueue, jobsDlq, bulk, bulkDlq, plan, planDlq },
       jobs,
       schedules,
       gpuWorker,
       clients,
       notifier,
+      readableBuckets: jobResources.readableBuckets,
       mapping,
+      jobsMapping,
       environments,
       dynamoDbPid: dynamo.pid,
       failed: dynamo.failed,

@@ -49,7 +49,7 @@ const queryConfigSchema = z.object({
 const planJobConfigSchema = z.object({
   [ENV.region]: region,
   [ENV.planQueueUrl]: z.string().url(),
-  [ENV.incomingQueueUrl]: z.string().url(),
+  [ENV.jobsQueueUrl]: z.string().url(),
   [ENV.bulkQueueUrl]: z.string().url(),
   [ENV.jobsTable]: z.string().min(1),
   // No results table: planning lists and enqueues; `stale` is decided by the workers.
@@ -186,7 +186,7 @@ export interface PlanJobConfig {
   readonly region: string;
   readonly jobsTable: string;
   readonly planQueueUrl: string;
-  readonly incomingQueueUrl: string;
+  readonly jobsQueueUrl: string;
   readonly bulkQueueUrl: string;
   readonly modelDir: string;
 }
@@ -197,7 +197,7 @@ export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
     region: e[ENV.region],
     jobsTable: e[ENV.jobsTable],
     planQueueUrl: e[ENV.planQueueUrl],
-    incomingQueueUrl: e[ENV.incomingQueueUrl],
+    jobsQueueUrl: e[ENV.jobsQueueUrl],
     bulkQueueUrl: e[ENV.bulkQueueUrl],
     modelDir: e[ENV.modelDir],
   };

@@ -16,6 +16,12 @@ export const RESOURCE_NAMES = {
   /** Plan steps of labeling jobs: `start` requests and self-continuations (decision 0014). */
   planQueue: 'labeler-plan',
   planDlq: 'labeler-plan-dlq',
+  /**
+   * Images of `lambda`-target jobs, consumed by the classify function through an event
+   * source of their own, so a job never queues in front of an upload (decision 0025).
+   */
+  jobsQueue: 'labeler-jobs-queue',
+  jobsDlq: 'labeler-jobs-dlq',
 } as const;
 
 /** Key schema of the results table: one item per (image, model), plus label index items. */
@@ -86,6 +92,7 @@ export const UPLOAD_FILTER = {
 export const CLASSIFY = {
   memoryMb: 2048,
   timeoutSeconds: 60,
+  /** The most upload messages per invocation, and images per inference run; a slow model gets fewer. */
   batchSize: 8,
   maxBatchingWindowSeconds: 1,
   maxConcurrency: 20,
@@ -97,6 +104,14 @@ export const CLASSIFY = {
    * visibility timeout, while a message that fails five times is worth a look.
    */
   maxReceiveCount: 5,
+  /**
+   * Share of the timeout an invocation's expected work may take (images × seconds per
+   * image, sized per model by shared/labeling/invocation-budget.ts): a slower vCPU, a cold
+   * cache or a large image still ends well inside the timeout.
+   */
+  workShareOfTimeout: 0.5,
+  /** Left for the result writes, the export and job accounting after the last image's inference. */
+  deadlineWriteReserveMs: 5000,
   /** AWS recommends at least six times the function timeout. */
   visibilityTimeoutSeconds: 6 * 60,
   /**
@@ -108,6 +123,23 @@ export const CLASSIFY = {
    * cut the handler's CPU per image by 5 to 12 % for about 30 MB more peak RSS (decision 0022).
    */
   heapGrowingPercent: 200,
+} as const;
+
+/**
+ * The classify function's second event source: the jobs queue (`lambda`-target job images).
+ * Its own concurrency, beside CLASSIFY.maxConcurrency for uploads, is what keeps a
+ * 10-million-image job from delaying a fresh upload: each event source mapping scales its
+ * own pollers and invocations up to its own maximum.
+ */
+export const JOB_IMAGES = {
+  maxConcurrency: 20,
+  /** A job's messages wait a little to fill a batch: latency does not matter, invocations do. */
+  maxBatchingWindowSeconds: 5,
+  /**
+   * Messages visible and none deleted for this long: a running job makes no progress (the
+   * alarm). A long job deletes messages all the time, so length alone never raises it.
+   */
+  noProgressMinutes: 30,
 } as const;
 
 /** GPU workers consuming the bulk queue. */
@@ -147,7 +179,7 @@ export const ENV = {
   jobsTable: 'JOBS_TABLE',
   bulkQueueUrl: 'BULK_QUEUE_URL',
   bulkQueueArn: 'BULK_QUEUE_ARN',
-  incomingQueueUrl: 'INCOMING_QUEUE_URL',
+  jobsQueueUrl: 'JOBS_QUEUE_URL',
   planQueueUrl: 'PLAN_QUEUE_URL',
   modelDir: 'MODEL_DIR',
   executionProviders: 'EXECUTION_PROVIDERS',

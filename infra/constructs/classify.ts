@@ -1,14 +1,19 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CLASSIFY, ENV, lambdaVcpus, RESULTS_PREFIX, UPLOAD_FILTER } from '../../shared/settings.ts';
+import {
+  type InvocationSizing,
+  imageCostOf,
+  sizeInvocation,
+} from '../../shared/labeling/invocation-budget.ts';
+import { readManifestSync } from '../../shared/model/manifest.ts';
+import { CLASSIFY, ENV, JOB_IMAGES, lambdaVcpus, RESULTS_PREFIX } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
 import { bindBucketObjects, bindTable, lambdaWorkload, type Workload } from './env-binding.ts';
-import { acknowledgeObjectPattern } from './grants.ts';
+import { grantImageReads } from './grants.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
 /** What a worker that labels images does on the results table (shared/aws/dynamo-results-store.ts). */
@@ -61,7 +66,14 @@ export interface ClassifyProps {
   readonly image: LabelerImage;
   /** Queue of S3 upload events. */
   readonly queue: sqs.IQueue;
+  /** Queue of `lambda`-target job images: a second event source with its own concurrency. */
+  readonly jobsQueue: sqs.IQueue;
   readonly imagesBucket: s3.IBucket;
+  /**
+   * Buckets besides the images bucket whose objects jobs may label (cdk.json `readableBuckets`).
+   * @default - none
+   */
+  readonly readableBuckets?: readonly s3.IBucket[];
   readonly resultsBucket: s3.IBucket;
   readonly resultsTable: dynamodb.ITable;
   /** Where the images of labeling jobs are counted. */
@@ -84,7 +96,12 @@ export interface ClassifyProps {
  */
 export class Classify extends Construct {
   readonly function: LabelerFunction;
+  /** Uploads: the incoming queue. */
   readonly eventSource: SqsEventSource;
+  /** Jobs: the jobs queue, scaled on its own so a job never delays an upload. */
+  readonly jobsEventSource: SqsEventSource;
+  /** Batch sizes and deadline reserve, from the baked-in model's cost per image. */
+  readonly sizing: InvocationSizing;
 
   constructor(scope: Construct, id: string, props: ClassifyProps) {
     super(scope, id);
@@ -103,27 +120,30 @@ export class Classify extends Construct {
     });
     const workload = lambdaWorkload(this.function);
 
+    // How much one invocation takes on follows from the model (decision 0025).
+    const sizing = sizeInvocation(imageCostOf(readManifestSync(props.image.modelDir)));
+    this.sizing = sizing;
     this.eventSource = new SqsEventSource(props.queue, {
-      batchSize: CLASSIFY.batchSize,
+      batchSize: sizing.uploadBatchSize,
       maxBatchingWindow: Duration.seconds(CLASSIFY.maxBatchingWindowSeconds),
       maxConcurrency: CLASSIFY.maxConcurrency,
       reportBatchItemFailures: true,
     });
     this.function.addEventSource(this.eventSource);
+    this.jobsEventSource = new SqsEventSource(props.jobsQueue, {
+      batchSize: sizing.jobBatchSize,
+      maxBatchingWindow: Duration.seconds(JOB_IMAGES.maxBatchingWindowSeconds),
+      maxConcurrency: JOB_IMAGES.maxConcurrency,
+      reportBatchItemFailures: true,
+    });
+    this.function.addEventSource(this.jobsEventSource);
 
-    // The images bucket is named by each S3 event, not by a variable.
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [props.imagesBucket.arnForObjects(`${UPLOAD_FILTER.prefix}*`)],
-      }),
-    );
-    bindResultWriter(workload, props);
-    acknowledgeObjectPattern(
-      this.function.role ?? this.function,
+    // Each S3 event and job message names its bucket and key: they are not variables.
+    // Uploads arrive under images/, but a job labels any prefix of a bucket it may read.
+    grantImageReads((s) => this.function.addToRolePolicy(s), this.function.role ?? this.function, [
       props.imagesBucket,
-      `${UPLOAD_FILTER.prefix}*`,
-      'Reads the uploaded images named by S3 events: any key under the upload prefix, GetObject only.',
-    );
+      ...(props.readableBuckets ?? []),
+    ]);
+    bindResultWriter(workload, props);
   }
 }

@@ -14,7 +14,7 @@ import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER } from '../../shared/settings.ts';
 import type { LabelerImage } from '../image.ts';
 import { bindResultWriter, IMAGE_MODEL_DIR } from './classify.ts';
 import { bindQueue, containerWorkload } from './env-binding.ts';
-import { acknowledgeObjectPattern } from './grants.ts';
+import { grantImageReads } from './grants.ts';
 
 /** What the ECS agent, the OS and the page cache keep of each instance. */
 const HOST_RESERVE = { vcpus: 1, memoryGiB: 4 } as const;
@@ -49,6 +49,11 @@ export interface GpuWorkersProps {
   /** Queue of planned job items. */
   readonly queue: sqs.IQueue;
   readonly imagesBucket: s3.IBucket;
+  /**
+   * Buckets besides the images bucket whose objects jobs may label (cdk.json `readableBuckets`).
+   * @default - none
+   */
+  readonly readableBuckets?: readonly s3.IBucket[];
   readonly resultsBucket: s3.IBucket;
   readonly resultsTable: dynamodb.ITable;
   /** Where the images of labeling jobs are counted. */
@@ -266,19 +271,11 @@ export class GpuWorkers extends Construct {
       'sqs:GetQueueUrl',
     ]);
     bindResultWriter(workload, props);
-    // Job items name their bucket and key: the images bucket is not a variable.
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [props.imagesBucket.arnForObjects('*')],
-      }),
-    );
-    acknowledgeObjectPattern(
-      this.taskDefinition,
+    // Job items name their bucket and key: the buckets are not variables.
+    grantImageReads((s) => this.taskDefinition.addToTaskRolePolicy(s), this.taskDefinition, [
       props.imagesBucket,
-      '*',
-      'Jobs label any prefix of the images bucket chosen at run time; GetObject only.',
-    );
+      ...(props.readableBuckets ?? []),
+    ]);
     Validations.of(this.taskDefinition).acknowledge(
       {
         id: 'AwsSolutions-ECS2',

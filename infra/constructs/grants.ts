@@ -38,3 +38,32 @@ export function acknowledgeObjectPattern(
     reason,
   });
 }
+
+/**
+ * A labeling principal reads the images of any key in every bucket the stack may label:
+ * its images bucket (uploads under `images/`, jobs over any prefix) and cdk.json's
+ * `readableBuckets`. Read-only: GetObject, nothing else. Jobs choose keys at run time, so
+ * the grant is per bucket, `bucket/*`, and each such pattern is acknowledged for cdk-nag.
+ */
+export function grantImageReads(
+  addToPolicy: (statement: iam.PolicyStatement) => void,
+  holder: IConstruct,
+  buckets: readonly s3.IBucket[],
+): void {
+  addToPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: buckets.map((bucket) => bucket.arnForObjects('*')),
+    }),
+  );
+  for (const bucket of buckets) {
+    const reason =
+      'Labels the images of uploads and of jobs, whose keys are chosen at run time under any prefix of a bucket the stack may label; GetObject only.';
+    if (bucket.node.defaultChild) acknowledgeObjectPattern(holder, bucket, '*', reason);
+    else
+      Validations.of(holder).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket.bucketName}/*]`,
+        reason,
+      });
+  }
+}

@@ -22,12 +22,12 @@ import type { WorkQueue } from './work-queue.ts';
 
 export interface JobSchedulerProps {
   readonly image: LabelerImage;
-  /** Bucket whose prefixes jobs list. */
-  readonly imagesBucket: s3.IBucket;
+  /** Buckets whose prefixes jobs list: the images bucket and cdk.json's `readableBuckets`. */
+  readonly readableBuckets: readonly s3.IBucket[];
   /** Plan steps: `start` requests (CLI, schedules) and the function's own `continue` steps. */
   readonly planQueue: WorkQueue;
-  /** Where a `lambda` job's images go (the classify function's queue). */
-  readonly incomingQueue: sqs.IQueue;
+  /** Where a `lambda` job's images go (the jobs queue, the classify function's second source). */
+  readonly jobsQueue: sqs.IQueue;
   /** Where a `gpu` job's images go (the GPU workers' queue). */
   readonly bulkQueue: sqs.IQueue;
   readonly jobsTable: dynamodb.ITable;
@@ -77,13 +77,16 @@ export class JobScheduler extends Construct {
     this.function.addEventSource(this.eventSource);
 
     const workload = lambdaWorkload(this.function);
-    // Each job request names its bucket; this one is the only bucket it may list.
+    // Each job request names its bucket: one the stack may label, which the CLI checks first.
     this.function.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.imagesBucket.bucketArn] }),
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: props.readableBuckets.map((bucket) => bucket.bucketArn),
+      }),
     );
     // Its own continuation steps go back on the plan queue.
     bindQueue(workload, { url: ENV.planQueueUrl }, planQueue, ['sqs:SendMessage']);
-    bindQueue(workload, { url: ENV.incomingQueueUrl }, props.incomingQueue, ['sqs:SendMessage']);
+    bindQueue(workload, { url: ENV.jobsQueueUrl }, props.jobsQueue, ['sqs:SendMessage']);
     bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
     // Job item reads and transitions, and the sharded counters (BatchGetItem) for completion.
     bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);

@@ -4,8 +4,8 @@ import { CLASSIFY, GPU_WORKER, JOBS, RESOURCE_NAMES } from '../../shared/setting
 import { WorkQueue } from './work-queue.ts';
 
 /**
- * The pipeline's work queues: `incoming` (S3 upload events and `lambda` job items,
- * consumed by the classify function), `bulk` (`gpu` job items, consumed by the GPU
+ * The pipeline's work queues: `incoming` (S3 upload events) and `jobs` (`lambda` job
+ * items), each an event source of the classify function, `bulk` (`gpu` job items, consumed by the GPU
  * workers) and `plan` (job plan steps, consumed by the plan-job function).
  * Timeouts and receive counts come from shared/settings.ts.
  */
@@ -19,6 +19,8 @@ export interface QueuesProps {
 
 export class Queues extends Construct {
   readonly incoming: WorkQueue;
+  /** `lambda`-target job images, the classify function's second event source. */
+  readonly jobs: WorkQueue;
   readonly bulk: WorkQueue;
   /** Job plan steps, consumed one at a time by the plan-job function. */
   readonly plan: WorkQueue;
@@ -29,6 +31,12 @@ export class Queues extends Construct {
     this.incoming = new WorkQueue(this, 'Incoming', {
       queueName: `${prefix}-${RESOURCE_NAMES.incomingQueue}`,
       deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.incomingDlq}`,
+      visibilityTimeout: Duration.seconds(CLASSIFY.visibilityTimeoutSeconds),
+      maxReceiveCount: CLASSIFY.maxReceiveCount,
+    });
+    this.jobs = new WorkQueue(this, 'Jobs', {
+      queueName: `${prefix}-${RESOURCE_NAMES.jobsQueue}`,
+      deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.jobsDlq}`,
       visibilityTimeout: Duration.seconds(CLASSIFY.visibilityTimeoutSeconds),
       maxReceiveCount: CLASSIFY.maxReceiveCount,
     });

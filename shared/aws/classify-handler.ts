@@ -4,6 +4,7 @@ import type { WorkerConfig } from '../config.ts';
 import type { BatchReport, ClassifyDeps, ClassifyLog } from '../labeling/classify-records.ts';
 import { classifyRecords } from '../labeling/classify-records.ts';
 import { createImageLabeler } from '../labeling/create-labeler.ts';
+import { imageCostOf, sizeInvocation } from '../labeling/invocation-budget.ts';
 import { CLASSIFY } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
@@ -19,12 +20,15 @@ export function setLabelingHeapGrowth(): void {
   setFlagsFromString(`--heap-growing-percent=${CLASSIFY.heapGrowingPercent}`);
 }
 
+/** The classify use case's ports, and how much of an invocation's time its images need at the end. */
+export type ClassifyWorker = ClassifyDeps & { readonly deadlineReserveMs: number };
+
 /** Builds the classify use case's ports from settings and SDK clients: model loaded once per process. */
 export async function createClassifyDeps(
   config: WorkerConfig,
   clients: AwsClients,
   log: ClassifyLog,
-): Promise<ClassifyDeps> {
+): Promise<ClassifyWorker> {
   setLabelingHeapGrowth();
   const labeler = await createImageLabeler(
     {
@@ -42,6 +46,7 @@ export async function createClassifyDeps(
   );
   return {
     labeler,
+    deadlineReserveMs: sizeInvocation(imageCostOf(labeler.classifier.manifest)).deadlineReserveMs,
     images: new S3ImageStore(clients.s3, config.maxBytes),
     results: new DynamoResultsStore(clients.db, config.resultsTable, undefined, config.jobsTable),
     exports: new S3ExportStore(clients.s3, config.resultsBucket),
@@ -51,13 +56,24 @@ export async function createClassifyDeps(
   };
 }
 
-/** The SQS → classify contract: per-record outcomes, transient failures reported back. */
+/** What the handler reads of Lambda's context object; the local stack's mappings pass the same. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * The SQS → classify contract: per-record outcomes, transient failures reported back. With
+ * a context, images stop starting when the invocation runs short of time (decision 0025).
+ */
 export function makeClassifyHandler(
-  deps: ClassifyDeps,
+  deps: ClassifyDeps & { readonly deadlineReserveMs?: number },
   onReport?: (report: BatchReport, event: SQSEvent) => void,
-): (event: SQSEvent) => Promise<SQSBatchResponse> {
-  return async (event) => {
-    const report = await classifyRecords(event.Records, deps);
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
+  return async (event, context) => {
+    const deadline = context
+      ? { remainingMs: () => context.getRemainingTimeInMillis(), reserveMs: deps.deadlineReserveMs ?? 0 }
+      : undefined;
+    const report = await classifyRecords(event.Records, deadline ? { ...deps, deadline } : deps);
     onReport?.(report, event);
     return { batchItemFailures: report.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };

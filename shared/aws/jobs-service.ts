@@ -1,6 +1,12 @@
 import { LabelerError } from '../errors.ts';
-import type { Job, JobFailure, JobRequest, JobsService } from '../labeling/jobs.ts';
-import { startJob } from '../labeling/plan-job.ts';
+import {
+  assertReadableBucket,
+  type Job,
+  type JobFailure,
+  type JobRequest,
+  type JobsService,
+} from '../labeling/jobs.ts';
+import { parseJobRequest, startJob } from '../labeling/plan-job.ts';
 import type { ImageResult, ModelRef } from '../labeling/results.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
@@ -25,7 +31,9 @@ export function createJobsService(
   };
   return {
     async start(request: JobRequest) {
-      const { jobId } = await startJob(request, ports);
+      const parsed = parseJobRequest(request);
+      assertReadableBucket(parsed.bucket, names.readableBuckets);
+      const { jobId } = await startJob(parsed, ports);
       return mustGet(jobId);
     },
     get: (jobId) => store.get(jobId),

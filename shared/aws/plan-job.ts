@@ -15,10 +15,12 @@ export interface JobsResources {
   readonly jobsTable: string;
   readonly resultsTable: string;
   readonly planQueueUrl: string;
-  /** Target `lambda`: the classify function's queue. */
-  readonly incomingQueueUrl: string;
+  /** Target `lambda`: the jobs queue, the classify function's second event source. */
+  readonly jobsQueueUrl: string;
   /** Target `gpu`: the GPU workers' queue. */
   readonly bulkQueueUrl: string;
+  /** Buckets the stack's labeling roles may read; a job over any other is refused at start. */
+  readonly readableBuckets: readonly string[];
 }
 
 /** Listing failures retrying cannot fix: the job fails with the reason instead of stalling. */
@@ -28,12 +30,14 @@ const PERMANENT_LIST_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidB
 export function createPlanPorts(
   clients: AwsClients,
   // Planning never reads results: callers holding the whole JobsResources may pass it.
-  names: Omit<JobsResources, 'resultsTable'> & { readonly resultsTable?: string },
+  names: Omit<JobsResources, 'resultsTable' | 'readableBuckets'> & { readonly resultsTable?: string },
   model: ModelRef,
   region: string,
+  /** Objects per job message: sized from the model (sizeInvocation) by whoever sends images. */
+  objectsPerMessage: number = JOBS.objectsPerMessage,
 ): PlanPorts & { readonly store: DynamoJobsStore } {
   const store = new DynamoJobsStore(clients.db, names.jobsTable);
-  const queueOf = (target: JobTarget) => (target === 'gpu' ? names.bulkQueueUrl : names.incomingQueueUrl);
+  const queueOf = (target: JobTarget) => (target === 'gpu' ? names.bulkQueueUrl : names.jobsQueueUrl);
   return {
     store,
     jobs: store,
@@ -58,8 +62,8 @@ export function createPlanPorts(
     },
     async sendImages(target, jobId, bucket, objects) {
       const bodies: string[] = [];
-      for (let i = 0; i < objects.length; i += JOBS.objectsPerMessage) {
-        const records = objects.slice(i, i + JOBS.objectsPerMessage).map((o) => s3Record(region, bucket, o));
+      for (let i = 0; i < objects.length; i += objectsPerMessage) {
+        const records = objects.slice(i, i + objectsPerMessage).map((o) => s3Record(region, bucket, o));
         bodies.push(JSON.stringify({ Records: records, labelerJobId: jobId }));
       }
       for (let i = 0; i < bodies.length; i += 10) {

@@ -7,7 +7,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
-export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+/** Lambda's context, as much of it as handlers read: the time left before the timeout. */
+export interface ConsumerContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export type SqsHandler = (
+  event: SQSEvent,
+  context?: ConsumerContext,
+) => Promise<SQSBatchResponse | undefined>;
 
 export interface SqsBatchConsumerOptions {
   readonly sqs: SQSClient;
@@ -146,13 +154,17 @@ export class SqsBatchConsumer {
     let failedIds: Set<string>;
     try {
       let timer: NodeJS.Timeout | undefined;
+      const endsAt = Date.now() + functionTimeoutMs;
+      const context: ConsumerContext = { getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()) };
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`handler timed out after ${functionTimeoutMs} ms`)),
           functionTimeoutMs,
         );
       });
-      const response = await Promise.race([handler(event), timeout]).finally(() => clearTimeout(timer));
+      const response = await Promise.race([handler(event, context), timeout]).finally(() =>
+        clearTimeout(timer),
+      );
       const ids = new Set(messages.map((m) => m.MessageId));
       const reported = response?.batchItemFailures ?? [];
       if (reported.some((f) => !f.itemIdentifier || !ids.has(f.itemIdentifier))) {

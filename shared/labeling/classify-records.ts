@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { S3ObjectRef } from '../aws/s3-event.ts';
 import { parseS3EventBody } from '../aws/s3-event.ts';
-import { errorMessage, LabelerError } from '../errors.ts';
+import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
 import type { JobLedger } from './jobs.ts';
@@ -43,7 +43,22 @@ export interface ClassifyDeps {
    */
   readonly maxReceiveCount?: number;
   readonly now?: () => Date;
+  /**
+   * The invocation's deadline: no image starts once less than `reserveMs` is left, and the
+   * messages of the images not started go back to the queue (batch item failures), to be
+   * labeled by a later invocation; what was done is not done again (decision 0025).
+   */
+  readonly deadline?: InvocationDeadline;
 }
+
+export interface InvocationDeadline {
+  /** Milliseconds left before the invocation times out (Lambda's context.getRemainingTimeInMillis). */
+  remainingMs(): number;
+  readonly reserveMs: number;
+}
+
+/** The code of an image not started because its invocation was running out of time. */
+export const DEADLINE = 'invocation/deadline';
 
 export interface BatchReport {
   /** Message ids to hand back to the queue (transient failures and unreadable messages). */
@@ -60,6 +75,8 @@ export interface BatchReport {
     /** Images of a cancelled job, dropped without labeling. */
     cancelled: number;
     retried: number;
+    /** Images not started because the invocation was running out of time; their messages come back. */
+    deferred: number;
     testEvents: number;
     invalid: number;
   };
@@ -101,6 +118,7 @@ export async function classifyRecords(
     superseded: 0,
     cancelled: 0,
     retried: 0,
+    deferred: 0,
     testEvents: 0,
     invalid: 0,
   };
@@ -276,7 +294,11 @@ export async function classifyRecords(
   const storeRun = async (run: ReadonlyArray<{ item: Work; outcome: LabelOutcome }>): Promise<void> => {
     const toWrite: Array<{ w: Work; result: ImageResult }> = [];
     for (const { item: w, outcome } of run) {
-      if (outcome.status === 'failed' && outcome.retryable) {
+      if (outcome.status === 'failed' && outcome.error.code === DEADLINE) {
+        counts.deferred++;
+        failed.add(w.messageId);
+        lastError.set(w, outcome.error);
+      } else if (outcome.status === 'failed' && outcome.retryable) {
         counts.retried++;
         failed.add(w.messageId);
         lastError.set(w, outcome.error);
@@ -329,8 +351,15 @@ export async function classifyRecords(
   // inference; runs write one after another, which bounds writes in flight to one run's.
   let writing = Promise.resolve();
   let handed = 0;
+  const deadline = deps.deadline;
+  const read = (w: Work): Promise<Uint8Array> => {
+    if (deadline && deadline.remainingMs() < deadline.reserveMs) {
+      throw new TransientError(DEADLINE, 'not started: the invocation was running out of time');
+    }
+    return deps.images.get(w.ref);
+  };
   try {
-    for await (const run of labeler.labelAll(todo, (w) => deps.images.get(w.ref))) {
+    for await (const run of labeler.labelAll(todo, read)) {
       handed += run.length;
       // Every image of a run shares the run's inference time: count it once per run.
       stageMs.inference += run[0]?.outcome.timings.inferMs ?? 0;
@@ -364,6 +393,14 @@ export async function classifyRecords(
     });
   }
   await writing;
+  if (counts.deferred > 0) {
+    log.warn('the invocation was running out of time; images not started go back to the queue', {
+      deferred: counts.deferred,
+      messages: new Set(allWork.filter((w) => lastError.get(w)?.code === DEADLINE).map((w) => w.messageId))
+        .size,
+      remainingMs: deadline?.remainingMs(),
+    });
+  }
   await settleJobs();
 
   if (written.length > 0) {

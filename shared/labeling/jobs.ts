@@ -1,6 +1,7 @@
+import { LabelerError } from '../errors.ts';
 import type { ImageResult, ModelRef } from './results.ts';
 
-/** `lambda`: the classify function (incoming queue); `gpu`: the GPU workers (bulk queue). */
+/** `lambda`: the classify function (jobs queue); `gpu`: the GPU workers (bulk queue). */
 export type JobTarget = 'lambda' | 'gpu';
 /** `all`: label every object; `stale`: skip objects already labeled by this model version with the same eTag. */
 export type JobMode = 'all' | 'stale';
@@ -93,4 +94,18 @@ export interface JobLedger {
 
 export function jobTotalDone(counts: JobCounts): number {
   return counts.labeled + counts.failed + counts.skipped + counts.cancelled;
+}
+
+/**
+ * A job over a bucket the stack's labeling roles cannot read would fail every image with
+ * access denied: it is refused before anything is planned, saying how to grant the bucket.
+ */
+export function assertReadableBucket(bucket: string, readable: readonly string[]): void {
+  if (readable.includes(bucket)) return;
+  throw new LabelerError(
+    'job/bucket-not-readable',
+    `this stack cannot read s3://${bucket}: its labeling roles read ${readable.map((b) => `s3://${b}`).join(', ')}. ` +
+      `To label another bucket, add its name to the "readableBuckets" list in cdk.json's context and deploy ` +
+      '(the stack then grants read-only access to it; an SSE-KMS bucket also needs kms:Decrypt on its key)',
+  );
 }

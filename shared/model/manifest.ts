@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -47,6 +48,12 @@ export const manifestSchema = z
       name: z.string().min(1),
       kind: z.enum(['logits', 'probabilities']),
     }),
+    /**
+     * Measured CPU-ms per image on one vCPU, decode plus inference: what one classify
+     * invocation takes on is sized from it (shared/labeling/invocation-budget.ts). Absent:
+     * estimated from the model's MACs and the bench's measured B0 and decode figures.
+     */
+    cpuMsPerImage: z.number().positive().optional(),
     /** Absent means fp32; `labeler model quantize` writes int8 variants. */
     precision: z.enum(['fp32', 'int8']).optional(),
     /** How an int8 variant was made, and from which fp32 model. */
@@ -95,6 +102,22 @@ export async function readManifest(ref: string): Promise<Manifest> {
   const raw = await readFile(manifestPath, 'utf8').catch((cause: unknown) => {
     throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
   });
+  return parseManifest(raw, manifestPath);
+}
+
+/** readManifest for synthesis, where CDK constructs cannot wait: the same checks. */
+export function readManifestSync(ref: string): Manifest {
+  const manifestPath = join(resolveModelDir(ref), 'manifest.json');
+  let raw: string;
+  try {
+    raw = readFileSync(manifestPath, 'utf8');
+  } catch (cause) {
+    throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
+  }
+  return parseManifest(raw, manifestPath);
+}
+
+function parseManifest(raw: string, manifestPath: string): Manifest {
   let json: unknown;
   try {
     json = JSON.parse(raw);

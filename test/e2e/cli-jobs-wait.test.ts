@@ -44,12 +44,15 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     stack = await startLocalStack({
       worker: false,
       planner: true,
+      // Readable as far as the stack is told, yet missing: the job fails while listing.
+      readableBuckets: ['no-such-bucket'],
       log: { info() {}, warn() {}, error() {} },
     });
     await writeEndpoints(dataDir, {
       region: stack.region,
       endpoints: stack.endpoints,
       names: { ...stack.names },
+      readableBuckets: ['no-such-bucket'],
       pid: process.pid,
     });
     for (let i = 0; i < 3; i++) {
@@ -132,6 +135,37 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.equal(last?.status, 'failed');
     assert.equal((last?.error as { code?: string } | undefined)?.code, 'job/list-failed');
     assert.match(run.stderr, /job j-[0-9a-f]+ failed/);
+  });
+
+  it('a bucket the stack cannot read is refused before anything is planned (exit 2)', async () => {
+    const before = jsonLines((await jobs('list', '--format', 'json')).stdout).length;
+    for (const args of [
+      ['start', '--bucket', 'someone-elses-bucket', '--prefix', 'x/', '--target', 'lambda'],
+      // auto would list the bucket to price the job: the refusal comes first.
+      ['start', '--bucket', 'someone-elses-bucket', '--prefix', 'x/'],
+      [
+        'schedule',
+        'add',
+        'other',
+        '--expression',
+        'rate(1 hour)',
+        '--bucket',
+        'someone-elses-bucket',
+        '--prefix',
+        'x/',
+      ],
+    ]) {
+      const run = await jobs(...args);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /\[job\/bucket-not-readable\] this stack cannot read s3:\/\/someone-elses-bucket/,
+      );
+      assert.match(run.stderr, /s3:\/\/labeler-images, s3:\/\/no-such-bucket/);
+      assert.match(run.stderr, /"readableBuckets" list in cdk\.json/);
+      assert.equal(run.stdout, '');
+    }
+    assert.equal(jsonLines((await jobs('list', '--format', 'json')).stdout).length, before, 'no job created');
   });
 
   it('--timeout is checked before connecting', async () => {

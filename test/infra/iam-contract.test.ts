@@ -186,8 +186,9 @@ function jobResources(): JobsResources {
     jobsTable: local.names.jobsTable,
     resultsTable: local.names.resultsTable,
     planQueueUrl: local.queues.plan.url,
-    incomingQueueUrl: local.queues.incoming.url,
+    jobsQueueUrl: local.queues.jobs.url,
     bulkQueueUrl: local.queues.bulk.url,
+    readableBuckets: local.readableBuckets,
   };
 }
 
@@ -233,11 +234,14 @@ before(
         queueUrls: {
           incoming: local.queues.incoming.url,
           incomingDlq: local.queues.incomingDlq.url,
+          jobs: local.queues.jobs.url,
+          jobsDlq: local.queues.jobsDlq.url,
           bulk: local.queues.bulk.url,
           bulkDlq: local.queues.bulkDlq.url,
           plan: local.queues.plan.url,
           planDlq: local.queues.planDlq.url,
         },
+        readableBuckets: local.readableBuckets,
       },
       credentials: async () => LOCAL_CREDENTIALS,
       close: () => {},

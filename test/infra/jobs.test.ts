@@ -11,6 +11,7 @@ import { referencedId, resourcesOf, statementsOfRole, synthesizeLabeler } from '
 // as cdk.json declares them, one of them without a bucket.
 const synth = synthesizeLabeler({
   gpuWorkers: false,
+  readableBuckets: ['other-bucket'],
   schedules: [
     {
       name: 'nightly-datasets',
@@ -62,7 +63,7 @@ describe('plan queue and plan-job function', () => {
     });
   });
 
-  it('names the plan, incoming and bulk queues and both tables to the function', () => {
+  it('names the plan, jobs and bulk queues and both tables to the function', () => {
     const env =
       (
         resourcesOf(template, 'AWS::Lambda::Function')[planFunctionId]?.Properties.Environment as
@@ -72,7 +73,8 @@ describe('plan queue and plan-job function', () => {
           | undefined
       )?.Variables ?? {};
     assert.deepEqual(env[ENV.planQueueUrl], { Ref: planId });
-    assert.deepEqual(env[ENV.incomingQueueUrl], { Ref: idOf(stack.queues.incoming.queue) });
+    assert.deepEqual(env[ENV.jobsQueueUrl], { Ref: idOf(stack.queues.jobs.queue) });
+    assert.equal(env.INCOMING_QUEUE_URL, undefined, 'job images never queue behind uploads');
     assert.deepEqual(env[ENV.bulkQueueUrl], { Ref: idOf(stack.queues.bulk.queue) });
     assert.deepEqual(env[ENV.jobsTable], { Ref: idOf(stack.storage.jobsTable) });
     // Planning never reads results (`stale` is decided by the workers): no name, no grant.
@@ -193,11 +195,54 @@ describe('outputs the CLI reads', () => {
       'ResultsTable',
       'ImagesBucket',
       'IncomingQueueUrl',
+      'JobsQueueUrl',
+      'JobsDlqUrl',
+      'ReadableBuckets',
       'BulkQueueUrl',
       'ScheduleGroupName',
       'SchedulerRoleArn',
     ]) {
       assert.ok(outputs.includes(name), `output ${name}`);
     }
+  });
+});
+
+describe('buckets a job may label (cdk.json readableBuckets)', () => {
+  const roleOf = (functionId: string) =>
+    referencedId(resourcesOf(template, 'AWS::Lambda::Function')[functionId]?.Properties.Role) ?? '';
+
+  it('lets classify read any key of the images bucket and of each readable bucket, and plan-job list them', () => {
+    const reads = statementsOfRole(template, roleOf(idOf(stack.classify.function))).filter((s) =>
+      s.Action.includes('s3:GetObject'),
+    );
+    const text = JSON.stringify(reads);
+    assert.ok(text.includes(`"arn:`) && text.includes(':s3:::other-bucket/*'), 'other-bucket/*');
+    assert.ok(text.includes(idOf(stack.storage.imagesBucket)), 'the images bucket');
+    const lists = statementsOfRole(template, roleOf(planFunctionId)).filter((s) =>
+      s.Action.includes('s3:ListBucket'),
+    );
+    assert.match(JSON.stringify(lists), /:s3:::other-bucket"/);
+    const output = JSON.stringify(template.toJSON().Outputs.ReadableBuckets.Value);
+    assert.ok(output.includes(idOf(stack.storage.imagesBucket)) && output.includes('other-bucket'));
+  });
+
+  it('refuses at synthesis a schedule over a bucket the stack cannot read', () => {
+    assert.throws(
+      () =>
+        synthesizeLabeler({
+          gpuWorkers: false,
+          schedules: [{ name: 'x', expression: 'rate(1 hour)', bucket: 'not-granted', prefix: '' }],
+        }),
+      (error: unknown) =>
+        error instanceof ScheduleError &&
+        /s3:\/\/not-granted, which this stack cannot read/.test(error.message),
+    );
+  });
+
+  it('refuses a readableBuckets entry that is not a bucket name', () => {
+    assert.throws(
+      () => synthesizeLabeler({ gpuWorkers: false, readableBuckets: ['Not_A_Bucket'] }),
+      /"Not_A_Bucket" is not an S3 bucket name/,
+    );
   });
 });

@@ -58,9 +58,9 @@ function alarmsOn(metricName: string, dimensions: Record<string, unknown>): [str
 
 describe('alarms reach a person', () => {
   it('every operator alarm notifies the alarm topic, on alarm and on recovery', () => {
-    // 3 dead-letter queues, 3 queue ages, 2 function errors, 3 function throttles,
+    // 4 dead-letter queues, 4 queue ages, 2 function errors, 3 function throttles,
     // 4 table/index throttles, 1 GPU without CUDA.
-    assert.equal(operatorAlarms.length, 16);
+    assert.equal(operatorAlarms.length, 18);
     for (const [id, alarm] of operatorAlarms) {
       assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }], id);
       assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topicId }], id);

@@ -9,6 +9,7 @@ import { DEFAULT_MODEL_DIR, HANDLERS } from '../../infra/image.ts';
 import {
   CLASSIFY,
   GPU_WORKER,
+  JOB_IMAGES,
   JOBS_TABLE,
   RESULTS_PREFIX,
   RESULTS_TABLE,
@@ -27,6 +28,8 @@ function idOf(construct: IConstruct): string {
 const incomingId = idOf(stack.queues.incoming.queue);
 const bulkId = idOf(stack.queues.bulk.queue);
 const incomingDlqId = idOf(stack.queues.incoming.deadLetterQueue);
+const jobsQueueId = idOf(stack.queues.jobs.queue);
+const jobsDlqId = idOf(stack.queues.jobs.deadLetterQueue);
 const bulkDlqId = idOf(stack.queues.bulk.deadLetterQueue);
 
 function functionRoleId(fn: IConstruct): string {
@@ -38,8 +41,8 @@ function functionRoleId(fn: IConstruct): string {
 
 describe('classify event source', () => {
   it('reports batch item failures with batch size, window and concurrency from CLASSIFY', () => {
-    // The other mapping feeds the plan-job function (test/infra/jobs.test.ts).
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    // Uploads, job images, and the plan-job function's plan queue (test/infra/jobs.test.ts).
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: idOf(stack.classify.function) },
       EventSourceArn: { 'Fn::GetAtt': [incomingId, 'Arn'] },
@@ -48,6 +51,22 @@ describe('classify event source', () => {
       MaximumBatchingWindowInSeconds: CLASSIFY.maxBatchingWindowSeconds,
       ScalingConfig: { MaximumConcurrency: CLASSIFY.maxConcurrency },
     });
+  });
+
+  it('takes job images from a queue of their own, scaled on its own, so a job never delays an upload', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: idOf(stack.classify.function) },
+      EventSourceArn: { 'Fn::GetAtt': [jobsQueueId, 'Arn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumBatchingWindowInSeconds: JOB_IMAGES.maxBatchingWindowSeconds,
+      ScalingConfig: { MaximumConcurrency: JOB_IMAGES.maxConcurrency },
+    });
+    const queues = resourcesOf(template, 'AWS::SQS::Queue');
+    assert.deepEqual(queues[jobsQueueId]?.Properties?.RedrivePolicy, {
+      deadLetterTargetArn: { 'Fn::GetAtt': [jobsDlqId, 'Arn'] },
+      maxReceiveCount: CLASSIFY.maxReceiveCount,
+    });
+    assert.ok(Number(queues[jobsQueueId]?.Properties?.VisibilityTimeout) >= 6 * CLASSIFY.timeoutSeconds);
   });
 
   it('gives the incoming queue at least six times the function timeout as visibility timeout', () => {
@@ -72,7 +91,7 @@ describe('queues', () => {
     const planIds = [idOf(stack.queues.plan.queue), idOf(stack.queues.plan.deadLetterQueue)];
     assert.deepEqual(
       Object.keys(queues).sort(),
-      [incomingId, bulkId, incomingDlqId, bulkDlqId, ...planIds].sort(),
+      [incomingId, jobsQueueId, bulkId, incomingDlqId, jobsDlqId, bulkDlqId, ...planIds].sort(),
     );
     assert.deepEqual(queues[incomingId]?.Properties?.RedrivePolicy, {
       deadLetterTargetArn: { 'Fn::GetAtt': [incomingDlqId, 'Arn'] },
@@ -320,11 +339,15 @@ describe('least privilege', () => {
       'sqs:GetQueueUrl',
       'sqs:ReceiveMessage',
     ]);
-    const resources = JSON.stringify(statementsOfRole(template, role).flatMap((s) => s.Resource));
-    assert.ok(
-      resources.includes(`/${UPLOAD_FILTER.prefix}*`),
-      'images readable under the upload prefix only',
+    const statements = statementsOfRole(template, role);
+    const reads = statements.filter((s) => s.Action.includes('s3:GetObject'));
+    // Jobs label any prefix of the images bucket (datasets/x/y.jpg), not only uploads under images/.
+    assert.deepEqual(
+      reads.map((s) => s.Resource),
+      [[{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [idOf(stack.storage.imagesBucket), 'Arn'] }, '/*']] }]],
+      'the images bucket, any key, read-only',
     );
+    const resources = JSON.stringify(statements.flatMap((s) => s.Resource));
     assert.ok(resources.includes(`/${RESULTS_PREFIX}/*`), 'results writable under the results prefix only');
   });
 
@@ -493,7 +516,7 @@ describe('monitoring', () => {
   }
 
   it('alarms on any message in each dead-letter queue', () => {
-    for (const dlq of [incomingDlqId, bulkDlqId]) {
+    for (const dlq of [incomingDlqId, jobsDlqId, bulkDlqId]) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],

@@ -168,8 +168,7 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
       'every planned image accounted for',
       async () => {
         const j = await stack.jobs.get(started.jobId);
-        const idle =
-          (await depth(stack.queues.plan.url)) === 0 && (await depth(stack.queues.incoming.url)) === 0;
+        const idle = (await depth(stack.queues.plan.url)) === 0 && (await depth(stack.queues.jobs.url)) === 0;
         return j && idle && j.cancelled + j.labeled + j.failed + j.skipped === j.total ? j : undefined;
       },
       JOB_DEADLINE_MS,

@@ -327,7 +327,7 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
         jobsTable: stack.names.jobsTable,
         resultsTable: stack.names.resultsTable,
         planQueueUrl: stack.queues.plan.url,
-        incomingQueueUrl: stack.queues.incoming.url,
+        jobsQueueUrl: stack.queues.jobs.url,
         bulkQueueUrl: stack.queues.bulk.url,
       },
       { id: 'test-model', version: '1' },

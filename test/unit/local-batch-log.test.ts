@@ -26,6 +26,7 @@ function report(counts: Partial<BatchReport['counts']>): BatchReport {
       superseded: 0,
       cancelled: 0,
       retried: 0,
+      deferred: 0,
       testEvents: 0,
       invalid: 0,
       ...counts,
