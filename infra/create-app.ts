@@ -35,6 +35,8 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const createSlr: unknown = app.node.tryGetContext('createEcsServiceLinkedRole');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   const gpuInstanceType: unknown = app.node.tryGetContext('gpuInstanceType');
+  const gpuInstanceTypes: unknown = app.node.tryGetContext('gpuInstanceTypes');
+  const gpuSpot: unknown = app.node.tryGetContext('gpuSpot');
   const schedules: unknown = app.node.tryGetContext('schedules');
   const stack = new LabelerStack(app, 'Labeler', {
     description:
@@ -48,6 +50,10 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
     alarmEmail: typeof alarmEmail === 'string' && alarmEmail !== '' ? alarmEmail : undefined,
     // `-c gpuInstanceType=g6.2xlarge`: the task's CPU, memory and decode threads follow.
     gpuInstanceType: typeof gpuInstanceType === 'string' ? gpuInstanceType : undefined,
+    // `-c gpuInstanceTypes=g6.xlarge,g5.xlarge` (or a JSON array in cdk.json): preferred first.
+    gpuInstanceTypes: instanceTypesContext(gpuInstanceTypes),
+    // `-c gpuSpot=true`: Spot instances, price-capacity-optimized across the types.
+    gpuSpot: gpuSpot === true || gpuSpot === 'true',
     // cdk.json `schedules: [{name, expression, timezone?, bucket?, prefix, target, mode}]`, or `-c schedules='[...]'`.
     schedules: scheduleContext(schedules),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
@@ -71,4 +77,17 @@ export function scheduleContext(value: unknown): Record<string, unknown>[] {
     throw new ScheduleError('context "schedules" must be an array of objects');
   }
   return parsed as Record<string, unknown>[];
+}
+
+/** The `gpuInstanceTypes` context: an array in cdk.json, a comma-separated or JSON string from `-c`. */
+export function instanceTypesContext(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  let list: unknown = value;
+  if (typeof value === 'string') {
+    list = value.trim().startsWith('[') ? JSON.parse(value) : value.split(',').map((t) => t.trim());
+  }
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && t !== '')) {
+    throw new Error(`context "gpuInstanceTypes" must list instance types, got ${JSON.stringify(value)}`);
+  }
+  return list as string[];
 }

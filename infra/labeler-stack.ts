@@ -2,10 +2,10 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import { validateSchedule } from '../shared/labeling/schedules.ts';
-import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
+import { ALARMS, JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
-import { GpuWorkers } from './constructs/gpu-workers.ts';
+import { GPU_WORKER_SERVICE_NAME, GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
@@ -30,10 +30,21 @@ export interface LabelerStackProps extends StackProps {
    */
   readonly createEcsServiceLinkedRole?: boolean;
   /**
-   * EC2 instance type of the GPU workers (a key of GPU_INSTANCE_SIZES).
-   * @default GPU_WORKER.instanceType
+   * EC2 instance type of the GPU workers (a key of GPU_INSTANCE_SIZES): the same as
+   * `gpuInstanceTypes: [gpuInstanceType]`; ignored when gpuInstanceTypes is given.
+   * @default - gpuInstanceTypes
    */
   readonly gpuInstanceType?: string;
+  /**
+   * EC2 instance types the GPU workers may launch, most preferred first.
+   * @default GPU_WORKER.instanceTypes
+   */
+  readonly gpuInstanceTypes?: readonly string[];
+  /**
+   * Run the GPU workers on Spot instances.
+   * @default GPU_WORKER.spot (false)
+   */
+  readonly gpuSpot?: boolean;
   /**
    * E-mail address subscribed to the alarm topic.
    * @default - no subscription (synthesis warns; subscribe to the AlarmTopic output)
@@ -98,14 +109,22 @@ export class LabelerStack extends Stack {
             resultsTable,
             jobsTable,
             createEcsServiceLinkedRole: props.createEcsServiceLinkedRole,
-            instanceType: props.gpuInstanceType,
+            instanceTypes:
+              props.gpuInstanceTypes ?? (props.gpuInstanceType ? [props.gpuInstanceType] : undefined),
+            spot: props.gpuSpot,
           });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [
         { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
         // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
-        { name: 'Bulk', workQueue: this.queues.bulk, maxMessageAge: Duration.hours(2) },
+        {
+          name: 'Bulk',
+          workQueue: this.queues.bulk,
+          maxMessageAge: Duration.hours(2),
+          // Work waiting and nothing deleted: no worker is draining it (no capacity, crashing tasks).
+          noProgressAfter: Duration.minutes(ALARMS.bulkNoProgressMinutes),
+        },
         // A plan step waits behind at most a few others; an old one means planning is stuck.
         { name: 'Plan', workQueue: this.queues.plan, maxMessageAge: Duration.minutes(30) },
       ],
@@ -123,6 +142,15 @@ export class LabelerStack extends Stack {
         { name: 'Jobs', table: jobsTable, indexNames: [JOBS_TABLE.listIndex.name] },
       ],
       gpuWorkerLogs: this.gpuWorkers?.logGroup,
+      gpuFleet: this.gpuWorkers && {
+        service: this.gpuWorkers.service,
+        autoScalingGroup: this.gpuWorkers.autoScalingGroup,
+      },
+      // The Powertools `service` of every process that labels images (their ImagesFailed share).
+      labelingServices: [
+        this.classify.function.serviceName,
+        ...(this.gpuWorkers ? [GPU_WORKER_SERVICE_NAME] : []),
+      ],
       alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [
@@ -156,7 +184,16 @@ export class LabelerStack extends Stack {
       DashboardName: this.monitoring.dashboard.dashboardName,
       AlarmTopicArn: this.monitoring.topic.topicArn,
       // Present only with GPU workers: `jobs start --target auto` reads it to price the GPU side.
-      ...(this.gpuWorkers ? { GpuInstanceType: this.gpuWorkers.instanceType } : {}),
+      // The first (preferred) type when several are allowed.
+      ...(this.gpuWorkers
+        ? {
+            GpuInstanceType: this.gpuWorkers.instanceType,
+            // For the runbook (docs/DEPLOY.md): `aws ecs describe-services`, `aws autoscaling ...`.
+            GpuClusterName: this.gpuWorkers.cluster.clusterName,
+            GpuServiceName: this.gpuWorkers.service.serviceName,
+            GpuAutoScalingGroupName: this.gpuWorkers.autoScalingGroup.autoScalingGroupName,
+          }
+        : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
