@@ -192,6 +192,7 @@ export class LabelerStack extends Stack {
             GpuClusterName: this.gpuWorkers.cluster.clusterName,
             GpuServiceName: this.gpuWorkers.service.serviceName,
             GpuAutoScalingGroupName: this.gpuWorkers.autoScalingGroup.autoScalingGroupName,
+            GpuWorkerLogGroup: this.gpuWorkers.logGroup.logGroupName,
           }
         : {}),
     };
