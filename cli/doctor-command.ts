@@ -14,7 +14,7 @@ vCPU quota, in the account and region your AWS credentials resolve to.
 Options:
   --stack <name>         local, or the CloudFormation stack name (default local)
   --region <region>      AWS region (default: the SDK's, e.g. AWS_REGION or the profile)
-  --gpu-instance-type <t> GPU worker instance type the quota must fit (default ${GPU_WORKER.instanceType})
+  --gpu-instance-type <t> GPU worker instance type the quota must fit (default ${GPU_WORKER.instanceTypes[0]})
   --max-tasks <n>        GPU workers at full scale (default ${GPU_WORKER.maxTasks})
   --no-gpu               the stack is deployed with -c gpuWorkers=false: skip GPU checks
   --format <text|json>   one line per check (default text)
@@ -44,7 +44,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   if (stack === 'local') {
     target = { kind: 'local' };
   } else {
-    const instanceType = values['gpu-instance-type'] ?? GPU_WORKER.instanceType;
+    const instanceType = values['gpu-instance-type'] ?? String(GPU_WORKER.instanceTypes[0]);
     const size = GPU_INSTANCE_SIZES[instanceType];
     if (!size) {
       throw new UsageError(

@@ -35,6 +35,8 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const createSlr: unknown = app.node.tryGetContext('createEcsServiceLinkedRole');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   const gpuInstanceType: unknown = app.node.tryGetContext('gpuInstanceType');
+  const gpuInstanceTypes: unknown = app.node.tryGetContext('gpuInstanceTypes');
+  const gpuSpot: unknown = app.node.tryGetContext('gpuSpot');
   const schedules: unknown = app.node.tryGetContext('schedules');
   const readableBuckets: unknown = app.node.tryGetContext('readableBuckets');
   const stack = new LabelerStack(app, 'Labeler', {
@@ -49,6 +51,10 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
     alarmEmail: typeof alarmEmail === 'string' && alarmEmail !== '' ? alarmEmail : undefined,
     // `-c gpuInstanceType=g6.2xlarge`: the task's CPU, memory and decode threads follow.
     gpuInstanceType: typeof gpuInstanceType === 'string' ? gpuInstanceType : undefined,
+    // `-c gpuInstanceTypes=g6.xlarge,g5.xlarge` (or a JSON array in cdk.json): preferred first.
+    gpuInstanceTypes: instanceTypesContext(gpuInstanceTypes),
+    // `-c gpuSpot=true`: Spot instances, price-capacity-optimized across the types.
+    gpuSpot: gpuSpot === true || gpuSpot === 'true',
     // cdk.json `schedules: [{name, expression, timezone?, bucket?, prefix, target, mode}]`, or `-c schedules='[...]'`.
     schedules: scheduleContext(schedules),
     // cdk.json `readableBuckets: ["other-bucket"]`, or `-c readableBuckets=a,b`: jobs may label them.
@@ -76,13 +82,27 @@ export function scheduleContext(value: unknown): Record<string, unknown>[] {
   return parsed as Record<string, unknown>[];
 }
 
-/** The `readableBuckets` context: an array of bucket names in cdk.json, a comma list from `-c`. */
-export function readableBucketsContext(value: unknown): string[] {
-  if (value === undefined || value === '') return [];
-  const names = typeof value === 'string' ? value.split(',').map((n) => n.trim()) : value;
-  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
-    throw new Error('context "readableBuckets" must be a list of bucket names');
+/** A list in context: an array in cdk.json, a comma-separated or JSON string from `-c`. */
+function listContext(name: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  let list: unknown = value;
+  if (typeof value === 'string') {
+    list = value.trim().startsWith('[') ? JSON.parse(value) : value.split(',').map((t) => t.trim());
   }
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && t !== '')) {
+    throw new Error(`context "${name}" must be a list of names, got ${JSON.stringify(value)}`);
+  }
+  return list as string[];
+}
+
+/** The `gpuInstanceTypes` context, preferred first. */
+export function instanceTypesContext(value: unknown): string[] | undefined {
+  return listContext('gpuInstanceTypes', value);
+}
+
+/** The `readableBuckets` context: buckets besides the images bucket that jobs may label. */
+export function readableBucketsContext(value: unknown): string[] {
+  const names = value === '' ? [] : (listContext('readableBuckets', value) ?? []);
   for (const name of names) {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) {
       throw new Error(`context "readableBuckets": "${name}" is not an S3 bucket name`);

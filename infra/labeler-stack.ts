@@ -3,10 +3,10 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
-import { JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
+import { ALARMS, JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
-import { GpuWorkers } from './constructs/gpu-workers.ts';
+import { GPU_WORKER_SERVICE_NAME, GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
@@ -31,10 +31,21 @@ export interface LabelerStackProps extends StackProps {
    */
   readonly createEcsServiceLinkedRole?: boolean;
   /**
-   * EC2 instance type of the GPU workers (a key of GPU_INSTANCE_SIZES).
-   * @default GPU_WORKER.instanceType
+   * EC2 instance type of the GPU workers (a key of GPU_INSTANCE_SIZES): the same as
+   * `gpuInstanceTypes: [gpuInstanceType]`; ignored when gpuInstanceTypes is given.
+   * @default - gpuInstanceTypes
    */
   readonly gpuInstanceType?: string;
+  /**
+   * EC2 instance types the GPU workers may launch, most preferred first.
+   * @default GPU_WORKER.instanceTypes
+   */
+  readonly gpuInstanceTypes?: readonly string[];
+  /**
+   * Run the GPU workers on Spot instances.
+   * @default GPU_WORKER.spot (false)
+   */
+  readonly gpuSpot?: boolean;
   /**
    * E-mail address subscribed to the alarm topic.
    * @default - no subscription (synthesis warns; subscribe to the AlarmTopic output)
@@ -120,16 +131,29 @@ export class LabelerStack extends Stack {
             resultsTable,
             jobsTable,
             createEcsServiceLinkedRole: props.createEcsServiceLinkedRole,
-            instanceType: props.gpuInstanceType,
+            instanceTypes:
+              props.gpuInstanceTypes ?? (props.gpuInstanceType ? [props.gpuInstanceType] : undefined),
+            spot: props.gpuSpot,
           });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [
         { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
-        // Job images queue up by design; a day-old one means the job is stuck, not long.
-        { name: 'Jobs', workQueue: this.queues.jobs, maxMessageAge: Duration.hours(24) },
+        // Job images queue up by design: a long job is not a stuck one. Only waiting work
+        // with nothing deleted for a while (no progress) pages someone; uploads have their own queue.
+        {
+          name: 'Jobs',
+          workQueue: this.queues.jobs,
+          noProgressAfter: Duration.minutes(ALARMS.jobsNoProgressMinutes),
+        },
         // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
-        { name: 'Bulk', workQueue: this.queues.bulk, maxMessageAge: Duration.hours(2) },
+        {
+          name: 'Bulk',
+          workQueue: this.queues.bulk,
+          maxMessageAge: Duration.hours(2),
+          // Work waiting and nothing deleted: no worker is draining it (no capacity, crashing tasks).
+          noProgressAfter: Duration.minutes(ALARMS.bulkNoProgressMinutes),
+        },
         // A plan step waits behind at most a few others; an old one means planning is stuck.
         { name: 'Plan', workQueue: this.queues.plan, maxMessageAge: Duration.minutes(30) },
       ],
@@ -147,6 +171,15 @@ export class LabelerStack extends Stack {
         { name: 'Jobs', table: jobsTable, indexNames: [JOBS_TABLE.listIndex.name] },
       ],
       gpuWorkerLogs: this.gpuWorkers?.logGroup,
+      gpuFleet: this.gpuWorkers && {
+        service: this.gpuWorkers.service,
+        autoScalingGroup: this.gpuWorkers.autoScalingGroup,
+      },
+      // The Powertools `service` of every process that labels images (their ImagesFailed share).
+      labelingServices: [
+        this.classify.function.serviceName,
+        ...(this.gpuWorkers ? [GPU_WORKER_SERVICE_NAME] : []),
+      ],
       alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [
@@ -187,7 +220,17 @@ export class LabelerStack extends Stack {
       DashboardName: this.monitoring.dashboard.dashboardName,
       AlarmTopicArn: this.monitoring.topic.topicArn,
       // Present only with GPU workers: `jobs start --target auto` reads it to price the GPU side.
-      ...(this.gpuWorkers ? { GpuInstanceType: this.gpuWorkers.instanceType } : {}),
+      // The first (preferred) type when several are allowed.
+      ...(this.gpuWorkers
+        ? {
+            GpuInstanceType: this.gpuWorkers.instanceType,
+            // For the runbook (docs/DEPLOY.md): `aws ecs describe-services`, `aws autoscaling ...`.
+            GpuClusterName: this.gpuWorkers.cluster.clusterName,
+            GpuServiceName: this.gpuWorkers.service.serviceName,
+            GpuAutoScalingGroupName: this.gpuWorkers.autoScalingGroup.autoScalingGroupName,
+            GpuWorkerLogGroup: this.gpuWorkers.logGroup.logGroupName,
+          }
+        : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

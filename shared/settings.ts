@@ -133,18 +133,20 @@ export const CLASSIFY = {
  */
 export const JOB_IMAGES = {
   maxConcurrency: 20,
-  /** A job's messages wait a little to fill a batch: latency does not matter, invocations do. */
-  maxBatchingWindowSeconds: 5,
-  /**
-   * Messages visible and none deleted for this long: a running job makes no progress (the
-   * alarm). A long job deletes messages all the time, so length alone never raises it.
-   */
-  noProgressMinutes: 30,
+  /** A busy jobs queue fills each batch at once; an idle one should not hold a job's last images. */
+  maxBatchingWindowSeconds: 1,
 } as const;
 
 /** GPU workers consuming the bulk queue. */
 export const GPU_WORKER = {
-  instanceType: 'g5.xlarge',
+  /**
+   * EC2 instance types the GPU Auto Scaling group may launch, most preferred first (on-demand
+   * launches take them in this order; a sold-out or unavailable type falls through to the
+   * next). The task is sized for the smallest; `jobs start --target auto` prices the first.
+   */
+  instanceTypes: ['g5.xlarge', 'g6.xlarge'] as readonly string[],
+  /** Spot instances instead of on-demand (`-c gpuSpot=true`): cheaper, interruptible. */
+  spot: false,
   maxTasks: 4,
   batchSize: 32,
   visibilityTimeoutSeconds: 15 * 60,
@@ -281,4 +283,25 @@ export const LABELING = {
 export const IMAGE_LIMITS = {
   maxBytes: 32 * 1024 * 1024,
   maxPixels: 50_000_000,
+} as const;
+
+/** Thresholds of the operator alarms that are not a queue's own age (infra/constructs/monitoring.ts). */
+export const ALARMS = {
+  /** Share of images failing (ImagesFailed / all images labeled or failed) that pages someone. */
+  failedImagesShare: 0.05,
+  /** Window the failed share is measured over. */
+  failedImagesWindowMinutes: 15,
+  /** Fewer images than this in the window never raise the failed-share alarm (one bad image of three). */
+  failedImagesMinCount: 20,
+  /** Minutes the GPU service may run fewer tasks than desired (an instance boots and pulls the image in 5-10). */
+  gpuTasksShortMinutes: 15,
+  /** Minutes the GPU Auto Scaling group may have fewer instances in service than desired. */
+  gpuInstancesShortMinutes: 15,
+  /** Minutes the bulk queue may hold work while nothing is deleted from it (cold start included). */
+  bulkNoProgressMinutes: 30,
+  /**
+   * Minutes the jobs queue may hold work while nothing is deleted from it. A running job
+   * deletes messages all the time, so a long job never raises it; its age never pages.
+   */
+  jobsNoProgressMinutes: 15,
 } as const;

@@ -41,6 +41,20 @@ export function gpuTaskSize(instanceType: string): {
   };
 }
 
+/**
+ * The task size that fits every one of these instance types (the smallest vCPU count and
+ * memory among them): the Auto Scaling group may launch any of them.
+ */
+export function gpuTaskSizeForAll(instanceTypes: readonly string[]): ReturnType<typeof gpuTaskSize> {
+  if (instanceTypes.length === 0) throw new Error('at least one GPU instance type is needed');
+  const sizes = instanceTypes.map(gpuTaskSize);
+  return {
+    vcpus: Math.min(...sizes.map((s) => s.vcpus)),
+    cpu: Math.min(...sizes.map((s) => s.cpu)),
+    memoryReservationMiB: Math.min(...sizes.map((s) => s.memoryReservationMiB)),
+  };
+}
+
 /** Powertools service name of the GPU worker: its logs and metrics carry it. */
 export const GPU_WORKER_SERVICE_NAME = 'labeler-gpu-worker';
 
@@ -59,11 +73,18 @@ export interface GpuWorkersProps {
   /** Where the images of labeling jobs are counted. */
   readonly jobsTable: dynamodb.ITable;
   /**
-   * EC2 instance type, one of GPU_INSTANCE_SIZES; one task (one GPU) per instance. The
-   * task's CPU, memory and decode threads follow from it.
-   * @default GPU_WORKER.instanceType
+   * EC2 instance types, each one of GPU_INSTANCE_SIZES, most preferred first; one task (one
+   * GPU) per instance. The Auto Scaling group launches whichever has capacity; the task's
+   * CPU, memory and decode threads fit the smallest.
+   * @default GPU_WORKER.instanceTypes
    */
-  readonly instanceType?: string;
+  readonly instanceTypes?: readonly string[];
+  /**
+   * Launch Spot instances (price-capacity-optimized across the types, no on-demand base)
+   * instead of on-demand ones.
+   * @default GPU_WORKER.spot (false)
+   */
+  readonly spot?: boolean;
   /**
    * Whether the worker may run on the CPU when CUDA cannot load.
    * @default GPU_WORKER.allowCpuFallback (false: the task exits and the alarm fires)
@@ -119,15 +140,21 @@ export class GpuWorkers extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The metric the task count follows: visible plus in-flight messages. */
   readonly backlog: cloudwatch.MathExpression;
-  /** The EC2 instance type the tasks run on (a stack output: `jobs start --target auto` prices it). */
+  /** The preferred EC2 instance type (a stack output: `jobs start --target auto` prices it). */
   readonly instanceType: string;
+  /** Every instance type the group may launch, most preferred first. */
+  readonly instanceTypes: readonly string[];
 
   constructor(scope: Construct, id: string, props: GpuWorkersProps) {
     super(scope, id);
     const maxTasks = props.maxTasks ?? GPU_WORKER.maxTasks;
-    const instanceType = props.instanceType ?? GPU_WORKER.instanceType;
-    this.instanceType = instanceType;
-    const taskSize = gpuTaskSize(instanceType);
+    this.instanceTypes = props.instanceTypes ?? GPU_WORKER.instanceTypes;
+    if (new Set(this.instanceTypes).size !== this.instanceTypes.length) {
+      throw new Error(`GPU instance types repeat: ${this.instanceTypes.join(', ')}`);
+    }
+    const taskSize = gpuTaskSizeForAll(this.instanceTypes);
+    this.instanceType = this.instanceTypes[0] as string;
+    const spot = props.spot ?? GPU_WORKER.spot;
     const backlogSteps = props.backlogSteps ?? [1, 500, 2000, 5000];
     if (maxTasks < 1) throw new Error('maxTasks must be at least 1');
     if (
@@ -156,6 +183,8 @@ export class GpuWorkers extends Construct {
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
 
+    // Container Insights publishes the service's RunningTaskCount and DesiredTaskCount,
+    // which the too-few-GPU-tasks alarm compares.
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
@@ -168,8 +197,11 @@ export class GpuWorkers extends Construct {
     });
     const userData = ec2.UserData.forLinux();
     userData.addCommands('echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config');
+    // On a Spot interruption notice the agent drains the instance: the task gets its stop
+    // timeout to finish the batch in hand, and unfinished messages return to the queue.
+    if (spot) userData.addCommands('echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config');
+    // No instance type here: the group's mixed instances policy lists them.
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType: new ec2.InstanceType(instanceType),
       // Amazon Linux 2 (and its ECS GPU AMI) reached end of support; AL2023's GPU variant
       // ships the NVIDIA driver and container toolkit the CUDA 12 image needs.
       machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
@@ -197,9 +229,34 @@ export class GpuWorkers extends Construct {
     this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Instances', {
       vpc: this.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      launchTemplate,
+      mixedInstancesPolicy: {
+        launchTemplate,
+        launchTemplateOverrides: this.instanceTypes.map((type) => ({
+          instanceType: new ec2.InstanceType(type),
+        })),
+        instancesDistribution: spot
+          ? {
+              onDemandBaseCapacity: 0,
+              onDemandPercentageAboveBaseCapacity: 0,
+              spotAllocationStrategy: autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+            }
+          : {
+              onDemandBaseCapacity: 0,
+              onDemandPercentageAboveBaseCapacity: 100,
+              onDemandAllocationStrategy: autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+            },
+      },
+      // Spot: launch a replacement when EC2 signals an elevated interruption risk.
+      capacityRebalance: spot,
       minCapacity: 0,
       maxCapacity: maxTasks,
+      // Free at one-minute granularity; the instances-short alarm compares these two.
+      groupMetrics: [
+        new autoscaling.GroupMetrics(
+          autoscaling.GroupMetric.DESIRED_CAPACITY,
+          autoscaling.GroupMetric.IN_SERVICE_INSTANCES,
+        ),
+      ],
     });
     this.capacityProvider = new ecs.AsgCapacityProvider(this, 'CapacityProvider', {
       autoScalingGroup: this.autoScalingGroup,
@@ -229,6 +286,11 @@ export class GpuWorkers extends Construct {
           'ECS container-instance permissions written by CDK: the agent reports task and container state changes (ecs:SubmitTaskStateChange, ecs:SubmitContainerStateChange, ...) on this cluster only.',
       },
     );
+    Validations.of(this.autoScalingGroup).acknowledge({
+      id: 'AwsSolutions-EC26',
+      reason:
+        "cdk-nag cannot follow a mixed instances policy to its launch template (the rule throws); the launch template's only volume, the root volume, is encrypted (test/infra/stack.test.ts).",
+    });
     Validations.of(this.autoScalingGroup).acknowledge({
       id: 'AwsSolutions-AS3',
       reason:

@@ -1,4 +1,4 @@
-import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, TimeZone } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -50,7 +50,8 @@ export interface JobSchedulerProps {
  * (`labeler jobs schedule add`) use the same group, role and dead-letter queue.
  */
 export class JobScheduler extends Construct {
-  readonly scheduleGroup: scheduler.ScheduleGroup;
+  /** The group every schedule of this stack lives in (CloudFormation names it; deleted with the stack). */
+  readonly scheduleGroup: scheduler.IScheduleGroup;
   readonly function: LabelerFunction;
   readonly eventSource: SqsEventSource;
   /** Role to pass as the target role of each schedule. */
@@ -59,7 +60,13 @@ export class JobScheduler extends Construct {
 
   constructor(scope: Construct, id: string, props: JobSchedulerProps) {
     super(scope, id);
-    this.scheduleGroup = new scheduler.ScheduleGroup(this, 'Group');
+    // The L2 ScheduleGroup fixes a name and RETAINs the group, so a `cdk destroy` left it
+    // behind and the next deploy of the same stack failed on "already exists". CloudFormation
+    // names this one and deletes it with the stack; deleting a group deletes every schedule
+    // in it, those `labeler jobs schedule add` created at run time included (decision 0024).
+    const group = new scheduler.CfnScheduleGroup(this, 'Group');
+    group.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    this.scheduleGroup = scheduler.ScheduleGroup.fromScheduleGroupName(this, 'GroupRef', group.ref);
     const planQueue = props.planQueue.queue;
 
     this.function = new LabelerFunction(this, 'PlanJob', {

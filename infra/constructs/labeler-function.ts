@@ -54,6 +54,9 @@ export interface LabelerFunctionProps {
  * write to its own log group and nothing else until a construct grants more.
  */
 export class LabelerFunction extends lambda.DockerImageFunction {
+  /** Powertools service name: the `service` dimension of the metrics the function publishes. */
+  readonly serviceName: string;
+
   constructor(scope: Construct, id: string, props: LabelerFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -87,5 +90,6 @@ export class LabelerFunction extends lambda.DockerImageFunction {
         ...props.environment,
       },
     });
+    this.serviceName = props.serviceName;
   }
 }

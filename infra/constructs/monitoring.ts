@@ -1,7 +1,9 @@
-import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,14 +11,24 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { ALARMS } from '../../shared/settings.ts';
 import type { WorkQueue } from './work-queue.ts';
 
 export interface MonitoredQueue {
   /** Display name, e.g. 'Incoming'. */
   readonly name: string;
   readonly workQueue: WorkQueue;
-  /** Age of the oldest message that raises the queue's falling-behind alarm. */
-  readonly maxMessageAge: Duration;
+  /**
+   * Age of the oldest message that raises the queue's falling-behind alarm.
+   * @default - no such alarm: messages may wait by design (a long job); use noProgressAfter
+   */
+  readonly maxMessageAge?: Duration;
+  /**
+   * Raise `<name>NoProgress` when the queue holds messages (visible or in flight) and none
+   * is deleted for this long: its consumer is not draining it. A multiple of 5 minutes.
+   * @default - no such alarm
+   */
+  readonly noProgressAfter?: Duration;
 }
 
 export interface MonitoredFunction {
@@ -33,6 +45,12 @@ export interface MonitoredTable {
   readonly indexNames: readonly string[];
 }
 
+/** The GPU fleet: its ECS service (Container Insights counts) and Auto Scaling group (group metrics). */
+export interface MonitoredGpuFleet {
+  readonly service: ecs.IBaseService;
+  readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
+}
+
 export interface MonitoringProps {
   /** Queues: the dead-letter queue must stay empty and the oldest message young. */
   readonly queues: readonly MonitoredQueue[];
@@ -46,6 +64,18 @@ export interface MonitoringProps {
    * @default - no GPU workers
    */
   readonly gpuWorkerLogs?: logs.ILogGroup;
+  /**
+   * The GPU fleet: alarms when the service runs fewer tasks than desired, or the group has
+   * fewer instances in service than desired (no capacity, no quota), for 15 minutes.
+   * @default - no GPU workers
+   */
+  readonly gpuFleet?: MonitoredGpuFleet;
+  /**
+   * Powertools service names of the processes that label images: the share of their
+   * images that failed (`Labeler/ImagesFailed`) raises an alarm above ALARMS.failedImagesShare.
+   * @default - no failed-share alarm
+   */
+  readonly labelingServices?: readonly string[];
   /**
    * E-mail address subscribed to the alarm topic.
    * @default - none: synthesis warns, and someone must subscribe to the topic
@@ -81,9 +111,13 @@ export class Monitoring extends Construct {
 
     // CloudWatch publishes to an encrypted topic only through a customer-managed key
     // whose policy lets it; the AWS-managed SNS key does not.
+    // It encrypts only messages in flight on the topic, which goes with the stack: nothing
+    // is left to decrypt, so `cdk destroy` schedules it for deletion (decision 0024).
     const key = new kms.Key(this, 'AlarmTopicKey', {
       description: 'Encrypts the Labeler alarm topic',
       enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
     });
     key.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -110,7 +144,8 @@ export class Monitoring extends Construct {
       );
     }
 
-    for (const { name, workQueue, maxMessageAge } of props.queues) {
+    for (const { name, workQueue, maxMessageAge, noProgressAfter } of props.queues) {
+      if (noProgressAfter) this.addNoProgressAlarm(name, workQueue, noProgressAfter);
       this.#alarm(
         `${name}DlqNotEmpty`,
         workQueue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -124,6 +159,7 @@ export class Monitoring extends Construct {
           evaluationPeriods: 1,
         },
       );
+      if (!maxMessageAge) continue;
       this.#alarm(
         `${name}FallingBehind`,
         workQueue.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
@@ -212,6 +248,11 @@ export class Monitoring extends Construct {
       });
     }
 
+    if (props.gpuFleet) this.#gpuFleetAlarms(props.gpuFleet);
+    if (props.labelingServices && props.labelingServices.length > 0) {
+      this.#failedShareAlarm(props.labelingServices);
+    }
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
     });
@@ -266,12 +307,146 @@ export class Monitoring extends Construct {
     );
   }
 
+  /**
+   * `<name>NoProgress`: the queue holds messages (visible or in flight) and none was deleted
+   * for `after`, checked in 5-minute periods. Public so that a queue added later (e.g. by
+   * another construct) can get the same alarm.
+   */
+  addNoProgressAlarm(name: string, workQueue: WorkQueue, after: Duration): void {
+    const period = Duration.minutes(5);
+    const periods = after.toSeconds() / period.toSeconds();
+    if (!Number.isInteger(periods) || periods < 1) {
+      throw new Error(`noProgressAfter of ${name} must be a positive multiple of 5 minutes`);
+    }
+    const queue = workQueue.queue;
+    this.#alarm(
+      `${name}NoProgress`,
+      new cloudwatch.MathExpression({
+        label: `${name} queue: work waiting, nothing deleted`,
+        expression: 'IF((visible + inFlight) > 0 AND FILL(deleted, 0) == 0, 1, 0)',
+        usingMetrics: {
+          visible: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Minimum' }),
+          inFlight: queue.metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Minimum' }),
+          deleted: queue.metricNumberOfMessagesDeleted({ period, statistic: 'Sum' }),
+        },
+        period,
+      }),
+      {
+        alarmDescription: `The ${name} queue has held work for ${after.toHumanString()} and no message was deleted: nothing is draining it`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
+      },
+    );
+  }
+
+  #gpuFleetAlarms({ service, autoScalingGroup }: MonitoredGpuFleet): void {
+    const period = Duration.minutes(5);
+    const ecsMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName,
+        dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
+        period,
+        statistic,
+      });
+    const tasksPeriods = ALARMS.gpuTasksShortMinutes / 5;
+    this.#alarm(
+      'GpuTasksBelowDesired',
+      new cloudwatch.MathExpression({
+        label: 'GPU tasks desired but not running',
+        // The lowest desired count above the highest running count, for the whole period.
+        expression: 'desired - FILL(running, 0)',
+        usingMetrics: {
+          desired: ecsMetric('DesiredTaskCount', 'Minimum'),
+          running: ecsMetric('RunningTaskCount', 'Maximum'),
+        },
+        period,
+      }),
+      {
+        alarmDescription: `The GPU service has run fewer tasks than desired for ${ALARMS.gpuTasksShortMinutes} minutes: no instance to place them on, or tasks that stop at start-up`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: tasksPeriods,
+        datapointsToAlarm: tasksPeriods,
+      },
+    );
+    const asgMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/AutoScaling',
+        metricName,
+        dimensionsMap: { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName },
+        period,
+        statistic,
+      });
+    const instancePeriods = ALARMS.gpuInstancesShortMinutes / 5;
+    this.#alarm(
+      'GpuInstancesBelowDesired',
+      new cloudwatch.MathExpression({
+        label: 'GPU instances desired but not in service',
+        expression: 'desired - FILL(inService, 0)',
+        usingMetrics: {
+          desired: asgMetric('GroupDesiredCapacity', 'Minimum'),
+          inService: asgMetric('GroupInServiceInstances', 'Maximum'),
+        },
+        period,
+      }),
+      {
+        alarmDescription: `The GPU Auto Scaling group has had fewer instances in service than desired for ${ALARMS.gpuInstancesShortMinutes} minutes: launches fail (no capacity for any of its instance types, a G-instance vCPU quota too low)`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: instancePeriods,
+        datapointsToAlarm: instancePeriods,
+      },
+    );
+  }
+
+  #failedShareAlarm(services: readonly string[]): void {
+    const period = Duration.minutes(ALARMS.failedImagesWindowMinutes);
+    const metric = (metricName: string, service: string) =>
+      new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName,
+        // Powertools Metrics' default dimension (shared/observability.ts).
+        dimensionsMap: { service },
+        period,
+        statistic: 'Sum',
+      });
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+    services.forEach((service, i) => {
+      usingMetrics[`failed${i}`] = metric('ImagesFailed', service);
+      usingMetrics[`labeled${i}`] = metric('ImagesLabeled', service);
+    });
+    const sum = (prefix: string) => services.map((_, i) => `FILL(${prefix}${i}, 0)`).join(' + ');
+    const failed = `(${sum('failed')})`;
+    const all = `(${sum('failed')} + ${sum('labeled')})`;
+    const percent = Math.round(ALARMS.failedImagesShare * 100);
+    this.#alarm(
+      'ImagesFailedShare',
+      new cloudwatch.MathExpression({
+        label: 'Share of images failed',
+        expression: `IF(${all} >= ${ALARMS.failedImagesMinCount}, ${failed} / ${all}, 0)`,
+        usingMetrics,
+        period,
+      }),
+      {
+        alarmDescription: `More than ${percent} % of the images labeled in ${ALARMS.failedImagesWindowMinutes} minutes failed (at least ${ALARMS.failedImagesMinCount} images): a bad batch of uploads, a model or preprocessing fault, or access denied; \`labeler query\` and the function log name the error codes`,
+        threshold: ALARMS.failedImagesShare,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      },
+    );
+  }
+
   #alarm(
     id: string,
     metric: cloudwatch.Metric | cloudwatch.MathExpression,
     options: cloudwatch.CreateAlarmOptions,
   ): void {
     const alarm = metric.createAlarm(this, id, {
+      // Named as docs/DEPLOY.md's runbook names it (stack name, then the id).
+      alarmName: `${Stack.of(this).stackName}-${id}`,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       ...options,
     });

@@ -4,7 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { JOBS_TABLE, RESOURCE_NAMES, RESULTS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { JOBS_TABLE, RESULTS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
 
 /** Construct id of the singleton handler that `Bucket.addEventNotification` adds to the stack. */
 const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
@@ -40,11 +40,6 @@ export interface StorageProps {
    */
   readonly uploadQueue?: sqs.IQueue;
   /**
-   * Prefix of the table names (RESOURCE_NAMES in shared/settings.ts follow it).
-   * @default - the stack name
-   */
-  readonly namePrefix?: string;
-  /**
    * What happens to buckets and tables when the stack is deleted.
    * @default RemovalPolicy.RETAIN
    */
@@ -72,7 +67,6 @@ export class Storage extends Construct {
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const prefix = props.namePrefix ?? Stack.of(this).stackName;
 
     this.accessLogsBucket = new SecureBucket(this, 'AccessLogs', {
       removalPolicy,
@@ -144,8 +138,10 @@ export class Storage extends Construct {
     }
 
     const string = dynamodb.AttributeType.STRING;
+    // Tables are retained on `cdk destroy` and named by CloudFormation: a fixed name on a
+    // retained table made the next deploy of the same stack fail on "already exists"
+    // (decision 0024). Processes find them through the stack outputs.
     this.resultsTable = new dynamodb.Table(this, 'ResultsTable', {
-      tableName: `${prefix}-${RESOURCE_NAMES.resultsTable}`,
       partitionKey: { name: RESULTS_TABLE.partitionKey, type: string },
       sortKey: { name: RESULTS_TABLE.sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -164,7 +160,6 @@ export class Storage extends Construct {
     });
 
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
-      tableName: `${prefix}-${RESOURCE_NAMES.jobsTable}`,
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },
       sortKey: { name: JOBS_TABLE.sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -42,8 +42,11 @@ export interface Principal {
   readonly identityPolicies: readonly { name: string; policy: Json }[];
 }
 
-/** Which RESOURCE_NAMES key each bucket of the stack is: buckets carry no name in the template. */
-export type BucketLogicalIds = Partial<Record<keyof typeof RESOURCE_NAMES, string>>;
+/**
+ * Which RESOURCE_NAMES key each bucket and table of the stack is: CloudFormation names them
+ * (none is given a name, so a destroyed stack's retained ones never block a redeploy).
+ */
+export type UnnamedLogicalIds = Partial<Record<keyof typeof RESOURCE_NAMES, string>>;
 
 /**
  * The synthesized template with every intrinsic resolved against a fixed account, region
@@ -53,9 +56,9 @@ export class ResolvedTemplate {
   readonly #template: TemplateJson;
   readonly #stackName: string;
   readonly #bucketNames: Map<string, string>;
-  readonly #bucketKeys: BucketLogicalIds;
+  readonly #bucketKeys: UnnamedLogicalIds;
 
-  constructor(template: TemplateJson, stackName: string, buckets: BucketLogicalIds) {
+  constructor(template: TemplateJson, stackName: string, buckets: UnnamedLogicalIds) {
     this.#template = template;
     this.#stackName = stackName;
     this.#bucketKeys = buckets;
@@ -63,16 +66,23 @@ export class ResolvedTemplate {
     this.#bucketNames = new Map(
       Object.keys(this.resourcesOf('AWS::S3::Bucket')).map((id) => [id, id.toLowerCase()]),
     );
-    this.#localBuckets = new Map(
-      Object.entries(buckets).map(([key, id]) => {
-        const name = this.#bucketNames.get(id);
-        if (!name) throw new Error(`bucket ${key}: no AWS::S3::Bucket ${id} in the template`);
-        return [RESOURCE_NAMES[key as keyof typeof RESOURCE_NAMES], name];
-      }),
-    );
+    // Local names can repeat across kinds (labeler-results is a bucket and a table).
+    const byLocalName = (type: string) =>
+      new Map(
+        Object.entries(buckets).flatMap(([key, id]) => {
+          const r = this.#template.Resources[id];
+          if (!r) throw new Error(`${key}: no resource ${id} in the template`);
+          return r.Type === type
+            ? [[RESOURCE_NAMES[key as keyof typeof RESOURCE_NAMES], this.#physicalName(id)]]
+            : [];
+        }),
+      );
+    this.#localBuckets = byLocalName('AWS::S3::Bucket');
+    this.#localTables = byLocalName('AWS::DynamoDB::Table');
   }
 
   readonly #localBuckets: Map<string, string>;
+  readonly #localTables: Map<string, string>;
 
   resourcesOf(type: string): Record<string, CfnResource> {
     return Object.fromEntries(Object.entries(this.#template.Resources).filter(([, r]) => r.Type === type));
@@ -211,9 +221,9 @@ export class ResolvedTemplate {
     }
     if (arn.startsWith(`arn:${PARTITION}:dynamodb:`)) {
       const table = arn.split(':').at(-1)?.split('/')[1];
-      for (const t of Object.values(this.resourcesOf('AWS::DynamoDB::Table'))) {
+      for (const [id, t] of Object.entries(this.resourcesOf('AWS::DynamoDB::Table'))) {
         const policy = (t.Properties?.ResourcePolicy as Json | undefined)?.PolicyDocument;
-        if (policy && this.resolve(t.Properties?.TableName) === table) return this.resolve(policy) as Json;
+        if (policy && this.#physicalName(id) === table) return this.resolve(policy) as Json;
       }
       return undefined;
     }
@@ -240,7 +250,7 @@ export class ResolvedTemplate {
       Object.entries(RESOURCE_NAMES).map(([key, local]) => [
         key,
         key in this.#bucketKeys
-          ? this.#localBuckets.get(local)
+          ? this.#physicalName(this.#bucketKeys[key as keyof UnnamedLogicalIds] as string)
           : (this.#named('AWS::SQS::Queue', local) ?? this.#named('AWS::DynamoDB::Table', local)),
       ]),
     );
@@ -255,7 +265,7 @@ export class ResolvedTemplate {
     return `arn:${PARTITION}:sqs:${REGION}:${ACCOUNT}:${name}`;
   }
   tableArn(local: string): string {
-    const name = this.#named('AWS::DynamoDB::Table', local) ?? local;
+    const name = this.#localTables.get(local) ?? this.#named('AWS::DynamoDB::Table', local) ?? local;
     return `arn:${PARTITION}:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
   }
 

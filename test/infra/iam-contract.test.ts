@@ -66,10 +66,12 @@ const templateJson = synth.assembly.getStackArtifact(stack.artifactId).template 
 function idOf(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 }
-/** Buckets carry no name in the template: which RESOURCE_NAMES entry each one is. */
+/** Buckets and tables carry no name in the template: which RESOURCE_NAMES entry each one is. */
 const BUCKETS = {
   imagesBucket: idOf(stack.storage.imagesBucket),
   resultsBucket: idOf(stack.storage.resultsBucket),
+  resultsTable: idOf(stack.storage.resultsTable),
+  jobsTable: idOf(stack.storage.jobsTable),
 };
 
 function roleOfFunction(fn: IConstruct): string {

@@ -6,10 +6,15 @@ import { after, describe, it } from 'node:test';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { gpuTaskSize } from '../../infra/constructs/gpu-workers.ts';
+import {
+  GPU_WORKER_SERVICE_NAME,
+  gpuTaskSize,
+  gpuTaskSizeForAll,
+} from '../../infra/constructs/gpu-workers.ts';
 import { GPU_WITHOUT_CUDA_METRIC, METRIC_NAMESPACE } from '../../infra/constructs/monitoring.ts';
 import { createApp } from '../../infra/create-app.ts';
 import {
+  ALARMS,
   CLASSIFY,
   GPU_INSTANCE_SIZES,
   GPU_WORKER,
@@ -58,9 +63,11 @@ function alarmsOn(metricName: string, dimensions: Record<string, unknown>): [str
 
 describe('alarms reach a person', () => {
   it('every operator alarm notifies the alarm topic, on alarm and on recovery', () => {
-    // 4 dead-letter queues, 4 queue ages, 2 function errors, 3 function throttles,
-    // 4 table/index throttles, 1 GPU without CUDA.
-    assert.equal(operatorAlarms.length, 18);
+    // 4 dead-letter queues, 3 queue ages (not the jobs queue: a long job is not a stuck one),
+    // 2 queues without progress (bulk, jobs), 2 function errors, 3 function throttles,
+    // 4 table/index throttles, 1 GPU without CUDA, 2 GPU fleet short (tasks, instances),
+    // 1 failed-image share.
+    assert.equal(operatorAlarms.length, 22);
     for (const [id, alarm] of operatorAlarms) {
       assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }], id);
       assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topicId }], id);
@@ -171,6 +178,114 @@ describe('alarms reach a person', () => {
   });
 });
 
+describe('the GPU fleet and the work are watched', () => {
+  const alarmNamed = (id: string): Resource => {
+    const found = operatorAlarms.filter(([, a]) => a.Properties.AlarmName === `${stack.stackName}-${id}`);
+    assert.equal(found.length, 1, id);
+    return (found[0] as [string, Resource])[1];
+  };
+  const metricsOf = (alarm: Resource) =>
+    (alarm.Properties.Metrics as {
+      Id: string;
+      Expression?: string;
+      MetricStat?: Record<string, unknown>;
+    }[]) ?? [];
+  const stat = (alarm: Resource, name: string) =>
+    metricsOf(alarm).find(
+      (m) => (m.MetricStat?.Metric as { MetricName?: string } | undefined)?.MetricName === name,
+    )?.MetricStat;
+
+  it('alarms when the bulk queue holds work and nothing is deleted for the configured time', () => {
+    const alarm = alarmNamed('BulkNoProgress');
+    const bulk = { 'Fn::GetAtt': [idOf(stack.queues.bulk.queue), 'QueueName'] };
+    for (const name of [
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateNumberOfMessagesNotVisible',
+      'NumberOfMessagesDeleted',
+    ]) {
+      const s = stat(alarm, name);
+      assert.ok(s, name);
+      assert.deepEqual((s.Metric as { Dimensions: unknown[] }).Dimensions, [
+        { Name: 'QueueName', Value: bulk },
+      ]);
+    }
+    assert.equal(stat(alarm, 'NumberOfMessagesDeleted')?.Stat, 'Sum');
+    const expression = metricsOf(alarm).find((m) => m.Expression)?.Expression ?? '';
+    assert.match(expression, /\(visible \+ inFlight\) > 0 AND FILL\(deleted, 0\) == 0/);
+    // Every 5-minute period of the window must show no progress.
+    assert.equal(alarm.Properties.EvaluationPeriods, ALARMS.bulkNoProgressMinutes / 5);
+    assert.equal(alarm.Properties.DatapointsToAlarm, ALARMS.bulkNoProgressMinutes / 5);
+    // The incoming queue drains on Lambda within seconds; only the queues asked for get one.
+    assert.deepEqual(
+      operatorAlarms
+        .map(([, a]) => JSON.stringify(a.Properties.AlarmName))
+        .filter((n) => n.includes('NoProgress'))
+        .map((n) => /(\w+NoProgress)/.exec(n)?.[1])
+        .sort(),
+      ['BulkNoProgress', 'JobsNoProgress'],
+    );
+  });
+
+  it('watches the jobs queue for a job without progress, never for a long one', () => {
+    const alarm = alarmNamed('JobsNoProgress');
+    const jobs = { 'Fn::GetAtt': [idOf(stack.queues.jobs.queue), 'QueueName'] };
+    assert.deepEqual(
+      (stat(alarm, 'NumberOfMessagesDeleted')?.Metric as { Dimensions: unknown[] }).Dimensions,
+      [{ Name: 'QueueName', Value: jobs }],
+    );
+    assert.equal(alarm.Properties.EvaluationPeriods, ALARMS.jobsNoProgressMinutes / 5);
+    // No age alarm: a ten-million-image job's oldest message may wait for hours.
+    assert.deepEqual(alarmsOn('ApproximateAgeOfOldestMessage', { QueueName: jobs }), []);
+  });
+
+  it('alarms when the GPU service runs fewer tasks than desired, from Container Insights', () => {
+    const [cluster] = Object.values(resourcesOf(template, 'AWS::ECS::Cluster'));
+    assert.deepEqual(cluster?.Properties.ClusterSettings, [{ Name: 'containerInsights', Value: 'enabled' }]);
+    const alarm = alarmNamed('GpuTasksBelowDesired');
+    const running = stat(alarm, 'RunningTaskCount');
+    const desired = stat(alarm, 'DesiredTaskCount');
+    assert.ok(running && desired);
+    assert.equal((running.Metric as { Namespace: string }).Namespace, 'ECS/ContainerInsights');
+    assert.equal(running?.Stat, 'Maximum');
+    assert.equal(desired?.Stat, 'Minimum');
+    assert.equal(alarm.Properties.EvaluationPeriods, ALARMS.gpuTasksShortMinutes / 5);
+    assert.equal(alarm.Properties.Threshold, 1);
+  });
+
+  it('collects the GPU group metrics and alarms when instances stay short of desired (failed launches)', () => {
+    const [asg] = Object.values(resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup'));
+    assert.ok(asg);
+    const collected = (asg.Properties.MetricsCollection as { Metrics: string[] }[])[0]?.Metrics ?? [];
+    assert.deepEqual([...collected].sort(), ['GroupDesiredCapacity', 'GroupInServiceInstances']);
+    const alarm = alarmNamed('GpuInstancesBelowDesired');
+    assert.equal(stat(alarm, 'GroupDesiredCapacity')?.Stat, 'Minimum');
+    assert.equal(stat(alarm, 'GroupInServiceInstances')?.Stat, 'Maximum');
+    assert.equal(alarm.Properties.EvaluationPeriods, ALARMS.gpuInstancesShortMinutes / 5);
+  });
+
+  it('alarms on the share of failed images across every labeling service', () => {
+    const alarm = alarmNamed('ImagesFailedShare');
+    const services = new Set<string>();
+    for (const m of metricsOf(alarm)) {
+      const metric = m.MetricStat?.Metric as
+        | { Namespace: string; MetricName: string; Dimensions: { Value: string }[] }
+        | undefined;
+      if (!metric) continue;
+      assert.equal(metric.Namespace, METRIC_NAMESPACE);
+      assert.ok(['ImagesFailed', 'ImagesLabeled'].includes(metric.MetricName));
+      services.add(metric.Dimensions[0]?.Value ?? '');
+    }
+    assert.deepEqual(
+      [...services].sort(),
+      [GPU_WORKER_SERVICE_NAME, stack.classify.function.serviceName].sort(),
+    );
+    assert.equal(alarm.Properties.Threshold, ALARMS.failedImagesShare);
+    assert.equal(alarm.Properties.ComparisonOperator, 'GreaterThanThreshold');
+    const expression = metricsOf(alarm).find((m) => m.Expression)?.Expression ?? '';
+    assert.match(expression, new RegExp(`>= ${ALARMS.failedImagesMinCount},`));
+  });
+});
+
 describe('GPU workers fit their instance', () => {
   function container(t: Template): Record<string, unknown> {
     const defs = Object.values(resourcesOf(t, 'AWS::ECS::TaskDefinition'));
@@ -188,18 +303,20 @@ describe('GPU workers fit their instance', () => {
 
   it('derives CPU, memory and decode threads from the instance type, less the host share', () => {
     assert.deepEqual(gpuTaskSize('g5.xlarge'), { vcpus: 4, cpu: 3072, memoryReservationMiB: 12 * 1024 });
-    for (const [t, type] of [
-      [template, GPU_WORKER.instanceType],
-      [otherTemplate, 'g6e.2xlarge'],
+    for (const [t, types] of [
+      [template, GPU_WORKER.instanceTypes],
+      [otherTemplate, ['g6e.2xlarge']],
     ] as const) {
-      const size = gpuTaskSize(type);
+      const size = gpuTaskSizeForAll(types);
       const c = container(t);
-      assert.equal(c.Cpu, size.cpu, type);
-      assert.equal(c.MemoryReservation, size.memoryReservationMiB, type);
-      assert.equal(env(c).UV_THREADPOOL_SIZE, String(size.vcpus), type);
-      assert.equal(env(c).DECODE_CONCURRENCY, String(size.vcpus), type);
-      t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-        LaunchTemplateData: { InstanceType: type },
+      assert.equal(c.Cpu, size.cpu, types.join());
+      assert.equal(c.MemoryReservation, size.memoryReservationMiB, types.join());
+      assert.equal(env(c).UV_THREADPOOL_SIZE, String(size.vcpus), types.join());
+      assert.equal(env(c).DECODE_CONCURRENCY, String(size.vcpus), types.join());
+      t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+        MixedInstancesPolicy: Match.objectLike({
+          LaunchTemplate: Match.objectLike({ Overrides: types.map((InstanceType) => ({ InstanceType })) }),
+        }),
       });
     }
     assert.equal(gpuTaskSize('g6e.2xlarge').memoryReservationMiB, 60 * 1024);

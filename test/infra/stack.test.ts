@@ -447,12 +447,20 @@ describe('GPU workers', () => {
     });
   });
 
-  it('run on GPU-optimised ECS instances of the configured type, from zero', () => {
+  it('run on GPU-optimised ECS instances of the configured types, from zero', () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MixedInstancesPolicy: Match.objectLike({
+        LaunchTemplate: Match.objectLike({
+          Overrides: GPU_WORKER.instanceTypes.map((InstanceType) => ({ InstanceType })),
+        }),
+      }),
+    });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
-        InstanceType: GPU_WORKER.instanceType,
         ImageId: { Ref: Match.stringLikeRegexp('amazonlinux2023gpu') },
         MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
+        // The one volume, encrypted (cdk-nag's EC26 cannot see it through the mixed instances policy).
+        BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ Encrypted: true }) })],
       }),
     });
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
