@@ -17,7 +17,7 @@ import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { count } from './output.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
-export const DLQ_HELP = `Usage: labeler dlq <list|redrive> [--queue incoming|bulk|plan] [options]
+export const DLQ_HELP = `Usage: labeler dlq <list|redrive> [--queue incoming|jobs|bulk|plan] [options]
 
 The dead-letter queues: messages whose every attempt failed.
 
@@ -38,7 +38,8 @@ The dead-letter queues: messages whose every attempt failed.
       queue, then deleted from the dead-letter queue.
 
 Queues (--queue, default incoming):
-  incoming   S3 upload events and Lambda-target job images (classify function)
+  incoming   S3 upload events (classify function)
+  jobs       Lambda-target job images (classify function)
   bulk       GPU-target job images (GPU workers)
   plan       labeling jobs' plan steps (plan-job function)
 
@@ -49,8 +50,9 @@ Options:
 ${STACK_HELP}
   -h, --help         show this help`;
 
-const DLQ_OF: Record<DlqRole, 'incomingDlq' | 'bulkDlq' | 'planDlq'> = {
+const DLQ_OF: Record<DlqRole, 'incomingDlq' | 'jobsDlq' | 'bulkDlq' | 'planDlq'> = {
   incoming: 'incomingDlq',
+  jobs: 'jobsDlq',
   bulk: 'bulkDlq',
   plan: 'planDlq',
 };

@@ -19,7 +19,7 @@ Commands:
   export (--label <l> | --prefix <p> | --job <id>) --format <f> --out <o>
                                 every result of a selection as JSON Lines, CSV or
                                 Parquet, to a file, S3 or standard output
-  dlq list | dlq redrive [--queue incoming|bulk|plan]
+  dlq list | dlq redrive [--queue incoming|jobs|bulk|plan]
                                 see and redrive the dead-letter queues
   jobs start|status|list|cancel|failures|schedule
                                 labeling jobs over an S3 prefix, on demand or scheduled

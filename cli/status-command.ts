@@ -22,8 +22,8 @@ import {
 export const STATUS_HELP = `Usage: labeler status [--minutes <n>] [--format text|json] [--stack <s>]
 
 One screen on a stack's state:
-  queues    messages waiting, in flight and delayed in the incoming, bulk and
-            plan queues and their dead-letter queues. The age of the oldest
+  queues    messages waiting, in flight and delayed in the incoming, jobs, bulk
+            and plan queues and their dead-letter queues. The age of the oldest
             message is not shown: SQS does not return it; on AWS it is the
             CloudWatch metric AWS/SQS ApproximateAgeOfOldestMessage (the stack's
             alarms watch it), which this command does not read.
@@ -51,6 +51,8 @@ usage error.`;
 const QUEUES: ReadonlyArray<{ role: QueueRole; name: string }> = [
   { role: 'incoming', name: 'incoming' },
   { role: 'incomingDlq', name: 'incoming DLQ' },
+  { role: 'jobs', name: 'jobs' },
+  { role: 'jobsDlq', name: 'jobs DLQ' },
   { role: 'bulk', name: 'bulk' },
   { role: 'bulkDlq', name: 'bulk DLQ' },
   { role: 'plan', name: 'plan' },

@@ -17,8 +17,8 @@ import { toLabelerError } from './errors.ts';
 import { parseS3EventBody } from './s3-event.ts';
 
 /** The pipeline's queues that have a dead-letter queue. */
-export type DlqRole = 'incoming' | 'bulk' | 'plan';
-export const DLQ_ROLES: readonly DlqRole[] = ['incoming', 'bulk', 'plan'];
+export type DlqRole = 'incoming' | 'jobs' | 'bulk' | 'plan';
+export const DLQ_ROLES: readonly DlqRole[] = ['incoming', 'jobs', 'bulk', 'plan'];
 
 /** A message in a dead-letter queue, with what it was about and why it is there. */
 export interface DeadLetter {

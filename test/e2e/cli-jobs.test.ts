@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { PACKAGE_ROOT } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
@@ -68,27 +69,51 @@ describe('labeler jobs against a real local stack', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it(`jobs start --wait labels ${BIG} images under datasets/ and accounts for every one`, async (t) => {
+  it(`jobs start --wait labels ${BIG} images under datasets/ and accounts for every one; an upload meanwhile is not queued behind it`, async (t) => {
     const started = Date.now();
-    const run = await jobs(
-      'start',
-      '--prefix',
-      'datasets/big/',
-      '--mode',
-      'all',
-      '--wait',
-      '--format',
-      'json',
+    const running = jobs('start', '--prefix', 'datasets/big/', '--mode', 'all', '--wait', '--format', 'json');
+    // Once the job is labeling, an image is uploaded: it has a queue and an event source of its
+    // own, so it is labeled before the job ends (an order, whatever the machine's speed).
+    const job = await waitFor('the job labeling', async () => {
+      const list = jsonLines((await jobs('list', '--format', 'json')).stdout);
+      return list.find(
+        (j) => j.prefix === 'datasets/big/' && Number(j.labeled) > 0 && j.status === 'running',
+      );
+    });
+    const freshKey = 'images/uploaded-during-the-job.png';
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: RESOURCE_NAMES.imagesBucket,
+        Key: freshKey,
+        Body: await readFile(join(SAMPLES, 'test-00001.png')),
+      }),
     );
+    const results = new DynamoResultsStore(clients.db, RESOURCE_NAMES.resultsTable);
+    const [fresh] = await waitFor(
+      'the upload labeled',
+      async () => {
+        const found = await results.getByImage(RESOURCE_NAMES.imagesBucket, freshKey);
+        return found.length > 0 ? found : undefined;
+      },
+      300_000,
+    );
+    const run = await running;
     const seconds = (Date.now() - started) / 1000;
     assert.equal(run.code, 0, run.stderr);
     const [first, last] = jsonLines(run.stdout);
     bigJobId = String(first?.jobId);
+    assert.equal(bigJobId, job.jobId);
     assert.equal(last?.jobId, bigJobId);
     assert.equal(last?.status, 'succeeded');
     assert.equal(Number(last?.labeled) + Number(last?.failed), BIG);
     assert.equal(last?.failed, Object.keys(BROKEN).length);
     assert.equal(last?.total, BIG);
+    assert.equal(fresh?.status, 'ok');
+    assert.equal(fresh?.jobId, undefined, 'an upload, not a job image');
+    assert.ok(
+      String(fresh?.labeledAt) < String(last?.finishedAt),
+      `the upload (${fresh?.labeledAt}) was labeled before the job finished (${last?.finishedAt})`,
+    );
     t.diagnostic(
       `${BIG} images in ${seconds.toFixed(1)} s: ${(BIG / seconds).toFixed(1)} images/s (start to finish)`,
     );

@@ -47,7 +47,8 @@ describe('classify event source', () => {
       FunctionName: { Ref: idOf(stack.classify.function) },
       EventSourceArn: { 'Fn::GetAtt': [incomingId, 'Arn'] },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      BatchSize: CLASSIFY.batchSize,
+      // Sized from the baked-in model's cost per image (shared/labeling/invocation-budget.ts).
+      BatchSize: stack.classify.sizing.uploadBatchSize,
       MaximumBatchingWindowInSeconds: CLASSIFY.maxBatchingWindowSeconds,
       ScalingConfig: { MaximumConcurrency: CLASSIFY.maxConcurrency },
     });
@@ -58,6 +59,7 @@ describe('classify event source', () => {
       FunctionName: { Ref: idOf(stack.classify.function) },
       EventSourceArn: { 'Fn::GetAtt': [jobsQueueId, 'Arn'] },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: stack.classify.sizing.jobBatchSize,
       MaximumBatchingWindowInSeconds: JOB_IMAGES.maxBatchingWindowSeconds,
       ScalingConfig: { MaximumConcurrency: JOB_IMAGES.maxConcurrency },
     });
