@@ -3,8 +3,12 @@ import { LabelerError } from '../shared/errors.ts';
 
 /** Wrong command-line use: printed with the command's help, exit code 2. */
 export class UsageError extends LabelerError {
-  constructor(message: string) {
+  /** Whether the command's help follows the message: not for a request refused as a whole. */
+  readonly showHelp: boolean;
+
+  constructor(message: string, options: { showHelp?: boolean } = {}) {
     super('cli/usage', message);
+    this.showHelp = options.showHelp ?? true;
   }
 }
 

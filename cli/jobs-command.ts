@@ -10,6 +10,7 @@ import {
   type JobsService,
   type JobTarget,
 } from '../shared/labeling/jobs.ts';
+import { parseJobRequest } from '../shared/labeling/plan-job.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
@@ -349,12 +350,18 @@ function positiveLimit(value: string): number {
   return n;
 }
 
-/** A bucket the stack cannot read is refused before anything is listed or planned: a usage error. */
+/**
+ * A bucket the stack cannot read is refused before anything is listed or planned: exit 2,
+ * the reason and how to grant it on one line (a malformed name is job/invalid-request first).
+ */
 function readable(bucket: string, connection: JobsConnection): void {
   try {
+    parseJobRequest({ bucket, prefix: '' });
     assertReadableBucket(bucket, connection.readableBuckets);
   } catch (error) {
-    asUsage('job/bucket-not-readable')(error);
+    if (error instanceof LabelerError && error.code === 'job/bucket-not-readable')
+      throw new UsageError(`[${error.code}] ${error.message}`, { showHelp: false });
+    asUsage('job/invalid-request')(error);
   }
 }
 

@@ -67,7 +67,9 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`labeler ${name}: ${error.message}\n\n${command.help}\n`);
+      process.stderr.write(
+        `labeler ${name}: ${error.message}\n${error.showHelp ? `\n${command.help}\n` : ''}`,
+      );
       return 2;
     }
     if (error instanceof LabelerError) {

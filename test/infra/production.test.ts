@@ -229,10 +229,11 @@ describe('the GPU fleet and the work are watched', () => {
   it('watches the jobs queue for a job without progress, never for a long one', () => {
     const alarm = alarmNamed('JobsNoProgress');
     const jobs = { 'Fn::GetAtt': [idOf(stack.queues.jobs.queue), 'QueueName'] };
-    assert.deepEqual(
-      (stat(alarm, 'NumberOfMessagesDeleted')?.Metric as { Dimensions: unknown[] }).Dimensions,
-      [{ Name: 'QueueName', Value: jobs }],
-    );
+    const deleted = stat(alarm, 'NumberOfMessagesDeleted');
+    assert.ok(deleted);
+    assert.deepEqual((deleted.Metric as { Dimensions: unknown[] }).Dimensions, [
+      { Name: 'QueueName', Value: jobs },
+    ]);
     assert.equal(alarm.Properties.EvaluationPeriods, ALARMS.jobsNoProgressMinutes / 5);
     // No age alarm: a ten-million-image job's oldest message may wait for hours.
     assert.deepEqual(alarmsOn('ApproximateAgeOfOldestMessage', { QueueName: jobs }), []);
