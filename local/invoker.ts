@@ -211,7 +211,8 @@ export class ExecutionEnvironments {
     if (this.#stopped) throw new Error('the execution environments are stopped');
     const env = await this.#acquire();
     try {
-      // The mapping's clock runs from its call, as Lambda's does: a cold start uses some of it.
+      // The mapping's clock started at its call, so a cold start here uses some of it: stricter
+      // than Lambda, whose init phase is not part of the invocation's timeout.
       const timeoutMs = context ? context.getRemainingTimeInMillis() : this.#o.timeoutMs;
       return await env.invoke(this.#nextId++, event, timeoutMs);
     } finally {
