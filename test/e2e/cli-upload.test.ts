@@ -315,6 +315,8 @@ describe('labeler upload and labeler status against a stack', () => {
       assert.deepEqual(Object.keys(status.queues), [
         'incoming',
         'incomingDlq',
+        'jobs',
+        'jobsDlq',
         'bulk',
         'bulkDlq',
         'plan',
