@@ -1,7 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
-import { CONTENT_SHA256_METADATA, keyFor, type UploadOutcome, uploadFiles } from '../shared/aws/upload.ts';
+import {
+  CONTENT_SHA256_METADATA,
+  keyFor,
+  keyTooLong,
+  type UploadOutcome,
+  uploadFiles,
+} from '../shared/aws/upload.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import { mapLimit } from '../shared/labeling/image-labeler.ts';
@@ -324,6 +330,11 @@ async function listEntries(paths: readonly string[], prefix: string): Promise<En
         continue;
       }
       const key = keyFor(prefix, root, file.path);
+      const tooLong = keyTooLong(key, file.path);
+      if (tooLong) {
+        entries.push({ path: file.path, key, error: tooLong });
+        continue;
+      }
       const first = taken.get(key);
       if (first !== undefined) {
         const error = new LabelerError(

@@ -60,7 +60,7 @@ export async function startQueryApiServer(options: {
       query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
     }
     const response = await answerQuery(
-      { method: req.method ?? 'GET', path: url.pathname, query },
+      { method: req.method ?? 'GET', path: url.pathname, query, rawQuery: url.search.slice(1) },
       options.store,
       options.defaults,
     );

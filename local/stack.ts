@@ -37,6 +37,7 @@ import {
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { ExecutionEnvironments } from './invoker.ts';
 import { startQueryApiServer } from './query-api-server.ts';
+import { emulateListEncoding, type S3ListHooks } from './s3-list-encoding.ts';
 import { S3Notifier, type S3ServerHooks } from './s3-notifier.ts';
 import { LocalScheduler } from './scheduler.ts';
 
@@ -181,6 +182,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const app = buildApp({ logger: false });
     const notifier = new S3Notifier(app as unknown as S3ServerHooks, LOCAL_REGION);
+    emulateListEncoding(app as unknown as S3ListHooks);
     const address = await app.listen({ port: 0, host: '127.0.0.1' });
     cleanups.push(() => app.close());
 

@@ -17,6 +17,8 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
       method: event.requestContext.http.method,
       path: event.rawPath,
       query: event.queryStringParameters ?? {},
+      // Decoded by the API's own rules, so a key reads back exactly as the client sent it.
+      rawQuery: event.rawQueryString ?? '',
     },
     store,
     { bucket: config.imagesBucket, model, log: lambdaLog },

@@ -63,17 +63,46 @@ export function labelPk(model: ModelRef, label: string, shard: number): string {
  * process and on every re-upload, and a label's images spread evenly over the shards.
  */
 export function labelShard(bucket: string, key: string): number {
-  return shardOfPath(`${bucket}/${key}`);
+  return shardOfHash(sha256(`${bucket}/${key}`));
 }
 
-/** `path` is `bucket/key`, as it ends every labelSk. */
+/** `path` ends a labelSk: `bucket/key`, or `#sha256/<hex>` for an image too long to be named there. */
 function shardOfPath(path: string): number {
-  return createHash('sha256').update(path).digest().readUInt32BE(0) % labelIndex.shards;
+  const hashed = HASHED_PATH.exec(path);
+  return shardOfHash(hashed?.[1] ? Buffer.from(hashed[1], 'hex') : sha256(path));
+}
+
+function shardOfHash(digest: Buffer): number {
+  return digest.readUInt32BE(0) % labelIndex.shards;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** DynamoDB's limit on a sort key, the by-label index's included. */
+const MAX_SORT_KEY_BYTES = 1024;
+/** What precedes the image in a labelSk: a score of fixed width and `#` (`0.970000#`). */
+const SCORE_PREFIX_BYTES = 9;
+/** A bucket name never holds `#`, so no `bucket/key` path reads like this. */
+const HASHED_PATH = /^#sha256\/([0-9a-f]{64})$/;
+
+/**
+ * How a labelSk names its image: `bucket/key`, or, when that is too long for a sort key
+ * (S3 keys reach 1,024 bytes; a labelSk holds 1,024 with its score), `#sha256/<hex of
+ * bucket/key>`. Deterministic, so a redelivery writes the same index items; every image
+ * that fits keeps the labelSk it always had (decision 0026). The index item carries
+ * `bucket` and `key` themselves either way.
+ */
+export function indexPath(bucket: string, key: string): string {
+  const path = `${bucket}/${key}`;
+  if (Buffer.byteLength(path, 'utf8') <= MAX_SORT_KEY_BYTES - SCORE_PREFIX_BYTES) return path;
+  return `#sha256/${sha256(path).toString('hex')}`;
 }
 
 /** Scores sort as fixed-width strings, so ">= s, best first" is a key condition. */
 export function labelSk(score: number, bucket: string, key: string): string {
-  return `${score.toFixed(6)}#${bucket}/${key}`;
+  return `${score.toFixed(6)}#${indexPath(bucket, key)}`;
 }
 
 /**
@@ -356,14 +385,12 @@ export class DynamoResultsStore implements ResultsStore {
   ): Promise<{ items: Array<Record<string, unknown>>; more: boolean }> {
     const pk = labelPk(query.model, query.label, shard);
     const items: Array<Record<string, unknown>> = [];
-    let startKey: Record<string, unknown> | undefined = Array.isArray(after)
-      ? {
-          [PK]: `img#${after[0].slice(after[0].indexOf('#') + 1)}`,
-          [SK]: rankSk(query.model, after[1]),
-          [labelIndex.partitionKey]: pk,
-          [labelIndex.sortKey]: after[0],
-        }
-      : undefined;
+    // A labelSk names one image, so within a shard it is unique: the next page is the
+    // items up to and including the last one taken, less that one. (The labelSk alone
+    // cannot give DynamoDB a start key: a hashed one does not say the image's pk.)
+    const last = Array.isArray(after) ? after[0] : undefined;
+    let skipLast = last !== undefined;
+    let startKey: Record<string, unknown> | undefined;
     // Items are small, so one response holds `limit` of them; the loop covers a response
     // cut short by DynamoDB's 1 MB page all the same.
     do {
@@ -372,21 +399,31 @@ export class DynamoResultsStore implements ResultsStore {
           new QueryCommand({
             TableName: this.#table,
             IndexName: labelIndex.name,
-            KeyConditionExpression: '#p = :p AND #s >= :s',
+            KeyConditionExpression:
+              last === undefined ? '#p = :p AND #s >= :s' : '#p = :p AND #s BETWEEN :s AND :last',
             ExpressionAttributeNames: { '#p': labelIndex.partitionKey, '#s': labelIndex.sortKey },
-            ExpressionAttributeValues: { ':p': pk, ':s': query.minScore.toFixed(6) },
+            ExpressionAttributeValues: {
+              ':p': pk,
+              ':s': query.minScore.toFixed(6),
+              ...(last === undefined ? {} : { ':last': last }),
+            },
             ScanIndexForward: false,
-            Limit: query.limit - items.length,
+            Limit: query.limit - items.length + (skipLast ? 1 : 0),
             ...(startKey ? { ExclusiveStartKey: startKey } : {}),
           }),
         )
         .catch((error: unknown) => {
           throw toLabelerError(error, 'DynamoDB Query by-label');
         });
-      items.push(...(response.Items ?? []));
+      for (const item of response.Items ?? []) {
+        // The last item taken comes first if it is still there; if it is gone, nothing is skipped.
+        const taken = skipLast && sortKeyOf(item) === last;
+        skipLast = false;
+        if (!taken) items.push(item);
+      }
       startKey = response.LastEvaluatedKey;
     } while (startKey && items.length < query.limit);
-    return { items, more: startKey !== undefined };
+    return { items: items.slice(0, query.limit), more: startKey !== undefined || items.length > query.limit };
   }
 }
 
@@ -400,8 +437,9 @@ interface LabelQuery {
 
 /**
  * Where a label query stands in one shard: `null` before its first item, `'end'` once
- * exhausted, else the labelSk and rank of the last item taken from it (with the image
- * the labelSk names, they make the index item's whole key, DynamoDB's start key).
+ * exhausted, else the labelSk and rank of the last item taken from it. The labelSk, unique
+ * in its shard, is where the next page resumes (decision 0026); the rank completes the
+ * item's name in the cursor, which keeps its shape.
  */
 type ShardPosition = null | 'end' | [labelSk: string, rank: number];
 
@@ -536,7 +574,7 @@ function decodeCursor(
     if (typeof sk !== 'string' || !Number.isInteger(rank) || Number(rank) < 1 || Number(rank) > MAX_RANK) {
       return refuse('not a position');
     }
-    const parts = /^(\d\.\d{6})#([^/]+\/.+)$/.exec(sk);
+    const parts = /^(\d\.\d{6})#([^/]+\/.+)$/s.exec(sk);
     if (!parts?.[1] || !parts[2]) return refuse('not a position');
     if (parts[1] < query.minScore.toFixed(6)) refuse("it is outside this query's scores");
     if (shardOfPath(parts[2]) !== shard) refuse('an image in a shard it does not hash to');

@@ -15,7 +15,8 @@ const THROTTLING = new Set([
 ]);
 
 /**
- * Gives an AWS SDK failure a code. Everything that is not known to be permanent is
+ * Gives an AWS SDK failure a code. A ValidationException is permanent
+ * (`aws/invalid-request`); everything else that is not known to be permanent is
  * retryable: a retry that cannot help ends in the dead-letter queue, where it is
  * visible, rather than in a dropped message.
  */
@@ -41,9 +42,26 @@ export function toLabelerError(error: unknown, operation: string): LabelerError 
       error,
     );
   }
+  if (name === 'ValidationException' || cancelledAsInvalid(error)) {
+    // DynamoDB (and others) refusing the request's shape or sizes, alone or as a transaction's
+    // cancellation reason: the same request is refused on every retry, so it is never
+    // transient (decision 0026).
+    return new LabelerError('aws/invalid-request', `${operation} was refused: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
   return new TransientError(
     'aws/request-failed',
     `${operation} failed: ${name}: ${errorMessage(error)}`,
     error,
+  );
+}
+
+/** A transaction DynamoDB cancelled because one of its items is invalid (too large a key or item). */
+function cancelledAsInvalid(error: unknown): boolean {
+  const e = error as { name?: string; CancellationReasons?: Array<{ Code?: string }> };
+  return (
+    e?.name === 'TransactionCanceledException' &&
+    (e.CancellationReasons ?? []).some((r) => r.Code === 'ValidationError')
   );
 }

@@ -1,4 +1,5 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { decodeS3Key } from './s3-event.ts';
 
 /** One listed object: its key, size, ETag without quotes and last-modified time (ms). */
 export interface S3Listing {
@@ -26,22 +27,32 @@ export interface ListedPage {
   readonly next?: string;
 }
 
-/** One ListObjectsV2 page. The SDK's errors pass through: each caller says what failed and why. */
+/**
+ * One ListObjectsV2 page. The SDK's errors pass through: each caller says what failed and why.
+ *
+ * Keys are asked for URL-encoded (`EncodingType=url`) and decoded here: in plain XML a key's
+ * carriage return reads back as a line feed (XML normalises line ends) and some control
+ * characters cannot be written at all, so an unencoded listing names another key (decision
+ * 0026). S3 encodes as in event notifications: `+` is a space.
+ */
 export async function listPage(s3: S3Client, options: ListOptions): Promise<ListedPage> {
   const page = await s3.send(
     new ListObjectsV2Command({
       Bucket: options.bucket,
       Prefix: options.prefix,
+      EncodingType: 'url',
       ...(options.maxKeys ? { MaxKeys: options.maxKeys } : {}),
       ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
       ...(options.token ? { ContinuationToken: options.token } : {}),
     }),
   );
+  // An answer without EncodingType (a store that ignores the parameter) holds the keys as they are.
+  const decode = page.EncodingType === 'url' ? decodeS3Key : (text: string) => text;
   const objects = (page.Contents ?? []).flatMap((o) =>
     o.Key
       ? [
           {
-            key: o.Key,
+            key: decode(o.Key),
             size: o.Size ?? 0,
             eTag: (o.ETag ?? '').replaceAll('"', ''),
             modified: o.LastModified?.getTime() ?? 0,
@@ -49,7 +60,7 @@ export async function listPage(s3: S3Client, options: ListOptions): Promise<List
         ]
       : [],
   );
-  const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : []));
+  const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [decode(p.Prefix)] : []));
   return page.IsTruncated && page.NextContinuationToken
     ? { objects, prefixes, next: page.NextContinuationToken }
     : { objects, prefixes };

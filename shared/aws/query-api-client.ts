@@ -68,10 +68,11 @@ export class QueryApiClient implements ResultsReader {
 
   /** Every result stored for the object (one per model); none when it has none. */
   async getByImage(bucket: string, key: string): Promise<ImageResult[]> {
-    // Each segment encoded on its own: the key's slashes stay path separators.
-    const path = `/images/${key.split('/').map(encodeURIComponent).join('/')}`;
+    // In the query string, not the path: a URL parser, SigV4's canonical path and API Gateway
+    // each normalise `.`, `..` and empty path segments (even as %2E), so a key in the path
+    // can reach another object's result (decision 0026).
     try {
-      const body = (await this.get(path, { bucket })) as { items?: ImageResult[] };
+      const body = (await this.get('/images', { key, bucket })) as { items?: ImageResult[] };
       return body.items ?? [];
     } catch (error) {
       if (error instanceof QueryApiError && error.code === 'results/not-found') return [];

@@ -51,6 +51,19 @@ export const CONTENT_SHA256_METADATA = 'sha256';
 /** Bytes read to name a file's format (SVG detection looks at the first kilobyte). */
 const SNIFF_BYTES = 4096;
 
+/** S3's limit on an object key, in UTF-8 bytes; an emulator may accept longer ones, S3 does not. */
+export const MAX_KEY_BYTES = 1024;
+
+/** `upload/key-too-long` when S3 would refuse `key`; undefined when it fits. */
+export function keyTooLong(key: string, file: string): LabelerError | undefined {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes <= MAX_KEY_BYTES) return undefined;
+  return new LabelerError(
+    'upload/key-too-long',
+    `${file} would be stored as a key of ${bytes} bytes; S3 keys hold at most ${MAX_KEY_BYTES}; not sent`,
+  );
+}
+
 /** The S3 key for a file below `root`: `prefix` + its relative path with `/` separators. */
 export function keyFor(prefix: string, root: string, file: string): string {
   const rel = relative(root, file).split(sep).join('/');

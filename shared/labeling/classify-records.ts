@@ -17,6 +17,9 @@ export interface QueueRecord {
   readonly attributes?: { readonly ApproximateReceiveCount?: string };
 }
 
+/** The code of a failed result standing in for one the results store refused for good (decision 0026). */
+export const UNSTORABLE = 'result/not-storable';
+
 /** The code of a job image whose message ran out of receives (decision 0014). */
 export const RETRIES_EXHAUSTED = 'queue/retries-exhausted';
 
@@ -315,13 +318,41 @@ export async function classifyRecords(
       } else
         toWrite.push({ w, result: toResult(w.ref, model, outcome, labeledAt, w.ref.jobId ?? deps.jobId) });
     }
+    await write(toWrite, true);
+  };
+  const write = async (
+    toWrite: ReadonlyArray<{ w: Work; result: ImageResult }>,
+    firstTry: boolean,
+  ): Promise<void> => {
     if (toWrite.length === 0) return;
     const outcomes = await results.putAll(
       toWrite.map(({ result }) => ({ result, previous: existing.get(imageId(result)) })),
     );
+    const refused: Array<{ w: Work; result: ImageResult }> = [];
     for (const [i, { w, result }] of toWrite.entries()) {
       const put = outcomes[i];
-      if (put?.status === 'fulfilled' && put.value === 'duplicate') {
+      const reason: unknown = put?.status === 'rejected' ? put.reason : undefined;
+      if (firstTry && reason instanceof LabelerError && reason.permanent) {
+        // The store refuses this result for good (decision 0026): on this first receive it
+        // becomes a failed result saying so, which is small enough to store, not five receives
+        // and the DLQ. If even that is refused, the message goes back to the queue.
+        log.error('the result cannot be stored; a failed result records why', {
+          messageId: w.messageId,
+          image: imageId(w.ref),
+          code: reason.code,
+          error: reason.message,
+        });
+        const { width: _w, height: _h, format: _f, ...rest } = result;
+        refused.push({
+          w,
+          result: {
+            ...rest,
+            status: 'failed',
+            labels: [],
+            error: { code: UNSTORABLE, message: `the result could not be stored: ${reason.message}` },
+          },
+        });
+      } else if (put?.status === 'fulfilled' && put.value === 'duplicate') {
         settled.add(w);
         counts.duplicates++;
         // Another writer got there first (or this job already counted it): one outcome, at most.
@@ -344,6 +375,7 @@ export async function classifyRecords(
         });
       }
     }
+    await write(refused, false);
   };
 
   // Runs of `batchSize` images (labelAll decodes run n+1 while run n is in the model), so

@@ -5,7 +5,13 @@ import type { ModelRef, ResultsStore } from './results.ts';
 export interface QueryRequest {
   readonly method: string;
   readonly path: string;
+  /** The decoded parameters; ignored when `rawQuery` is given. */
   readonly query: Readonly<Record<string, string | undefined>>;
+  /**
+   * The query string as sent (API Gateway's `rawQueryString`): decoded here, strictly, so a
+   * key reads back exactly as the client encoded it (`+` is a plus sign, never a space).
+   */
+  readonly rawQuery?: string;
 }
 
 export interface QueryResponse {
@@ -24,7 +30,10 @@ export interface QueryDefaults {
 const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
 
 /**
- * The read API. GET /images/{key}?bucket=  → every result for the object;
+ * The read API. GET /images?key=&bucket=  → every result for the object (the key in the
+ * query string, where no client, proxy or signer normalises `.` and `..` segments, empty
+ * segments or a trailing slash; decision 0026); GET /images/{key} reads the same for keys
+ * without such segments, as older clients send it;
  * GET /labels/{label}?minScore=&limit=&cursor=&model=&modelVersion=  → images whose label
  * scored >= minScore, best first, one page at a time (one DynamoDB Query per shard of the
  * label's index key, merged by score; never a Scan).
@@ -42,31 +51,36 @@ export async function answerQuery(
 ): Promise<QueryResponse> {
   if (request.method !== 'GET') return problem(405, 'http/method-not-allowed', 'only GET is supported');
   try {
-    const image = request.path.match(/^\/images\/(.+)$/);
-    if (image?.[1]) {
-      const key = pathPart(image[1], 'the image key');
-      const results = await store.getByImage(request.query.bucket ?? defaults.bucket, key);
-      if (results.length === 0) return problem(404, 'results/not-found', `no results for ${key}`);
+    const query = request.rawQuery === undefined ? request.query : parseQuery(request.rawQuery);
+    const image = request.path.match(/^\/images(?:\/(.+))?$/);
+    if (image) {
+      const key = image[1] === undefined ? query.key : pathPart(image[1], 'the image key');
+      if (key === undefined || key === '') {
+        throw new LabelerError('query/bad-request', 'name the image: GET /images?key=<key>');
+      }
+      const results = await store.getByImage(query.bucket ?? defaults.bucket, key);
+      if (results.length === 0)
+        return problem(404, 'results/not-found', `no results for ${JSON.stringify(key)}`);
       return { status: 200, body: { items: results } };
     }
     const label = request.path.match(/^\/labels\/([^/]+)$/);
     if (label?.[1]) {
-      const minScore = number(request.query.minScore, 'minScore', 0, 0, 1);
-      const limit = number(request.query.limit, 'limit', 100, 1, 1000);
+      const minScore = number(query.minScore, 'minScore', 0, 0, 1);
+      const limit = number(query.limit, 'limit', 100, 1, 1000);
       const model =
-        request.query.model !== undefined
-          ? { id: request.query.model, version: request.query.modelVersion ?? defaults.model.version }
+        query.model !== undefined
+          ? { id: query.model, version: query.modelVersion ?? defaults.model.version }
           : defaults.model;
       const page = await store.queryByLabel({
         model,
         label: pathPart(label[1], 'the label'),
         minScore,
         limit: Math.floor(limit),
-        ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
       });
       return { status: 200, body: page };
     }
-    return problem(404, 'http/not-found', 'use GET /images/{key} or GET /labels/{label}');
+    return problem(404, 'http/not-found', 'use GET /images?key=<key> or GET /labels/{label}');
   } catch (error) {
     const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
     if (code.startsWith('query/')) return problem(400, code, errorMessage(error));
@@ -76,11 +90,29 @@ export async function answerQuery(
   }
 }
 
+/**
+ * `a=1&b=x%2By` → `{a: '1', b: 'x+y'}`: each name and value percent-decoded, `+` kept as
+ * itself (SigV4 and this API's client encode a space as `%20`), a repeated name's values
+ * joined with commas as API Gateway joins them.
+ */
+export function parseQuery(raw: string): Record<string, string> {
+  const query = new Map<string, string>();
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const name = pathPart(at < 0 ? pair : pair.slice(0, at), 'a query parameter name');
+    const value = at < 0 ? '' : pathPart(pair.slice(at + 1), `the ${name} parameter`);
+    const had = query.get(name);
+    query.set(name, had === undefined ? value : `${had},${value}`);
+  }
+  return Object.fromEntries(query);
+}
+
 function pathPart(encoded: string, what: string): string {
   try {
     return decodeURIComponent(encoded);
   } catch {
-    throw new LabelerError('query/bad-request', `${what} in the path is not valid percent-encoding`);
+    throw new LabelerError('query/bad-request', `${what} is not valid percent-encoding`);
   }
 }
 

@@ -461,4 +461,38 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
       ['lister/c.png', 'lister/d.png'],
     );
   });
+
+  it('lists every key exactly as stored: CR, LF, tab, %, +, space, unicode, markup (EncodingType=url)', async () => {
+    const bucket = stack.names.imagesBucket;
+    // In a plain XML listing a CR reads back as LF: the job then looks for a key that does not exist.
+    const keys = [
+      'hostile/cr\rx.png',
+      'hostile/crlf\r\ny.png',
+      'hostile/lf\nx.png',
+      'hostile/pct%41%zz.png',
+      'hostile/plus+ space.png',
+      'hostile/tab\tx.png',
+      'hostile/<b>&amp;"\'.png',
+      'hostile/ünï/猫🐱.png',
+    ].sort();
+    for (const key of keys) {
+      await stack.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    }
+    const listed = await listPage(stack.clients.s3, { bucket, prefix: 'hostile/' });
+    assert.deepEqual(
+      listed.objects.map((o) => o.key),
+      keys,
+    );
+    const paged = [];
+    for await (const page of listPages(stack.clients.s3, { bucket, prefix: 'hostile/', maxKeys: 3 }))
+      paged.push(...page.objects.map((o) => o.key));
+    assert.deepEqual(paged, keys, 'the same keys page by page: the continuation token survives too');
+    const folders = await listPage(stack.clients.s3, { bucket, prefix: 'hostile/', delimiter: '/' });
+    assert.deepEqual(folders.prefixes, ['hostile/ünï/']);
+    const underCr = await listPage(stack.clients.s3, { bucket, prefix: 'hostile/cr\r' });
+    assert.deepEqual(
+      underCr.objects.map((o) => o.key),
+      ['hostile/cr\rx.png'],
+    );
+  });
 });

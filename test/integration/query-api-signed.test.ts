@@ -98,6 +98,35 @@ describe('the query API through its signed HTTP client, served by the local serv
     assert.equal(rest.cursor, undefined);
   });
 
+  it('reads each key exactly as stored: dot segments, empty segments and a trailing slash reach their own result', async () => {
+    // Each of these keys, put in a URL path, is normalised (by fetch, SigV4 or API Gateway)
+    // into another key, another route, or a signature mismatch.
+    const dotted = [
+      'images/test-00001.png',
+      'images/../images/test-00001.png',
+      'images/dots/../real.png',
+      'images/real.png',
+      '../labels/Bag',
+      'images/..',
+      'images/.',
+      'images/./x.png',
+      'images//x.png',
+      'images/x.png',
+      'images/trailing/',
+      './%2E%2E/+ ?#.png',
+    ];
+    for (const [i, key] of dotted.entries()) await store.put(result(key, 0.3 + i / 100));
+    for (const [i, key] of dotted.entries()) {
+      const results = await client().getByImage('b', key);
+      assert.deepEqual(
+        results.map((r) => [r.key, r.labels[0]?.score]),
+        [[key, 0.3 + i / 100]],
+        key,
+      );
+    }
+    assert.deepEqual(await client().getByImage('b', 'images/dots/none/../x.png'), []);
+  });
+
   it("maps the API's problem bodies to typed errors with its codes", async () => {
     await assert.rejects(
       client().queryByLabel({ model, label: 'Bag', minScore: 0.5, limit: 2, cursor: 'garbage!' }),

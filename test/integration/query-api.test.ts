@@ -85,6 +85,23 @@ describe('the query API on DynamoDB Local: client errors are 400s, server errors
     await expectError(get('/labels/P', { limit: '' }), 400, 'query/bad-request');
   });
 
+  it('reads the key from the raw query string strictly: + is a plus, a bad escape or no key is a 400', async () => {
+    await store.put(result('q/a+b c.png', [{ label: 'P', score: 0.2 }]));
+    const raw = (rawQuery: string) =>
+      answerQuery({ method: 'GET', path: '/images', query: {}, rawQuery }, store, defaults);
+    const found = await raw(`key=${encodeURIComponent('q/a+b c.png')}&bucket=b`);
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.deepEqual(
+      (found.body as { items: ImageResult[] }).items.map((r) => r.key),
+      ['q/a+b c.png'],
+    );
+    assert.equal((await raw('key=q/a+b%20c.png')).status, 200);
+    await expectError(raw('key=q/a%20b%20c.png'), 404, 'results/not-found');
+    await expectError(raw('key=%E0%A4%A'), 400, 'query/bad-request');
+    await expectError(raw('bucket=b'), 400, 'query/bad-request');
+    await expectError(raw('key='), 400, 'query/bad-request');
+  });
+
   it('refuses labels and keys longer than a DynamoDB key can be, before asking DynamoDB', async () => {
     const message = await expectError(get(`/labels/${'x'.repeat(3000)}`), 400, 'query/bad-request');
     assert.match(message, /at most 2048/);

@@ -4,9 +4,10 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoJobsStore } from '../../shared/aws/dynamo-jobs-store.ts';
-import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
+import { DynamoResultsStore, labelSk } from '../../shared/aws/dynamo-results-store.ts';
 import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
+import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 
 const model = { id: 'm', version: '1' };
@@ -228,6 +229,66 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       for await (const m of jobs.markers(jobId)) markers.push(`${m.key}:${m.outcome}`);
       assert.equal(markers.length, 71);
       assert.ok(markers.includes('job-broken.png:failed'));
+    });
+  });
+  describe('every key S3 accepts (up to 1,024 bytes) gets its result and index items (decision 0026)', () => {
+    // The issue's key: 1,020 bytes. `0.900000#b/` + it is 1,031 bytes, over a sort key's 1,024.
+    const long = `images/${'Q'.repeat(1009)}.png`;
+    const longest = `images/${'é'.repeat(506)}.png`; // 1,023 bytes of UTF-8
+    const short = `images/${'Q'.repeat(1000)}.png`; // its labelSk fits: 1,020 bytes
+
+    it('stores a long key with its labels, reads it by image and by label, and pages through it', async () => {
+      assert.equal(Buffer.byteLength(long), 1020);
+      for (const [key, score] of [
+        [long, 0.9],
+        [longest, 0.8],
+        [short, 0.7],
+      ] as const) {
+        assert.equal(
+          await store.put(result({ key, labels: [{ label: 'Long', score }] })),
+          'written',
+          `${Buffer.byteLength(key)}-byte key`,
+        );
+        const [stored] = await store.getByImage('b', key);
+        assert.equal(stored?.key, key);
+        assert.deepEqual(stored?.labels, [{ label: 'Long', score }]);
+        // A redelivery is still a duplicate: the hashed index key is the same each time.
+        assert.equal(await store.put(result({ key, labels: [{ label: 'Long', score }] })), 'duplicate');
+      }
+      const keys: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.queryByLabel({
+          model,
+          label: 'Long',
+          minScore: 0.5,
+          limit: 1,
+          ...(cursor ? { cursor } : {}),
+        });
+        keys.push(...page.items.map((h) => h.key));
+        cursor = page.cursor;
+      } while (cursor);
+      assert.deepEqual(keys, [long, longest, short], 'each once, best first, each its own key');
+    });
+
+    it('keeps the labelSk of every key that fits, so results written before stay readable', () => {
+      assert.equal(labelSk(0.7, 'b', short), `0.700000#b/${short}`);
+      assert.equal(labelSk(0.5, 'b', 'images/a.png'), '0.500000#b/images/a.png');
+      assert.match(labelSk(0.9, 'b', long), /^0\.900000##sha256\/[0-9a-f]{64}$/);
+      assert.equal(labelSk(0.9, 'b', long), labelSk(0.9, 'b', long), 'deterministic');
+      assert.notEqual(labelSk(0.9, 'b', long), labelSk(0.9, 'b', longest));
+    });
+
+    it('calls a ValidationException permanent (aws/invalid-request), never transient', async () => {
+      // Over DynamoDB's 2,048-byte partition key: refused by DynamoDB itself.
+      const error = await store.put(result({ key: 'k'.repeat(2100), labels: [] })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof LabelerError, String(error));
+      assert.equal(error.code, 'aws/invalid-request', error.message);
+      assert.equal(error.permanent, true);
+      assert.ok(!(error instanceof TransientError));
     });
   });
 });
