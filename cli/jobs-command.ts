@@ -435,7 +435,10 @@ function describeJob(job: Job): string {
 }
 
 function summary(job: Job): string {
-  return `job ${job.jobId} ${job.status}: ${job.labeled} labeled, ${job.failed} failed, ${job.skipped} skipped, ${job.cancelled} cancelled of ${job.total}`;
+  const counts = `${job.labeled} labeled, ${job.failed} failed, ${job.skipped} skipped, ${job.cancelled} cancelled of ${job.total}`;
+  // A failed job says why, not only its counts ("jobs status" shows the same error).
+  const why = job.error ? `\n  [${job.error.code}] ${job.error.message}` : '';
+  return `job ${job.jobId} ${job.status}: ${counts}${why}`;
 }
 
 type WaitEnd = { end: 'finished' | 'timeout' | 'interrupted'; job: Job };

@@ -135,6 +135,11 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.equal(last?.status, 'failed');
     assert.equal((last?.error as { code?: string } | undefined)?.code, 'job/list-failed');
     assert.match(run.stderr, /job j-[0-9a-f]+ failed/);
+    // The reason, not only "0 ... of 0": what "jobs status" shows.
+    assert.match(
+      run.stderr,
+      /\[job\/list-failed\] s3:\/\/no-such-bucket\/x\/ cannot be listed: NoSuchBucket/,
+    );
   });
 
   it('a bucket the stack cannot read is refused before anything is planned (exit 2)', async () => {
