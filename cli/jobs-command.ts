@@ -9,6 +9,7 @@ import {
   type JobMode,
   type JobsService,
   type JobTarget,
+  TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
@@ -61,7 +62,9 @@ The job's status and counts: total, labeled, failed, skipped, cancelled.`,
 Jobs, newest first (json: one object per line).`,
   cancel: `Usage: labeler jobs cancel <job-id>
 
-Stops a planning or running job: objects not labeled yet are counted as cancelled.`,
+Stops a planning or running job: planning stops, and objects not labeled yet are
+counted as cancelled (those already in flight may still be labeled). The job is
+"cancelling" until every object it planned is accounted for, then "cancelled".`,
   failures: `Usage: labeler jobs failures <job-id>
 
 One JSON line per image the job could not label: bucket, key, error code and message.`,
@@ -405,7 +408,8 @@ export function printedJob(job: Job): Record<string, unknown> {
   };
 }
 
-const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+/** `cancelling` is not finished: a cancelled job ends once its counts add up to its total. */
+const FINISHED: ReadonlySet<string> = TERMINAL_STATUSES;
 
 function accounted(job: Job): number {
   return job.labeled + job.failed + job.skipped + job.cancelled;

@@ -5,7 +5,7 @@ import { parseS3EventBody } from '../aws/s3-event.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
-import type { JobLedger } from './jobs.ts';
+import { isCancelled, type JobLedger } from './jobs.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
 
@@ -236,7 +236,7 @@ export async function classifyRecords(
     const cancelled = new Set<string>();
     for (const jobId of new Set(work.flatMap((w) => (w.ref.jobId ? [w.ref.jobId] : [])))) {
       try {
-        if ((await jobs.settings(jobId))?.status === 'cancelled') cancelled.add(jobId);
+        if (isCancelled((await jobs.settings(jobId))?.status)) cancelled.add(jobId);
       } catch (error) {
         for (const w of work) if (w.ref.jobId === jobId) retryLater(w, error);
         log.warn('could not read a job; its images go back to the queue', {

@@ -64,6 +64,8 @@ export interface PlanJobsPort {
   load(jobId: string): Promise<PlanJobRecord | undefined>;
   markPlanStarted(jobId: string): Promise<void>;
   recordPlanned(jobId: string, page: number, added: number, done: boolean): Promise<boolean>;
+  /** A cancelling job: step `page` lists nothing and marks planning done (the total is final). */
+  stopPlanning(jobId: string, page: number): Promise<boolean>;
   fail(jobId: string, error: { code: string; message: string }): Promise<void>;
   checkCompletion(jobId: string): Promise<void>;
 }
@@ -162,10 +164,16 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
     job = await ports.jobs.load(jobId);
   }
   if (!job) throw new LabelerError('job/not-found', `job ${jobId} does not exist`);
-  if (job.status !== 'planning' && job.status !== 'running') {
+  if (job.status !== 'planning' && job.status !== 'running' && job.status !== 'cancelling') {
     return { kind: 'skipped', jobId, reason: `job is ${job.status}` };
   }
   if (job.pagesPlanned > page) return { kind: 'skipped', jobId, reason: `step ${page} was already planned` };
+  if (job.status === 'cancelling' && job.pagesPlanned === page) {
+    // Cancelled while planning: list no more. The total is what the steps before enqueued,
+    // so the job can become cancelled once the workers have accounted for those.
+    if (await ports.jobs.stopPlanning(jobId, page)) await ports.jobs.checkCompletion(jobId);
+    return { kind: 'skipped', jobId, reason: 'job is cancelling: planning stopped' };
+  }
   if (job.pagesPlanned < page) {
     throw new LabelerError(
       'job/plan-out-of-order',

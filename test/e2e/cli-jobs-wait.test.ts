@@ -12,13 +12,15 @@ import { solidImage } from '../helpers/images.ts';
 import { LabelerProcess } from '../helpers/labeler-process.ts';
 
 /**
- * How `jobs start --wait` ends when the job does not succeed. The stack here plans jobs
- * but runs no classify worker, so a job stays `running` until it is cancelled: the
- * timeout, Ctrl-C and cancel cases do not depend on how fast anything runs.
+ * How `jobs start --wait` ends when the job does not succeed. The stack's classify worker
+ * holds a job's images until the job is cancelled, so a job stays `running` until then:
+ * the timeout, Ctrl-C and cancel cases do not depend on how fast anything runs. Once
+ * cancelled, the worker records the held images `cancelled` and the job ends.
  */
 describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted', () => {
   let dataDir: string;
   let stack: LocalStack;
+  let stopping = false;
   const bucket = 'labeler-images';
   const prefix = 'datasets/never-labeled/';
   const jobs = (...args: string[]) => runCli(['jobs', ...args, '--data-dir', dataDir]);
@@ -42,8 +44,25 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-wait-'));
     stack = await startLocalStack({
-      worker: false,
+      worker: true,
       planner: true,
+      wrapHandler: (handler) => async (event) => {
+        const jobIds = new Set(
+          event.Records.flatMap((r) => {
+            const id = (JSON.parse(r.body) as { labelerJobId?: string }).labelerJobId;
+            return id ? [id] : [];
+          }),
+        );
+        for (const jobId of jobIds) {
+          while (
+            !stopping &&
+            ['planning', 'running'].includes(String((await stack.jobs.get(jobId))?.status))
+          ) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+        return handler(event);
+      },
       // Readable as far as the stack is told, yet missing: the job fails while listing.
       readableBuckets: ['no-such-bucket'],
       log: { info() {}, warn() {}, error() {} },
@@ -65,6 +84,7 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     }
   });
   after(async () => {
+    stopping = true;
     await removeEndpoints(dataDir).catch(() => undefined);
     await stack?.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -116,7 +136,17 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     const cancel = await jobs('cancel', jobId);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.equal(await run.exited, 1, run.output);
-    assert.match(run.stderr, new RegExp(`job ${jobId} cancelled`));
+    // The wait ends once the job is cancelled with every object accounted for, not before.
+    const summary = run.stderr.match(
+      new RegExp(
+        `job ${jobId} cancelled: (\\d+) labeled, (\\d+) failed, (\\d+) skipped, (\\d+) cancelled of (\\d+)`,
+      ),
+    );
+    assert.ok(summary, run.stderr);
+    const [labeled, failed, skipped, cancelled, total] = summary.slice(1).map(Number) as number[];
+    assert.equal(total, 3);
+    assert.equal(cancelled, 3, 'the held images were dropped, not labeled');
+    assert.equal((labeled ?? 0) + (failed ?? 0) + (skipped ?? 0) + (cancelled ?? 0), total);
   });
 
   it('a job that fails (its bucket does not exist) exits 1', async () => {

@@ -178,23 +178,57 @@ describe('labeling jobs: planning in pages that continue themselves (decision 00
     assert.equal((await drainImages(stack.queues.jobs.url)).length, 2, 'enqueued once');
   });
 
-  it('cancel stops planning: the next step does nothing', async () => {
+  it('cancel stops planning: the next step lists nothing, and the job is cancelled only once its counts add up', async () => {
     await put(['cancel/1.jpg', 'cancel/2.jpg', 'cancel/3.jpg']);
     const job = await stack.jobs.start({ bucket, prefix: 'cancel/', target: 'lambda', mode: 'all' });
     const options = { pageSize: 1, stepBudgetMs: 60_000, maxPagesPerStep: 1 };
     await planStep((await nextPlanBody()) ?? '', ports, options);
-    const cancelled = await stack.jobs.cancel(job.jobId);
-    assert.equal(cancelled.status, 'cancelled');
-    assert.ok(cancelled.finishedAt);
+    const cancelling = await stack.jobs.cancel(job.jobId);
+    // One image is enqueued and not accounted for: not terminal yet.
+    assert.equal(cancelling.status, 'cancelling');
+    assert.equal(cancelling.finishedAt, undefined);
+    assert.equal((await stack.jobs.cancel(job.jobId)).status, 'cancelling', 'cancelling again is a no-op');
     const next = await planStep((await nextPlanBody()) ?? '', ports, options);
-    assert.deepEqual(next, { kind: 'skipped', jobId: job.jobId, reason: 'job is cancelled' });
-    assert.equal(await nextPlanBody(), undefined);
-    assert.equal((await stack.jobs.get(job.jobId))?.total, 1);
-    await drainImages(stack.queues.jobs.url);
+    assert.deepEqual(next, {
+      kind: 'skipped',
+      jobId: job.jobId,
+      reason: 'job is cancelling: planning stopped',
+    });
+    assert.equal(await nextPlanBody(), undefined, 'no further step');
+    const stopped = await stack.jobs.get(job.jobId);
+    assert.equal(stopped?.total, 1, 'the total is what was enqueued before the cancel');
+    assert.equal(stopped?.planningDone, true);
+    assert.equal(stopped?.status, 'cancelling');
+    // The worker's part (no worker here): the one enqueued image is recorded cancelled.
+    const [image] = await drainImages(stack.queues.jobs.url);
+    assert.equal(image?.jobId, job.jobId);
+    assert.equal(await ports.store.record(job.jobId, { bucket, key: image?.key ?? '' }, 'cancelled'), true);
+    await ports.store.checkCompletion(job.jobId);
+    const done = await stack.jobs.get(job.jobId);
+    assert.equal(done?.status, 'cancelled');
+    assert.ok(done?.finishedAt);
+    assert.deepEqual(
+      [done?.total, done?.labeled, done?.failed, done?.skipped, done?.cancelled],
+      [1, 0, 0, 0, 1],
+    );
     await assert.rejects(
       stack.jobs.cancel('j-doesnotexist'),
       (e: LabelerError) => e.code === 'job/not-found',
     );
+  });
+
+  it('cancel before the first step: planning stops with a total of 0 and the job is cancelled', async () => {
+    await put(['cancel0/1.jpg', 'cancel0/2.jpg']);
+    const job = await stack.jobs.start({ bucket, prefix: 'cancel0/', target: 'lambda', mode: 'all' });
+    assert.equal((await stack.jobs.cancel(job.jobId)).status, 'cancelling', 'the total is not known yet');
+    const step = await planStep((await nextPlanBody()) ?? '', ports, { pageSize: 10, stepBudgetMs: 60_000 });
+    assert.equal(step.kind, 'skipped');
+    const done = await stack.jobs.get(job.jobId);
+    assert.equal(done?.status, 'cancelled');
+    assert.equal(done?.planningDone, true);
+    assert.equal(done?.total, 0);
+    assert.ok(done?.finishedAt);
+    assert.deepEqual(await drainImages(stack.queues.jobs.url), [], 'nothing was enqueued');
   });
 
   it('rejects a bad request with job/invalid-request, and a missing bucket fails the job with its reason', async () => {
