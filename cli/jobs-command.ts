@@ -43,8 +43,9 @@ its job id on stdout (with --format json: the job as one JSON object, and with
   --target <t>       auto: the cheaper of the two for this model and job size by the
                      cost model (docs/DEPLOY.md; the default); lambda: the classify
                      function; gpu: the GPU workers
-  --mode <m>         stale: skip objects this model already labeled (default);
-                     all: label every object again
+  --mode <m>         stale: skip objects this model version already labeled with
+                     the same content (default); all: label every object again,
+                     overwriting its result
   --wait             wait until every object is accounted for; a progress bar
                      (done/total, images/s, ETA) on a terminal. Ctrl-C stops waiting,
                      not the job ("labeler jobs cancel <job-id>" stops the job)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LabelerError } from '../errors.ts';
-import type { JobRequest, JobStatus, JobTarget } from './jobs.ts';
+import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
 import type { ModelRef } from './results.ts';
 
 export const jobRequestSchema = z.object({
@@ -76,6 +76,7 @@ export interface PlanJobRecord {
   readonly bucket: string;
   readonly prefix: string;
   readonly target: JobTarget;
+  readonly mode: JobMode;
   readonly pagesPlanned: number;
   readonly planStarted: boolean;
 }
@@ -89,10 +90,12 @@ export interface PlanPorts {
     token: string | undefined,
     maxKeys: number,
   ): Promise<{ objects: ListedObject[]; next?: string }>;
-  /** Enqueues the objects as S3-event-shaped messages tagged with the job id on the target's queue. */
+  /**
+   * Enqueues the objects as S3-event-shaped messages tagged with the job id and mode on the
+   * target's queue (the mode tells the worker whether to label an already labeled object).
+   */
   sendImages(
-    target: JobTarget,
-    jobId: string,
+    job: { readonly target: JobTarget; readonly jobId: string; readonly mode: JobMode },
     bucket: string,
     objects: readonly ListedObject[],
   ): Promise<void>;
@@ -194,7 +197,7 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
     do {
       const listed = await ports.listPage(job.bucket, job.prefix, token, options.pageSize);
       const images = listed.objects.filter((o) => !o.key.endsWith('/'));
-      if (images.length > 0) await ports.sendImages(job.target, jobId, job.bucket, images);
+      if (images.length > 0) await ports.sendImages(job, job.bucket, images);
       objects += images.length;
       pages++;
       token = listed.next;

@@ -23,6 +23,9 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
   const bucket = 'labeler-images';
   const reports: BatchReport[] = [];
   let redeliveredOnce = false;
+  /** Set by a test: the next job batch under relabel/ is labeled, then its acknowledgement lost. */
+  let redeliverRelabel = false;
+  let relabelRedelivered = false;
   let killedPid = 0;
   let openGate: () => void = () => {};
   const gate = new Promise<void>((resolve) => {
@@ -51,6 +54,11 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
           process.kill(killedPid, 'SIGKILL');
         }
         const response = await pending;
+        if (redeliverRelabel && has('relabel/')) {
+          redeliverRelabel = false;
+          relabelRedelivered = true;
+          return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+        }
         if (!redeliveredOnce && has('redeliver/')) {
           // (injected) The batch was labeled and counted, but its acknowledgement is lost: every message comes back.
           redeliveredOnce = true;
@@ -135,6 +143,52 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
     const started = await stack.jobs.start({ bucket, prefix: 'redeliver/', target: 'lambda', mode: 'stale' });
     const job = await settled(started.jobId, 'succeeded');
     assert.deepEqual(counts(job), { total: 22, labeled: 0, failed: 0, skipped: 22, cancelled: 0 });
+  });
+
+  it('--mode all labels every object again, once per job under redelivery; --mode stale then skips', async () => {
+    const keys = await upload('relabel/', 10, 1);
+    const first = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'all' })).jobId,
+      'succeeded',
+    );
+    assert.deepEqual(counts(first), { total: 11, labeled: 10, failed: 1, skipped: 0, cancelled: 0 });
+
+    // Same content, same model version: mode all labels it again (issue 20 item 5), and an
+    // injected redelivery of a batch it labeled counts nothing twice.
+    redeliverRelabel = true;
+    const again = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'all' })).jobId,
+      'succeeded',
+    );
+    assert.ok(relabelRedelivered, 'a batch of the second job was redelivered');
+    assert.deepEqual(counts(again), { total: 11, labeled: 10, failed: 1, skipped: 0, cancelled: 0 });
+    // Each result is overwritten in place by the second job: one result per image, now its.
+    const results = [];
+    for await (const r of stack.jobs.results(again.jobId)) results.push(r);
+    assert.deepEqual(results.map((r) => r.key).sort(), keys);
+    assert.ok(results.every((r) => r.jobId === again.jobId));
+    const firstResults = [];
+    for await (const r of stack.jobs.results(first.jobId)) firstResults.push(r);
+    assert.equal(firstResults.length, 0, 'the first job no longer owns any result');
+    await waitFor('the redelivered batch handled', async () => {
+      const a = await stack.clients.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: stack.queues.jobs.url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      const depth =
+        Number(a.Attributes?.ApproximateNumberOfMessages) +
+        Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible);
+      return depth === 0 ? true : undefined;
+    });
+    assert.deepEqual(counts((await stack.jobs.get(again.jobId)) as Job), counts(again), 'counted once');
+
+    const stale = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'stale' })).jobId,
+      'succeeded',
+    );
+    assert.deepEqual(counts(stale), { total: 11, labeled: 0, failed: 0, skipped: 11, cancelled: 0 });
   });
 
   it('a SIGKILLed worker mid-batch leaves the counts exact', async () => {
