@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LabelerError } from '../errors.ts';
+import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
 import type { ModelRef } from './results.ts';
 
@@ -9,7 +10,17 @@ export const jobRequestSchema = z.object({
     .min(3)
     .max(63)
     .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name'),
-  prefix: z.string().max(1024).default(''),
+  // A folder (shared/labeling/job-location.ts): "" or ending with "/", never an s3:// URL.
+  prefix: z
+    .string()
+    .max(1024)
+    .refine(
+      (p) => !/^s3:\/\//i.test(p),
+      'a key prefix such as datasets/h1/, not an s3:// URL (the bucket goes in bucket)',
+    )
+    .refine((p) => !p.startsWith('/'), 'keys do not start with "/"')
+    .transform(folderPrefix)
+    .default(''),
   target: z.enum(['lambda', 'gpu']).default('lambda'),
   mode: z.enum(['all', 'stale']).default('all'),
   idempotencyKey: z.string().min(1).max(512).optional(),

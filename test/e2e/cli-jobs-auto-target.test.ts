@@ -6,6 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createAwsClients } from '../../shared/aws/clients.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
 
@@ -17,7 +19,15 @@ describe('labeler jobs start --target auto (local stack)', () => {
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-auto-'));
     up = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
-    await waitForEndpoints(dataDir, up);
+    const running = await waitForEndpoints(dataDir, up);
+    // A prefix with no objects is refused (job/no-objects): the job needs one object.
+    const clients = createAwsClients({ region: running.region, endpoints: running.endpoints, local: true });
+    await clients.s3.send(
+      new PutObjectCommand({ Bucket: 'labeler-images', Key: 'auto-target/one.png', Body: Buffer.from('x') }),
+    );
+    clients.s3.destroy();
+    clients.sqs.destroy();
+    clients.dynamo.destroy();
   });
   after(async () => {
     up?.kill('SIGINT');
@@ -26,7 +36,7 @@ describe('labeler jobs start --target auto (local stack)', () => {
   });
 
   it('defaults to auto: Lambda, since the local GPU worker runs on the CPU; the reason on stderr and in the job', async () => {
-    const run = await jobs('start', '--prefix', 'nothing-here/', '--format', 'json');
+    const run = await jobs('start', '--prefix', 'auto-target/', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
     const reason =
       "fashion-efficientnet: the local stack's GPU worker runs on the CPU, with no GPU to gain from (--target gpu still uses it)";
@@ -40,7 +50,7 @@ describe('labeler jobs start --target auto (local stack)', () => {
   });
 
   it('an explicit target is used as given, with no reason', async () => {
-    const run = await jobs('start', '--prefix', 'nothing-here/', '--target', 'gpu', '--format', 'json');
+    const run = await jobs('start', '--prefix', 'auto-target/', '--target', 'gpu', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /\(auto\)/);
     const [started] = jsonLines(run.stdout);

@@ -203,6 +203,64 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.equal(jsonLines((await jobs('list', '--format', 'json')).stdout).length, before, 'no job created');
   });
 
+  it('--prefix: an s3:// URL is bucket + prefix; a prefix names a folder; one with no objects is refused', async () => {
+    const before = jsonLines((await jobs('list', '--format', 'json')).stdout).length;
+    const url = await jobs(
+      'start',
+      '--prefix',
+      `s3://${bucket}/datasets/never-labeled`,
+      '--target',
+      'lambda',
+      '--format',
+      'json',
+    );
+    assert.equal(url.code, 0, url.stderr);
+    const [started] = jsonLines(url.stdout);
+    assert.equal(started?.bucket, bucket);
+    assert.equal(started?.prefix, prefix, 'the folder, with its "/"');
+    assert.equal((await jobs('cancel', String(started?.jobId))).code, 0);
+
+    // datasets/never is the folder datasets/never/, not datasets/never-labeled/: nothing there.
+    const empty = await jobs('start', '--prefix', 'datasets/never', '--target', 'lambda');
+    assert.equal(empty.code, 1, empty.stderr);
+    assert.match(
+      empty.stderr,
+      /\[job\/no-objects\] no objects under s3:\/\/labeler-images\/datasets\/never\/ .*s3:\/\/labeler-images\/datasets\/ holds never-labeled\//,
+    );
+    assert.equal(empty.stdout, '');
+
+    const conflict = await jobs(
+      'start',
+      '--bucket',
+      'no-such-bucket',
+      '--prefix',
+      `s3://${bucket}/datasets/`,
+    );
+    assert.equal(conflict.code, 2, conflict.stderr);
+    assert.match(
+      conflict.stderr,
+      /\[job\/invalid-request\] --prefix "s3:\/\/labeler-images\/datasets\/" names bucket labeler-images but --bucket is no-such-bucket/,
+    );
+    assert.equal(
+      jsonLines((await jobs('list', '--format', 'json')).stdout).length,
+      before + 1,
+      'only the first was started',
+    );
+
+    // export --prefix: the same s3:// reading, and the same refusal of a prefix with nothing under it.
+    const exportOf = (p: string) =>
+      runCli(['export', '--prefix', p, '--out', '-', '--format', 'jsonl', '--data-dir', dataDir]);
+    const exported = await exportOf(`s3://${bucket}/${prefix}`);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(exported.stdout, '', 'none of them labeled: no rows');
+    const nothing = await exportOf(`s3://${bucket}/datasets/never/`);
+    assert.equal(nothing.code, 1, nothing.stderr);
+    assert.match(
+      nothing.stderr,
+      /\[job\/no-objects\] no objects under s3:\/\/labeler-images\/datasets\/never\//,
+    );
+  });
+
   it('--timeout is checked before connecting', async () => {
     for (const [args, why] of [
       [['--timeout', '5'], /--timeout goes with --wait/],
@@ -230,5 +288,10 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.match(run.stdout, new RegExp(`${WAIT_TIMED_OUT} when --timeout passed`));
     assert.match(run.stdout, /130 on Ctrl-C/);
     assert.match(run.stdout, /Ctrl-C stops waiting,\s+not the job/);
+    assert.match(
+      run.stdout,
+      /a "\/" is added if missing,\s+so datasets\/h1 is datasets\/h1\/ \(not datasets\/h1gpu\/\)/,
+    );
+    assert.match(run.stdout, /s3:\/\/<bucket>\/<prefix> URL is taken as bucket and prefix/);
   });
 });

@@ -4,6 +4,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { createPlanPorts } from '../../shared/aws/plan-job.ts';
+import { assertPrefixHasObjects } from '../../shared/aws/prefix-contents.ts';
 import type { LabelerError } from '../../shared/errors.ts';
 import { mapLimit } from '../../shared/labeling/image-labeler.ts';
 import { type PlanOutcome, planStep } from '../../shared/labeling/plan-job.ts';
@@ -229,6 +230,38 @@ describe('labeling jobs: planning in pages that continue themselves (decision 00
     assert.equal(done?.total, 0);
     assert.ok(done?.finishedAt);
     assert.deepEqual(await drainImages(stack.queues.jobs.url), [], 'nothing was enqueued');
+  });
+
+  it('a prefix names a folder (h1 is h1/, not h1gpu/); one with no objects is refused, naming what is there', async () => {
+    await put(['folders/h1/a.jpg', 'folders/h1gpu/b.jpg', 'folders/h1lam/c.jpg', 'folders/readme.txt']);
+    const job = await stack.jobs.start({ bucket, prefix: 'folders/h1', target: 'lambda', mode: 'all' });
+    assert.equal(job.prefix, 'folders/h1/');
+    await planStep((await nextPlanBody()) ?? '', ports, { pageSize: 10, stepBudgetMs: 60_000 });
+    assert.deepEqual(
+      (await drainImages(stack.queues.jobs.url)).map((i) => i.key),
+      ['folders/h1/a.jpg'],
+      'only the folder h1/',
+    );
+    assert.equal((await stack.jobs.get(job.jobId))?.total, 1);
+
+    await assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h1/');
+    await assert.rejects(
+      assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h2/'),
+      (e: LabelerError) =>
+        e.code === 'job/no-objects' &&
+        e.message.startsWith('no objects under s3://labeler-images/folders/h2/') &&
+        e.message.includes('s3://labeler-images/folders/ holds h1/, h1gpu/, h1lam/, readme.txt'),
+    );
+    // Up to the first folder that holds anything.
+    await assert.rejects(
+      assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h2/deeper/'),
+      (e: LabelerError) => e.message.includes('s3://labeler-images/folders/ holds h1/'),
+    );
+    await assert.rejects(assertPrefixHasObjects(stack.clients.s3, bucket, 'nowhere/'), (e: LabelerError) =>
+      /s3:\/\/labeler-images\/ holds .*folders\//.test(e.message),
+    );
+    // A listing that fails is not judged here: the job fails while planning, with its reason.
+    await assertPrefixHasObjects(stack.clients.s3, 'no-such-bucket', 'x/');
   });
 
   it('rejects a bad request with job/invalid-request, and a missing bucket fails the job with its reason', async () => {
