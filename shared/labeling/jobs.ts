@@ -70,6 +70,7 @@ export interface JobsService {
   get(jobId: string): Promise<Job | undefined>;
   /** Newest first. */
   list(options?: { limit?: number }): Promise<Job[]>;
+  /** planning|running → cancelling; cancelled once every planned image has an outcome. */
   cancel(jobId: string): Promise<Job>;
   failures(jobId: string): AsyncIterable<JobFailure>;
   /** Every result the job wrote (for `labeler query job`). */
