@@ -7,7 +7,8 @@ import type { StackConnection } from './stack.ts';
 /**
  * `jobs start --target auto` on this stack: a deployed stack with GPU workers names their
  * instance type in its `GpuInstanceType` output; the local stack's GPU worker runs on the
- * CPU, so locally (and on a stack without GPU workers) the cost model always says Lambda.
+ * CPU, so locally (and on a stack without GPU workers) the cost model always says Lambda,
+ * and says which of the two it is.
  */
 export function autoTarget(
   stack: StackConnection,
@@ -24,6 +25,7 @@ export function autoTarget(
   return resolveAutoTarget({
     model: modelProfileOf(manifest),
     gpuInstanceType,
+    ...(stack.kind === 'local' && stack.localGpuWorker ? { gpuWorkerOnCpu: true } : {}),
     memoryMb: CLASSIFY.memoryMb,
     batchSize: CLASSIFY.batchSize,
     countImages: (atMost) => countObjects(stack.clients.s3, bucket, prefix, atMost),

@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
+import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
   type ExportPorts,
@@ -15,6 +16,7 @@ import {
   type ExportFormat,
   encodeResults,
 } from '../shared/labeling/export-formats.ts';
+import { jobLocation } from '../shared/labeling/job-location.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
@@ -129,6 +131,17 @@ export async function exportCommand(argv: string[]): Promise<number> {
     );
   }
 
+  // An s3://bucket/prefix URL as --prefix is the bucket and prefix, as in "jobs start".
+  const where = (defaultBucket: string) => {
+    try {
+      return jobLocation({ bucket: values.bucket, prefix: values.prefix as string }, defaultBucket);
+    } catch (error) {
+      if (error instanceof LabelerError) throw new UsageError(`[${error.code}] ${error.message}`);
+      throw error;
+    }
+  };
+  if (by === 'prefix') where('bucket-checked-once-connected');
+
   const stack = await openStack(values);
   try {
     const { resources } = stack;
@@ -136,8 +149,11 @@ export async function exportCommand(argv: string[]): Promise<number> {
       by === 'label'
         ? { by, model, label: values.label as string, minScore }
         : by === 'prefix'
-          ? { by, model, bucket: values.bucket ?? resources.imagesBucket, prefix: values.prefix as string }
+          ? { by, model, ...where(resources.imagesBucket) }
           : { by, jobId: values.job as string };
+    // A prefix with nothing under it (a typo) is said, with what is there, not exported as 0 rows.
+    if (selection.by === 'prefix')
+      await assertPrefixHasObjects(stack.clients.s3, selection.bucket, selection.prefix);
     const names = jobsResourcesOf(resources);
     const ports: ExportPorts = {
       results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),

@@ -1,14 +1,17 @@
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { createJobsService } from '../shared/aws/jobs-service.ts';
+import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { LabelerError } from '../shared/errors.ts';
+import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
 import {
   assertReadableBucket,
   type Job,
   type JobMode,
   type JobsService,
   type JobTarget,
+  TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
@@ -37,13 +40,19 @@ Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
 its job id on stdout (with --format json: the job as one JSON object, and with
 --wait a second one when it has finished).
 
-  --prefix <p>       key prefix to label ("" for the whole bucket; required)
+  --prefix <p>       the folder to label ("" for the whole bucket; required). A
+                     prefix names a folder, as in upload: a "/" is added if missing,
+                     so datasets/h1 is datasets/h1/ (not datasets/h1gpu/). An
+                     s3://<bucket>/<prefix> URL is taken as bucket and prefix. A
+                     prefix with no objects is refused (job/no-objects), naming
+                     what its parent folder holds
   --bucket <b>       bucket (default: the stack's images bucket)
   --target <t>       auto: the cheaper of the two for this model and job size by the
                      cost model (docs/DEPLOY.md; the default); lambda: the classify
                      function; gpu: the GPU workers
-  --mode <m>         stale: skip objects this model already labeled (default);
-                     all: label every object again
+  --mode <m>         stale: skip objects this model version already labeled with
+                     the same content (default); all: label every object again,
+                     overwriting its result
   --wait             wait until every object is accounted for; a progress bar
                      (done/total, images/s, ETA) on a terminal. Ctrl-C stops waiting,
                      not the job ("labeler jobs cancel <job-id>" stops the job)
@@ -61,7 +70,9 @@ The job's status and counts: total, labeled, failed, skipped, cancelled.`,
 Jobs, newest first (json: one object per line).`,
   cancel: `Usage: labeler jobs cancel <job-id>
 
-Stops a planning or running job: objects not labeled yet are counted as cancelled.`,
+Stops a planning or running job: planning stops, and objects not labeled yet are
+counted as cancelled (those already in flight may still be labeled). The job is
+"cancelling" until every object it planned is accounted for, then "cancelled".`,
   failures: `Usage: labeler jobs failures <job-id>
 
 One JSON line per image the job could not label: bucket, key, error code and message.`,
@@ -177,6 +188,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       if (values.prefix === undefined)
         throw new UsageError('"jobs start" needs --prefix (use --prefix "" for a whole bucket)');
       if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout goes with --wait');
+      locationOf(values, RESOURCE_NAMES.imagesBucket);
       break;
     }
     case 'status':
@@ -193,7 +205,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       if (values.expression === undefined) throw new UsageError('"jobs schedule add" needs --expression');
       if (values.prefix === undefined) throw new UsageError('"jobs schedule add" needs --prefix');
       // The stack's bucket is known only once connected; any valid name checks the rest now.
-      scheduleFrom(values, args[0], values.bucket ?? RESOURCE_NAMES.imagesBucket);
+      scheduleFrom(values, args[0], locationOf(values, RESOURCE_NAMES.imagesBucket));
       break;
     case 'schedule remove':
       expectArgs(1, '<name>');
@@ -210,14 +222,16 @@ export async function jobsCommand(argv: string[]): Promise<number> {
     const { jobs } = connection;
     switch (name) {
       case 'start': {
-        const bucket = values.bucket ?? connection.imagesBucket;
+        const { bucket, prefix } = locationOf(values, connection.imagesBucket);
         readable(bucket, connection);
-        const auto = target === 'auto' ? await connection.autoTarget(bucket, values.prefix ?? '') : undefined;
+        // A prefix with nothing under it (a typo) is said, with what is there, not run as a job of 0.
+        await connection.assertHasObjects(bucket, prefix);
+        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix) : undefined;
         if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
           .start({
             bucket,
-            prefix: values.prefix ?? '',
+            prefix,
             target: auto ? auto.target : (target as JobTarget),
             ...(auto ? { targetReason: auto.reason } : {}),
             mode,
@@ -278,7 +292,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
         return 0;
       }
       case 'schedule add': {
-        const spec = scheduleFrom(values, args[0], values.bucket ?? connection.imagesBucket);
+        const spec = scheduleFrom(values, args[0], locationOf(values, connection.imagesBucket));
         readable(spec.bucket, connection);
         await connection.schedules().add(spec);
         process.stderr.write(`schedule ${spec.name} added: ${spec.expression} ${spec.timezone ?? 'UTC'}\n`);
@@ -318,20 +332,41 @@ export async function jobsCommand(argv: string[]): Promise<number> {
   }
 }
 
-function scheduleFrom(values: Values, name: string | undefined, bucket: string) {
+function scheduleFrom(
+  values: Values,
+  name: string | undefined,
+  { bucket, prefix }: { bucket: string; prefix: string },
+) {
   try {
     return validateSchedule({
       name,
       expression: values.expression,
       timezone: values.timezone,
       bucket,
-      prefix: values.prefix,
+      prefix,
       target: values.target ?? 'lambda',
       mode: values.mode ?? 'stale',
     });
   } catch (error) {
     if (error instanceof ScheduleError) throw new UsageError(error.message);
     throw error;
+  }
+}
+
+/**
+ * Where `jobs start` and `schedule add` read, from --bucket and --prefix as typed: an
+ * s3://bucket/prefix URL is split into the two, and the prefix names a folder (a "/" is
+ * added, as upload does). A conflict is a usage error with its code.
+ */
+function locationOf(values: Values, defaultBucket: string): { bucket: string; prefix: string } {
+  try {
+    const { bucket, prefix } = jobLocation(
+      { bucket: values.bucket, prefix: values.prefix ?? '' },
+      defaultBucket,
+    );
+    return { bucket, prefix: folderPrefix(prefix) };
+  } catch (error) {
+    return asUsage('job/invalid-request')(error);
   }
 }
 
@@ -405,7 +440,8 @@ export function printedJob(job: Job): Record<string, unknown> {
   };
 }
 
-const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+/** `cancelling` is not finished: a cancelled job ends once its counts add up to its total. */
+const FINISHED: ReadonlySet<string> = TERMINAL_STATUSES;
 
 function accounted(job: Job): number {
   return job.labeled + job.failed + job.skipped + job.cancelled;
@@ -435,7 +471,10 @@ function describeJob(job: Job): string {
 }
 
 function summary(job: Job): string {
-  return `job ${job.jobId} ${job.status}: ${job.labeled} labeled, ${job.failed} failed, ${job.skipped} skipped, ${job.cancelled} cancelled of ${job.total}`;
+  const counts = `${job.labeled} labeled, ${job.failed} failed, ${job.skipped} skipped, ${job.cancelled} cancelled of ${job.total}`;
+  // A failed job says why, not only its counts ("jobs status" shows the same error).
+  const why = job.error ? `\n  [${job.error.code}] ${job.error.message}` : '';
+  return `job ${job.jobId} ${job.status}: ${counts}${why}`;
 }
 
 type WaitEnd = { end: 'finished' | 'timeout' | 'interrupted'; job: Job };
@@ -539,6 +578,8 @@ export interface JobsConnection {
   readonly imagesBucket: string;
   readonly readableBuckets: readonly string[];
   autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
+  /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
+  assertHasObjects(bucket: string, prefix: string): Promise<void>;
   schedules(): SchedulesPort;
   close(): void;
 }
@@ -559,6 +600,7 @@ export async function connect(values: StackValues & { model?: string }): Promise
     imagesBucket: resources.imagesBucket,
     readableBuckets: resources.readableBuckets,
     autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
+    assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);
       scheduler ??= new SchedulerClient({

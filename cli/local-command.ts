@@ -161,6 +161,7 @@ async function serve(
     endpoints: stack.endpoints,
     names: stack.names,
     readableBuckets: stack.readableBuckets.filter((b) => b !== stack.names.imagesBucket),
+    ...(stack.gpuWorker ? { gpuWorker: 'cpu' as const } : {}),
     pid: process.pid,
     ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
   });

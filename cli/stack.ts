@@ -49,6 +49,8 @@ export interface StackConnection {
   readonly resources: StackResources;
   /** A deployed stack's outputs, for what only a deployed stack has (schedule group, roles). */
   readonly outputs?: StackOutputs;
+  /** A local stack that runs the GPU worker (on the CPU: no GPU locally). */
+  readonly localGpuWorker?: boolean;
   /** What the clients sign with, for requests no SDK client makes (the query API). */
   credentials(): Promise<AwsCredentialIdentity>;
   close(): void;
@@ -164,6 +166,7 @@ async function openLocal(dataDir: string): Promise<StackConnection> {
       region: running.region,
       clients,
       resources,
+      ...(running.gpuWorker === 'cpu' ? { localGpuWorker: true } : {}),
       credentials: async () => LOCAL_CREDENTIALS,
       close: () => destroy(clients),
     };
@@ -185,6 +188,7 @@ export function connectionTo(stack: LocalStack): StackConnection {
     name: LOCAL,
     region: stack.region,
     clients: stack.clients,
+    ...(stack.gpuWorker ? { localGpuWorker: true } : {}),
     resources: {
       imagesBucket: names.imagesBucket,
       resultsBucket: names.resultsBucket,

@@ -136,7 +136,7 @@ export async function readStatus(
     );
     const listed = await service.list({ limit: 50 });
     return listed
-      .filter((j) => j.status === 'planning' || j.status === 'running')
+      .filter((j) => j.status === 'planning' || j.status === 'running' || j.status === 'cancelling')
       .map((j) => activeJob(j, now));
   });
   return {

@@ -11,6 +11,7 @@ import {
 import { LabelerError } from '../shared/errors.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import { mapLimit } from '../shared/labeling/image-labeler.ts';
+import { folderPrefix } from '../shared/labeling/job-location.ts';
 import { listFiles } from '../shared/labeling/local-files.ts';
 import { type ImageResult, imageId, type ModelRef, printedResult } from '../shared/labeling/results.ts';
 import { waitForResults } from '../shared/labeling/wait-for-results.ts';
@@ -142,10 +143,17 @@ async function modelOf(dir: string | undefined): Promise<ModelRef> {
   return { id: manifest.id, version: manifest.version };
 }
 
-/** Keys are `<prefix><path>`: a prefix names a folder, so it ends with "/" unless empty. */
+/**
+ * Keys are `<prefix><path>`: a prefix names a folder, so it ends with "/" unless empty;
+ * the same rule as `jobs start --prefix` (shared/labeling/job-location.ts).
+ */
 export function normalizePrefix(prefix: string): string {
-  if (prefix.startsWith('/')) throw new UsageError(`--prefix must not start with "/", got "${prefix}"`);
-  return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+  try {
+    return folderPrefix(prefix);
+  } catch (error) {
+    if (error instanceof LabelerError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /** Whether objects under this prefix trigger labeling (the stack's S3 notification filter). */

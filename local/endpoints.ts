@@ -17,6 +17,8 @@ export interface RunningStack {
   readonly names: Record<string, string>;
   /** Buckets besides the images bucket that this stack's jobs may label. */
   readonly readableBuckets?: readonly string[];
+  /** `cpu` when the stack runs the GPU worker (on the CPU provider: the machine has no GPU to use). */
+  readonly gpuWorker?: 'cpu';
   /** The `local up` process. */
   readonly pid: number;
   readonly dynamoDbPid?: number;

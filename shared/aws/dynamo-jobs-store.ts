@@ -374,10 +374,13 @@ export class DynamoJobsStore implements JobLedger {
     }
   }
 
+  /**
+   * planning|running → cancelling: the job is not finished until its counts add up
+   * (`checkCompletion` then makes it cancelled, with its finishedAt).
+   */
   async cancel(jobId: string): Promise<boolean> {
-    const finishedAt = this.#now().toISOString();
     for (const from of ['planning', 'running'] as const) {
-      if (await this.#transition(jobId, from, 'cancelled', { finishedAt })) return true;
+      if (await this.#transition(jobId, from, 'cancelling', {})) return true;
     }
     return false;
   }
@@ -416,16 +419,50 @@ export class DynamoJobsStore implements JobLedger {
   }
 
   /**
-   * Both sides check after their own write with consistent reads: the worker after it
-   * counts, the planner after it marks planning done, so whichever writes last sees both.
+   * Every side checks after its own write with consistent reads: the worker after it
+   * counts, the planner after it marks planning done, the canceller after it moves the job
+   * to cancelling, so whichever writes last sees all. running → succeeded, cancelling →
+   * cancelled; a cancel racing a success loses or wins the conditional write, and the
+   * loser's check reads the status again.
    */
   async checkCompletion(jobId: string): Promise<void> {
-    const record = await this.load(jobId);
-    if (!record?.planningDone || record.status !== 'running') return;
-    const counts = await this.counts(jobId);
-    if (jobTotalDone({ ...counts, total: record.total }) < record.total) return;
-    // The total cannot grow once planning is done, so the status is the only condition.
-    await this.#transition(jobId, 'running', 'succeeded', { finishedAt: this.#now().toISOString() });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const record = await this.load(jobId);
+      if (!record?.planningDone) return;
+      if (record.status !== 'running' && record.status !== 'cancelling') return;
+      const counts = await this.counts(jobId);
+      if (jobTotalDone({ ...counts, total: record.total }) < record.total) return;
+      // The total cannot grow once planning is done, so the status is the only condition.
+      const to = record.status === 'running' ? 'succeeded' : 'cancelled';
+      if (await this.#transition(jobId, record.status, to, { finishedAt: this.#now().toISOString() })) return;
+    }
+  }
+
+  /**
+   * A cancelling job's planning stops at step `page`: nothing more is listed, so the total
+   * is what earlier steps enqueued. False when the step was already recorded.
+   */
+  async stopPlanning(jobId: string, page: number): Promise<boolean> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: 'SET pagesPlanned = :next, planningDone = :t, updatedAt = :now',
+          ConditionExpression: 'pagesPlanned = :page',
+          ExpressionAttributeValues: {
+            ':page': page,
+            ':next': page + 1,
+            ':t': true,
+            ':now': this.#now().toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw toLabelerError(error, 'DynamoDB UpdateItem (job planning stopped)');
+    }
   }
 
   /** Every image outcome of a job, shard by shard. */

@@ -172,8 +172,8 @@ export class DynamoResultsStore implements ResultsStore {
     return found;
   }
 
-  async put(result: ImageResult, previous?: ImageResult): Promise<PutOutcome> {
-    const write = this.#writeOf({ result, previous });
+  async put(result: ImageResult, previous?: ImageResult, relabel = false): Promise<PutOutcome> {
+    const write = this.#writeOf({ result, previous, relabel });
     const items = write.counter
       ? [
           ...write.items,
@@ -208,8 +208,8 @@ export class DynamoResultsStore implements ResultsStore {
   async putAll(writes: readonly ResultWrite[]): Promise<Array<PromiseSettledResult<PutOutcome>>> {
     const settled: Array<PromiseSettledResult<PutOutcome>> = new Array(writes.length);
     const one = async (i: number): Promise<void> => {
-      const { result, previous } = writes[i] as ResultWrite;
-      settled[i] = await this.put(result, previous).then(
+      const { result, previous, relabel } = writes[i] as ResultWrite;
+      settled[i] = await this.put(result, previous, relabel).then(
         (value) => ({ status: 'fulfilled', value }),
         (reason: unknown) => ({ status: 'rejected', reason }),
       );
@@ -269,7 +269,7 @@ export class DynamoResultsStore implements ResultsStore {
   }
 
   /** One result's items (result, label index, stale index deletes, job marker) and its job counter. */
-  #writeOf({ result, previous }: ResultWrite): {
+  #writeOf({ result, previous, relabel }: ResultWrite): {
     items: TransactItem[];
     resultItems: number;
     counter?: { table: string; shard: string; outcome: JobOutcome };
@@ -279,13 +279,28 @@ export class DynamoResultsStore implements ResultsStore {
       {
         Put: {
           TableName: this.#table,
-          Item: toItem(result),
-          ConditionExpression: 'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
-          ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
-          ExpressionAttributeValues: {
-            ':eTag': result.eTag,
-            ':sequencer': paddedSequencer(result.sequencer),
-          },
+          // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
+          Item:
+            relabel && previous
+              ? { ...toItem(result), sequencer: paddedSequencer(previous.sequencer) }
+              : toItem(result),
+          ...(relabel && result.jobId
+            ? {
+                // Mode `all` (decision 0014): over the same content, unless this job wrote it already.
+                ConditionExpression:
+                  'attribute_not_exists(#pk) OR (#eTag = :eTag AND (attribute_not_exists(#jobId) OR #jobId <> :jobId))',
+                ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#jobId': 'jobId' },
+                ExpressionAttributeValues: { ':eTag': result.eTag, ':jobId': result.jobId },
+              }
+            : {
+                ConditionExpression:
+                  'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
+                ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
+                ExpressionAttributeValues: {
+                  ':eTag': result.eTag,
+                  ':sequencer': paddedSequencer(result.sequencer),
+                },
+              }),
         },
       },
     ];

@@ -1,6 +1,7 @@
 import { LabelerError } from '../errors.ts';
 import {
   assertReadableBucket,
+  isCancelled,
   type Job,
   type JobFailure,
   type JobRequest,
@@ -40,15 +41,18 @@ export function createJobsService(
     list: (options) => store.list(options?.limit ?? 20),
     async cancel(jobId) {
       const job = await mustGet(jobId);
-      if (job.status === 'cancelled') return job;
+      if (isCancelled(job.status)) return job;
       if (!(await store.cancel(jobId))) {
         const now = await mustGet(jobId);
-        if (now.status === 'cancelled') return now;
+        if (isCancelled(now.status)) return now;
         throw new LabelerError(
           'job/not-cancellable',
           `job ${jobId} is ${now.status}; only a planning or running job can be cancelled`,
         );
       }
+      // Cancelling until every planned image is accounted for; if they all already are
+      // (the last worker counted before the cancel landed), it is cancelled now.
+      await store.checkCompletion(jobId);
       return mustGet(jobId);
     },
     async *failures(jobId): AsyncIterable<JobFailure> {

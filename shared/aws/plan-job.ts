@@ -60,11 +60,11 @@ export function createPlanPorts(
       const objects: ListedObject[] = page.objects.map(({ key, size, eTag }) => ({ key, size, eTag }));
       return page.next ? { objects, next: page.next } : { objects };
     },
-    async sendImages(target, jobId, bucket, objects) {
+    async sendImages({ target, jobId, mode }, bucket, objects) {
       const bodies: string[] = [];
       for (let i = 0; i < objects.length; i += objectsPerMessage) {
         const records = objects.slice(i, i + objectsPerMessage).map((o) => s3Record(region, bucket, o));
-        bodies.push(JSON.stringify({ Records: records, labelerJobId: jobId }));
+        bodies.push(JSON.stringify({ Records: records, labelerJobId: jobId, labelerJobMode: mode }));
       }
       for (let i = 0; i < bodies.length; i += 10) {
         const entries = bodies.slice(i, i + 10).map((body, n) => ({ Id: String(n), MessageBody: body }));

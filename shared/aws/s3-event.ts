@@ -11,6 +11,8 @@ export interface S3ObjectRef {
   readonly eventName: string;
   /** Set when a scheduled labeling job enqueued the object. */
   readonly jobId?: string;
+  /** The job's mode: `all` labels the object again even when this model already labeled it. */
+  readonly jobMode?: 'all' | 'stale';
 }
 
 const s3RecordSchema = z.object({
@@ -31,6 +33,8 @@ const s3EventSchema = z.object({
   Records: z.array(s3RecordSchema).min(1),
   /** Not part of S3's shape: plan-job adds it to the events it writes for a job. */
   labelerJobId: z.string().min(1).optional(),
+  /** The job's mode, beside its id (absent: a message from before modes travelled, treated as stale). */
+  labelerJobMode: z.enum(['all', 'stale']).optional(),
 });
 const testEventSchema = z.object({ Event: z.literal('s3:TestEvent'), Service: z.literal('Amazon S3') });
 
@@ -77,6 +81,9 @@ export function parseS3EventBody(body: string): ParsedS3Body {
       sequencer: r.s3.object.sequencer,
       eventName: r.eventName,
       ...(parsed.data.labelerJobId ? { jobId: parsed.data.labelerJobId } : {}),
+      ...(parsed.data.labelerJobId && parsed.data.labelerJobMode
+        ? { jobMode: parsed.data.labelerJobMode }
+        : {}),
     });
   }
   return { kind: 'objects', objects };

@@ -5,7 +5,7 @@ import { parseS3EventBody } from '../aws/s3-event.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
-import type { JobLedger } from './jobs.ts';
+import { isCancelled, type JobLedger } from './jobs.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
 
@@ -239,7 +239,7 @@ export async function classifyRecords(
     const cancelled = new Set<string>();
     for (const jobId of new Set(work.flatMap((w) => (w.ref.jobId ? [w.ref.jobId] : [])))) {
       try {
-        if ((await jobs.settings(jobId))?.status === 'cancelled') cancelled.add(jobId);
+        if (isCancelled((await jobs.settings(jobId))?.status)) cancelled.add(jobId);
       } catch (error) {
         for (const w of work) if (w.ref.jobId === jobId) retryLater(w, error);
         log.warn('could not read a job; its images go back to the queue', {
@@ -278,11 +278,19 @@ export async function classifyRecords(
   // One run per distinct image content; later copies in the batch and stored results are duplicates.
   const todo: Work[] = [];
   const seen = new Set<string>();
+  // Images a job in mode `all` labels again although this model version labeled them.
+  const relabel = new Set<Work>();
   for (const w of work) {
     const id = `${imageId(w.ref)}#${w.ref.eTag}`;
+    const prior = existing.get(imageId(w.ref));
     if (seen.has(id)) counts.duplicates++;
-    else if (existing.get(imageId(w.ref))?.eTag === w.ref.eTag) {
-      // Already labeled by this model version: a job in either mode skips it (decision 0014).
+    else if (prior?.eTag === w.ref.eTag && relabels(w.ref, prior)) {
+      seen.add(id);
+      relabel.add(w);
+      todo.push(w);
+    } else if (prior?.eTag === w.ref.eTag) {
+      // Already labeled by this model version: skipped by uploads, by a job in mode
+      // `stale`, and by a job in mode `all` whose own result it is (a redelivery).
       counts.duplicates++;
       await recordOutcome(w, 'skipped');
     } else {
@@ -326,7 +334,11 @@ export async function classifyRecords(
   ): Promise<void> => {
     if (toWrite.length === 0) return;
     const outcomes = await results.putAll(
-      toWrite.map(({ result }) => ({ result, previous: existing.get(imageId(result)) })),
+      toWrite.map(({ w, result }) => ({
+        result,
+        previous: existing.get(imageId(result)),
+        ...(relabel.has(w) ? { relabel: true } : {}),
+      })),
     );
     const refused: Array<{ w: Work; result: ImageResult }> = [];
     for (const [i, { w, result }] of toWrite.entries()) {
@@ -454,6 +466,14 @@ export async function classifyRecords(
     stageMs.export = performance.now() - exportStarted;
   }
   return { failedMessageIds: [...failed], counts, stageMs };
+}
+
+/**
+ * A job in mode `all` labels an object again (decision 0014) unless the existing result is
+ * this job's own: then the message is a redelivery, and the image already has its outcome.
+ */
+function relabels(ref: S3ObjectRef, prior: ImageResult): boolean {
+  return ref.jobMode === 'all' && ref.jobId !== undefined && prior.jobId !== ref.jobId;
 }
 
 function toResult(

@@ -316,6 +316,8 @@ export function chooseTarget(input: {
   readonly atLeast?: boolean;
   /** The stack's GPU instance type; undefined when it has no GPU workers. */
   readonly gpuInstanceType: string | undefined;
+  /** The stack's GPU worker runs on the CPU (the local stack's): there is no GPU to price. */
+  readonly gpuWorkerOnCpu?: boolean;
   readonly memoryMb: number;
   readonly batchSize: number;
   readonly rates?: MeasuredRates;
@@ -327,7 +329,9 @@ export function chooseTarget(input: {
   if (!input.gpuInstanceType) {
     return {
       target: 'lambda',
-      reason: `${input.model.name}: the stack has no GPU workers`,
+      reason: input.gpuWorkerOnCpu
+        ? `${input.model.name}: the local stack's GPU worker runs on the CPU, with no GPU to gain from (--target gpu still uses it)`
+        : `${input.model.name}: the stack has no GPU workers`,
       lambdaDollars,
       gpuDollars: null,
       breakEvenImages: null,
@@ -361,6 +365,7 @@ export function chooseTarget(input: {
 export async function resolveAutoTarget(input: {
   readonly model: ModelProfile;
   readonly gpuInstanceType: string | undefined;
+  readonly gpuWorkerOnCpu?: boolean;
   readonly memoryMb: number;
   readonly batchSize: number;
   readonly rates?: MeasuredRates;

@@ -5,7 +5,20 @@ import type { ImageResult, ModelRef } from './results.ts';
 export type JobTarget = 'lambda' | 'gpu';
 /** `all`: label every object; `stale`: skip objects already labeled by this model version with the same eTag. */
 export type JobMode = 'all' | 'stale';
-export type JobStatus = 'planning' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * `cancelling`: cancelled, with images not accounted for yet (workers record them
+ * `cancelled`, or labeled when already in flight); it becomes `cancelled` once
+ * labeled + failed + skipped + cancelled = total. Terminal: succeeded, failed, cancelled.
+ */
+export type JobStatus = 'planning' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+
+/** The states a job ends in: its counts add up to its total (or it failed). */
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Whether a worker should drop a job's images (recording them `cancelled`) rather than label them. */
+export function isCancelled(status: JobStatus | undefined): boolean {
+  return status === 'cancelling' || status === 'cancelled';
+}
 
 export interface JobRequest {
   readonly bucket: string;
@@ -57,6 +70,7 @@ export interface JobsService {
   get(jobId: string): Promise<Job | undefined>;
   /** Newest first. */
   list(options?: { limit?: number }): Promise<Job[]>;
+  /** planning|running → cancelling; cancelled once every planned image has an outcome. */
   cancel(jobId: string): Promise<Job>;
   failures(jobId: string): AsyncIterable<JobFailure>;
   /** Every result the job wrote (for `labeler query job`). */
@@ -88,7 +102,10 @@ export interface JobLedger {
     outcome: 'skipped' | 'cancelled' | 'failed',
     error?: { code: string; message: string },
   ): Promise<boolean>;
-  /** Marks the job succeeded when planning is done and every planned image has an outcome. */
+  /**
+   * When planning is done and every planned image has an outcome: a running job becomes
+   * succeeded, a cancelling one cancelled.
+   */
   checkCompletion(jobId: string): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LabelerError } from '../errors.ts';
-import type { JobRequest, JobStatus, JobTarget } from './jobs.ts';
+import { folderPrefix } from './job-location.ts';
+import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
 import type { ModelRef } from './results.ts';
 
 export const jobRequestSchema = z.object({
@@ -9,7 +10,17 @@ export const jobRequestSchema = z.object({
     .min(3)
     .max(63)
     .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name'),
-  prefix: z.string().max(1024).default(''),
+  // A folder (shared/labeling/job-location.ts): "" or ending with "/", never an s3:// URL.
+  prefix: z
+    .string()
+    .max(1024)
+    .refine(
+      (p) => !/^s3:\/\//i.test(p),
+      'a key prefix such as datasets/h1/, not an s3:// URL (the bucket goes in bucket)',
+    )
+    .refine((p) => !p.startsWith('/'), 'keys do not start with "/"')
+    .transform(folderPrefix)
+    .default(''),
   target: z.enum(['lambda', 'gpu']).default('lambda'),
   mode: z.enum(['all', 'stale']).default('all'),
   idempotencyKey: z.string().min(1).max(512).optional(),
@@ -64,6 +75,8 @@ export interface PlanJobsPort {
   load(jobId: string): Promise<PlanJobRecord | undefined>;
   markPlanStarted(jobId: string): Promise<void>;
   recordPlanned(jobId: string, page: number, added: number, done: boolean): Promise<boolean>;
+  /** A cancelling job: step `page` lists nothing and marks planning done (the total is final). */
+  stopPlanning(jobId: string, page: number): Promise<boolean>;
   fail(jobId: string, error: { code: string; message: string }): Promise<void>;
   checkCompletion(jobId: string): Promise<void>;
 }
@@ -74,6 +87,7 @@ export interface PlanJobRecord {
   readonly bucket: string;
   readonly prefix: string;
   readonly target: JobTarget;
+  readonly mode: JobMode;
   readonly pagesPlanned: number;
   readonly planStarted: boolean;
 }
@@ -87,10 +101,12 @@ export interface PlanPorts {
     token: string | undefined,
     maxKeys: number,
   ): Promise<{ objects: ListedObject[]; next?: string }>;
-  /** Enqueues the objects as S3-event-shaped messages tagged with the job id on the target's queue. */
+  /**
+   * Enqueues the objects as S3-event-shaped messages tagged with the job id and mode on the
+   * target's queue (the mode tells the worker whether to label an already labeled object).
+   */
   sendImages(
-    target: JobTarget,
-    jobId: string,
+    job: { readonly target: JobTarget; readonly jobId: string; readonly mode: JobMode },
     bucket: string,
     objects: readonly ListedObject[],
   ): Promise<void>;
@@ -162,10 +178,16 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
     job = await ports.jobs.load(jobId);
   }
   if (!job) throw new LabelerError('job/not-found', `job ${jobId} does not exist`);
-  if (job.status !== 'planning' && job.status !== 'running') {
+  if (job.status !== 'planning' && job.status !== 'running' && job.status !== 'cancelling') {
     return { kind: 'skipped', jobId, reason: `job is ${job.status}` };
   }
   if (job.pagesPlanned > page) return { kind: 'skipped', jobId, reason: `step ${page} was already planned` };
+  if (job.status === 'cancelling' && job.pagesPlanned === page) {
+    // Cancelled while planning: list no more. The total is what the steps before enqueued,
+    // so the job can become cancelled once the workers have accounted for those.
+    if (await ports.jobs.stopPlanning(jobId, page)) await ports.jobs.checkCompletion(jobId);
+    return { kind: 'skipped', jobId, reason: 'job is cancelling: planning stopped' };
+  }
   if (job.pagesPlanned < page) {
     throw new LabelerError(
       'job/plan-out-of-order',
@@ -186,7 +208,7 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
     do {
       const listed = await ports.listPage(job.bucket, job.prefix, token, options.pageSize);
       const images = listed.objects.filter((o) => !o.key.endsWith('/'));
-      if (images.length > 0) await ports.sendImages(job.target, jobId, job.bucket, images);
+      if (images.length > 0) await ports.sendImages(job, job.bucket, images);
       objects += images.length;
       pages++;
       token = listed.next;

@@ -47,6 +47,11 @@ export type PutOutcome = 'written' | 'duplicate';
 export interface ResultWrite {
   readonly result: ImageResult;
   readonly previous?: ImageResult | undefined;
+  /**
+   * A job in mode `all` labels the same content again: the result is written over one with
+   * the same eTag, unless that one is already this job's (a redelivery writes nothing).
+   */
+  readonly relabel?: boolean;
 }
 
 export interface ResultsStore {
@@ -60,7 +65,7 @@ export interface ResultsStore {
    * S3 event (higher sequencer) already wrote. Returns which happened. `previous` is
    * the result this one replaces, if any (its label index entries are cleaned up).
    */
-  put(result: ImageResult, previous?: ImageResult): Promise<PutOutcome>;
+  put(result: ImageResult, previous?: ImageResult, relabel?: boolean): Promise<PutOutcome>;
   /**
    * `put` for each write, in as few requests as the store can: each result is still written
    * or not as a whole, with its job count. One settled outcome per write, in order.

@@ -1,11 +1,13 @@
 // `labeler jobs start` with the default `--target auto` against a real local stack: the
 // local stack has no GPU (its GPU worker runs on the CPU), so the cost model says Lambda,
-// and the job records why.
+// and the job records why: not "no GPU workers", since `local up` runs one.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createAwsClients } from '../../shared/aws/clients.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
 
@@ -17,7 +19,15 @@ describe('labeler jobs start --target auto (local stack)', () => {
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-auto-'));
     up = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
-    await waitForEndpoints(dataDir, up);
+    const running = await waitForEndpoints(dataDir, up);
+    // A prefix with no objects is refused (job/no-objects): the job needs one object.
+    const clients = createAwsClients({ region: running.region, endpoints: running.endpoints, local: true });
+    await clients.s3.send(
+      new PutObjectCommand({ Bucket: 'labeler-images', Key: 'auto-target/one.png', Body: Buffer.from('x') }),
+    );
+    clients.s3.destroy();
+    clients.sqs.destroy();
+    clients.dynamo.destroy();
   });
   after(async () => {
     up?.kill('SIGINT');
@@ -25,19 +35,22 @@ describe('labeler jobs start --target auto (local stack)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('defaults to auto: Lambda without GPU workers, with the reason on stderr and in the job', async () => {
-    const run = await jobs('start', '--prefix', 'nothing-here/', '--format', 'json');
+  it('defaults to auto: Lambda, since the local GPU worker runs on the CPU; the reason on stderr and in the job', async () => {
+    const run = await jobs('start', '--prefix', 'auto-target/', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /target lambda \(auto\): fashion-efficientnet: the stack has no GPU workers/);
+    const reason =
+      "fashion-efficientnet: the local stack's GPU worker runs on the CPU, with no GPU to gain from (--target gpu still uses it)";
+    assert.ok(run.stderr.includes(`target lambda (auto): ${reason}`), run.stderr);
+    assert.doesNotMatch(run.stderr, /no GPU workers/, 'local up runs a GPU worker');
     const [started] = jsonLines(run.stdout);
     assert.equal(started?.target, 'lambda');
-    assert.equal(started?.targetReason, 'fashion-efficientnet: the stack has no GPU workers');
+    assert.equal(started?.targetReason, reason);
     const status = await jobs('status', String(started?.jobId));
-    assert.match(status.stdout, /why\s+fashion-efficientnet: the stack has no GPU workers/);
+    assert.ok(status.stdout.includes(`why       ${reason}`), status.stdout);
   });
 
   it('an explicit target is used as given, with no reason', async () => {
-    const run = await jobs('start', '--prefix', 'nothing-here/', '--target', 'gpu', '--format', 'json');
+    const run = await jobs('start', '--prefix', 'auto-target/', '--target', 'gpu', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /\(auto\)/);
     const [started] = jsonLines(run.stdout);

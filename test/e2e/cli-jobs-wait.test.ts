@@ -12,13 +12,15 @@ import { solidImage } from '../helpers/images.ts';
 import { LabelerProcess } from '../helpers/labeler-process.ts';
 
 /**
- * How `jobs start --wait` ends when the job does not succeed. The stack here plans jobs
- * but runs no classify worker, so a job stays `running` until it is cancelled: the
- * timeout, Ctrl-C and cancel cases do not depend on how fast anything runs.
+ * How `jobs start --wait` ends when the job does not succeed. The stack's classify worker
+ * holds a job's images until the job is cancelled, so a job stays `running` until then:
+ * the timeout, Ctrl-C and cancel cases do not depend on how fast anything runs. Once
+ * cancelled, the worker records the held images `cancelled` and the job ends.
  */
 describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted', () => {
   let dataDir: string;
   let stack: LocalStack;
+  let stopping = false;
   const bucket = 'labeler-images';
   const prefix = 'datasets/never-labeled/';
   const jobs = (...args: string[]) => runCli(['jobs', ...args, '--data-dir', dataDir]);
@@ -42,8 +44,25 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-wait-'));
     stack = await startLocalStack({
-      worker: false,
+      worker: true,
       planner: true,
+      wrapHandler: (handler) => async (event) => {
+        const jobIds = new Set(
+          event.Records.flatMap((r) => {
+            const id = (JSON.parse(r.body) as { labelerJobId?: string }).labelerJobId;
+            return id ? [id] : [];
+          }),
+        );
+        for (const jobId of jobIds) {
+          while (
+            !stopping &&
+            ['planning', 'running'].includes(String((await stack.jobs.get(jobId))?.status))
+          ) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+        return handler(event);
+      },
       // Readable as far as the stack is told, yet missing: the job fails while listing.
       readableBuckets: ['no-such-bucket'],
       log: { info() {}, warn() {}, error() {} },
@@ -65,6 +84,7 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     }
   });
   after(async () => {
+    stopping = true;
     await removeEndpoints(dataDir).catch(() => undefined);
     await stack?.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -116,7 +136,17 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     const cancel = await jobs('cancel', jobId);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.equal(await run.exited, 1, run.output);
-    assert.match(run.stderr, new RegExp(`job ${jobId} cancelled`));
+    // The wait ends once the job is cancelled with every object accounted for, not before.
+    const summary = run.stderr.match(
+      new RegExp(
+        `job ${jobId} cancelled: (\\d+) labeled, (\\d+) failed, (\\d+) skipped, (\\d+) cancelled of (\\d+)`,
+      ),
+    );
+    assert.ok(summary, run.stderr);
+    const [labeled, failed, skipped, cancelled, total] = summary.slice(1).map(Number) as number[];
+    assert.equal(total, 3);
+    assert.equal(cancelled, 3, 'the held images were dropped, not labeled');
+    assert.equal((labeled ?? 0) + (failed ?? 0) + (skipped ?? 0) + (cancelled ?? 0), total);
   });
 
   it('a job that fails (its bucket does not exist) exits 1', async () => {
@@ -135,6 +165,11 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.equal(last?.status, 'failed');
     assert.equal((last?.error as { code?: string } | undefined)?.code, 'job/list-failed');
     assert.match(run.stderr, /job j-[0-9a-f]+ failed/);
+    // The reason, not only "0 ... of 0": what "jobs status" shows.
+    assert.match(
+      run.stderr,
+      /\[job\/list-failed\] s3:\/\/no-such-bucket\/x\/ cannot be listed: NoSuchBucket/,
+    );
   });
 
   it('a bucket the stack cannot read is refused before anything is planned (exit 2)', async () => {
@@ -168,6 +203,64 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.equal(jsonLines((await jobs('list', '--format', 'json')).stdout).length, before, 'no job created');
   });
 
+  it('--prefix: an s3:// URL is bucket + prefix; a prefix names a folder; one with no objects is refused', async () => {
+    const before = jsonLines((await jobs('list', '--format', 'json')).stdout).length;
+    const url = await jobs(
+      'start',
+      '--prefix',
+      `s3://${bucket}/datasets/never-labeled`,
+      '--target',
+      'lambda',
+      '--format',
+      'json',
+    );
+    assert.equal(url.code, 0, url.stderr);
+    const [started] = jsonLines(url.stdout);
+    assert.equal(started?.bucket, bucket);
+    assert.equal(started?.prefix, prefix, 'the folder, with its "/"');
+    assert.equal((await jobs('cancel', String(started?.jobId))).code, 0);
+
+    // datasets/never is the folder datasets/never/, not datasets/never-labeled/: nothing there.
+    const empty = await jobs('start', '--prefix', 'datasets/never', '--target', 'lambda');
+    assert.equal(empty.code, 1, empty.stderr);
+    assert.match(
+      empty.stderr,
+      /\[job\/no-objects\] no objects under s3:\/\/labeler-images\/datasets\/never\/ .*s3:\/\/labeler-images\/datasets\/ holds never-labeled\//,
+    );
+    assert.equal(empty.stdout, '');
+
+    const conflict = await jobs(
+      'start',
+      '--bucket',
+      'no-such-bucket',
+      '--prefix',
+      `s3://${bucket}/datasets/`,
+    );
+    assert.equal(conflict.code, 2, conflict.stderr);
+    assert.match(
+      conflict.stderr,
+      /\[job\/invalid-request\] --prefix "s3:\/\/labeler-images\/datasets\/" names bucket labeler-images but --bucket is no-such-bucket/,
+    );
+    assert.equal(
+      jsonLines((await jobs('list', '--format', 'json')).stdout).length,
+      before + 1,
+      'only the first was started',
+    );
+
+    // export --prefix: the same s3:// reading, and the same refusal of a prefix with nothing under it.
+    const exportOf = (p: string) =>
+      runCli(['export', '--prefix', p, '--out', '-', '--format', 'jsonl', '--data-dir', dataDir]);
+    const exported = await exportOf(`s3://${bucket}/${prefix}`);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(exported.stdout, '', 'none of them labeled: no rows');
+    const nothing = await exportOf(`s3://${bucket}/datasets/never/`);
+    assert.equal(nothing.code, 1, nothing.stderr);
+    assert.match(
+      nothing.stderr,
+      /\[job\/no-objects\] no objects under s3:\/\/labeler-images\/datasets\/never\//,
+    );
+  });
+
   it('--timeout is checked before connecting', async () => {
     for (const [args, why] of [
       [['--timeout', '5'], /--timeout goes with --wait/],
@@ -195,5 +288,10 @@ describe('labeler jobs start --wait: cancelled, failed, timed out, interrupted',
     assert.match(run.stdout, new RegExp(`${WAIT_TIMED_OUT} when --timeout passed`));
     assert.match(run.stdout, /130 on Ctrl-C/);
     assert.match(run.stdout, /Ctrl-C stops waiting,\s+not the job/);
+    assert.match(
+      run.stdout,
+      /a "\/" is added if missing,\s+so datasets\/h1 is datasets\/h1\/ \(not datasets\/h1gpu\/\)/,
+    );
+    assert.match(run.stdout, /s3:\/\/<bucket>\/<prefix> URL is taken as bucket and prefix/);
   });
 });

@@ -5,7 +5,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { BatchReport } from '../../shared/labeling/classify-records.ts';
 import { mapLimit } from '../../shared/labeling/image-labeler.ts';
-import type { Job } from '../../shared/labeling/jobs.ts';
+import { type Job, jobTotalDone } from '../../shared/labeling/jobs.ts';
 import { solidImage } from '../helpers/images.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -23,6 +23,9 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
   const bucket = 'labeler-images';
   const reports: BatchReport[] = [];
   let redeliveredOnce = false;
+  /** Set by a test: the next job batch under relabel/ is labeled, then its acknowledgement lost. */
+  let redeliverRelabel = false;
+  let relabelRedelivered = false;
   let killedPid = 0;
   let openGate: () => void = () => {};
   const gate = new Promise<void>((resolve) => {
@@ -51,6 +54,11 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
           process.kill(killedPid, 'SIGKILL');
         }
         const response = await pending;
+        if (redeliverRelabel && has('relabel/')) {
+          redeliverRelabel = false;
+          relabelRedelivered = true;
+          return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+        }
         if (!redeliveredOnce && has('redeliver/')) {
           // (injected) The batch was labeled and counted, but its acknowledgement is lost: every message comes back.
           redeliveredOnce = true;
@@ -137,6 +145,52 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
     assert.deepEqual(counts(job), { total: 22, labeled: 0, failed: 0, skipped: 22, cancelled: 0 });
   });
 
+  it('--mode all labels every object again, once per job under redelivery; --mode stale then skips', async () => {
+    const keys = await upload('relabel/', 10, 1);
+    const first = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'all' })).jobId,
+      'succeeded',
+    );
+    assert.deepEqual(counts(first), { total: 11, labeled: 10, failed: 1, skipped: 0, cancelled: 0 });
+
+    // Same content, same model version: mode all labels it again (issue 20 item 5), and an
+    // injected redelivery of a batch it labeled counts nothing twice.
+    redeliverRelabel = true;
+    const again = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'all' })).jobId,
+      'succeeded',
+    );
+    assert.ok(relabelRedelivered, 'a batch of the second job was redelivered');
+    assert.deepEqual(counts(again), { total: 11, labeled: 10, failed: 1, skipped: 0, cancelled: 0 });
+    // Each result is overwritten in place by the second job: one result per image, now its.
+    const results = [];
+    for await (const r of stack.jobs.results(again.jobId)) results.push(r);
+    assert.deepEqual(results.map((r) => r.key).sort(), keys);
+    assert.ok(results.every((r) => r.jobId === again.jobId));
+    const firstResults = [];
+    for await (const r of stack.jobs.results(first.jobId)) firstResults.push(r);
+    assert.equal(firstResults.length, 0, 'the first job no longer owns any result');
+    await waitFor('the redelivered batch handled', async () => {
+      const a = await stack.clients.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: stack.queues.jobs.url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      const depth =
+        Number(a.Attributes?.ApproximateNumberOfMessages) +
+        Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible);
+      return depth === 0 ? true : undefined;
+    });
+    assert.deepEqual(counts((await stack.jobs.get(again.jobId)) as Job), counts(again), 'counted once');
+
+    const stale = await settled(
+      (await stack.jobs.start({ bucket, prefix: 'relabel/', target: 'lambda', mode: 'stale' })).jobId,
+      'succeeded',
+    );
+    assert.deepEqual(counts(stale), { total: 11, labeled: 0, failed: 0, skipped: 11, cancelled: 0 });
+  });
+
   it('a SIGKILLed worker mid-batch leaves the counts exact', async () => {
     await upload('killed/', 12);
     const started = await stack.jobs.start({ bucket, prefix: 'killed/', target: 'lambda', mode: 'all' });
@@ -149,8 +203,21 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
     await upload('cancelme/', 30);
     const started = await stack.jobs.start({ bucket, prefix: 'cancelme/', target: 'lambda', mode: 'all' });
     await waitFor('a job batch held at the gate', () => (gateReached ? true : undefined), JOB_DEADLINE_MS);
-    const cancelled = await stack.jobs.cancel(started.jobId);
-    assert.equal(cancelled.status, 'cancelled');
+    const cancelling = await stack.jobs.cancel(started.jobId);
+    // Images are still unaccounted for (one batch is held at the gate): not terminal yet.
+    assert.equal(cancelling.status, 'cancelling');
+    assert.equal(cancelling.finishedAt, undefined);
+    assert.ok(jobTotalDone(cancelling) < cancelling.total || !cancelling.planningDone);
+    // Whenever the job is seen cancelled, its counts add up: it is never terminal before.
+    const sightings: Job[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const j = await stack.jobs.get(started.jobId);
+        if (j) sightings.push(j);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
     openGate();
     const depth = async (url: string) => {
       const a = await stack.clients.sqs.send(
@@ -173,9 +240,19 @@ describe('labeling jobs: exact counts under at-least-once delivery (decision 001
       },
       JOB_DEADLINE_MS,
     );
-    assert.equal(job.status, 'cancelled');
+    const final = await settled(started.jobId, 'cancelled');
+    watching = false;
+    await watcher;
+    assert.deepEqual(counts(final), counts(job));
+    assert.ok(final.finishedAt && final.planningDone);
     assert.ok(job.total > 0 && job.total <= 30);
     assert.equal(job.labeled, 0, 'nothing was labeled after the cancel');
     assert.equal(job.cancelled, job.total);
+    for (const seen of sightings.filter((j) => j.status === 'cancelled')) {
+      assert.ok(
+        seen.planningDone && jobTotalDone(seen) === seen.total,
+        `cancelled at ${jobTotalDone(seen)}/${seen.total}`,
+      );
+    }
   });
 });

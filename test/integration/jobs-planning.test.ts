@@ -4,6 +4,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { createPlanPorts } from '../../shared/aws/plan-job.ts';
+import { assertPrefixHasObjects } from '../../shared/aws/prefix-contents.ts';
 import type { LabelerError } from '../../shared/errors.ts';
 import { mapLimit } from '../../shared/labeling/image-labeler.ts';
 import { type PlanOutcome, planStep } from '../../shared/labeling/plan-job.ts';
@@ -178,23 +179,89 @@ describe('labeling jobs: planning in pages that continue themselves (decision 00
     assert.equal((await drainImages(stack.queues.jobs.url)).length, 2, 'enqueued once');
   });
 
-  it('cancel stops planning: the next step does nothing', async () => {
+  it('cancel stops planning: the next step lists nothing, and the job is cancelled only once its counts add up', async () => {
     await put(['cancel/1.jpg', 'cancel/2.jpg', 'cancel/3.jpg']);
     const job = await stack.jobs.start({ bucket, prefix: 'cancel/', target: 'lambda', mode: 'all' });
     const options = { pageSize: 1, stepBudgetMs: 60_000, maxPagesPerStep: 1 };
     await planStep((await nextPlanBody()) ?? '', ports, options);
-    const cancelled = await stack.jobs.cancel(job.jobId);
-    assert.equal(cancelled.status, 'cancelled');
-    assert.ok(cancelled.finishedAt);
+    const cancelling = await stack.jobs.cancel(job.jobId);
+    // One image is enqueued and not accounted for: not terminal yet.
+    assert.equal(cancelling.status, 'cancelling');
+    assert.equal(cancelling.finishedAt, undefined);
+    assert.equal((await stack.jobs.cancel(job.jobId)).status, 'cancelling', 'cancelling again is a no-op');
     const next = await planStep((await nextPlanBody()) ?? '', ports, options);
-    assert.deepEqual(next, { kind: 'skipped', jobId: job.jobId, reason: 'job is cancelled' });
-    assert.equal(await nextPlanBody(), undefined);
-    assert.equal((await stack.jobs.get(job.jobId))?.total, 1);
-    await drainImages(stack.queues.jobs.url);
+    assert.deepEqual(next, {
+      kind: 'skipped',
+      jobId: job.jobId,
+      reason: 'job is cancelling: planning stopped',
+    });
+    assert.equal(await nextPlanBody(), undefined, 'no further step');
+    const stopped = await stack.jobs.get(job.jobId);
+    assert.equal(stopped?.total, 1, 'the total is what was enqueued before the cancel');
+    assert.equal(stopped?.planningDone, true);
+    assert.equal(stopped?.status, 'cancelling');
+    // The worker's part (no worker here): the one enqueued image is recorded cancelled.
+    const [image] = await drainImages(stack.queues.jobs.url);
+    assert.equal(image?.jobId, job.jobId);
+    assert.equal(await ports.store.record(job.jobId, { bucket, key: image?.key ?? '' }, 'cancelled'), true);
+    await ports.store.checkCompletion(job.jobId);
+    const done = await stack.jobs.get(job.jobId);
+    assert.equal(done?.status, 'cancelled');
+    assert.ok(done?.finishedAt);
+    assert.deepEqual(
+      [done?.total, done?.labeled, done?.failed, done?.skipped, done?.cancelled],
+      [1, 0, 0, 0, 1],
+    );
     await assert.rejects(
       stack.jobs.cancel('j-doesnotexist'),
       (e: LabelerError) => e.code === 'job/not-found',
     );
+  });
+
+  it('cancel before the first step: planning stops with a total of 0 and the job is cancelled', async () => {
+    await put(['cancel0/1.jpg', 'cancel0/2.jpg']);
+    const job = await stack.jobs.start({ bucket, prefix: 'cancel0/', target: 'lambda', mode: 'all' });
+    assert.equal((await stack.jobs.cancel(job.jobId)).status, 'cancelling', 'the total is not known yet');
+    const step = await planStep((await nextPlanBody()) ?? '', ports, { pageSize: 10, stepBudgetMs: 60_000 });
+    assert.equal(step.kind, 'skipped');
+    const done = await stack.jobs.get(job.jobId);
+    assert.equal(done?.status, 'cancelled');
+    assert.equal(done?.planningDone, true);
+    assert.equal(done?.total, 0);
+    assert.ok(done?.finishedAt);
+    assert.deepEqual(await drainImages(stack.queues.jobs.url), [], 'nothing was enqueued');
+  });
+
+  it('a prefix names a folder (h1 is h1/, not h1gpu/); one with no objects is refused, naming what is there', async () => {
+    await put(['folders/h1/a.jpg', 'folders/h1gpu/b.jpg', 'folders/h1lam/c.jpg', 'folders/readme.txt']);
+    const job = await stack.jobs.start({ bucket, prefix: 'folders/h1', target: 'lambda', mode: 'all' });
+    assert.equal(job.prefix, 'folders/h1/');
+    await planStep((await nextPlanBody()) ?? '', ports, { pageSize: 10, stepBudgetMs: 60_000 });
+    assert.deepEqual(
+      (await drainImages(stack.queues.jobs.url)).map((i) => i.key),
+      ['folders/h1/a.jpg'],
+      'only the folder h1/',
+    );
+    assert.equal((await stack.jobs.get(job.jobId))?.total, 1);
+
+    await assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h1/');
+    await assert.rejects(
+      assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h2/'),
+      (e: LabelerError) =>
+        e.code === 'job/no-objects' &&
+        e.message.startsWith('no objects under s3://labeler-images/folders/h2/') &&
+        e.message.includes('s3://labeler-images/folders/ holds h1/, h1gpu/, h1lam/, readme.txt'),
+    );
+    // Up to the first folder that holds anything.
+    await assert.rejects(
+      assertPrefixHasObjects(stack.clients.s3, bucket, 'folders/h2/deeper/'),
+      (e: LabelerError) => e.message.includes('s3://labeler-images/folders/ holds h1/'),
+    );
+    await assert.rejects(assertPrefixHasObjects(stack.clients.s3, bucket, 'nowhere/'), (e: LabelerError) =>
+      /s3:\/\/labeler-images\/ holds .*folders\//.test(e.message),
+    );
+    // A listing that fails is not judged here: the job fails while planning, with its reason.
+    await assertPrefixHasObjects(stack.clients.s3, 'no-such-bucket', 'x/');
   });
 
   it('rejects a bad request with job/invalid-request, and a missing bucket fails the job with its reason', async () => {

@@ -126,6 +126,19 @@ describe('chooseTarget', () => {
     assert.equal(c.gpuDollars, null);
   });
 
+  it('is Lambda on the local stack, saying its GPU worker runs on the CPU rather than that there is none', () => {
+    const c = chooseTarget({
+      ...base,
+      model: efficientNet('efficientnet_b7'),
+      images: 1e9,
+      gpuInstanceType: undefined,
+      gpuWorkerOnCpu: true,
+    });
+    assert.equal(c.target, 'lambda');
+    assert.match(c.reason, /the local stack's GPU worker runs on the CPU/);
+    assert.doesNotMatch(c.reason, /no GPU workers/);
+  });
+
   it('is Lambda for B0 on a 4-vCPU instance: decode-bound, the GPU never pays', () => {
     const c = chooseTarget({
       ...base,

@@ -44,6 +44,19 @@ describe('S3 event notifications', () => {
     assert.equal(parsed.kind === 'objects' && parsed.objects[0]?.jobId, 'job-1');
   });
 
+  it("keeps the job's mode beside its id; without a mode (an older message) there is none", () => {
+    const body = JSON.parse(s3EventBody({ bucket: 'b', key: 'k', eTag: 'e', size: 1 }));
+    const refOf = (extra: Record<string, unknown>) => {
+      const parsed = parseS3EventBody(JSON.stringify({ ...body, ...extra }));
+      return parsed.kind === 'objects' ? parsed.objects[0] : undefined;
+    };
+    assert.equal(refOf({ labelerJobId: 'job-1', labelerJobMode: 'all' })?.jobMode, 'all');
+    assert.equal(refOf({ labelerJobId: 'job-1', labelerJobMode: 'stale' })?.jobMode, 'stale');
+    assert.equal(refOf({ labelerJobId: 'job-1' })?.jobMode, undefined);
+    assert.equal(refOf({ labelerJobMode: 'all' })?.jobMode, undefined, 'a mode without a job means nothing');
+    assert.equal(parseS3EventBody(JSON.stringify({ ...body, labelerJobMode: 'some' })).kind, 'invalid');
+  });
+
   it('recognises the s3:TestEvent and refuses anything else with a reason', () => {
     assert.deepEqual(
       parseS3EventBody(JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'b' })),
