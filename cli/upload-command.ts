@@ -12,7 +12,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
-import { count, reportAccuracy } from './output.ts';
+import { count, reportAccuracy, signalStatus } from './output.ts';
 import { formatBytes, Progress, TransferProgress } from './progress.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
@@ -65,8 +65,9 @@ Exit status: 0 when every path got its row and no transfer failed (skipped files
 included) and, with --wait, every object has its result (ok or failed); 1 when a
 transfer failed, some object got no result within --timeout, or the stack cannot
 be reached; 2 for a usage error (including --wait with a prefix that is not
-labeled on arrival); 130 on Ctrl-C (files not started get a "not-started" row;
-a second Ctrl-C ends at once); 141 when the reader of stdout goes away.`;
+labeled on arrival); 130 on Ctrl-C and 143 on SIGTERM (transfers in flight finish,
+files not started get a "not-started" row; a second Ctrl-C ends at once); 141 when
+the reader of stdout goes away.`;
 
 export async function uploadCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -101,7 +102,11 @@ export async function uploadCommand(argv: string[]): Promise<number> {
   const model = wait ? await modelOf(values.model) : undefined;
 
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) return;
+    process.stderr.write(`${signal}: finishing the transfers in flight, starting no more\n`);
+    interrupt.abort(signal);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -121,7 +126,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
         ...(model ? { wait: { model, timeoutMs, ...(expected ? { expected } : {}) } } : {}),
       });
       writeUploadSummary(report, stack);
-      return uploadExitStatus(report);
+      return uploadExitStatus(report, interrupt.signal.reason as NodeJS.Signals | undefined);
     } finally {
       stack.close();
     }
@@ -429,7 +434,7 @@ function writeUploadSummary(report: UploadReport, stack: StackConnection): void 
   }
 }
 
-function uploadExitStatus(report: UploadReport): number {
+function uploadExitStatus(report: UploadReport, signal: NodeJS.Signals = 'SIGINT'): number {
   const pending = report.results?.pending ?? [];
   if (report.interrupted) {
     if (pending.length > 0 || report.notStarted > 0) {
@@ -437,7 +442,7 @@ function uploadExitStatus(report: UploadReport): number {
         `interrupted: ${report.notStarted} files not started${report.results ? `, ${pending.length} without a result` : ''}\n`,
       );
     }
-    return 130;
+    return signalStatus(signal);
   }
   if (pending.length > 0) {
     const timeout = Math.round((report.results?.timeoutMs ?? 0) / 1000);
