@@ -10,6 +10,14 @@ export function reportAccuracy(accuracy: AccuracyCounter | undefined): void {
   process.stderr.write(`top-1 accuracy: ${(r.accuracy * 100).toFixed(1)} % (${r.correct}/${r.compared})\n`);
 }
 
+/**
+ * A word of a suggested command line as a POSIX shell reads it back: as it is when it is
+ * plain, otherwise in single quotes (an empty prefix is `''`, not a missing argument).
+ */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
 /** "1 file", "2 files": a count with its noun in the right number. */
 export function count(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;

@@ -12,7 +12,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
-import { count, reportAccuracy, signalStatus } from './output.ts';
+import { count, reportAccuracy, shellWord, signalStatus } from './output.ts';
 import { formatBytes, Progress, TransferProgress } from './progress.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
@@ -94,7 +94,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
   if (wait && !labeledOnArrival(prefix)) {
     throw new UsageError(
       `uploads under "${prefix}" are not labeled on arrival (only ${UPLOAD_FILTER.prefix} is), so --wait ` +
-        `would never end; upload without --wait, then label them with: labeler jobs start --prefix ${prefix} --wait`,
+        `would never end; upload without --wait, then label them with: labeler jobs start --prefix ${shellWord(prefix)}${values.stack ? ` --stack ${shellWord(values.stack)}` : ''} --wait`,
     );
   }
   const timeoutMs = positiveInt(values.timeout, '--timeout', 600) * 1000;
@@ -115,7 +115,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
       if (!labeledOnArrival(prefix)) {
         process.stderr.write(
           `note: objects under "${prefix}" are not labeled on arrival (only ${UPLOAD_FILTER.prefix} is); ` +
-            `label them with: labeler jobs start --prefix ${prefix}${values.stack ? ` --stack ${values.stack}` : ''}\n`,
+            `label them with: labeler jobs start --prefix ${shellWord(prefix)}${values.stack ? ` --stack ${shellWord(values.stack)}` : ''}\n`,
         );
       }
       const report = await runUpload(stack, {

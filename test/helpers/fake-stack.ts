@@ -13,6 +13,8 @@ import { RESOURCE_NAMES } from '../../shared/settings.ts';
  */
 export interface FakeStack {
   readonly dataDir: string;
+  /** Every request received, SQS calls included, as "METHOD url". */
+  readonly requests: string[];
   /** Resolves with the first request that is not an SQS call. */
   readonly firstRequest: Promise<IncomingMessage>;
   close(): Promise<void>;
@@ -25,7 +27,9 @@ export async function startFakeStack(
   const firstRequest = new Promise<IncomingMessage>((resolve) => {
     seen = resolve;
   });
+  const requests: string[] = [];
   const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && target.startsWith('AmazonSQS.')) {
       let body = '';
@@ -57,6 +61,7 @@ export async function startFakeStack(
   );
   return {
     dataDir,
+    requests,
     firstRequest,
     close: async () => {
       server.closeAllConnections();
