@@ -87,8 +87,19 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`labeler ${name}: [${error.code}] ${error.message}\n`);
       return error.code.startsWith('model/') ? 3 : 1;
     }
+    // A system call the command did not expect to fail (EACCES, ENOSPC, EADDRINUSE, ...):
+    // still one coded line, not a stack trace.
+    if (isSystemError(error)) {
+      process.stderr.write(`labeler ${name}: [system/${error.code}] ${error.message}\n`);
+      return 1;
+    }
     throw error;
   }
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string } {
+  const e = error as NodeJS.ErrnoException;
+  return error instanceof Error && typeof e.syscall === 'string' && typeof e.code === 'string';
 }
 
 endQuietlyOnClosedPipe();

@@ -190,7 +190,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, options.port ?? 0)));
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -202,6 +202,23 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         server.closeAllConnections();
       }),
   };
+}
+
+/** A port the page cannot have, in one coded line rather than a stack trace. */
+function listenError(error: NodeJS.ErrnoException, port: number): Error {
+  if (error.code === 'EADDRINUSE')
+    return new LabelerError(
+      'ui/port-in-use',
+      `port ${port} on 127.0.0.1 is in use; choose another --port, or leave it out for a free one`,
+      { cause: error },
+    );
+  if (error.code === 'EACCES' || error.code === 'EPERM')
+    return new LabelerError(
+      'ui/port-not-allowed',
+      `this user may not listen on port ${port} (${error.code}); choose a port above 1023`,
+      { cause: error },
+    );
+  return error;
 }
 
 /** Every route the API answers, as "METHOD path": a known path with another method is 405. */
