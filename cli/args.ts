@@ -1,23 +1,62 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { LabelerError } from '../shared/errors.ts';
 
-/** Wrong command-line use: printed with the command's help, exit code 2. */
+/**
+ * Wrong command-line use, exit code 2: one line, then where the command's help is
+ * ("see labeler <command> --help"); the whole help only where `showHelp` asks for it.
+ */
 export class UsageError extends LabelerError {
-  /** Whether the command's help follows the message: not for a request refused as a whole. */
+  /** Whether the command's whole help follows the message. @default false */
   readonly showHelp: boolean;
 
   constructor(message: string, options: { showHelp?: boolean } = {}) {
     super('cli/usage', message);
-    this.showHelp = options.showHelp ?? true;
+    this.showHelp = options.showHelp ?? false;
   }
 }
 
 export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: joinNegativeValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError(parseErrorMessage(error));
   }
+}
+
+/**
+ * `--timeout -1`: node:util reads "-1" as an option and calls the value "ambiguous".
+ * A value that looks like a negative number after an option that takes one is that
+ * option's value (`--timeout=-1`), so the option's own check can say what is wrong with it.
+ */
+function joinNegativeValues(
+  argv: readonly string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, option] of Object.entries(options)) {
+    if (option.type !== 'string') continue;
+    takesValue.add(`--${name}`);
+    if (option.short) takesValue.add(`-${option.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    if (takesValue.has(arg) && next !== undefined && /^-(\d|\.\d|Infinity)/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   s3Destination,
   stdoutDestination,
 } from './export-destination.ts';
-import { count } from './output.ts';
+import { count, signalStatus } from './output.ts';
 import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
@@ -66,7 +66,8 @@ Progress (results written) on stderr when it is a terminal; a summary line at th
 Exit status: 0 when every selected result was written (also when there were none),
 1 when the stack cannot be read or the output cannot be written (nothing is left
 under the output name), 2 for a usage error (a label the model does not have),
-130 on Ctrl-C (nothing written), 141 when the reader of standard output goes away.`;
+130 on Ctrl-C and 143 on SIGTERM (nothing written), 141 when the reader of standard
+output goes away.`;
 
 const OPTIONS = {
   label: { type: 'string' },
@@ -87,9 +88,6 @@ const EXTENSIONS: Readonly<Record<string, ExportFormat>> = {
   '.csv': 'csv',
   '.parquet': 'parquet',
 };
-
-/** The status a shell reports for a process ended by SIGINT (128 + 2). */
-const INTERRUPTED_STATUS = 130;
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
@@ -186,11 +184,12 @@ async function run(
 ): Promise<number> {
   const tally: ExportTally = { withoutResult: 0 };
   const progress = new RowProgress();
-  let interrupted: (() => void) | undefined;
+  let interrupted: ((status: number) => void) | undefined;
   const interruption = new Promise<number>((resolveInterrupt) => {
-    interrupted = () => resolveInterrupt(INTERRUPTED_STATUS);
+    interrupted = resolveInterrupt;
   });
-  const onSignal = () => interrupted?.();
+  // 130 for Ctrl-C, 143 for SIGTERM: the status a shell gives a process the signal ended.
+  const onSignal = (signal: NodeJS.Signals) => interrupted?.(signalStatus(signal));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const exporting = (async () => {

@@ -1,3 +1,4 @@
+import { spreadsheetSafe } from '../shared/labeling/export-formats.ts';
 import { oneOf } from './args.ts';
 
 /** How a command prints rows: JSON Lines for programs (the default), a table or CSV for people. */
@@ -52,7 +53,7 @@ export class RowWriter<T> {
     if (this.#format === 'jsonl') this.#out(`${JSON.stringify(this.#json(row))}\n`);
     else if (this.#format === 'csv') {
       if (!this.#started) this.#out(`${csvLine(this.#columns.map((c) => c.header))}\n`);
-      this.#out(`${csvLine(this.#columns.map((c) => cellText(c.value(row))))}\n`);
+      this.#out(`${csvLine(this.#columns.map((c) => c.value(row)))}\n`);
     } else this.#held.push(row);
     this.#started = true;
   }
@@ -69,9 +70,19 @@ function cellText(value: string | number | undefined): string {
   return value === undefined ? '' : String(value);
 }
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
-export function csvLine(fields: readonly string[]): string {
-  return fields.map((f) => (/[",\r\n]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)).join(',');
+/**
+ * RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
+ * Text that a spreadsheet would run as a formula (`=cmd|calc.png`) gets a leading single
+ * quote and is quoted (`spreadsheetSafe`, as `labeler export` writes it); numbers are kept.
+ */
+export function csvLine(fields: ReadonlyArray<string | number | undefined>): string {
+  return fields
+    .map((field) => {
+      if (typeof field !== 'string') return cellText(field);
+      const { text, neutralised } = spreadsheetSafe(field);
+      return neutralised || /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    })
+    .join(',');
 }
 
 /** Aligned columns separated by two spaces, each cell on one line and cut to its column's width. */

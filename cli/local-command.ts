@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
+import { prepareDataDir } from '../local/data-dir.ts';
 import {
   lockDataDir,
   processAlive,
@@ -97,7 +98,8 @@ type Tuning = { intraOpThreads: number; concurrency: number };
 
 async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promise<number> {
   const dbDir = join(dataDir, 'dynamodb');
-  await mkdir(dbDir, { recursive: true });
+  // A file, a folder it may not write, or one that cannot be created: one coded line.
+  await prepareDataDir(dataDir, dbDir);
   const lock = await lockDataDir(dataDir);
   try {
     await waitForEarlierDynamoDb(dataDir);

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LabelerError } from '../shared/errors.ts';
+import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { UsageError } from './args.ts';
 import { endQuietlyOnClosedPipe } from './output.ts';
 
@@ -28,7 +31,8 @@ Commands:
   model export|pull|quantize
                                 get ImageNet EfficientNets; make an INT8 variant of one
 
-Run "labeler <command> --help" for a command's options.`;
+Run "labeler <command> --help" for a command's options; "labeler --version" prints
+the version.`;
 
 interface Command {
   readonly run: (argv: string[]) => Promise<number>;
@@ -57,9 +61,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    const { version } = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    process.stdout.write(`labeler ${version}\n`);
+    return 0;
+  }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!load) {
-    process.stderr.write(`labeler: unknown command "${name}"\n\n${HELP}\n`);
+    process.stderr.write(`labeler: unknown command "${name}"\nsee "labeler --help"\n`);
     return 2;
   }
   const command = await load();
@@ -68,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(
-        `labeler ${name}: ${error.message}\n${error.showHelp ? `\n${command.help}\n` : ''}`,
+        `labeler ${name}: ${error.message}\n${error.showHelp ? `\n${command.help}\n` : `see "labeler ${name} --help"\n`}`,
       );
       return 2;
     }
@@ -76,8 +87,19 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`labeler ${name}: [${error.code}] ${error.message}\n`);
       return error.code.startsWith('model/') ? 3 : 1;
     }
+    // A system call the command did not expect to fail (EACCES, ENOSPC, EADDRINUSE, ...):
+    // still one coded line, not a stack trace.
+    if (isSystemError(error)) {
+      process.stderr.write(`labeler ${name}: [system/${error.code}] ${error.message}\n`);
+      return 1;
+    }
     throw error;
   }
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string } {
+  const e = error as NodeJS.ErrnoException;
+  return error instanceof Error && typeof e.syscall === 'string' && typeof e.code === 'string';
 }
 
 endQuietlyOnClosedPipe();

@@ -12,6 +12,7 @@ import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { connect } from './jobs-command.ts';
+import { stdoutWritten } from './output.ts';
 import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
@@ -86,6 +87,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
       const out = resultWriter(format);
       for (const r of results) out.write(r);
       out.end();
+      await stdoutWritten();
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
@@ -106,6 +108,8 @@ export async function queryCommand(argv: string[]): Promise<number> {
     const out = hitWriter(format);
     for (const hit of page.items) out.write(hit);
     out.end();
+    // Not when the rows were cut short (`| head -1`): the cursor would skip what was not read.
+    await stdoutWritten();
     if (page.cursor) process.stderr.write(`next: --cursor ${page.cursor}\n`);
     return 0;
   } catch (error) {

@@ -19,7 +19,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { IMAGE_LIMITS, UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
-import { count, reportAccuracy } from './output.ts';
+import { count, reportAccuracy, shellWord, signalStatus } from './output.ts';
 import { formatBytes, Progress, TransferProgress } from './progress.ts';
 import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
@@ -72,8 +72,9 @@ Exit status: 0 when every path got its row and no transfer failed (skipped files
 included) and, with --wait, every object has its result (ok or failed); 1 when a
 transfer failed, some object got no result within --timeout, or the stack cannot
 be reached; 2 for a usage error (including --wait with a prefix that is not
-labeled on arrival); 130 on Ctrl-C (files not started get a "not-started" row;
-a second Ctrl-C ends at once); 141 when the reader of stdout goes away.`;
+labeled on arrival); 130 on Ctrl-C and 143 on SIGTERM (transfers in flight finish,
+files not started get a "not-started" row; a second Ctrl-C ends at once); 141 when
+the reader of stdout goes away.`;
 
 export async function uploadCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -100,7 +101,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
   if (wait && !labeledOnArrival(prefix)) {
     throw new UsageError(
       `uploads under "${prefix}" are not labeled on arrival (only ${UPLOAD_FILTER.prefix} is), so --wait ` +
-        `would never end; upload without --wait, then label them with: labeler jobs start --prefix ${prefix} --wait`,
+        `would never end; upload without --wait, then label them with: labeler jobs start --prefix ${shellWord(prefix)}${values.stack ? ` --stack ${shellWord(values.stack)}` : ''} --wait`,
     );
   }
   const timeoutMs = positiveInt(values.timeout, '--timeout', 600) * 1000;
@@ -108,7 +109,11 @@ export async function uploadCommand(argv: string[]): Promise<number> {
   const model = wait ? await modelOf(values.model) : undefined;
 
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) return;
+    process.stderr.write(`${signal}: finishing the transfers in flight, starting no more\n`);
+    interrupt.abort(signal);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -117,7 +122,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
       if (!labeledOnArrival(prefix)) {
         process.stderr.write(
           `note: objects under "${prefix}" are not labeled on arrival (only ${UPLOAD_FILTER.prefix} is); ` +
-            `label them with: labeler jobs start --prefix ${prefix}${values.stack ? ` --stack ${values.stack}` : ''}\n`,
+            `label them with: labeler jobs start --prefix ${shellWord(prefix)}${values.stack ? ` --stack ${shellWord(values.stack)}` : ''}\n`,
         );
       }
       const report = await runUpload(stack, {
@@ -128,7 +133,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
         ...(model ? { wait: { model, timeoutMs, ...(expected ? { expected } : {}) } } : {}),
       });
       writeUploadSummary(report, stack);
-      return uploadExitStatus(report);
+      return uploadExitStatus(report, interrupt.signal.reason as NodeJS.Signals | undefined);
     } finally {
       stack.close();
     }
@@ -448,7 +453,7 @@ function writeUploadSummary(report: UploadReport, stack: StackConnection): void 
   }
 }
 
-function uploadExitStatus(report: UploadReport): number {
+function uploadExitStatus(report: UploadReport, signal: NodeJS.Signals = 'SIGINT'): number {
   const pending = report.results?.pending ?? [];
   if (report.interrupted) {
     if (pending.length > 0 || report.notStarted > 0) {
@@ -456,7 +461,7 @@ function uploadExitStatus(report: UploadReport): number {
         `interrupted: ${report.notStarted} files not started${report.results ? `, ${pending.length} without a result` : ''}\n`,
       );
     }
-    return 130;
+    return signalStatus(signal);
   }
   if (pending.length > 0) {
     const timeout = Math.round((report.results?.timeoutMs ?? 0) / 1000);

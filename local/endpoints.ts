@@ -101,7 +101,7 @@ export async function removeEndpoints(dataDir: string): Promise<void> {
   if (current === undefined || current.pid === process.pid) await rm(endpointsFile(dataDir), { force: true });
 }
 
-async function readEndpoints(dataDir: string): Promise<RunningStack | undefined> {
+export async function readEndpoints(dataDir: string): Promise<RunningStack | undefined> {
   const text = await readFile(endpointsFile(dataDir), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   try {

@@ -82,8 +82,20 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
     if (!path.startsWith('/api/'))
       return send(res, 404, { error: { code: 'http/not-found', message: path } });
     const q = url.searchParams;
-    const route = `${req.method} ${path.replace(/^\/api\/jobs\/[^/]+/, '/api/jobs/:id')}`;
-    const jobId = decodeURIComponent(path.split('/')[3] ?? '');
+    const routePath = path.replace(/^\/api\/jobs\/[^/]+/, '/api/jobs/:id');
+    const route = `${req.method} ${routePath}`;
+    const allowed = ROUTES.filter((r) => r.endsWith(` ${routePath}`)).map((r) => r.split(' ')[0] as string);
+    if (allowed.length > 0 && !allowed.includes(req.method ?? '')) {
+      res.setHeader('allow', allowed.join(', '));
+      return send(res, 405, {
+        error: { code: 'http/method-not-allowed', message: `${path} takes ${allowed.join(', ')}` },
+      });
+    }
+    // A state-changing request from another origin (a page elsewhere posting here) is refused
+    // here, not only by the browser's preflight; clients that send no Origin are not browsers.
+    if (req.method !== 'GET' && req.headers.origin !== undefined && !sameOrigin(req.headers.origin, port))
+      return send(res, 403, { error: forbidden('origin') });
+    const jobId = decodedSegment(path.split('/')[3] ?? '');
     switch (route) {
       case 'GET /api/config':
         return send(res, 200, {
@@ -93,9 +105,16 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           labels: backend.labels,
         });
       case 'GET /api/labels': {
+        const label = required(q, 'label');
+        // As `labeler query label` refuses it: a label the model does not have is the caller's mistake.
+        if (!backend.labels.includes(label))
+          throw new LabelerError(
+            'ui/unknown-label',
+            `unknown label ${JSON.stringify(label)}: model ${backend.model.id}@${backend.model.version} has the labels ${backend.labels.map((l) => JSON.stringify(l)).join(', ')}`,
+          );
         const page = await backend.results.queryByLabel({
           model: backend.model,
-          label: required(q, 'label'),
+          label,
           minScore: score(q.get('minScore')),
           limit: limit(q.get('limit')),
           ...(q.get('cursor') ? { cursor: q.get('cursor') as string } : {}),
@@ -121,7 +140,13 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       case 'POST /api/jobs': {
         if (!req.headers['content-type']?.startsWith('application/json'))
           return send(res, 415, { error: forbidden('content type') });
-        const body = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
+        const parsed = JSON.parse((await readBody(req)) || '{}') as unknown;
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+          throw new LabelerError(
+            'ui/bad-request',
+            'the body must be a JSON object, as {"prefix":"datasets/"}',
+          );
+        const body = parsed as Record<string, unknown>;
         const job = await backend.jobs.start({
           bucket: backend.bucket,
           prefix: String(body.prefix ?? ''),
@@ -165,7 +190,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, options.port ?? 0)));
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -179,19 +204,79 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
   };
 }
 
+/** A port the page cannot have, in one coded line rather than a stack trace. */
+function listenError(error: NodeJS.ErrnoException, port: number): Error {
+  if (error.code === 'EADDRINUSE')
+    return new LabelerError(
+      'ui/port-in-use',
+      `port ${port} on 127.0.0.1 is in use; choose another --port, or leave it out for a free one`,
+      { cause: error },
+    );
+  if (error.code === 'EACCES' || error.code === 'EPERM')
+    return new LabelerError(
+      'ui/port-not-allowed',
+      `this user may not listen on port ${port} (${error.code}); choose a port above 1023`,
+      { cause: error },
+    );
+  return error;
+}
+
+/** Every route the API answers, as "METHOD path": a known path with another method is 405. */
+const ROUTES = [
+  'GET /api/config',
+  'GET /api/labels',
+  'GET /api/images',
+  'GET /api/image',
+  'GET /api/jobs',
+  'POST /api/jobs',
+  'GET /api/jobs/:id',
+  'GET /api/jobs/:id/failures',
+  'GET /api/jobs/:id/results',
+] as const;
+
+/** Whether an Origin header names this server (its own page). */
+function sameOrigin(origin: string, port: string): boolean {
+  return origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
+}
+
+/** A percent-encoded path segment; malformed encoding is the caller's mistake (400), not a 500. */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new LabelerError('ui/bad-request', 'the path is not valid percent-encoding');
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
 
-/** Typed errors keep their code; the caller's mistakes are 4xx, the rest 500. */
+/** Codes of store failures a retry may cure: answered 503, as the query API does. */
+const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
+
+/**
+ * Typed errors keep their code; the caller's mistakes are 4xx with their message. A 5xx
+ * body says what happened in fixed words, never an exception's message (as the query
+ * API); the details go to the server's stderr.
+ */
 function sendError(res: ServerResponse, error: unknown): void {
   if (res.headersSent) res.destroy();
-  else if (error instanceof LabelerError)
-    send(res, statusOf(error.code), { error: { code: error.code, message: error.message } });
   else if (error instanceof SyntaxError)
     send(res, 400, { error: { code: 'http/bad-request', message: 'the body is not JSON' } });
-  else send(res, 500, { error: { code: 'internal/unexpected', message: errorMessage(error) } });
+  else if (error instanceof LabelerError && statusOf(error.code) < 500)
+    send(res, statusOf(error.code), { error: { code: error.code, message: error.message } });
+  else {
+    const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+    process.stderr.write(`results page: ${code}: ${errorMessage(error)}\n`);
+    if (RETRYABLE.has(code))
+      send(res, 503, { error: { code, message: 'the stack is unavailable; retry later' } });
+    else
+      send(res, 500, {
+        error: { code: 'internal/unexpected', message: 'the request failed on the server' },
+      });
+  }
 }
 
 function statusOf(code: string): number {

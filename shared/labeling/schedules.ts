@@ -163,11 +163,24 @@ export function validateSchedule(input: {
     );
   }
   if (typeof expression !== 'string') throw new ScheduleError(`schedule ${name}: expression is required`);
-  parseScheduleExpression(expression);
+  const parsed = parseScheduleExpression(expression);
   if (timezone !== undefined) {
     if (typeof timezone !== 'string' || !isTimeZone(timezone)) {
       throw new ScheduleError(`schedule ${name}: unknown time zone ${JSON.stringify(timezone)}`);
     }
+  }
+  // "cron(0 2 31 2 ? *)" (31 February) or a year gone by parses but never fires: refuse it
+  // rather than keep a schedule that silently does nothing.
+  const now = new Date();
+  if (
+    nextFiring(parsed, now, {
+      anchor: now,
+      ...(typeof timezone === 'string' ? { timezone } : {}),
+    }) === undefined
+  ) {
+    throw new ScheduleError(
+      `schedule ${name}: ${expression.trim()} never fires (no such date from now on); check the day, month and year fields`,
+    );
   }
   if (typeof bucket !== 'string' || bucket.length < 3) {
     throw new ScheduleError(`schedule ${name}: bucket is required`);

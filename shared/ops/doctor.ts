@@ -28,6 +28,14 @@ export interface NetworkProbe {
   canListen(host: string, port: number): Promise<boolean>;
 }
 
+/** The local stack's state folder (`--data-dir`): whether it is usable, and who runs there. */
+export interface LocalStateProbe {
+  /** Why `local up` could not keep its state in the folder, or undefined when it could. */
+  dataDirProblem(dataDir: string): Promise<string | undefined>;
+  /** The `local up` process running with the folder (its endpoints.json), and the loopback ports it serves. */
+  runningStack(dataDir: string): Promise<{ pid: number; ports: number[] } | undefined>;
+}
+
 export interface StackDescription {
   readonly status: string;
   readonly outputs: Readonly<Record<string, string>>;
@@ -45,6 +53,8 @@ export interface AccountProbe {
 export interface DoctorPorts {
   readonly tools: ToolProbe;
   readonly network: NetworkProbe;
+  /** Only for the local stack with a data dir. */
+  readonly local?: LocalStateProbe;
   /** Only for a deployed stack. */
   readonly account?: AccountProbe;
   /** `process.version` of the Node.js that runs the CLI. */
@@ -52,7 +62,7 @@ export interface DoctorPorts {
 }
 
 export type DoctorTarget =
-  | { readonly kind: 'local' }
+  | { readonly kind: 'local'; readonly dataDir?: string }
   | {
       readonly kind: 'aws';
       readonly stackName: string;
@@ -80,6 +90,14 @@ export async function runDoctor(target: DoctorTarget, ports: DoctorPorts): Promi
       ['tools/java', () => checkJava(ports.tools, 'fail')],
       ['local/loopback-ports', () => checkLoopback(ports.network)],
     );
+    const local = ports.local;
+    const dataDir = target.dataDir;
+    if (dataDir !== undefined && local) {
+      checks.push(
+        ['local/data-dir', () => checkDataDir(local, dataDir)],
+        ['local/running-stack', () => checkRunningStack(local, ports.network, dataDir)],
+      );
+    }
   } else {
     const account = ports.account;
     if (!account) throw new Error('runDoctor: a deployed stack needs the account probe');
@@ -109,7 +127,7 @@ export async function runDoctor(target: DoctorTarget, ports: DoctorPorts): Promi
   return results;
 }
 
-/** 0 when nothing failed (warnings allowed), 1 otherwise. */
+/** 0 when nothing failed (warnings allowed), 1 otherwise; 2, a usage error, never gets here. */
 export function doctorExitCode(results: readonly CheckResult[]): number {
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }
@@ -160,6 +178,50 @@ async function checkLoopback(network: NetworkProbe): Promise<CheckResult> {
     status: ok ? 'ok' : 'fail',
     detail: ok ? 'free ports on 127.0.0.1 can be bound' : 'cannot listen on 127.0.0.1',
     ...(ok ? {} : { fix: 'the emulators bind 127.0.0.1 only: allow local listening sockets' }),
+  };
+}
+
+async function checkDataDir(local: LocalStateProbe, dataDir: string): Promise<CheckResult> {
+  const problem = await local.dataDirProblem(dataDir);
+  return {
+    check: 'local/data-dir',
+    status: problem ? 'fail' : 'ok',
+    detail: problem ?? `${dataDir} can hold the local stack's state`,
+    ...(problem
+      ? { fix: 'pass --data-dir <dir> naming a folder you can write, to doctor and local up' }
+      : {}),
+  };
+}
+
+/**
+ * A `local up` already running with the data dir: its ports must be in use (probed: a
+ * listen on each must fail), and a second `local up` there would stop. Ports that can be
+ * bound mean the process holds the folder without serving it.
+ */
+async function checkRunningStack(
+  local: LocalStateProbe,
+  network: NetworkProbe,
+  dataDir: string,
+): Promise<CheckResult> {
+  const running = await local.runningStack(dataDir);
+  if (!running) {
+    return { check: 'local/running-stack', status: 'ok', detail: `no local stack runs with ${dataDir}` };
+  }
+  const free: number[] = [];
+  for (const port of running.ports) if (await network.canListen('127.0.0.1', port)) free.push(port);
+  if (free.length > 0) {
+    return {
+      check: 'local/running-stack',
+      status: 'warn',
+      detail: `process ${running.pid} holds ${dataDir}, but nothing listens on its port(s) ${free.join(', ')}`,
+      fix: `stop process ${running.pid} (Ctrl-C in its terminal), then start "labeler local up" again`,
+    };
+  }
+  return {
+    check: 'local/running-stack',
+    status: 'warn',
+    detail: `a local stack (pid ${running.pid}) already runs with ${dataDir}, on port(s) ${running.ports.join(', ')} (in use)`,
+    fix: 'use that stack, or stop it (Ctrl-C) before "labeler local up"; or pass another --data-dir',
   };
 }
 

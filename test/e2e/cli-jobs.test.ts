@@ -294,6 +294,7 @@ describe('labeler jobs: usage errors and help (no stack needed)', () => {
     [['schedule', 'add', 'x', '--prefix', 'p'], /needs --expression/],
     [['schedule', 'add', 'x', '--expression', 'cron(0 2 * * *)', '--prefix', 'p'], /has 5 fields/],
     [['schedule', 'add', 'x', '--expression', 'rate(1 minutes)', '--prefix', 'p'], /singular/],
+    [['schedule', 'add', 'x', '--expression', 'cron(0 2 31 2 ? *)', '--prefix', 'p'], /never fires/],
     [['schedule', 'add', 'bad name', '--expression', 'rate(1 day)', '--prefix', 'p'], /schedule name/],
     [
       ['schedule', 'add', 'x', '--expression', 'rate(1 day)', '--prefix', 'p', '--timezone', 'Mars/Base'],
@@ -304,7 +305,8 @@ describe('labeler jobs: usage errors and help (no stack needed)', () => {
       const run = await runCli(['jobs', ...args, '--data-dir', nowhere]);
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, why);
-      assert.match(run.stderr, /Usage: labeler jobs/);
+      assert.doesNotMatch(run.stderr, /Usage:/);
+      assert.match(run.stderr, /see "labeler jobs --help"\n$/);
       assert.equal(run.stdout, '');
     });
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readExpectedLabels } from '../../shared/labeling/accuracy.ts';
-import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
+import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { solidImage } from '../helpers/images.ts';
 
@@ -80,11 +80,14 @@ describe('labeler label', () => {
     assert.equal(code('vector.svg'), 'image/unsupported-format');
   });
 
-  it('exits 2 with the help text on a usage error', async () => {
+  it('exits 2 on a usage error with one line and where the help is, not the whole help', async () => {
     const run = await runCli(['label', SAMPLES, '--top-k', 'zero']);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /--top-k must be a positive integer/);
-    assert.match(run.stderr, /Usage: labeler label/);
+    assert.equal(
+      run.stderr,
+      'labeler label: --top-k must be a positive integer, got "zero"\nsee "labeler label --help"\n',
+    );
   });
 
   it('exits 3 with the model error code when the model folder is unusable', async () => {
@@ -105,11 +108,46 @@ describe('labeler with no command, or one it does not have', () => {
     assert.match(none.stdout, /^Usage: labeler <command>/);
   });
 
+  it('--version prints the version (exit 0)', async () => {
+    const { version } = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const run = await runCli([flag]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `labeler ${version}\n`);
+    }
+  });
+
+  for (const [args, why] of [
+    [
+      ['label', 'x.png', '--batch-size', '-1'],
+      /^labeler label: --batch-size must be a positive integer, got "-1"\n/,
+    ],
+    [
+      ['local', 'run', 'x', '--timeout', '-1'],
+      /^labeler local: --timeout must be a positive integer, got "-1"\n/,
+    ],
+    [
+      ['label', 'x.png', '--top-k', '-0.5'],
+      /^labeler label: --top-k must be a positive integer, got "-0.5"\n/,
+    ],
+  ] as const) {
+    it(`${args.join(' ')}: says what is wrong with the value, not "ambiguous"`, async () => {
+      const run = await runCli([...args]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, why);
+      assert.doesNotMatch(run.stderr, /ambiguous/);
+    });
+  }
+
   for (const name of ['frob', 'toString', 'constructor', '__proto__']) {
     it(`"labeler ${name}" is an unknown command, exit 2`, async () => {
       const run = await runCli([name]);
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, new RegExp(`unknown command "${name}"`));
+      assert.doesNotMatch(run.stderr, /Usage:/);
+      assert.match(run.stderr, /see "labeler --help"/);
       assert.equal(run.stdout, '');
     });
   }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   type AccountProbe,
   type CheckResult,
   type DoctorPorts,
   doctorExitCode,
+  type LocalStateProbe,
   type NetworkProbe,
   REQUIREMENTS,
   runDoctor,
@@ -12,6 +16,7 @@ import {
   type ToolProbe,
 } from '../../shared/ops/doctor.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
+import { startFakeStack } from '../helpers/fake-stack.ts';
 
 // Stubs for the three ports: tool output by command line, an account, loopback.
 function tools(outputs: Record<string, string | undefined>): ToolProbe {
@@ -196,10 +201,81 @@ describe('labeler doctor: the local stack', () => {
     const lines = jsonLines(run.stdout);
     assert.deepEqual(
       lines.map((l) => l.check),
-      ['tools/node', 'tools/java', 'local/loopback-ports'],
+      ['tools/node', 'tools/java', 'local/loopback-ports', 'local/data-dir', 'local/running-stack'],
     );
     const failed = lines.some((l) => l.status === 'fail');
     assert.equal(run.code, failed ? 1 : 0, run.stderr);
+  });
+
+  it('checks the data dir: usable, and a stack already running there with its ports probed in use', async () => {
+    const probed: number[] = [];
+    const network = (inUse: boolean): NetworkProbe => ({
+      canListen: async (_host, port) => {
+        if (port !== 0) probed.push(port);
+        return port === 0 || !inUse;
+      },
+    });
+    const local = (problem?: string, running?: { pid: number; ports: number[] }): LocalStateProbe => ({
+      dataDirProblem: async () => problem,
+      runningStack: async () => running,
+    });
+    const target = { kind: 'local', dataDir: '/srv/state' } as const;
+
+    const fresh = byCheck(await runDoctor(target, { ...ports({}), local: local() }));
+    assert.equal(fresh['local/data-dir']?.status, 'ok');
+    assert.equal(fresh['local/running-stack']?.status, 'ok');
+
+    const unusable = byCheck(
+      await runDoctor(target, { ...ports({}), local: local('--data-dir /srv/state: permission denied') }),
+    );
+    assert.equal(unusable['local/data-dir']?.status, 'fail');
+    assert.match(unusable['local/data-dir']?.detail ?? '', /permission denied/);
+
+    const running = { pid: 4242, ports: [45001, 45002] };
+    const busy = byCheck(
+      await runDoctor(target, { ...ports({ network: network(true) }), local: local(undefined, running) }),
+    );
+    assert.deepEqual(probed, [45001, 45002], 'the running stack ports are probed');
+    assert.equal(busy['local/running-stack']?.status, 'warn');
+    assert.match(busy['local/running-stack']?.detail ?? '', /pid 4242.*45001, 45002 \(in use\)/);
+
+    const stale = byCheck(
+      await runDoctor(target, { ...ports({ network: network(false) }), local: local(undefined, running) }),
+    );
+    assert.match(stale['local/running-stack']?.detail ?? '', /nothing listens on its port\(s\) 45001, 45002/);
+  });
+
+  it('the real command takes --data-dir: a file fails local/data-dir (exit 1), a running stack is seen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labeler-doctor-'));
+    const fake = await startFakeStack();
+    try {
+      const file = join(dir, 'a-file');
+      await writeFile(file, '');
+      const bad = await runCli(['doctor', '--data-dir', file, '--format', 'json']);
+      assert.equal(bad.code, 1, bad.stderr);
+      const dataDir = jsonLines(bad.stdout).find((l) => l.check === 'local/data-dir');
+      assert.equal(dataDir?.status, 'fail');
+      assert.match(String(dataDir?.detail), /is a file, not a folder/);
+
+      const busy = await runCli(['doctor', '--data-dir', fake.dataDir, '--format', 'json']);
+      const running = jsonLines(busy.stdout).find((l) => l.check === 'local/running-stack');
+      assert.equal(running?.status, 'warn', busy.stdout);
+      assert.match(String(running?.detail), new RegExp(`pid ${process.pid}.*\\(in use\\)`));
+
+      const deployed = await runCli(['doctor', '--stack', 'Labeler', '--data-dir', dir]);
+      assert.equal(deployed.code, 2);
+      assert.match(deployed.stderr, /--data-dir goes with --stack local/);
+    } finally {
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('help lists every exit status: 0, 1 and 2', async () => {
+    const run = await runCli(['doctor', '--help']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /Exit status: 0 .*, 1 otherwise, 2 for a usage\s+error/s);
+    assert.match(run.stdout, /--data-dir <dir>/);
   });
 
   it('refuses an unknown GPU instance type as a usage error', async () => {

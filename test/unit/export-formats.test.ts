@@ -99,6 +99,13 @@ describe('export formats: each encodes the printed result, read back by an indep
     );
   });
 
+  it('csv: neutralises cells a spreadsheet would run as formulas (OWASP), keeps numbers', () => {
+    assert.equal(
+      csvLine(['=cmd|calc.png', '+1', '-2', '@SUM(A1)', '\tx', '\rx', 'a=b', -0.5]),
+      `"'=cmd|calc.png","'+1","'-2","'@SUM(A1)","'\tx","'\rx",a=b,-0.5\r\n`,
+    );
+  });
+
   it('parquet: DuckDB reads back the printed results', async () => {
     const path = join(dir, 'small.parquet');
     await writeFile(path, (await encode('parquet', RESULTS)).bytes);

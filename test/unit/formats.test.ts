@@ -29,6 +29,18 @@ describe('row formats: csv quoting, aligned tables cut to width', () => {
     assert.equal(written('csv', []), 'key,score\n', 'a header even with no rows');
   });
 
+  it('neutralises cells a spreadsheet would run as formulas (OWASP): a leading quote, then quoted', () => {
+    assert.equal(
+      csvLine(['=cmd|calc.png', '+1', '-2', '@SUM(A1)', '\tx', '\rx', 'a=b', '']),
+      `"'=cmd|calc.png","'+1","'-2","'@SUM(A1)","'\tx","'\rx",a=b,`,
+    );
+    assert.equal(csvLine([-1, 0.5]), '-1,0.5', 'numbers are kept');
+    assert.equal(
+      written('csv', [{ key: '=HYPERLINK("http://x")', score: 0.5 }]),
+      `key,score\n"'=HYPERLINK(""http://x"")",0.50\n`,
+    );
+  });
+
   it('aligns table columns, right-aligns numbers, keeps the end of a long key, and one line per row', () => {
     const table = written('table', [
       { key: 'images/deep/folder/cat.png', score: 0.5 },

@@ -142,6 +142,10 @@ describe('schedule declarations', () => {
     [{ prefix: 3 }, /prefix/],
     [{ target: 'tpu' }, /target/],
     [{ mode: 'some' }, /mode/],
+    // 31 February and a year gone by parse, but never fire.
+    [{ expression: 'cron(0 2 31 2 ? *)' }, /never fires/],
+    [{ expression: 'cron(0 2 30 2 ? *)' }, /never fires/],
+    [{ expression: 'cron(0 2 1 1 ? 2020)' }, /never fires/],
   ] as const) {
     it(`refuses ${JSON.stringify(change)}`, () => {
       assert.throws(
@@ -150,6 +154,13 @@ describe('schedule declarations', () => {
       );
     });
   }
+
+  it('accepts a date that exists only in leap years (29 February)', () => {
+    assert.equal(
+      validateSchedule({ ...base, expression: 'cron(0 2 29 2 ? *)' }).expression,
+      'cron(0 2 29 2 ? *)',
+    );
+  });
 
   it('starts a job keyed by the schedule and its scheduled time', () => {
     const spec = validateSchedule({ ...base, target: 'gpu', mode: 'all' });
