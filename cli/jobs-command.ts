@@ -386,17 +386,20 @@ function positiveLimit(value: string): number {
 }
 
 /**
- * A bucket the stack cannot read is refused before anything is listed or planned: exit 2,
- * the reason and how to grant it on one line (a malformed name is job/invalid-request first).
+ * A bucket the stack cannot read is refused before anything is listed or planned, exit 2
+ * (a malformed name is job/invalid-request first).
  */
 function readable(bucket: string, connection: JobsConnection): void {
   try {
     parseJobRequest({ bucket, prefix: '' });
     assertReadableBucket(bucket, connection.readableBuckets);
   } catch (error) {
-    if (error instanceof LabelerError && error.code === 'job/bucket-not-readable')
-      throw new UsageError(`[${error.code}] ${error.message}`, { showHelp: false });
-    asUsage('job/invalid-request')(error);
+    if (
+      error instanceof LabelerError &&
+      ['job/invalid-request', 'job/bucket-not-readable'].includes(error.code)
+    )
+      throw new UsageError(`[${error.code}] ${error.message}`);
+    throw error;
   }
 }
 
