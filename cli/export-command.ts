@@ -149,9 +149,6 @@ export async function exportCommand(argv: string[]): Promise<number> {
         : by === 'prefix'
           ? { by, model, ...where(resources.imagesBucket) }
           : { by, jobId: values.job as string };
-    // A prefix with nothing under it (a typo) is said, with what is there, not exported as 0 rows.
-    if (selection.by === 'prefix')
-      await assertPrefixHasObjects(stack.clients.s3, selection.bucket, selection.prefix);
     const names = jobsResourcesOf(resources);
     const ports: ExportPorts = {
       results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),
@@ -164,7 +161,13 @@ export async function exportCommand(argv: string[]): Promise<number> {
         : s3Out
           ? s3Destination(stack.clients.s3, s3Out, CONTENT_TYPES[format])
           : await fileDestination(out);
-    return await run(format, selection, ports, destination);
+    // A prefix with nothing under it (a typo) is said, with what is there, not exported as 0 rows.
+    // Checked inside the run, where a signal already ends the export with its status.
+    const preflight =
+      selection.by === 'prefix'
+        ? () => assertPrefixHasObjects(stack.clients.s3, selection.bucket, selection.prefix)
+        : async () => {};
+    return await run(format, selection, ports, destination, preflight);
   } catch (error) {
     // The store checks key sizes; an over-long label or prefix is the caller's argument.
     if (error instanceof LabelerError && error.code === 'query/bad-request') {
@@ -181,6 +184,7 @@ async function run(
   selection: ExportSelection,
   ports: ExportPorts,
   destination: Destination,
+  preflight: () => Promise<void>,
 ): Promise<number> {
   const tally: ExportTally = { withoutResult: 0 };
   const progress = new RowProgress();
@@ -193,6 +197,7 @@ async function run(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const exporting = (async () => {
+    await preflight();
     const rows = await encodeResults(
       format,
       selectResults(selection, ports, tally),
