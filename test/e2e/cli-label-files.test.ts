@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
-import { type CliRun, jsonLines, runCli } from '../helpers/cli.ts';
+import { type CliRun, jsonLines, runCli, unprivilegedSkip } from '../helpers/cli.ts';
 
 const SAMPLE = join(DEFAULT_MODEL_DIR, 'samples', 'test-00000.png');
 const LABELER = join(PACKAGE_ROOT, 'bin', 'labeler.mjs');
@@ -21,32 +20,6 @@ function errorCode(row: Record<string, unknown> | undefined): string | undefined
 
 function byName(run: CliRun): Map<string, Record<string, unknown>> {
   return new Map(jsonLines(run.stdout).map((r) => [basename(r.file as string), r]));
-}
-
-/** Spawns the real CLI under `wrapper` (e.g. setpriv to drop root), collecting its output. */
-function runWrapped(wrapper: string[], args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const [command, ...rest] = [...wrapper, process.execPath, LABELER, ...args] as [string, ...string[]];
-    const child = spawn(command, rest, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** How to run the CLI as a user who cannot read a mode-000 folder, or why this machine cannot. */
-function unprivileged(): { wrapper: string[] } | { skip: string } {
-  if (process.getuid?.() !== 0) return { wrapper: [] };
-  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-  if (!setpriv) return { skip: 'running as root and setpriv is not installed: EACCES cannot happen' };
-  return { wrapper: [setpriv, '--reuid=65534', '--regid=65534', '--clear-groups'] };
 }
 
 describe('labeler label: files that are not plain images', () => {
@@ -116,10 +89,9 @@ describe('labeler label: files that are not plain images', () => {
     },
   );
 
-  const user = unprivileged();
   it('gives an unreadable sub-folder a file/unreadable row instead of crashing (as uid 65534 when root)', {
     ...HANG_GUARD,
-    skip: 'skip' in user ? user.skip : false,
+    skip: unprivilegedSkip(),
   }, async () => {
     const folder = join(dir, 'with-locked');
     await mkdir(join(folder, 'locked'), { recursive: true });
@@ -129,12 +101,7 @@ describe('labeler label: files that are not plain images', () => {
     await chmod(join(folder, 'good.png'), 0o644);
     await chmod(join(folder, 'locked'), 0o000);
 
-    const run = await runWrapped('wrapper' in user ? user.wrapper : [], [
-      'label',
-      folder,
-      '--format',
-      'jsonl',
-    ]);
+    const run = await runCli(['label', folder, '--format', 'jsonl'], {}, { unprivileged: true });
     assert.equal(run.code, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
     const rows = byName(run);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -7,8 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PACKAGE_ROOT } from '../../shared/paths.ts';
-import { type CliRun, runCli } from '../helpers/cli.ts';
+import { type CliRun, runCli, unprivilegedSkip } from '../helpers/cli.ts';
 import { startFakeStack } from '../helpers/fake-stack.ts';
 
 /** One coded line on stderr, exit 1: no stack trace ("    at ..."), no Node.js banner. */
@@ -17,29 +15,6 @@ function assertOneCodedLine(run: CliRun, code: string): void {
   assert.match(run.stderr, new RegExp(`^labeler \\w+: \\[${code.replace('/', '\\/')}\\] .+\\n$`));
   assert.doesNotMatch(run.stderr, /^\s+at /m);
   assert.doesNotMatch(run.stderr, /Node\.js v/);
-}
-
-/** Runs the CLI as an unprivileged user: as uid 65534 (nobody) when this test runs as root. */
-function runCliUnprivileged(args: string[]): Promise<CliRun> {
-  const asRoot = process.getuid?.() === 0;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin', 'labeler.mjs'), ...args], {
-      cwd: tmpdir(),
-      env: { ...process.env, HOME: tmpdir() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('system errors are one coded line, never a stack trace or a hang', () => {
@@ -60,13 +35,15 @@ describe('system errors are one coded line, never a stack trace or a hang', () =
     assert.match(run.stderr, new RegExp(`${file} is a file, not a folder`));
   });
 
-  it('local up --data-dir <a folder this user may not write>: local/bad-data-dir, permission denied', async () => {
+  it('local up --data-dir <a folder this user may not write>: local/bad-data-dir, permission denied', {
+    skip: unprivilegedSkip(),
+  }, async () => {
     const closed = join(dir, 'closed');
     await mkdir(closed);
     await chmod(closed, 0o500);
     // Readable by everyone up to here, so only the closed folder refuses.
     await chmod(dir, 0o755);
-    const run = await runCliUnprivileged(['local', 'up', '--data-dir', join(closed, 'x')]);
+    const run = await runCli(['local', 'up', '--data-dir', join(closed, 'x')], {}, { unprivileged: true });
     assertOneCodedLine(run, 'local/bad-data-dir');
     assert.match(run.stderr, /permission denied \(EACCES\)/);
   });
