@@ -8,7 +8,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import type { StackConnection } from '../../cli/stack.ts';
+import { connectionTo, jobsResourcesOf, type StackConnection } from '../../cli/stack.ts';
 import { readStatus } from '../../cli/status-command.ts';
 import { runUpload } from '../../cli/upload-command.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
@@ -184,14 +184,7 @@ async function drained(url: string): Promise<boolean> {
 }
 
 function jobResources(): JobsResources {
-  return {
-    jobsTable: local.names.jobsTable,
-    resultsTable: local.names.resultsTable,
-    planQueueUrl: local.queues.plan.url,
-    jobsQueueUrl: local.queues.jobs.url,
-    bulkQueueUrl: local.queues.bulk.url,
-    readableBuckets: local.readableBuckets,
-  };
+  return jobsResourcesOf(connectionTo(local).resources);
 }
 
 const finished = (job: Job | undefined): Job | undefined =>
@@ -223,30 +216,12 @@ before(
 
     // The user, through the CLI's code paths against a deployed stack.
     const user = recordedClients('user');
+    // The local stack's names, taken the way a deployed stack's CLI paths take them.
     const connection: StackConnection = {
+      ...connectionTo(local),
       kind: 'deployed',
       name: STACK_NAME,
-      region: local.region,
       clients: user,
-      resources: {
-        imagesBucket: names.imagesBucket,
-        resultsBucket: names.resultsBucket,
-        resultsTable: names.resultsTable,
-        jobsTable: names.jobsTable,
-        queueUrls: {
-          incoming: local.queues.incoming.url,
-          incomingDlq: local.queues.incomingDlq.url,
-          jobs: local.queues.jobs.url,
-          jobsDlq: local.queues.jobsDlq.url,
-          bulk: local.queues.bulk.url,
-          bulkDlq: local.queues.bulkDlq.url,
-          plan: local.queues.plan.url,
-          planDlq: local.queues.planDlq.url,
-        },
-        readableBuckets: local.readableBuckets,
-      },
-      credentials: async () => LOCAL_CREDENTIALS,
-      close: () => {},
     };
     const upload = await runUpload(connection, {
       paths: [SAMPLE_2],
