@@ -195,7 +195,8 @@ async function reviewExport(argv: string[]): Promise<number> {
           process.stderr.write(
             imageUrls === 's3'
               ? 'image URLs are s3:// URLs: add the bucket as S3 cloud storage of the Label Studio project\n'
-              : `image URLs are presigned and expire in ${expiry} s, at ${new Date(Date.now() + expiry * 1000).toISOString()}\n`,
+              : `image URLs are presigned and expire in ${expiry} s, at ${new Date(Date.now() + expiry * 1000).toISOString()}` +
+                  ' (or sooner: when temporary credentials, such as an SSO or assumed-role session, expire)\n',
           );
         }
         return 0;
