@@ -249,11 +249,11 @@ export async function readStackTruth(objects: TruthObjects): Promise<GroundTruth
 /** Reads `--truth <csv|folder|json>`: the form is told by what the path is. */
 export async function readTruthPath(path: string): Promise<GroundTruth> {
   const info = await stat(path).catch((cause: unknown) => {
-    throw unreadable(`${path} cannot be read`, cause);
+    throw unreadable(`${path} cannot be read: ${(cause as Error).message}`, cause);
   });
   if (info.isDirectory()) return readImageFolder(path);
   const text = await readFile(path, 'utf8').catch((cause: unknown) => {
-    throw unreadable(`${path} cannot be read`, cause);
+    throw unreadable(`${path} cannot be read: ${(cause as Error).message}`, cause);
   });
   if (extname(path).toLowerCase() === '.json' || /^\s*\[/.test(text)) return parseLabelStudio(text, path);
   return parseTruthCsv(text, path);
