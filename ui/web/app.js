@@ -477,7 +477,7 @@ function Heatmap({ e, onCell, chosen }) {
   const most = Math.max(1, ...matrix.flat());
   return html`
     <table class="heatmap">
-      <thead><tr><th scope="col">truth \ top-1</th>${columns.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
+      <thead><tr><th scope="col">truth \\ top-1</th>${columns.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
       <tbody>
         ${rows.map(
           (r, i) => html`<tr>
@@ -578,7 +578,12 @@ function ThresholdCurve({ rows }) {
       <${Axes} x="minimum score" y="" />
       <polyline class="accuracy" points=${points((r) => r.accuracy)} fill="none" stroke="var(--ok)" stroke-width="2" />
       <polyline class="share" points=${points((r) => r.share)} fill="none" stroke="var(--bar)" stroke-width="2" stroke-dasharray="5 3" />
-      ${rows.map((r) => html`<circle class="point" data-min-score=${r.minScore} data-share=${r.share} data-accuracy=${r.accuracy ?? ''} cx=${sx(r.minScore)} cy=${sy(r.accuracy ?? 0)} r="2.5" fill="var(--ok)"><title>${`≥ ${r.minScore}: ${pctOrDash(r.share)} of the images, accuracy ${pctOrDash(r.accuracy)}`}</title></circle>`)}
+      ${rows
+        .filter((r) => r.accuracy !== null)
+        .map(
+          (r) =>
+            html`<circle class="point" data-min-score=${r.minScore} data-share=${r.share} data-accuracy=${r.accuracy ?? ''} cx=${sx(r.minScore)} cy=${sy(r.accuracy ?? 0)} r="2.5" fill="var(--ok)"><title>${`≥ ${r.minScore}: ${pctOrDash(r.share)} of the images, accuracy ${pctOrDash(r.accuracy)}`}</title></circle>`,
+        )}
     </svg>
     <p class="muted"><span class="legend ok">━ accuracy</span> <span class="legend share">╍ share of images kept</span></p>
   `;
