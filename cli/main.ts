@@ -22,6 +22,9 @@ Commands:
   export (--label <l> | --prefix <p> | --job <id>) --format <f> --out <o>
                                 every result of a selection as JSON Lines, CSV or
                                 Parquet, to a file, S3 or standard output
+  evaluate (--job <id> | --prefix <p> | --results <file>) --truth <csv|folder|json|stack>
+                                how good the labels are: accuracy, per-class precision/
+                                recall/F1, confusion matrix, calibration, thresholds
   review export (--job <id> | --prefix <p>) --format label-studio|fiftyone --out <f>
   review import <label-studio export>
                                 the least certain results as Label Studio tasks or a
@@ -53,6 +56,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   query: () => import('./query-command.ts').then((m) => ({ run: m.queryCommand, help: m.QUERY_HELP })),
   jobs: () => import('./jobs-command.ts').then((m) => ({ run: m.jobsCommand, help: m.JOBS_HELP })),
   export: () => import('./export-command.ts').then((m) => ({ run: m.exportCommand, help: m.EXPORT_HELP })),
+  evaluate: () =>
+    import('./evaluate-command.ts').then((m) => ({ run: m.evaluateCommand, help: m.EVALUATE_HELP })),
   review: () => import('./review-command.ts').then((m) => ({ run: m.reviewCommand, help: m.REVIEW_HELP })),
   dlq: () => import('./dlq-command.ts').then((m) => ({ run: m.dlqCommand, help: m.DLQ_HELP })),
   ui: () => import('./ui-command.ts').then((m) => ({ run: m.uiCommand, help: m.UI_HELP })),

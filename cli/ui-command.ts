@@ -1,6 +1,8 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { listPage } from '../shared/aws/list-objects.ts';
+import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
+import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { startUiServer, type UiServer } from '../ui/server.ts';
@@ -8,7 +10,7 @@ import { parse, UsageError } from './args.ts';
 import { connect } from './jobs-command.ts';
 import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
-export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>]
+export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>]
 
 Serves the results page on http://127.0.0.1:<port>/ and prints its URL (it opens
 no browser): a gallery filtered by label and minimum score or by key prefix, each
@@ -18,6 +20,10 @@ through signed S3 GET URLs, results and jobs as the other commands read them.
 
   --port <n>         port on 127.0.0.1 (default: a free one)
   --model <dir>      the model whose results to show (default: the bundled one)
+  --truth <t>        ground truth for the evaluation view of a job or prefix (confusion
+                     heat map, per-class bars, reliability diagram, threshold curve):
+                     a CSV, ImageFolder folder or Label Studio JSON as "labeler evaluate
+                     --truth" reads them, or "stack" for the stack's truth/ answers
 ${STACK_HELP}
 
 "labeler local up" serves the same page for the local stack.`;
@@ -29,6 +35,7 @@ export async function uiCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     port: { type: 'string' },
     model: { type: 'string' },
+    truth: { type: 'string' },
     ...STACK_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
@@ -52,7 +59,13 @@ export async function uiCommand(argv: string[]): Promise<number> {
 }
 
 /** The results page for the stack the options name, until `close()`. */
-export async function serveUi(values: StackValues & { model?: string }, port = 0): Promise<UiServer> {
+export async function serveUi(
+  values: StackValues & { model?: string; truth?: string },
+  port = 0,
+): Promise<UiServer> {
+  if (values.truth === '') throw new UsageError('--truth takes a CSV, a folder, a JSON export or "stack"');
+  // A truth file that cannot be read is said now, not on the first evaluation.
+  if (values.truth !== undefined && values.truth !== 'stack') await readTruthPath(values.truth);
   const bundle = await loadModelBundle(resolveModelDir(values.model));
   const stack = await openStack(values);
   const jobs = await connect(values).catch((error: unknown) => {
@@ -84,6 +97,17 @@ export async function serveUi(values: StackValues & { model?: string }, port = 0
           getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
             expiresIn: SIGNED_URL_SECONDS,
           }),
+        ...(values.truth === undefined
+          ? {}
+          : {
+              truth: {
+                source: values.truth === 'stack' ? "the stack's truth/ answers" : values.truth,
+                read: () =>
+                  values.truth === 'stack'
+                    ? readStackTruth(s3TruthObjects(s3, stack.resources.resultsBucket))
+                    : readTruthPath(values.truth as string),
+              },
+            }),
       },
       { port },
     );

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
+import { Evaluator, resultFromStore } from '../shared/labeling/evaluate.ts';
+import { type GroundTruth, TruthSet } from '../shared/labeling/ground-truth.ts';
 import type { JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
 import { type ModelRef, type Page, printedResult, type ResultsStore } from '../shared/labeling/results.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
@@ -25,6 +27,8 @@ export interface UiBackend {
   listKeys(prefix: string, limit: number, cursor?: string): Promise<Page<string>>;
   /** A short-lived GET URL for an object, signed with the person's own credentials. */
   signedUrl(bucket: string, key: string): Promise<string>;
+  /** Ground truth for the evaluation view (`labeler ui --truth`), read again on each request. */
+  readonly truth?: { readonly source: string; read(): Promise<GroundTruth> };
 }
 
 export interface UiServer {
@@ -34,6 +38,8 @@ export interface UiServer {
 
 const WEB = join(PACKAGE_ROOT, 'ui', 'web');
 const MAX_LIMIT = 100;
+/** The threshold curve's minimum scores: 0 to 0.95 by 0.05, then 0.99. */
+const CURVE_THRESHOLDS = [...Array.from({ length: 20 }, (_, i) => i / 20), 0.99];
 
 /** Bundles the page (preact + htm, one esbuild pass) and serves it with its JSON API on 127.0.0.1. */
 export async function startUiServer(backend: UiBackend, options: { port?: number } = {}): Promise<UiServer> {
@@ -103,6 +109,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           bucket: backend.bucket,
           model: backend.model,
           labels: backend.labels,
+          truth: backend.truth?.source ?? null,
         });
       case 'GET /api/labels': {
         const label = required(q, 'label');
@@ -170,9 +177,44 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         for await (const result of backend.jobs.results(jobId)) items.push(printedResult(result));
         return send(res, 200, { items });
       }
+      case 'GET /api/evaluate':
+        return send(res, 200, await evaluation(q.get('job') ?? undefined, q.get('prefix') ?? undefined));
       default:
         return send(res, 404, { error: { code: 'http/not-found', message: `${req.method} ${path}` } });
     }
+  }
+
+  /** `labeler evaluate` of a job or a prefix against the page's truth, with the images behind each cell. */
+  async function evaluation(jobId: string | undefined, prefix: string | undefined) {
+    if (!backend.truth)
+      throw new LabelerError(
+        'ui/no-truth',
+        'no truth is attached: start the page with "labeler ui --truth <csv|stack>"',
+      );
+    if ((jobId === undefined) === (prefix === undefined))
+      throw new LabelerError('ui/bad-request', 'give exactly one of the parameters "job" and "prefix"');
+    const evaluator = new Evaluator(backend.labels, new TruthSet(await backend.truth.read()));
+    if (jobId !== undefined) {
+      if (!(await backend.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+      for await (const result of backend.jobs.results(jobId)) evaluator.add(resultFromStore(result));
+    } else {
+      let cursor: string | undefined;
+      do {
+        const page = await backend.listKeys(prefix as string, MAX_LIMIT, cursor);
+        const found = await Promise.all(
+          page.items.map((key) => backend.results.getByImage(backend.bucket, key)),
+        );
+        page.items.forEach((key, i) => {
+          const mine = found[i]?.find(
+            (r) => r.model.id === backend.model.id && r.model.version === backend.model.version,
+          );
+          if (mine) evaluator.add(resultFromStore(mine));
+          else evaluator.addMissing({ bucket: backend.bucket, key });
+        });
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    return evaluator.report({ cellImages: true, thresholds: CURVE_THRESHOLDS });
   }
 
   async function image(key: string) {
@@ -232,6 +274,7 @@ const ROUTES = [
   'GET /api/jobs/:id',
   'GET /api/jobs/:id/failures',
   'GET /api/jobs/:id/results',
+  'GET /api/evaluate',
 ] as const;
 
 /** Whether an Origin header names this server (its own page). */
@@ -281,7 +324,7 @@ function sendError(res: ServerResponse, error: unknown): void {
 
 function statusOf(code: string): number {
   if (code.endsWith('/not-found')) return 404;
-  return /^(query|job|ui)\//.test(code) ? 400 : 500;
+  return /^(query|job|ui|truth)\//.test(code) ? 400 : 500;
 }
 
 function forbidden(what: string) {

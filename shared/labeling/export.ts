@@ -35,6 +35,8 @@ export interface ExportTally {
    * export holds results; the count is reported beside them.
    */
   withoutResult: number;
+  /** Told each image counted in `withoutResult` (`labeler evaluate` counts them as misses). */
+  readonly onMissing?: (image: { bucket: string; key: string }) => void;
 }
 
 /** Hits per label-index page and objects per listing page; one BatchGet reads 100 results. */
@@ -90,6 +92,9 @@ function* inOrder(
   for (const image of images) {
     const result = found.get(imageId(image));
     if (result) yield result;
-    else tally.withoutResult++;
+    else {
+      tally.withoutResult++;
+      tally.onMissing?.(image);
+    }
   }
 }

@@ -66,6 +66,7 @@ function App({ config }) {
     jobs: Jobs,
     failures: Failures,
     histogram: Histogram,
+    evaluate: Evaluate,
   };
   const View = views[view] ?? NotFound;
   const nav = [
@@ -149,6 +150,7 @@ function Gallery({ params, config }) {
       </label>
       <button type="submit">Show</button>
       ${!byLabel && html`<a href=${link('histogram', { prefix })}>Top labels under this prefix</a>`}
+      ${!byLabel && config.truth && html`<a href=${link('evaluate', { prefix })}>Evaluation under this prefix</a>`}
     </form>
     <p class="muted" aria-live="polite">${title}${state.data ? ` · ${items.length} on this page` : ''}</p>
     <${Status} state=${state} />
@@ -275,11 +277,11 @@ function Jobs({ config }) {
     </form>
     <${Status} state=${state} />
     ${state.data && jobs.length === 0 && html`<p>No jobs yet.</p>`}
-    ${jobs.map((job) => html`<${JobCard} job=${job} />`)}
+    ${jobs.map((job) => html`<${JobCard} job=${job} truth=${config.truth} />`)}
   `;
 }
 
-function JobCard({ job }) {
+function JobCard({ job, truth }) {
   const done = job.labeled + job.failed + job.skipped + job.cancelled;
   const total = job.planningDone ? job.total : undefined;
   const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
@@ -310,6 +312,7 @@ function JobCard({ job }) {
         <a href=${link('failures', { job: job.jobId })}>Failures (${job.failed})</a>
         <a href=${link('histogram', { job: job.jobId })}>Top labels</a>
         <a href=${link('gallery', { prefix: job.prefix })}>Images</a>
+        ${truth && html`<a href=${link('evaluate', { job: job.jobId })}>Evaluation</a>`}
       </div>
     </article>
   `;
@@ -410,6 +413,179 @@ function Histogram({ params }) {
       </ul>
     `
     }
+  `;
+}
+
+const fixed = (x, digits = 3) => (x === null || x === undefined ? '–' : x.toFixed(digits));
+const pctOrDash = (x) => (x === null || x === undefined ? '–' : percent(x));
+
+/**
+ * "labeler evaluate" of a job or a prefix against the page's truth: the confusion matrix as
+ * a heat map whose cells list their images, per-class bars, the reliability diagram and
+ * the threshold curve.
+ */
+function Evaluate({ params, config }) {
+  const job = params.get('job') ?? '';
+  const prefix = params.get('prefix') ?? '';
+  const state = useApi(`evaluate?${new URLSearchParams(job ? { job } : { prefix })}`);
+  const [cell, setCell] = useState(undefined);
+  const e = state.data;
+  return html`
+    <h2>Evaluation of ${job ? html`job <code>${job}</code>` : html`<code>${prefix || '/'}</code>`}</h2>
+    <p class="muted">truth: ${config.truth ?? 'none attached (labeler ui --truth <csv|stack>)'}</p>
+    <${Status} state=${state} />
+    ${e && e.images === 0 && html`<p>No image of this selection has a truth label.</p>`}
+    ${
+      e &&
+      e.images > 0 &&
+      html`
+      <ul class="summary" aria-label="Summary">
+        <li data-metric="top1">top-1 accuracy <strong>${pctOrDash(e.top1.accuracy)}</strong> (${e.top1.correct}/${e.images})</li>
+        <li data-metric="topk">top-${e.topK.k} accuracy <strong>${pctOrDash(e.topK.accuracy)}</strong></li>
+        <li>macro F1 <strong>${fixed(e.macro.f1)}</strong></li>
+        <li>expected calibration error <strong>${fixed(e.calibration.ece)}</strong></li>
+        <li>${e.ok} ok · ${e.failed} failed · ${e.withoutResult} without a result</li>
+        ${e.unknownLabels.length > 0 && html`<li class="error">labels the model lacks: ${e.unknownLabels.map((u) => `${u.label} (${u.images})`).join(', ')}</li>`}
+      </ul>
+      <section aria-label="Confusion matrix">
+        <h3>Confusion matrix</h3>
+        <p class="muted">rows: truth · columns: top-1 label · (none): no result or failed · choose a cell to see its images</p>
+        <${Heatmap} e=${e} onCell=${setCell} chosen=${cell} />
+        ${cell && html`<${CellImages} e=${e} cell=${cell} />`}
+      </section>
+      <section aria-label="Per class">
+        <h3>Per class</h3>
+        <${ClassBars} classes=${e.classes} />
+      </section>
+      <div class="charts">
+        <section aria-label="Reliability diagram">
+          <h3>Reliability diagram</h3>
+          <${Reliability} bins=${e.calibration.bins} />
+        </section>
+        <section aria-label="Threshold curve">
+          <h3>Threshold curve</h3>
+          <${ThresholdCurve} rows=${e.thresholds} />
+        </section>
+      </div>
+    `
+    }
+  `;
+}
+
+function Heatmap({ e, onCell, chosen }) {
+  const { rows, columns, matrix } = e.confusion;
+  const most = Math.max(1, ...matrix.flat());
+  return html`
+    <table class="heatmap">
+      <thead><tr><th scope="col">truth \\ top-1</th>${columns.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
+      <tbody>
+        ${rows.map(
+          (r, i) => html`<tr>
+            <th scope="row">${r}</th>
+            ${columns.map((c, j) => {
+              const n = matrix[i][j];
+              const right = r === c;
+              const alpha = n === 0 ? 0 : 0.15 + 0.85 * (n / most);
+              const style = `background:${right ? `rgba(30,125,58,${alpha})` : `rgba(179,38,30,${alpha})`};color:${alpha > 0.55 ? '#fff' : 'inherit'}`;
+              const pressed = chosen && chosen[0] === i && chosen[1] === j;
+              return html`<td style=${style} data-row=${r} data-column=${c} data-count=${n}>
+                ${n > 0 ? html`<button type="button" aria-pressed=${pressed ? 'true' : 'false'} aria-label=${`${n} ${r} as ${c}`} onClick=${() => onCell([i, j])}>${n}</button>` : ''}
+              </td>`;
+            })}
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  `;
+}
+
+function CellImages({ e, cell }) {
+  const [i, j] = cell;
+  const images = e.confusion.images?.[i]?.[j] ?? [];
+  return html`
+    <div class="card cell-images" aria-label="Images of the chosen cell">
+      <h4>truth ${e.confusion.rows[i]}, top-1 ${e.confusion.columns[j]}: ${images.length} ${images.length === 1 ? 'image' : 'images'}</h4>
+      <ul>
+        ${images.map((img) => html`<li><a href=${link('image', { key: img.key })} data-key=${img.key}>${img.key}</a></li>`)}
+      </ul>
+    </div>
+  `;
+}
+
+function ClassBars({ classes }) {
+  const bar = (name, v) => html`
+    <span class="metric">${name}</span>
+    <span class="track" aria-hidden="true"><span class="fill" style=${`width:${(v ?? 0) * 100}%`}></span></span>
+    <span class="value">${fixed(v)}</span>`;
+  return html`
+    <ul class="class-bars" aria-label="Precision, recall and F1 per class">
+      ${classes.map(
+        (c) => html`<li data-label=${c.label} data-support=${c.support}>
+          <strong>${c.label}</strong> <span class="muted">${c.support} images${c.inModel ? '' : ' · not in the model'}</span>
+          <div class="triple">${bar('precision', c.precision)}${bar('recall', c.recall)}${bar('F1', c.f1)}</div>
+        </li>`,
+      )}
+    </ul>
+  `;
+}
+
+const W = 320;
+const H = 240;
+const PAD = 32;
+const sx = (x) => PAD + x * (W - 2 * PAD);
+const sy = (y) => H - PAD - y * (H - 2 * PAD);
+
+function Axes({ x, y }) {
+  return html`
+    <line x1=${sx(0)} y1=${sy(0)} x2=${sx(1)} y2=${sy(0)} stroke="currentColor" />
+    <line x1=${sx(0)} y1=${sy(0)} x2=${sx(0)} y2=${sy(1)} stroke="currentColor" />
+    ${[0, 0.5, 1].map(
+      (t) => html`
+        <text x=${sx(t)} y=${sy(0) + 14} text-anchor="middle" font-size="10">${t}</text>
+        <text x=${sx(0) - 6} y=${sy(t) + 3} text-anchor="end" font-size="10">${t}</text>`,
+    )}
+    <text x=${sx(0.5)} y=${H - 4} text-anchor="middle" font-size="11">${x}</text>
+    <text x="10" y=${sy(0.5)} font-size="11" transform=${`rotate(-90 10 ${sy(0.5)})`} text-anchor="middle">${y}</text>
+  `;
+}
+
+function Reliability({ bins }) {
+  return html`
+    <svg class="chart reliability" viewBox=${`0 0 ${W} ${H}`} role="img" aria-label="Accuracy against mean score per score bin">
+      <${Axes} x="top-1 score" y="accuracy" />
+      <line x1=${sx(0)} y1=${sy(0)} x2=${sx(1)} y2=${sy(1)} stroke="#999" stroke-dasharray="4 3" />
+      ${bins
+        .filter((b) => b.images > 0)
+        .map(
+          (
+            b,
+          ) => html`<rect class="bin" data-from=${b.from} data-images=${b.images} data-accuracy=${b.accuracy}
+            x=${sx(b.from) + 1} width=${sx(b.to) - sx(b.from) - 2} y=${sy(b.accuracy)} height=${sy(0) - sy(b.accuracy)}
+            fill="var(--bar)" opacity="0.8"><title>${`${b.from.toFixed(1)}–${b.to.toFixed(1)}: ${b.images} images, mean score ${fixed(b.meanScore)}, accuracy ${pctOrDash(b.accuracy)}`}</title></rect>`,
+        )}
+    </svg>
+  `;
+}
+
+function ThresholdCurve({ rows }) {
+  const points = (pick) =>
+    rows
+      .filter((r) => pick(r) !== null)
+      .map((r) => `${sx(r.minScore)},${sy(pick(r))}`)
+      .join(' ');
+  return html`
+    <svg class="chart thresholds" viewBox=${`0 0 ${W} ${H}`} role="img" aria-label="Accuracy and share of images kept against the minimum score">
+      <${Axes} x="minimum score" y="" />
+      <polyline class="accuracy" points=${points((r) => r.accuracy)} fill="none" stroke="var(--ok)" stroke-width="2" />
+      <polyline class="share" points=${points((r) => r.share)} fill="none" stroke="var(--bar)" stroke-width="2" stroke-dasharray="5 3" />
+      ${rows
+        .filter((r) => r.accuracy !== null)
+        .map(
+          (r) =>
+            html`<circle class="point" data-min-score=${r.minScore} data-share=${r.share} data-accuracy=${r.accuracy ?? ''} cx=${sx(r.minScore)} cy=${sy(r.accuracy ?? 0)} r="2.5" fill="var(--ok)"><title>${`≥ ${r.minScore}: ${pctOrDash(r.share)} of the images, accuracy ${pctOrDash(r.accuracy)}`}</title></circle>`,
+        )}
+    </svg>
+    <p class="muted"><span class="legend ok">━ accuracy</span> <span class="legend share">╍ share of images kept</span></p>
   `;
 }
 
