@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { waitForResults } from '../../shared/labeling/wait-for-results.ts';
 import { readManifest } from '../../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
+import { chromiumPath } from '../helpers/chromium.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
 
 const SAMPLES = join(PACKAGE_ROOT, 'models', 'fashion-efficientnet', 'samples');
@@ -33,19 +33,6 @@ const PAGE_SIZE = 5;
  * tree clean; `UI_SCREENSHOTS=docs/screenshots` refreshes the README's pictures.
  */
 const SCREENSHOTS = process.env.UI_SCREENSHOTS ? join(PACKAGE_ROOT, process.env.UI_SCREENSHOTS) : undefined;
-
-/** Debian's chromium (apt-get install chromium); playwright-core never downloads a browser. */
-function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  const found = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-  if (!found) {
-    throw new Error(
-      'the results-page tests need a Chromium: none at /usr/bin/chromium or /usr/bin/chromium-browser ' +
-        '(or CHROMIUM_PATH). Install it with "apt-get install -y chromium" (.ci/run does where it is missing).',
-    );
-  }
-  return found;
-}
 
 describe('labeler ui in a real browser (headless chromium) against a local stack', () => {
   let dataDir: string;

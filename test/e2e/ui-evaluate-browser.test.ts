@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import type { Evaluation } from '../../shared/labeling/evaluate.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
+import { chromiumPath } from '../helpers/chromium.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
 
@@ -20,14 +20,6 @@ const PREFIX = 'eval-ui/';
 const IMAGES = 30;
 /** Not an image, with a truth label: the job's failed one, in the (none) column. */
 const BROKEN = 'test-00005.png';
-
-function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  const found = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-  if (!found)
-    throw new Error('the results-page tests need a Chromium at /usr/bin/chromium (or CHROMIUM_PATH)');
-  return found;
-}
 
 describe('the results page shows a job evaluated against truth (headless chromium)', () => {
   let dataDir: string;

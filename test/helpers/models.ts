@@ -54,7 +54,7 @@ print(json.dumps(out))
   } catch (error) {
     assert.fail(
       `these tests need torch and torchvision under /usr/bin/python3 (apt-get install -y python3-torch ` +
-        `python3-torchvision python3-onnx; .ci/run installs them): ${(error as Error).message}`,
+        `python3-torchvision python3-onnx; npm test installs them: test/install-prerequisites.sh): ${(error as Error).message}`,
     );
   }
 }
