@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IgnoreMode } from 'aws-cdk-lib';
@@ -88,4 +89,18 @@ export class LabelerImage {
   gpuImage(): ContainerImage {
     return ecs.ContainerImage.fromAsset(REPO_ROOT, this.assetOptions('gpu'));
   }
+}
+
+/** The sha256 the GPU image checks its CUDA provider download against (docs/DEPLOY.md). */
+export const CUDA_PROVIDER_SHA256 = 'functions/cuda-provider.sha256';
+
+/**
+ * Whether that file holds a real digest: it is committed as a placeholder (all zeros) where no
+ * network could reach the package, and the GPU image build then stops at the check.
+ */
+export function cudaProviderPinned(): boolean {
+  const lines = readFileSync(join(REPO_ROOT, CUDA_PROVIDER_SHA256), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+  return lines.length > 0 && lines.every((line) => /^[0-9a-f]{64}\s/.test(line) && !/^0{64}\s/.test(line));
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -12,7 +12,7 @@ import { Monitoring } from './constructs/monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
 import { Queues } from './constructs/queues.ts';
 import { Storage } from './constructs/storage.ts';
-import { LabelerImage } from './image.ts';
+import { CUDA_PROVIDER_SHA256, cudaProviderPinned, LabelerImage } from './image.ts';
 
 export interface LabelerStackProps extends StackProps {
   /**
@@ -135,6 +135,15 @@ export class LabelerStack extends Stack {
               props.gpuInstanceTypes ?? (props.gpuInstanceType ? [props.gpuInstanceType] : undefined),
             spot: props.gpuSpot,
           });
+    if (this.gpuWorkers && !cudaProviderPinned()) {
+      // Said at synthesis, not an hour into a Docker build: the GPU image needs the real digest.
+      Annotations.of(this.gpuWorkers).addWarningV2(
+        'labeler:cuda-provider-unpinned',
+        `${CUDA_PROVIDER_SHA256} holds a placeholder: the GPU image build stops at its checksum. ` +
+          'Run "sh functions/cuda-provider-sha256.sh" (it needs the network) and commit the file, ' +
+          'or deploy with -c gpuWorkers=false (docs/DEPLOY.md, "The CUDA provider checksum").',
+      );
+    }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [

@@ -13,6 +13,7 @@ import {
 } from '../../infra/constructs/gpu-workers.ts';
 import { GPU_WITHOUT_CUDA_METRIC, METRIC_NAMESPACE } from '../../infra/constructs/monitoring.ts';
 import { createApp } from '../../infra/create-app.ts';
+import { cudaProviderPinned } from '../../infra/image.ts';
 import {
   ALARMS,
   CLASSIFY,
@@ -107,6 +108,16 @@ describe('alarms reach a person', () => {
     assert.equal(warnings.length, 1);
     otherTemplate.resourceCountIs('AWS::SNS::Topic', 1);
     otherTemplate.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('warns at synthesis, with GPU workers, while the CUDA provider digest is a placeholder', () => {
+    const warnings = Annotations.fromStack(other.stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('cuda-provider.sha256 holds a placeholder'),
+    );
+    // The committed file decides: a real digest silences it.
+    assert.equal(warnings.length, cudaProviderPinned() ? 0 : 1);
+    assert.equal(other.stack.gpuWorkers !== undefined, true, 'this synthesis has GPU workers');
   });
 
   it('alarms on the age of the oldest message of both queues', () => {
