@@ -1,8 +1,5 @@
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
-import { createJobsService } from '../shared/aws/jobs-service.ts';
-import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
@@ -19,14 +16,20 @@ import {
   readTruthPath,
   TruthSet,
 } from '../shared/labeling/ground-truth.ts';
-import { jobLocation } from '../shared/labeling/job-location.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { signalStatus, stdoutWritten } from './output.ts';
-import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import {
+  openStack,
+  prefixLocation,
+  STACK_HELP,
+  STACK_OPTIONS,
+  type StackConnection,
+  selectionPortsOf,
+} from './stack.ts';
 
 export const EVALUATE_HELP = `Usage: labeler evaluate (--job <id> | --prefix <p> | --results <file|->) --truth <t>
                         [--format table|json|markdown] [--min-accuracy <a>]
@@ -126,17 +129,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     values['min-accuracy'] === undefined
       ? undefined
       : unitInterval(values['min-accuracy'], '--min-accuracy', 1);
-  if (by === 'prefix') {
-    try {
-      jobLocation(
-        { bucket: values.bucket, prefix: values.prefix as string },
-        'bucket-checked-once-connected',
-      );
-    } catch (error) {
-      if (error instanceof LabelerError) throw new UsageError(`[${error.code}] ${error.message}`);
-      throw error;
-    }
-  }
+  if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 
   // Ctrl-C while reading: nothing was printed yet, so nothing is half printed.
   const onSignal = (signal: NodeJS.Signals) => {
@@ -184,20 +177,8 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const selection: ExportSelection =
         by === 'job'
           ? { by, jobId: values.job as string }
-          : {
-              by,
-              model,
-              ...jobLocation(
-                { bucket: values.bucket, prefix: values.prefix as string },
-                s.resources.imagesBucket,
-              ),
-            };
-      const names = jobsResourcesOf(s.resources);
-      const ports = {
-        results: new DynamoResultsStore(s.clients.db, s.resources.resultsTable),
-        jobs: createJobsService(s.clients, names, model, s.region),
-        listPage: createPlanPorts(s.clients, names, model, s.region).listPage,
-      };
+          : { by, model, ...prefixLocation(values, s.resources.imagesBucket) };
+      const ports = selectionPortsOf(s, model);
       const tally = {
         withoutResult: 0,
         onMissing: (image: { bucket: string; key: string }) => evaluator.addMissing(image),

@@ -1,7 +1,4 @@
 import { extname } from 'node:path';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
-import { createJobsService } from '../shared/aws/jobs-service.ts';
-import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
@@ -16,7 +13,6 @@ import {
   type ExportFormat,
   encodeResults,
 } from '../shared/labeling/export-formats.ts';
-import { jobLocation } from '../shared/labeling/job-location.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
@@ -30,7 +26,7 @@ import {
   stdoutDestination,
 } from './export-destination.ts';
 import { count, signalStatus } from './output.ts';
-import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS } from './stack.ts';
+import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
                       --format jsonl|csv|parquet --out <file|s3://bucket/key|->
@@ -129,16 +125,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     );
   }
 
-  // An s3://bucket/prefix URL as --prefix is the bucket and prefix, as in "jobs start".
-  const where = (defaultBucket: string) => {
-    try {
-      return jobLocation({ bucket: values.bucket, prefix: values.prefix as string }, defaultBucket);
-    } catch (error) {
-      if (error instanceof LabelerError) throw new UsageError(`[${error.code}] ${error.message}`);
-      throw error;
-    }
-  };
-  if (by === 'prefix') where('bucket-checked-once-connected');
+  if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 
   const stack = await openStack(values);
   try {
@@ -147,14 +134,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
       by === 'label'
         ? { by, model, label: values.label as string, minScore }
         : by === 'prefix'
-          ? { by, model, ...where(resources.imagesBucket) }
+          ? { by, model, ...prefixLocation(values, resources.imagesBucket) }
           : { by, jobId: values.job as string };
-    const names = jobsResourcesOf(resources);
-    const ports: ExportPorts = {
-      results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),
-      jobs: createJobsService(stack.clients, names, model, stack.region),
-      listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
-    };
+    const ports = selectionPortsOf(stack, model);
     const destination: Destination =
       out === '-'
         ? stdoutDestination()

@@ -1,13 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
-import { createJobsService } from '../shared/aws/jobs-service.ts';
-import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { LabelerError } from '../shared/errors.ts';
-import { type ExportPorts, type ExportSelection, selectResults } from '../shared/labeling/export.ts';
-import { jobLocation } from '../shared/labeling/job-location.ts';
+import { type ExportSelection, selectResults } from '../shared/labeling/export.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import {
   fiftyOneLabels,
@@ -27,7 +23,14 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { type Destination, fileDestination } from './export-destination.ts';
 import { count, signalStatus } from './output.ts';
-import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import {
+  openStack,
+  prefixLocation,
+  STACK_HELP,
+  STACK_OPTIONS,
+  type StackConnection,
+  selectionPortsOf,
+} from './stack.ts';
 
 /** Presigned image URLs last this long by default; S3's SigV4 maximum is 7 days. */
 const DEFAULT_URL_EXPIRY_S = 604800;
@@ -139,27 +142,16 @@ async function reviewExport(argv: string[]): Promise<number> {
 
   const bundle = await loadModelBundle(resolveModelDir(values.model));
   const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
-  const where = (defaultBucket: string) => {
-    try {
-      return jobLocation({ bucket: values.bucket, prefix: values.prefix as string }, defaultBucket);
-    } catch (error) {
-      if (error instanceof LabelerError) throw new UsageError(`[${error.code}] ${error.message}`);
-      throw error;
-    }
-  };
-  if (by === 'prefix') where('bucket-checked-once-connected');
+  if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 
   const stack = await openStack(values);
   try {
     const { resources } = stack;
     const selection: ExportSelection =
-      by === 'prefix' ? { by, model, ...where(resources.imagesBucket) } : { by, jobId: values.job as string };
-    const names = jobsResourcesOf(resources);
-    const ports: ExportPorts = {
-      results: new DynamoResultsStore(stack.clients.db, resources.resultsTable),
-      jobs: createJobsService(stack.clients, names, model, stack.region),
-      listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
-    };
+      by === 'prefix'
+        ? { by, model, ...prefixLocation(values, resources.imagesBucket) }
+        : { by, jobId: values.job as string };
+    const ports = selectionPortsOf(stack, model);
     const configPath = `${out.replace(/\.json$/i, '')}.config.xml`;
     const destinations: Destination[] = [];
     return await untilSignal(

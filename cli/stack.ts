@@ -4,10 +4,15 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { findRunningStack } from '../local/endpoints.ts';
 import type { LocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
-import type { JobsResources } from '../shared/aws/jobs-service.ts';
+import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
+import { createJobsService, type JobsResources } from '../shared/aws/jobs-service.ts';
+import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
 import { LabelerError } from '../shared/errors.ts';
+import type { ExportPorts } from '../shared/labeling/export.ts';
+import { jobLocation } from '../shared/labeling/job-location.ts';
+import type { ModelRef } from '../shared/labeling/results.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
@@ -221,6 +226,32 @@ export function jobsResourcesOf(resources: StackResources): JobsResources {
     bulkQueueUrl: resources.queueUrls.bulk,
     readableBuckets: resources.readableBuckets,
   };
+}
+
+/** What reading a selection of results (a job's, a prefix's) needs on a stack: export, evaluate, review. */
+export function selectionPortsOf(stack: StackConnection, model: ModelRef): ExportPorts {
+  const names = jobsResourcesOf(stack.resources);
+  return {
+    results: new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable),
+    jobs: createJobsService(stack.clients, names, model, stack.region),
+    listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
+  };
+}
+
+/**
+ * `--bucket` and `--prefix` as the bucket and folder a command reads (an s3:// URL as
+ * --prefix names both, as in "jobs start"); a refusal is the user's usage error.
+ */
+export function prefixLocation(
+  values: { bucket?: string | undefined; prefix?: string | undefined },
+  defaultBucket: string,
+): { bucket: string; prefix: string } {
+  try {
+    return jobLocation({ bucket: values.bucket, prefix: values.prefix ?? '' }, defaultBucket);
+  } catch (error) {
+    if (error instanceof LabelerError) throw new UsageError(`[${error.code}] ${error.message}`);
+    throw error;
+  }
 }
 
 function destroy(clients: AwsClients): void {

@@ -1,22 +1,26 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LabelerError } from '../errors.ts';
+import { csvRows } from './ground-truth.ts';
 
 /** Reads a `file,label` CSV (header row first) into a map from file name to true label. */
 export async function readExpectedLabels(csvPath: string): Promise<Map<string, string>> {
   const text = await readFile(csvPath, 'utf8').catch((cause: unknown) => {
     throw new LabelerError('file/not-found', `${csvPath} cannot be read`, { cause });
   });
-  const rows = text.split(/\r?\n/).filter((line) => line.trim() !== '');
-  const header = rows.shift()?.split(',');
+  // The same CSV reading as ground truth (evaluate --truth): quoted fields, CRLF, a BOM.
+  const rows = csvRows(text);
+  const header = rows.shift();
   if (header?.[0] !== 'file' || header[1] !== 'label') {
     throw new LabelerError('csv/invalid', `${csvPath} must start with the header "file,label"`);
   }
   const expected = new Map<string, string>();
   for (const row of rows) {
-    const comma = row.indexOf(',');
-    if (comma <= 0) throw new LabelerError('csv/invalid', `${csvPath}: malformed row "${row}"`);
-    expected.set(row.slice(0, comma), row.slice(comma + 1).replace(/^"(.*)"$/, '$1'));
+    const [file, label] = row;
+    if (!file || label === undefined) {
+      throw new LabelerError('csv/invalid', `${csvPath}: malformed row "${row.join(',')}"`);
+    }
+    expected.set(file, label);
   }
   return expected;
 }
