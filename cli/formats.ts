@@ -1,4 +1,4 @@
-import { spreadsheetSafe } from '../shared/labeling/export-formats.ts';
+import { csvLine } from '../shared/csv.ts';
 import { oneOf } from './args.ts';
 
 /** How a command prints rows: JSON Lines for programs (the default), a table or CSV for people. */
@@ -25,8 +25,10 @@ export function rowFormat<const T extends RowFormat>(
 }
 
 /**
- * Writes rows in the chosen format. JSON Lines stream one line per row; a table needs
- * every row for its column widths, so it is written when the rows end.
+ * Writes rows in the chosen format. JSON Lines stream one line per row, CSV one record
+ * per row through the code base's one CSV writer (shared/csv.ts, as `labeler export`
+ * writes it); a table needs every row for its column widths, so it is written when the
+ * rows end.
  */
 export class RowWriter<T> {
   readonly #format: RowFormat;
@@ -52,37 +54,21 @@ export class RowWriter<T> {
   write(row: T): void {
     if (this.#format === 'jsonl') this.#out(`${JSON.stringify(this.#json(row))}\n`);
     else if (this.#format === 'csv') {
-      if (!this.#started) this.#out(`${csvLine(this.#columns.map((c) => c.header))}\n`);
-      this.#out(`${csvLine(this.#columns.map((c) => c.value(row)))}\n`);
+      if (!this.#started) this.#out(csvLine(this.#columns.map((c) => c.header)));
+      this.#out(csvLine(this.#columns.map((c) => c.value(row))));
     } else this.#held.push(row);
     this.#started = true;
   }
 
   /** Ends the output: the table, or a CSV header alone when there were no rows. */
   end(): void {
-    if (this.#format === 'csv' && !this.#started)
-      this.#out(`${csvLine(this.#columns.map((c) => c.header))}\n`);
+    if (this.#format === 'csv' && !this.#started) this.#out(csvLine(this.#columns.map((c) => c.header)));
     if (this.#format === 'table') this.#out(formatTable(this.#columns, this.#held));
   }
 }
 
 function cellText(value: string | number | undefined): string {
   return value === undefined ? '' : String(value);
-}
-
-/**
- * RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
- * Text that a spreadsheet would run as a formula (`=cmd|calc.png`) gets a leading single
- * quote and is quoted (`spreadsheetSafe`, as `labeler export` writes it); numbers are kept.
- */
-export function csvLine(fields: ReadonlyArray<string | number | undefined>): string {
-  return fields
-    .map((field) => {
-      if (typeof field !== 'string') return cellText(field);
-      const { text, neutralised } = spreadsheetSafe(field);
-      return neutralised || /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-    })
-    .join(',');
 }
 
 /** Aligned columns separated by two spaces, each cell on one line and cut to its column's width. */

@@ -1,5 +1,6 @@
 import type { SchemaElement } from 'hyparquet';
 import { ByteWriter, parquetWriteRows } from 'hyparquet-writer';
+import { csvLine } from '../csv.ts';
 import type { Label } from '../model/classifier.ts';
 import { type ImageResult, printedResult } from './results.ts';
 
@@ -164,36 +165,6 @@ function csvFields(row: PrintedRow): Array<string | number | undefined> {
     row.jobId,
     row.labeledAt,
   ];
-}
-
-/** Leading characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection). */
-const FORMULA_START = /^[=+\-@\t\r]/;
-
-/**
- * A text cell as a spreadsheet should show it: one that starts with `=`, `+`, `-`, `@`,
- * a tab or a carriage return (a key such as `=cmd|calc.png`) gets a leading single quote,
- * as OWASP recommends, so Excel, LibreOffice and Sheets read it as text, never run it.
- * Numbers are never touched. Both CSV writers (`export`, `query --format csv`) use it.
- */
-export function spreadsheetSafe(text: string): { text: string; neutralised: boolean } {
-  return FORMULA_START.test(text) ? { text: `'${text}`, neutralised: true } : { text, neutralised: false };
-}
-
-/**
- * One RFC 4180 record: a field is quoted when it holds a quote, comma, CR or LF, or
- * starts or ends with a space (which some readers trim), or was neutralised as a
- * formula (`spreadsheetSafe`), quotes doubled inside; an absent value is an empty
- * field. Records end with CRLF, as the RFC has them.
- */
-export function csvLine(fields: ReadonlyArray<string | number | undefined>): string {
-  return `${fields
-    .map((field) => {
-      if (field === undefined) return '';
-      if (typeof field === 'number') return String(field);
-      const { text, neutralised } = spreadsheetSafe(field);
-      return neutralised || /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-    })
-    .join(',')}\r\n`;
 }
 
 /** A ByteWriter that hands each row group's bytes to the sink instead of keeping the file. */

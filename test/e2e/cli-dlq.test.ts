@@ -115,7 +115,7 @@ describe('labeler dlq on the local stack: listed without being consumed, redrive
     // The results, through the signed query API, in the formats for people.
     const csv = await cli('query', 'image', KEYS[0] as string, '--format', 'csv');
     assert.equal(csv.code, 0, csv.stderr);
-    const [header, row, ...more] = csv.stdout.trimEnd().split('\n');
+    const [header, row, ...more] = csv.stdout.trimEnd().split('\r\n');
     assert.equal(
       header,
       'bucket,key,eTag,model,modelVersion,status,label,score,labels,errorCode,errorMessage,jobId,labeledAt',

@@ -6,12 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../../cli/args.ts';
 import { exportCommand } from '../../cli/export-command.ts';
 import { fileDestination } from '../../cli/export-destination.ts';
-import {
-  CSV_COLUMNS,
-  csvLine,
-  type ExportFormat,
-  encodeResults,
-} from '../../shared/labeling/export-formats.ts';
+import { csvLine } from '../../shared/csv.ts';
+import { CSV_COLUMNS, type ExportFormat, encodeResults } from '../../shared/labeling/export-formats.ts';
 import { type ImageResult, printedResult } from '../../shared/labeling/results.ts';
 import { csvObjects, parquetRows, parseCsv, printedFromCsv } from '../helpers/export-readers.ts';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Column, csvLine, formatTable, RowWriter, truncate } from '../../cli/formats.ts';
+import { type Column, formatTable, RowWriter, truncate } from '../../cli/formats.ts';
+import { csvLine } from '../../shared/csv.ts';
 
 type Row = { key: string; score: number };
 const columns: Column<Row>[] = [
@@ -17,27 +18,27 @@ function written(format: 'jsonl' | 'table' | 'csv', rows: Row[]): string {
 }
 
 describe('row formats: csv quoting, aligned tables cut to width', () => {
-  it('quotes CSV fields with commas, quotes and line breaks, and doubles their quotes', () => {
+  it('writes CSV with the one writer: quotes commas, quotes, line breaks and edge spaces, CRLF record ends', () => {
     assert.equal(
-      csvLine(['plain', 'a,b', 'say "hi"', 'two\nlines', '']),
-      'plain,"a,b","say ""hi""","two\nlines",',
+      csvLine(['plain', 'a,b', 'say "hi"', 'two\nlines', ' lead', '']),
+      'plain,"a,b","say ""hi""","two\nlines"," lead",\r\n',
     );
     assert.equal(
       written('csv', [{ key: 'images/a,b.png', score: 0.5 }]),
-      'key,score\n"images/a,b.png",0.50\n',
+      'key,score\r\n"images/a,b.png",0.50\r\n',
     );
-    assert.equal(written('csv', []), 'key,score\n', 'a header even with no rows');
+    assert.equal(written('csv', []), 'key,score\r\n', 'a header even with no rows');
   });
 
   it('neutralises cells a spreadsheet would run as formulas (OWASP): a leading quote, then quoted', () => {
     assert.equal(
       csvLine(['=cmd|calc.png', '+1', '-2', '@SUM(A1)', '\tx', '\rx', 'a=b', '']),
-      `"'=cmd|calc.png","'+1","'-2","'@SUM(A1)","'\tx","'\rx",a=b,`,
+      `"'=cmd|calc.png","'+1","'-2","'@SUM(A1)","'\tx","'\rx",a=b,\r\n`,
     );
-    assert.equal(csvLine([-1, 0.5]), '-1,0.5', 'numbers are kept');
+    assert.equal(csvLine([-1, 0.5]), '-1,0.5\r\n', 'numbers are kept');
     assert.equal(
       written('csv', [{ key: '=HYPERLINK("http://x")', score: 0.5 }]),
-      `key,score\n"'=HYPERLINK(""http://x"")",0.50\n`,
+      `key,score\r\n"'=HYPERLINK(""http://x"")",0.50\r\n`,
     );
   });
 
