@@ -3,10 +3,11 @@ import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy
 import { createImageLabeler } from '../shared/labeling/create-labeler.ts';
 import type { LabelOutcome } from '../shared/labeling/image-labeler.ts';
 import { type LocalFile, listFiles, readLocalFile } from '../shared/labeling/local-files.ts';
+import { printedOutcome } from '../shared/labeling/result-contract.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
-import { count, printedLabels, reportAccuracy } from './output.ts';
+import { count, reportAccuracy } from './output.ts';
 import { Progress } from './progress.ts';
 
 export const LABEL_HELP = `Usage: labeler label <file or folder>... [options]
@@ -118,15 +119,9 @@ export async function labelCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A file's row: `file`, then the outcome as a stored result prints it (the result contract). */
 export function jsonRow(file: string, outcome: LabelOutcome): Record<string, unknown> {
-  if (outcome.status === 'ok') {
-    return {
-      file,
-      status: 'ok',
-      labels: printedLabels(outcome.labels),
-    };
-  }
-  return { file, status: 'failed', error: outcome.error };
+  return { file, ...printedOutcome(outcome) };
 }
 
 function tableRow(file: string, outcome: LabelOutcome): string {

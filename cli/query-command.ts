@@ -1,4 +1,5 @@
 import { LabelerError } from '../shared/errors.ts';
+import { RESULT_QUERY_COLUMNS } from '../shared/labeling/result-contract.ts';
 import {
   type ImageResult,
   type LabelHit,
@@ -123,34 +124,8 @@ export async function queryCommand(argv: string[]): Promise<number> {
   }
 }
 
-const topOf = (r: ImageResult) => r.labels[0];
-
-const RESULT_COLUMNS: readonly Column<ImageResult>[] = [
-  { header: 'bucket', value: (r) => r.bucket, maxWidth: 24 },
-  { header: 'key', value: (r) => r.key, keep: 'end', maxWidth: 48 },
-  { header: 'eTag', value: (r) => r.eTag, maxWidth: 12 },
-  { header: 'model', value: (r) => r.model.id, maxWidth: 24 },
-  { header: 'modelVersion', value: (r) => r.model.version, maxWidth: 12 },
-  { header: 'status', value: (r) => r.status },
-  { header: 'label', value: (r) => topOf(r)?.label, maxWidth: 24 },
-  {
-    header: 'score',
-    value: (r) => {
-      const top = topOf(r);
-      return top ? printedScore(top.score).toFixed(6) : undefined;
-    },
-    align: 'right',
-  },
-  {
-    header: 'labels',
-    value: (r) => r.labels.map((l) => `${l.label}:${printedScore(l.score).toFixed(6)}`).join(' '),
-    maxWidth: 40,
-  },
-  { header: 'errorCode', value: (r) => r.error?.code, maxWidth: 28 },
-  { header: 'errorMessage', value: (r) => r.error?.message, maxWidth: 40 },
-  { header: 'jobId', value: (r) => r.jobId, maxWidth: 24 },
-  { header: 'labeledAt', value: (r) => r.labeledAt },
-];
+/** A result's columns come from the result contract, as `labeler export`'s do. */
+const RESULT_COLUMNS: readonly Column<ImageResult>[] = RESULT_QUERY_COLUMNS;
 
 /** What a person reads in a terminal: the CSV's columns less the ones only a program wants. */
 const RESULT_TABLE = RESULT_COLUMNS.filter(

@@ -10,6 +10,7 @@ import {
 import { LabelerError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobOutcome } from '../labeling/jobs.ts';
+import { resultAttributes, resultFromAttributes } from '../labeling/result-contract.ts';
 import type {
   ImageResult,
   LabelHit,
@@ -472,20 +473,8 @@ function toItem(r: ImageResult): Record<string, unknown> {
     [PK]: imagePk(r.bucket, r.key),
     [SK]: modelSk(r.model),
     type: 'result',
-    bucket: r.bucket,
-    key: r.key,
-    eTag: r.eTag,
-    size: r.size,
+    ...resultAttributes(r),
     sequencer: paddedSequencer(r.sequencer),
-    modelId: r.model.id,
-    modelVersion: r.model.version,
-    status: r.status,
-    labels: r.labels.map((l) => ({ label: l.label, score: l.score })),
-    ...(r.error ? { errorCode: r.error.code, errorMessage: r.error.message } : {}),
-    ...(r.width ? { width: r.width, height: r.height, format: r.format } : {}),
-    ...(r.jobId ? { jobId: r.jobId } : {}),
-    timings: r.timings,
-    labeledAt: r.labeledAt,
   };
 }
 
@@ -505,26 +494,7 @@ function labelItem(r: ImageResult, label: Label, rank: number): Record<string, u
 }
 
 function fromItem(item: Record<string, unknown>): ImageResult {
-  const labels = (item.labels as Label[] | undefined) ?? [];
-  return {
-    bucket: String(item.bucket),
-    key: String(item.key),
-    eTag: String(item.eTag),
-    size: Number(item.size ?? 0),
-    sequencer: String(item.sequencer ?? '0'),
-    model: { id: String(item.modelId), version: String(item.modelVersion) },
-    status: item.status === 'ok' ? 'ok' : 'failed',
-    labels: labels.map((l) => ({ label: String(l.label), score: Number(l.score) })),
-    ...(item.errorCode
-      ? { error: { code: String(item.errorCode), message: String(item.errorMessage ?? '') } }
-      : {}),
-    ...(item.width
-      ? { width: Number(item.width), height: Number(item.height), format: String(item.format) }
-      : {}),
-    ...(item.jobId ? { jobId: String(item.jobId) } : {}),
-    timings: item.timings as ImageResult['timings'],
-    labeledAt: String(item.labeledAt),
-  };
+  return resultFromAttributes(item);
 }
 
 /** DynamoDB refuses a partition key over 2048 bytes with a ValidationException; refuse it first, as the caller's error. */

@@ -6,6 +6,7 @@ import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
 import { isCancelled, type JobLedger } from './jobs.ts';
+import { resultLine } from './result-contract.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
 
@@ -514,17 +515,7 @@ export function exportKey(model: ModelRef, labeledAt: string, written: readonly 
   return `${RESULTS_PREFIX}/model=${model.id}/date=${labeledAt.slice(0, 10)}/${hash.digest('hex').slice(0, 32)}.jsonl`;
 }
 
+/** The line the results bucket holds for a result (the contract's `stored` line, the Athena table's row). */
 export function exportLine(r: ImageResult): Record<string, unknown> {
-  return {
-    bucket: r.bucket,
-    key: r.key,
-    eTag: r.eTag,
-    model: r.model.id,
-    modelVersion: r.model.version,
-    status: r.status,
-    labels: r.labels,
-    ...(r.error ? { error: r.error } : {}),
-    ...(r.jobId ? { jobId: r.jobId } : {}),
-    labeledAt: r.labeledAt,
-  };
+  return resultLine(r, 'stored');
 }

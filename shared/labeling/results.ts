@@ -1,29 +1,14 @@
-import type { Label } from '../model/classifier.ts';
-import type { Timings } from './image-labeler.ts';
+import { type ImageResult, printedScore } from './result-contract.ts';
+
+// The result's fields and printed shapes live in the result contract; importers of this
+// module's names keep working.
+export type { ImageResult } from './result-contract.ts';
+export { printedLabels, printedResult, printedScore } from './result-contract.ts';
 
 /** The model a result was produced by; results are kept per (image, model id and version). */
 export interface ModelRef {
   readonly id: string;
   readonly version: string;
-}
-
-/** One labeled (or failed) image: the unit stored in DynamoDB and exported to S3. */
-export interface ImageResult {
-  readonly bucket: string;
-  readonly key: string;
-  readonly eTag: string;
-  readonly size: number;
-  readonly sequencer: string;
-  readonly model: ModelRef;
-  readonly status: 'ok' | 'failed';
-  readonly labels: readonly Label[];
-  readonly error?: { readonly code: string; readonly message: string };
-  readonly width?: number;
-  readonly height?: number;
-  readonly format?: string;
-  readonly jobId?: string;
-  readonly timings: Timings;
-  readonly labeledAt: string;
 }
 
 export interface LabelHit {
@@ -98,34 +83,6 @@ export interface ExportStore {
 
 export function imageId(ref: { bucket: string; key: string }): string {
   return `${ref.bucket}/${ref.key}`;
-}
-
-/** A score as every printed result carries it: six decimals, enough to rank, without float noise. */
-export function printedScore(score: number): number {
-  return Math.round(score * 1e6) / 1e6;
-}
-
-/** Labels as the JSON Lines contract prints them (`label`, `local run`, `query`). */
-export function printedLabels(labels: readonly Label[]): Label[] {
-  return labels.map((l) => ({ label: l.label, score: printedScore(l.score) }));
-}
-
-/**
- * A stored result as the CLI prints it, one JSON line: `labels` when ok, `error` when
- * failed, as `labeler label` prints a file's outcome.
- */
-export function printedResult(r: ImageResult): Record<string, unknown> {
-  return {
-    bucket: r.bucket,
-    key: r.key,
-    eTag: r.eTag,
-    model: r.model.id,
-    modelVersion: r.model.version,
-    status: r.status,
-    ...(r.status === 'ok' ? { labels: printedLabels(r.labels) } : { error: r.error }),
-    ...(r.jobId ? { jobId: r.jobId } : {}),
-    labeledAt: r.labeledAt,
-  };
 }
 
 /** One by-label query hit as the CLI prints it. */

@@ -6,6 +6,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { createClassifyDeps } from '../../shared/aws/classify-handler.ts';
 import { type ClassifyDeps, classifyRecords } from '../../shared/labeling/classify-records.ts';
+import { RESULT_ATHENA_COLUMNS, resultLine } from '../../shared/labeling/result-contract.ts';
 import { RESULTS_LINES_TABLE } from '../../shared/labeling/results-table.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { RESULTS_PREFIX } from '../../shared/settings.ts';
@@ -133,6 +134,18 @@ describe('Athena table over the results JSON Lines: the columns the handler real
     fromLines.delete('model'); // the partition, from the key path
     assert.deepEqual(Object.fromEntries(columns), Object.fromEntries(fromLines));
     assert.ok(!columns.has('model'), 'a partition key cannot also be a data column');
+  });
+
+  it("each line is the result contract's stored line of the result DynamoDB holds, and the columns are the contract's", async () => {
+    for (const { line } of written) {
+      const [result, ...more] = await deps.results.getByImage(String(line.bucket), String(line.key));
+      assert.ok(result && more.length === 0, `one stored result for ${String(line.key)}`);
+      assert.deepEqual(line, JSON.parse(JSON.stringify(resultLine(result, 'stored'))));
+    }
+    assert.deepEqual(
+      glueTable().StorageDescriptor.Columns.map((c) => [c.Name, c.Type]),
+      RESULT_ATHENA_COLUMNS.map((c) => [c.name, c.type]),
+    );
   });
 
   it('partitions model and date are projected onto the key layout the handler writes', () => {
