@@ -19,14 +19,23 @@ export function renderErrorTable(): string {
     ...Object.entries<ErrorSpec>(ERROR_CODE_PATTERNS),
   ];
   const cell = (text: string) => text.replaceAll('|', '\\|');
-  return [
-    '| code | kind | exit | HTTP | meaning |',
-    '| ---- | ---- | ---- | ---- | ------- |',
-    ...rows.map(
-      ([code, spec]) =>
-        `| \`${code}\` | ${spec.kind} | ${spec.exit} | ${spec.http ?? '—'} | ${cell(spec.meaning)} |`,
-    ),
-  ].join('\n');
+  const table = [
+    ['code', 'kind', 'exit', 'HTTP', 'meaning'],
+    ...rows.map(([code, spec]) => [
+      `\`${code}\``,
+      spec.kind,
+      String(spec.exit),
+      String(spec.http ?? '—'),
+      cell(spec.meaning),
+    ]),
+  ];
+  // Padded to the widest cell of each column, as biome formats the README's tables.
+  const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => [...(row[i] ?? '')].length))) ?? [];
+  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  const [head, ...body] = table;
+  return [line(head ?? []), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join(
+    '\n',
+  );
 }
 
 /** `readme` with the text between the markers replaced by the current table. */

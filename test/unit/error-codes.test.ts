@@ -222,13 +222,21 @@ describe('the error code registry (shared/error-codes.ts)', () => {
       'README.md error table is stale: run "npm run docs:errors" and commit README.md',
     );
     const table = renderErrorTable();
+    const rows = new Map(
+      table
+        .split('\n')
+        .map((line) => line.split(' | ').map((cell) => cell.replace(/^\| |\s*\|?$/g, '').trim()))
+        .map((cells) => [cells[0], cells.slice(1)] as const),
+    );
     for (const code of DECLARED) {
       const spec = errorSpec(code);
-      assert.ok(
-        table.includes(`| \`${code}\` | ${spec.kind} | ${spec.exit} | ${spec.http ?? '—'} |`),
+      assert.deepEqual(
+        rows.get(`\`${code}\``),
+        [spec.kind, String(spec.exit), String(spec.http ?? '—'), spec.meaning],
         `${code} has its row in the README`,
       );
     }
+    assert.deepEqual(rows.get('`model/not-found`')?.slice(0, 3), ['start-up', '3', '404']);
     assert.ok(table.includes('`system/<errno>`'), 'the CLI’s system-call code has its row');
   });
 });
