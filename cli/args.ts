@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 
 /**
@@ -10,7 +11,7 @@ export class UsageError extends LabelerError {
   readonly showHelp: boolean;
 
   constructor(message: string, options: { showHelp?: boolean } = {}) {
-    super('cli/usage', message);
+    super(CODE.cli.usage, message);
     this.showHelp = options.showHelp ?? false;
   }
 }

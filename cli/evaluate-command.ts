@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
   DEFAULT_THRESHOLDS,
@@ -151,7 +152,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
           )
         : await readTruthPath(truthArg);
     if (truth.entries.length === 0)
-      throw new LabelerError('truth/empty', `${truth.source} holds no truth labels`);
+      throw new LabelerError(CODE.truth.empty, `${truth.source} holds no truth labels`);
     const evaluator = new Evaluator(bundle.labels, new TruthSet(truth));
 
     if (by === 'results') {
@@ -161,7 +162,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
           ? process.stdin
           : (
               await open(file).catch((cause: NodeJS.ErrnoException) => {
-                throw new LabelerError('results/unreadable', `${file} cannot be read: ${cause.message}`, {
+                throw new LabelerError(CODE.results.unreadable, `${file} cannot be read: ${cause.message}`, {
                   cause,
                 });
               })
@@ -195,7 +196,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     });
     if (report.images === 0) {
       throw new LabelerError(
-        'truth/no-match',
+        CODE.truth.noMatch,
         `no selected image has a truth label in ${truth.source} (${report.withoutTruth} results, ${truth.entries.length} truth labels; e.g. truth key ${JSON.stringify(truth.entries[0]?.key)})`,
       );
     }

@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
   type ExportPorts,
@@ -152,7 +153,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     return await run(format, selection, ports, destination, preflight);
   } catch (error) {
     // The store checks key sizes; an over-long label or prefix is the caller's argument.
-    if (error instanceof LabelerError && error.code === 'query/bad-request') {
+    if (error instanceof LabelerError && error.code === CODE.query.badRequest) {
       throw new UsageError(`[${error.code}] ${error.message}`);
     }
     throw error;

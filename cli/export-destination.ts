@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { toLabelerError } from '../shared/aws/errors.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 
@@ -53,7 +54,7 @@ export async function fileDestination(path: string): Promise<Destination> {
     handle = await open(temporary, 'wx');
   } catch (error) {
     throw new LabelerError(
-      'export/write-failed',
+      CODE.export.writeFailed,
       `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} creating a file in ${dirname(target)}`,
       { cause: error },
     );
@@ -61,7 +62,7 @@ export async function fileDestination(path: string): Promise<Destination> {
   const file = handle;
   let state: 'open' | 'committed' | 'aborted' = 'open';
   const fail = (error: unknown): never => {
-    throw new LabelerError('export/write-failed', `cannot write ${path}: ${(error as Error).message}`, {
+    throw new LabelerError(CODE.export.writeFailed, `cannot write ${path}: ${(error as Error).message}`, {
       cause: error,
     });
   };

@@ -3,6 +3,7 @@ import { createJobsService } from '../shared/aws/jobs-service.ts';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
+import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
 import {
@@ -236,7 +237,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
             ...(auto ? { targetReason: auto.reason } : {}),
             mode,
           })
-          .catch(asUsage('job/invalid-request'));
+          .catch(asUsage(CODE.job.invalidRequest));
         process.stdout.write(format === 'json' ? `${JSON.stringify(printedJob(job))}\n` : `${job.jobId}\n`);
         if (!values.wait) return 0;
         const waited = await waitWithSignals(jobs, job.jobId, timeoutSeconds);
@@ -366,7 +367,7 @@ function locationOf(values: Values, defaultBucket: string): { bucket: string; pr
     );
     return { bucket, prefix: folderPrefix(prefix) };
   } catch (error) {
-    return asUsage('job/invalid-request')(error);
+    return asUsage(CODE.job.invalidRequest)(error);
   }
 }
 
@@ -396,7 +397,7 @@ function readable(bucket: string, connection: JobsConnection): void {
   } catch (error) {
     if (
       error instanceof LabelerError &&
-      ['job/invalid-request', 'job/bucket-not-readable'].includes(error.code)
+      (error.code === CODE.job.invalidRequest || error.code === CODE.job.bucketNotReadable)
     )
       throw new UsageError(`[${error.code}] ${error.message}`);
     throw error;
@@ -404,7 +405,7 @@ function readable(bucket: string, connection: JobsConnection): void {
 }
 
 /** The service refuses a request the user typed: that is a usage error, with its code. */
-function asUsage(code: string) {
+function asUsage(code: ErrorCode) {
   return (error: unknown): never => {
     if (error instanceof LabelerError && error.code === code)
       throw new UsageError(`[${code}] ${error.message}`);
@@ -414,7 +415,7 @@ function asUsage(code: string) {
 
 async function mustGet(jobs: JobsService, jobId: string): Promise<Job> {
   const job = await jobs.get(jobId);
-  if (!job) throw new LabelerError('job/not-found', `no job ${jobId}`);
+  if (!job) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
   return job;
 }
 

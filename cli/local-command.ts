@@ -13,6 +13,7 @@ import {
 } from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { parseS3EventBody } from '../shared/aws/s3-event.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
@@ -203,7 +204,7 @@ async function waitForEarlierDynamoDb(dataDir: string): Promise<void> {
   while (processAlive(earlier) && isDynamoDbLocal(earlier)) {
     if (Date.now() > deadline) {
       throw new LabelerError(
-        'local/already-running',
+        CODE.local.alreadyRunning,
         `DynamoDB Local of an earlier run (pid ${earlier}) still uses ${dataDir}; stop it first`,
       );
     }
@@ -390,7 +391,7 @@ async function runThroughStack(run: Run): Promise<number> {
     return 130;
   }
   throw new LabelerError(
-    'pipeline/timeout',
+    CODE.pipeline.timeout,
     `${pending.length} of ${report.files} files have no result after ${Math.round(run.timeoutMs / 1000)} s ` +
       `(first: ${first}); check the dead-letter queue`,
   );

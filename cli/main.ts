@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { exitStatusOf, systemCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { UsageError } from './args.ts';
@@ -95,12 +96,12 @@ async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof LabelerError) {
       process.stderr.write(`labeler ${name}: [${error.code}] ${error.message}\n`);
-      return error.code.startsWith('model/') ? 3 : 1;
+      return exitStatusOf(error.code);
     }
     // A system call the command did not expect to fail (EACCES, ENOSPC, EADDRINUSE, ...):
     // still one coded line, not a stack trace.
     if (isSystemError(error)) {
-      process.stderr.write(`labeler ${name}: [system/${error.code}] ${error.message}\n`);
+      process.stderr.write(`labeler ${name}: [${systemCode(error.code)}] ${error.message}\n`);
       return 1;
     }
     throw error;

@@ -1,3 +1,4 @@
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { RESULT_QUERY_COLUMNS } from '../shared/labeling/result-contract.ts';
 import {
@@ -115,7 +116,10 @@ export async function queryCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     // The API checks the cursor and the key sizes; both are the caller's arguments.
-    if (error instanceof LabelerError && error.code.startsWith('query/')) {
+    if (
+      error instanceof LabelerError &&
+      (error.code === CODE.query.badRequest || error.code === CODE.query.badCursor)
+    ) {
       throw new UsageError(`[${error.code}] ${error.message}`);
     }
     throw error;
@@ -160,7 +164,7 @@ async function queryJob(
 ): Promise<number> {
   const connection = await connect(values);
   try {
-    if (!(await connection.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+    if (!(await connection.jobs.get(jobId))) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
     let count = 0;
     const out = resultWriter(format);
     for await (const result of connection.jobs.results(jobId)) {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { type ExportSelection, selectResults } from '../shared/labeling/export.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
@@ -260,7 +261,7 @@ async function reviewImport(argv: string[]): Promise<number> {
   try {
     parsed = parseLabelStudioExport(bytes.toString('utf8'), bundle.labels, importedAt);
   } catch (error) {
-    if (error instanceof LabelerError && error.code.startsWith('review/'))
+    if (error instanceof LabelerError && error.code === CODE.review.badExport)
       throw new UsageError(`[${error.code}] ${file}: ${error.message}`);
     throw error;
   }
@@ -303,7 +304,7 @@ async function reviewImport(argv: string[]): Promise<number> {
           )
           .catch((error: unknown) => {
             throw new LabelerError(
-              'review/write-failed',
+              CODE.review.writeFailed,
               `cannot write s3://${bucket}/${key}: ${(error as Error).message}`,
               { cause: error },
             );

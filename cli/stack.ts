@@ -9,6 +9,7 @@ import { createJobsService, type JobsResources } from '../shared/aws/jobs-servic
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
 import { QueryApiClient } from '../shared/aws/query-api-client.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { ExportPorts } from '../shared/labeling/export.ts';
 import { jobLocation } from '../shared/labeling/job-location.ts';
@@ -265,7 +266,7 @@ export function queryApiOf(stack: StackConnection): QueryApiClient {
   const url = stack.resources.queryApiUrl;
   if (!url) {
     throw new LabelerError(
-      'query/no-api',
+      CODE.query.noApi,
       stack.kind === 'local'
         ? 'the running local stack serves no query API (started by an older labeler); restart "labeler local up"'
         : `stack ${stack.name} has no QueryApiUrl output; deploy the current stack`,

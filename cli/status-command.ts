@@ -5,6 +5,7 @@ import {
   type RecentResults,
   readQueueDepth,
 } from '../shared/aws/stack-status.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { type Job, jobTotalDone } from '../shared/labeling/jobs.ts';
 import { readManifest } from '../shared/model/manifest.ts';
@@ -170,7 +171,7 @@ async function part<T>(read: () => Promise<T>): Promise<Part<T>> {
   try {
     return { ok: true, value: await read() };
   } catch (error) {
-    const code = error instanceof LabelerError ? error.code : 'aws/request-failed';
+    const code = error instanceof LabelerError ? error.code : CODE.aws.requestFailed;
     return { ok: false, error: { code, message: errorMessage(error) } };
   }
 }

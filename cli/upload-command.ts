@@ -8,6 +8,7 @@ import {
   type UploadOutcome,
   uploadFiles,
 } from '../shared/aws/upload.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import { mapLimit } from '../shared/labeling/image-labeler.ts';
@@ -351,7 +352,7 @@ async function listEntries(paths: readonly string[], prefix: string): Promise<En
       const first = taken.get(key);
       if (first !== undefined) {
         const error = new LabelerError(
-          'upload/duplicate-key',
+          CODE.upload.duplicateKey,
           `${file.path} would be stored as ${key}, which ${first} already takes; not sent`,
         );
         entries.push({ path: file.path, key, error });
@@ -466,7 +467,7 @@ function uploadExitStatus(report: UploadReport, signal: NodeJS.Signals = 'SIGINT
   if (pending.length > 0) {
     const timeout = Math.round((report.results?.timeoutMs ?? 0) / 1000);
     throw new LabelerError(
-      'pipeline/timeout',
+      CODE.pipeline.timeout,
       `${pending.length} of ${report.files} files have no result after ${timeout} s ` +
         `(first: ${pending.slice(0, 3).join(', ')}); check "labeler status" and the dead-letter queue`,
     );

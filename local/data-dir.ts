@@ -1,13 +1,14 @@
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 
 /** Why a folder cannot hold a local stack's state: `local/bad-data-dir`, one line, no stack trace. */
 export class DataDirError extends LabelerError {
   constructor(dataDir: string, detail: string, cause?: unknown) {
     super(
-      'local/bad-data-dir',
+      CODE.local.badDataDir,
       `--data-dir ${dataDir}: ${detail}; choose a folder you can write (--data-dir <dir>)`,
       cause === undefined ? {} : { cause },
     );

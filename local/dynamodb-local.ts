@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 
 export interface DynamoDbLocal {
@@ -91,7 +92,7 @@ export async function startDynamoDbLocal(options: { dbPath?: string } = {}): Pro
       if (stopping) return;
       resolve(
         new LabelerError(
-          'local/dynamodb-exited',
+          CODE.local.dynamodbExited,
           `DynamoDB Local (pid ${child.pid}) exited (${signal ?? `code ${code}`}); the stack cannot store results without it:\n${tail()}`,
         ),
       );
@@ -127,7 +128,7 @@ async function waitUntilReady(child: ChildProcess, endpoint: string, output: () 
     while (Date.now() < deadline) {
       if (exited !== null) {
         throw new LabelerError(
-          'local/dynamodb-failed',
+          CODE.local.dynamodbFailed,
           `DynamoDB Local stopped before it was ready:\n${output()}`,
         );
       }
@@ -139,7 +140,10 @@ async function waitUntilReady(child: ChildProcess, endpoint: string, output: () 
       }
     }
     child.kill('SIGKILL');
-    throw new LabelerError('local/dynamodb-failed', `DynamoDB Local was not ready within 60 s:\n${output()}`);
+    throw new LabelerError(
+      CODE.local.dynamodbFailed,
+      `DynamoDB Local was not ready within 60 s:\n${output()}`,
+    );
   } finally {
     client.destroy();
   }

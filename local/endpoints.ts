@@ -2,6 +2,7 @@ import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 
 /** What `local up` writes to `<data dir>/endpoints.json` and `labeler query` reads back. */
@@ -69,14 +70,14 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       const holder = await readPid(path);
       if (holder !== undefined && holder !== process.pid && processAlive(holder)) {
         throw new LabelerError(
-          'local/already-running',
+          CODE.local.alreadyRunning,
           `a local stack (pid ${holder}) is already running with ${dataDir}; stop it (Ctrl-C) or use another --data-dir`,
         );
       }
       // A dead holder (a killed local up): take its lock over; `link` settles a race of two.
       await rm(path, { force: true });
     }
-    throw new LabelerError('local/already-running', `could not take the lock ${path}`);
+    throw new LabelerError(CODE.local.alreadyRunning, `could not take the lock ${path}`);
   } finally {
     await rm(mine, { force: true });
   }
@@ -120,18 +121,18 @@ export async function findRunningStack(dataDir: string): Promise<RunningStack> {
   const start = 'start one with "labeler local up"';
   const stack = await readEndpoints(dataDir);
   if (!stack?.endpoints?.dynamodb) {
-    throw new LabelerError('local/not-running', `no local stack found in ${dataDir}; ${start}`);
+    throw new LabelerError(CODE.local.notRunning, `no local stack found in ${dataDir}; ${start}`);
   }
   if (!processAlive(stack.pid)) {
     throw new LabelerError(
-      'local/not-running',
+      CODE.local.notRunning,
       `the local stack in ${dataDir} is not running (its process ${stack.pid} has exited; ` +
         `${endpointsFile(dataDir)} is left over); ${start}`,
     );
   }
   if (!(await accepts(stack.endpoints.dynamodb))) {
     throw new LabelerError(
-      'local/not-running',
+      CODE.local.notRunning,
       `the local stack in ${dataDir} does not answer: DynamoDB Local at ${stack.endpoints.dynamodb} ` +
         `refuses connections; ${start}`,
     );

@@ -7,6 +7,7 @@
  */
 import { createClassifyDeps, makeClassifyHandler } from '../shared/aws/classify-handler.ts';
 import { createAwsClients } from '../shared/aws/clients.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
 import type { FromEnvironment, ToEnvironment } from './invoker.ts';
@@ -55,7 +56,7 @@ async function init(message: Extract<ToEnvironment, { type: 'init' }>): Promise<
     });
     await send({ type: 'ready' });
   } catch (error) {
-    const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+    const code = error instanceof LabelerError ? error.code : CODE.internal.unexpected;
     await send({ type: 'init-failed', code, message: errorMessage(error) });
     process.exit(1);
   }

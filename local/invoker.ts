@@ -4,6 +4,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Endpoints } from '../shared/aws/clients.ts';
 import type { ConsumerContext } from '../shared/aws/sqs-batch-consumer.ts';
 import type { WorkerConfig } from '../shared/config.ts';
+import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
 
@@ -16,7 +17,7 @@ export type ToEnvironment =
 /** Messages from an execution environment to the stack. */
 export type FromEnvironment =
   | { type: 'ready' }
-  | { type: 'init-failed'; code: string; message: string }
+  | { type: 'init-failed'; code: ErrorCode; message: string }
   | { type: 'result'; id: number; response: SQSBatchResponse; report?: BatchReport }
   | { type: 'failed'; id: number; message: string }
   | {
@@ -85,7 +86,7 @@ class Environment {
         this.alive = false;
         const why = `execution environment ${this.child.pid} exited (${signal ?? `code ${code}`})`;
         settleReady?.reject(
-          new LabelerError('internal/unexpected', `${why} during init`, { permanent: false }),
+          new LabelerError(CODE.internal.unexpected, `${why} during init`, { permanent: false }),
         );
         const midInvocation = this.inFlight !== undefined;
         this.inFlight?.reject(

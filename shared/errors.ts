@@ -1,13 +1,15 @@
+import { CODE, type ErrorCode } from './error-codes.ts';
+
 /**
  * Every condition a caller must tell apart is a subclass of LabelerError with a stable
- * `code` users can search for. `permanent` says whether retrying the same input can help:
+ * `code` users can search for, declared in error-codes.ts (its kind, exit and HTTP status). `permanent` says whether retrying the same input can help:
  * a permanent failure becomes a failed result; a transient one is retried.
  */
 export class LabelerError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly permanent: boolean;
 
-  constructor(code: string, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -20,26 +22,26 @@ export class ImageError extends LabelerError {}
 
 export class ImageEmptyError extends ImageError {
   constructor() {
-    super('image/empty', 'the image has zero bytes');
+    super(CODE.image.empty, 'the image has zero bytes');
   }
 }
 
 export class ImageTooLargeError extends ImageError {
   constructor(bytes: number, maxBytes: number) {
-    super('image/too-large', `the image has ${bytes} bytes; the limit is ${maxBytes}`);
+    super(CODE.image.tooLarge, `the image has ${bytes} bytes; the limit is ${maxBytes}`);
   }
 }
 
 export class UnsupportedFormatError extends ImageError {
   constructor(format: string, allowed: readonly string[]) {
-    super('image/unsupported-format', `format ${format} is not accepted; accepted: ${allowed.join(', ')}`);
+    super(CODE.image.unsupportedFormat, `format ${format} is not accepted; accepted: ${allowed.join(', ')}`);
   }
 }
 
 export class TooManyPixelsError extends ImageError {
   constructor(width: number, height: number, maxPixels: number) {
     super(
-      'image/too-many-pixels',
+      CODE.image.tooManyPixels,
       `the image is ${width}x${height} = ${width * height} pixels; the limit is ${maxPixels}`,
     );
   }
@@ -47,14 +49,14 @@ export class TooManyPixelsError extends ImageError {
 
 export class ImageDecodeError extends ImageError {
   constructor(detail: string, cause?: unknown) {
-    super('image/decode-failed', `the image could not be decoded: ${detail}`, { cause });
+    super(CODE.image.decodeFailed, `the image could not be decoded: ${detail}`, { cause });
   }
 }
 
 /** The source object disappeared between the event and the read: permanent, nothing to label. */
 export class ObjectNotFoundError extends LabelerError {
   constructor(location: string, cause?: unknown) {
-    super('object/not-found', `${location} does not exist (deleted or overwritten since the event)`, {
+    super(CODE.object.notFound, `${location} does not exist (deleted or overwritten since the event)`, {
       cause,
     });
   }
@@ -69,7 +71,7 @@ export class ObjectNotFoundError extends LabelerError {
  */
 export class ObjectUnreadableError extends LabelerError {
   constructor(
-    code: 'object/access-denied' | 'object/archived' | 'object/bad-request',
+    code: typeof CODE.object.accessDenied | typeof CODE.object.archived | typeof CODE.object.badRequest,
     message: string,
     cause?: unknown,
   ) {
@@ -79,10 +81,10 @@ export class ObjectUnreadableError extends LabelerError {
 
 /** Codes of LocalFileError, one per way a local path fails to be a readable image file. */
 export const LOCAL_FILE_ERROR_CODES = [
-  'file/not-found',
-  'file/unreadable',
-  'file/not-regular',
-  'file/symlink-loop',
+  CODE.file.notFound,
+  CODE.file.unreadable,
+  CODE.file.notRegular,
+  CODE.file.symlinkLoop,
 ] as const;
 export type LocalFileErrorCode = (typeof LOCAL_FILE_ERROR_CODES)[number];
 
@@ -102,13 +104,13 @@ export class ModelError extends LabelerError {}
 /** A setting is missing or malformed. Raised at start-up. */
 export class ConfigError extends LabelerError {
   constructor(message: string, cause?: unknown) {
-    super('config/invalid', message, { cause });
+    super(CODE.config.invalid, message, { cause });
   }
 }
 
 /** Wraps anything unexpected so the outcome still carries a code; retried. */
 export class TransientError extends LabelerError {
-  constructor(code: string, message: string, cause?: unknown) {
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
     super(code, message, { cause, permanent: false });
   }
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { CODE, httpStatusOf } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { Evaluator, resultFromStore } from '../shared/labeling/evaluate.ts';
 import { type GroundTruth, TruthSet } from '../shared/labeling/ground-truth.ts';
@@ -86,7 +87,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       return;
     }
     if (!path.startsWith('/api/'))
-      return send(res, 404, { error: { code: 'http/not-found', message: path } });
+      return send(res, 404, { error: { code: CODE.http.notFound, message: path } });
     const q = url.searchParams;
     const routePath = path.replace(/^\/api\/jobs\/[^/]+/, '/api/jobs/:id');
     const route = `${req.method} ${routePath}`;
@@ -94,7 +95,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
     if (allowed.length > 0 && !allowed.includes(req.method ?? '')) {
       res.setHeader('allow', allowed.join(', '));
       return send(res, 405, {
-        error: { code: 'http/method-not-allowed', message: `${path} takes ${allowed.join(', ')}` },
+        error: { code: CODE.http.methodNotAllowed, message: `${path} takes ${allowed.join(', ')}` },
       });
     }
     // A state-changing request from another origin (a page elsewhere posting here) is refused
@@ -116,7 +117,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         // As `labeler query label` refuses it: a label the model does not have is the caller's mistake.
         if (!backend.labels.includes(label))
           throw new LabelerError(
-            'ui/unknown-label',
+            CODE.ui.unknownLabel,
             `unknown label ${JSON.stringify(label)}: model ${backend.model.id}@${backend.model.version} has the labels ${backend.labels.map((l) => JSON.stringify(l)).join(', ')}`,
           );
         const page = await backend.results.queryByLabel({
@@ -150,7 +151,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         const parsed = JSON.parse((await readBody(req)) || '{}') as unknown;
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
           throw new LabelerError(
-            'ui/bad-request',
+            CODE.ui.badRequest,
             'the body must be a JSON object, as {"prefix":"datasets/"}',
           );
         const body = parsed as Record<string, unknown>;
@@ -164,7 +165,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       }
       case 'GET /api/jobs/:id': {
         const job = await backend.jobs.get(jobId);
-        if (!job) throw new LabelerError('job/not-found', `no job ${jobId}`);
+        if (!job) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
         return send(res, 200, job);
       }
       case 'GET /api/jobs/:id/failures': {
@@ -180,7 +181,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       case 'GET /api/evaluate':
         return send(res, 200, await evaluation(q.get('job') ?? undefined, q.get('prefix') ?? undefined));
       default:
-        return send(res, 404, { error: { code: 'http/not-found', message: `${req.method} ${path}` } });
+        return send(res, 404, { error: { code: CODE.http.notFound, message: `${req.method} ${path}` } });
     }
   }
 
@@ -188,14 +189,14 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
   async function evaluation(jobId: string | undefined, prefix: string | undefined) {
     if (!backend.truth)
       throw new LabelerError(
-        'ui/no-truth',
+        CODE.ui.noTruth,
         'no truth is attached: start the page with "labeler ui --truth <csv|stack>"',
       );
     if ((jobId === undefined) === (prefix === undefined))
-      throw new LabelerError('ui/bad-request', 'give exactly one of the parameters "job" and "prefix"');
+      throw new LabelerError(CODE.ui.badRequest, 'give exactly one of the parameters "job" and "prefix"');
     const evaluator = new Evaluator(backend.labels, new TruthSet(await backend.truth.read()));
     if (jobId !== undefined) {
-      if (!(await backend.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+      if (!(await backend.jobs.get(jobId))) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
       for await (const result of backend.jobs.results(jobId)) evaluator.add(resultFromStore(result));
     } else {
       let cursor: string | undefined;
@@ -250,13 +251,13 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
 function listenError(error: NodeJS.ErrnoException, port: number): Error {
   if (error.code === 'EADDRINUSE')
     return new LabelerError(
-      'ui/port-in-use',
+      CODE.ui.portInUse,
       `port ${port} on 127.0.0.1 is in use; choose another --port, or leave it out for a free one`,
       { cause: error },
     );
   if (error.code === 'EACCES' || error.code === 'EPERM')
     return new LabelerError(
-      'ui/port-not-allowed',
+      CODE.ui.portNotAllowed,
       `this user may not listen on port ${port} (${error.code}); choose a port above 1023`,
       { cause: error },
     );
@@ -287,7 +288,7 @@ function decodedSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new LabelerError('ui/bad-request', 'the path is not valid percent-encoding');
+    throw new LabelerError(CODE.ui.badRequest, 'the path is not valid percent-encoding');
   }
 }
 
@@ -295,9 +296,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
-
-/** Codes of store failures a retry may cure: answered 503, as the query API does. */
-const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
 
 /**
  * Typed errors keep their code; the caller's mistakes are 4xx with their message. A 5xx
@@ -307,50 +305,49 @@ const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
 function sendError(res: ServerResponse, error: unknown): void {
   if (res.headersSent) res.destroy();
   else if (error instanceof SyntaxError)
-    send(res, 400, { error: { code: 'http/bad-request', message: 'the body is not JSON' } });
-  else if (error instanceof LabelerError && statusOf(error.code) < 500)
-    send(res, statusOf(error.code), { error: { code: error.code, message: error.message } });
+    send(res, 400, { error: { code: CODE.http.badRequest, message: 'the body is not JSON' } });
+  else if (error instanceof LabelerError && httpStatusOf(error.code) < 500)
+    send(res, httpStatusOf(error.code), { error: { code: error.code, message: error.message } });
   else {
-    const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+    const code = error instanceof LabelerError ? error.code : CODE.internal.unexpected;
     process.stderr.write(`results page: ${code}: ${errorMessage(error)}\n`);
-    if (RETRYABLE.has(code))
+    // A store failure a retry may cure: 503, as the query API answers it.
+    if (httpStatusOf(code) === 503)
       send(res, 503, { error: { code, message: 'the stack is unavailable; retry later' } });
     else
       send(res, 500, {
-        error: { code: 'internal/unexpected', message: 'the request failed on the server' },
+        error: { code: CODE.internal.unexpected, message: 'the request failed on the server' },
       });
   }
 }
 
-function statusOf(code: string): number {
-  if (code.endsWith('/not-found')) return 404;
-  return /^(query|job|ui|truth)\//.test(code) ? 400 : 500;
-}
-
 function forbidden(what: string) {
   return {
-    code: 'http/forbidden',
+    code: CODE.http.forbidden,
     message: `unexpected ${what}: only the page served here may call this API`,
   };
 }
 
 function required(q: URLSearchParams, name: string): string {
   const value = q.get(name);
-  if (!value) throw new LabelerError('ui/bad-request', `the parameter "${name}" is required`);
+  if (!value) throw new LabelerError(CODE.ui.badRequest, `the parameter "${name}" is required`);
   return value;
 }
 
 function score(value: string | null): number {
   const n = value === null || value === '' ? 0 : Number(value);
   if (!(n >= 0 && n <= 1))
-    throw new LabelerError('ui/bad-request', `minScore must be between 0 and 1, got ${value}`);
+    throw new LabelerError(CODE.ui.badRequest, `minScore must be between 0 and 1, got ${value}`);
   return n;
 }
 
 function limit(value: string | null): number {
   const n = value === null || value === '' ? 24 : Number(value);
   if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
-    throw new LabelerError('ui/bad-request', `limit must be an integer from 1 to ${MAX_LIMIT}, got ${value}`);
+    throw new LabelerError(
+      CODE.ui.badRequest,
+      `limit must be an integer from 1 to ${MAX_LIMIT}, got ${value}`,
+    );
   return n;
 }
 
@@ -358,7 +355,7 @@ function oneOf<const T extends string>(value: unknown, allowed: readonly T[], fa
   if (value === undefined || value === null || value === '') return fallback;
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw new LabelerError(
-    'ui/bad-request',
+    CODE.ui.badRequest,
     `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
   );
 }
@@ -368,7 +365,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new LabelerError('ui/bad-request', 'the request body is over 64 KiB');
+    if (size > 64 * 1024) throw new LabelerError(CODE.ui.badRequest, 'the request body is over 64 KiB');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

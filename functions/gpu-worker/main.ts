@@ -3,6 +3,7 @@ import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classi
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { SqsBatchConsumer } from '../../shared/aws/sqs-batch-consumer.ts';
 import { readGpuWorkerConfig } from '../../shared/config.ts';
+import { CODE } from '../../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../../shared/errors.ts';
 import {
   lambdaLog,
@@ -52,7 +53,7 @@ try {
   clients = createAwsClients({ region: config.region });
   deps = await createClassifyDeps(config, clients, lambdaLog);
 } catch (error) {
-  const code = error instanceof LabelerError ? error.code : 'startup/failed';
+  const code = error instanceof LabelerError ? error.code : CODE.startup.failed;
   logger.error('gpu worker cannot start', { code, error: errorMessage(error) });
   process.exit(1);
 }

@@ -2,6 +2,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { createPlanPorts } from '../../shared/aws/plan-job.ts';
 import { readPlanJobConfig } from '../../shared/config.ts';
+import { CODE } from '../../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../../shared/errors.ts';
 import { imageCostOf, sizeInvocation } from '../../shared/labeling/invocation-budget.ts';
 import { planStep } from '../../shared/labeling/plan-job.ts';
@@ -37,7 +38,7 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
       logger.info('plan step', { ...outcome });
     } catch (error) {
       // Retried, then parked in the plan DLQ where it stays visible (a malformed message, a vanished job).
-      const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
+      const code = error instanceof LabelerError ? error.code : CODE.internal.unexpected;
       logger.warn('plan step failed; the message goes back to the queue', {
         code,
         error: errorMessage(error),

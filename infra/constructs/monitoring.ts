@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { CODE } from '../../shared/error-codes.ts';
 import { ALARMS } from '../../shared/settings.ts';
 import type { WorkQueue } from './work-queue.ts';
 
@@ -233,7 +234,7 @@ export class Monitoring extends Construct {
         metricNamespace: METRIC_NAMESPACE,
         metricName: GPU_WITHOUT_CUDA_METRIC,
         filterPattern: logs.FilterPattern.any(
-          logs.FilterPattern.stringValue('$.code', '=', 'model/provider-unavailable'),
+          logs.FilterPattern.stringValue('$.code', '=', CODE.model.providerUnavailable),
           logs.FilterPattern.stringValue('$.executionProvider', '=', 'cpu'),
         ),
         metricValue: '1',

@@ -9,6 +9,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError } from '../errors.ts';
 import { parsePlanMessage } from '../labeling/plan-job.ts';
 import type { ModelRef, ResultsStore } from '../labeling/results.ts';
@@ -103,7 +104,7 @@ async function makeVisible(sqs: SQSClient, queueUrl: string, messages: readonly 
   }
 }
 
-const RETRIES_EXHAUSTED = 'dlq/retries-exhausted';
+const RETRIES_EXHAUSTED = CODE.dlq.retriesExhausted;
 
 function describe(queue: DlqRole, m: Message): DeadLetter {
   const attributes = m.Attributes ?? {};
@@ -126,7 +127,7 @@ function describe(queue: DlqRole, m: Message): DeadLetter {
         objects: [],
         ...(step.kind === 'continue' ? { jobId: step.jobId } : {}),
         error: stated
-          ? { code: 'dlq/stated', message: stated }
+          ? { code: CODE.dlq.stated, message: stated }
           : {
               code: RETRIES_EXHAUSTED,
               message:
@@ -136,15 +137,15 @@ function describe(queue: DlqRole, m: Message): DeadLetter {
             },
       };
     } catch (error) {
-      const code = error instanceof LabelerError ? error.code : 'job/invalid-request';
+      const code = error instanceof LabelerError ? error.code : CODE.job.invalidRequest;
       return { ...base, objects: [], error: { code, message: errorMessage(error) } };
     }
   }
   const parsed = parseS3EventBody(body);
   if (parsed.kind === 'invalid')
-    return { ...base, objects: [], error: { code: 'dlq/invalid-message', message: parsed.reason } };
+    return { ...base, objects: [], error: { code: CODE.dlq.invalidMessage, message: parsed.reason } };
   if (parsed.kind === 'test') {
-    return { ...base, objects: [], error: { code: 'dlq/test-event', message: 'an S3 test event' } };
+    return { ...base, objects: [], error: { code: CODE.dlq.testEvent, message: 'an S3 test event' } };
   }
   const jobId = parsed.objects.find((o) => o.jobId)?.jobId;
   return {
@@ -152,7 +153,7 @@ function describe(queue: DlqRole, m: Message): DeadLetter {
     objects: parsed.objects.map((o) => ({ bucket: o.bucket, key: o.key })),
     ...(jobId ? { jobId } : {}),
     error: stated
-      ? { code: 'dlq/stated', message: stated }
+      ? { code: CODE.dlq.stated, message: stated }
       : {
           code: RETRIES_EXHAUSTED,
           message: `failed every attempt; the classify logs name message ${base.messageId}`,
@@ -253,7 +254,7 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
       throw toLabelerError(error, 'SQS GetQueueAttributes');
     });
   const arn = attributes.Attributes?.QueueArn;
-  if (!arn) throw new LabelerError('dlq/no-arn', `the queue ${url} has no ARN`);
+  if (!arn) throw new LabelerError(CODE.dlq.noArn, `the queue ${url} has no ARN`);
   return arn;
 }
 

@@ -9,6 +9,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type {
   Job,
@@ -210,7 +211,7 @@ export class DynamoJobsStore implements JobLedger {
     }
     const existing = await this.load(record.jobId);
     if (!existing)
-      throw new LabelerError('job/not-found', `job ${record.jobId} vanished`, { permanent: false });
+      throw new LabelerError(CODE.job.notFound, `job ${record.jobId} vanished`, { permanent: false });
     return { record: existing, created: false };
   }
 
@@ -238,7 +239,7 @@ export class DynamoJobsStore implements JobLedger {
     );
     for (let attempt = 0; keys && keys.length > 0; attempt++) {
       if (attempt > 6)
-        throw new LabelerError('dynamodb/throttled', 'unprocessed keys remained', { permanent: false });
+        throw new LabelerError(CODE.dynamodb.throttled, 'unprocessed keys remained', { permanent: false });
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       const response: {
         Responses?: Record<string, Array<Record<string, unknown>>>;
@@ -327,7 +328,7 @@ export class DynamoJobsStore implements JobLedger {
       const record = await this.load(jobId);
       if (record && record.pagesPlanned > page) return false;
       throw new LabelerError(
-        'job/plan-out-of-order',
+        CODE.job.planOutOfOrder,
         `plan step ${page} of ${jobId} waits for the one before`,
         {
           permanent: false,

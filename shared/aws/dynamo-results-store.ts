@@ -7,6 +7,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobOutcome } from '../labeling/jobs.ts';
@@ -504,7 +505,7 @@ function checkKeySize(partitionKey: string, what: string): void {
   const bytes = Buffer.byteLength(partitionKey, 'utf8');
   if (bytes > MAX_PARTITION_KEY_BYTES) {
     throw new LabelerError(
-      'query/bad-request',
+      CODE.query.badRequest,
       `${what} are ${bytes} bytes long; DynamoDB keys hold at most ${MAX_PARTITION_KEY_BYTES}, so nothing is stored under them`,
     );
   }
@@ -530,7 +531,7 @@ function decodeCursor(
 ): ShardPosition[] {
   const refuse = (why: string): never => {
     throw new LabelerError(
-      'query/bad-cursor',
+      CODE.query.badCursor,
       `the cursor is not one this query returned (${why}); pass back the "cursor" of the previous page unchanged`,
     );
   };

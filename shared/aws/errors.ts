@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 
 const THROTTLING = new Set([
@@ -26,10 +27,14 @@ export function toLabelerError(error: unknown, operation: string): LabelerError 
   const name = e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
   if (THROTTLING.has(name)) {
-    return new TransientError('aws/throttled', `${operation} was throttled (${name})`, error);
+    return new TransientError(CODE.aws.throttled, `${operation} was throttled (${name})`, error);
   }
   if (status !== undefined && status >= 500) {
-    return new TransientError('aws/unavailable', `${operation} failed with HTTP ${status} (${name})`, error);
+    return new TransientError(
+      CODE.aws.unavailable,
+      `${operation} failed with HTTP ${status} (${name})`,
+      error,
+    );
   }
   if (
     name === 'TimeoutError' ||
@@ -37,7 +42,7 @@ export function toLabelerError(error: unknown, operation: string): LabelerError 
     /^E(CONN|TIMEDOUT|PIPE|AI_AGAIN|HOSTUNREACH)/.test(e?.code ?? '')
   ) {
     return new TransientError(
-      'aws/timeout',
+      CODE.aws.timeout,
       `${operation} timed out or lost its connection: ${errorMessage(error)}`,
       error,
     );
@@ -46,12 +51,12 @@ export function toLabelerError(error: unknown, operation: string): LabelerError 
     // DynamoDB (and others) refusing the request's shape or sizes, alone or as a transaction's
     // cancellation reason: the same request is refused on every retry, so it is never
     // transient (decision 0026).
-    return new LabelerError('aws/invalid-request', `${operation} was refused: ${errorMessage(error)}`, {
+    return new LabelerError(CODE.aws.invalidRequest, `${operation} was refused: ${errorMessage(error)}`, {
       cause: error,
     });
   }
   return new TransientError(
-    'aws/request-failed',
+    CODE.aws.requestFailed,
     `${operation} failed: ${name}: ${errorMessage(error)}`,
     error,
   );

@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import {
   assertReadableBucket,
@@ -27,7 +28,7 @@ export function createJobsService(
   const results = new DynamoResultsStore(clients.db, names.resultsTable);
   const mustGet = async (jobId: string): Promise<Job> => {
     const job = await store.get(jobId);
-    if (!job) throw new LabelerError('job/not-found', `job ${jobId} does not exist`);
+    if (!job) throw new LabelerError(CODE.job.notFound, `job ${jobId} does not exist`);
     return job;
   };
   return {
@@ -46,7 +47,7 @@ export function createJobsService(
         const now = await mustGet(jobId);
         if (isCancelled(now.status)) return now;
         throw new LabelerError(
-          'job/not-cancellable',
+          CODE.job.notCancellable,
           `job ${jobId} is ${now.status}; only a planning or running job can be cancelled`,
         );
       }

@@ -1,4 +1,5 @@
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { JobTarget } from '../labeling/jobs.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
@@ -51,7 +52,7 @@ export function createPlanPorts(
       }).catch((error: unknown) => {
         const name = (error as { name?: string }).name ?? '';
         if (PERMANENT_LIST_ERRORS.has(name)) {
-          throw new LabelerError('job/list-failed', `s3://${bucket}/${prefix} cannot be listed: ${name}`, {
+          throw new LabelerError(CODE.job.listFailed, `s3://${bucket}/${prefix} cannot be listed: ${name}`, {
             cause: error,
           });
         }
@@ -76,7 +77,7 @@ export function createPlanPorts(
         if ((sent.Failed ?? []).length > 0) {
           // The whole step is redone; the images already sent are counted once by the workers.
           throw new LabelerError(
-            'job/enqueue-failed',
+            CODE.job.enqueueFailed,
             `${sent.Failed?.length} messages were refused by the queue`,
             {
               permanent: false,

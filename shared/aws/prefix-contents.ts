@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { listPage } from './list-objects.ts';
 
@@ -34,7 +35,10 @@ export async function assertPrefixHasObjects(s3: S3Client, bucket: string, prefi
   const seen = around
     ? `s3://${bucket}/${parent} holds ${[...around.folders, ...around.keys].join(', ')}${around.more ? ', ...' : ''}`
     : `s3://${bucket} is empty`;
-  throw new LabelerError('job/no-objects', `no objects under ${where} (listed with ListObjectsV2); ${seen}`);
+  throw new LabelerError(
+    CODE.job.noObjects,
+    `no objects under ${where} (listed with ListObjectsV2); ${seen}`,
+  );
 }
 
 /** `a/b/c/` → `a/b/`, `a/b` → `a/`, `a/` → `` . */

@@ -2,6 +2,7 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/transport';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { CODE, type ErrorCode, isErrorCode, queryApiHttpCode } from '../error-codes.ts';
 import { errorMessage, LabelerError } from '../errors.ts';
 import type { ImageResult, LabelHit, Page, ResultsStore } from '../labeling/results.ts';
 
@@ -22,7 +23,12 @@ export const QUERY_API_SERVICE = 'execute-api';
 export class QueryApiError extends LabelerError {
   readonly status: number | undefined;
 
-  constructor(code: string, message: string, status: number | undefined, options: { cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    status: number | undefined,
+    options: { cause?: unknown } = {},
+  ) {
     super(code, message, { ...options, permanent: status !== undefined && status < 500 && status !== 429 });
     this.status = status;
   }
@@ -75,7 +81,7 @@ export class QueryApiClient implements ResultsReader {
       const body = (await this.get('/images', { key, bucket })) as { items?: ImageResult[] };
       return body.items ?? [];
     } catch (error) {
-      if (error instanceof QueryApiError && error.code === 'results/not-found') return [];
+      if (error instanceof QueryApiError && error.code === CODE.results.notFound) return [];
       throw error;
     }
   }
@@ -132,7 +138,7 @@ export class QueryApiClient implements ResultsReader {
     } catch (error) {
       const timedOut = (error as { name?: string }).name === 'TimeoutError';
       throw new QueryApiError(
-        timedOut ? 'query-api/timeout' : 'query-api/unreachable',
+        timedOut ? CODE.queryApi.timeout : CODE.queryApi.unreachable,
         `the query API at ${this.#base.origin} ${timedOut ? `did not answer within ${this.#timeoutMs} ms` : `cannot be reached: ${errorMessage((error as { cause?: unknown }).cause ?? error)}`}`,
         undefined,
         { cause: error },
@@ -147,7 +153,7 @@ export class QueryApiClient implements ResultsReader {
     }
     if (response.ok) {
       if (body === undefined) {
-        throw new QueryApiError('query-api/bad-response', 'the query API answered 200 without JSON', 200);
+        throw new QueryApiError(CODE.queryApi.badResponse, 'the query API answered 200 without JSON', 200);
       }
       return body;
     }
@@ -159,33 +165,40 @@ export class QueryApiClient implements ResultsReader {
 function problemOf(status: number, body: unknown, text: string): QueryApiError {
   const problem = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (problem && typeof problem.code === 'string') {
-    return new QueryApiError(problem.code, String(problem.message ?? ''), status);
+    if (isErrorCode(problem.code))
+      return new QueryApiError(problem.code, String(problem.message ?? ''), status);
+    // A code this labeler does not declare (a newer stack's): kept in the words, not as the code.
+    return new QueryApiError(
+      queryApiHttpCode(status),
+      `[${problem.code}] ${String(problem.message ?? '')}`,
+      status,
+    );
   }
   const said = (body as { message?: unknown } | undefined)?.message;
   const message = typeof said === 'string' ? said : text.slice(0, 200) || `HTTP ${status}`;
   if (status === 403) {
     return new QueryApiError(
-      'query-api/forbidden',
+      CODE.queryApi.forbidden,
       `the query API refused the request (403: ${message}); check the credentials and that they may call execute-api:Invoke on it`,
       status,
     );
   }
   if (status === 404)
-    return new QueryApiError('http/not-found', `the query API has no such route (${message})`, status);
+    return new QueryApiError(CODE.http.notFound, `the query API has no such route (${message})`, status);
   if (status === 429)
     return new QueryApiError(
-      'query-api/throttled',
+      CODE.queryApi.throttled,
       `the query API is throttling requests (${message})`,
       status,
     );
   if (status >= 500)
     return new QueryApiError(
-      'query-api/unavailable',
+      CODE.queryApi.unavailable,
       `the query API failed (HTTP ${status}: ${message})`,
       status,
     );
   return new QueryApiError(
-    `query-api/http-${status}`,
+    queryApiHttpCode(status),
     `the query API answered HTTP ${status}: ${message}`,
     status,
   );

@@ -4,6 +4,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { CODE } from '../error-codes.ts';
 import { ImageTooLargeError, LabelerError, ObjectNotFoundError, ObjectUnreadableError } from '../errors.ts';
 import type { ExportStore, ImageStore } from '../labeling/results.ts';
 import { toLabelerError } from './errors.ts';
@@ -37,7 +38,7 @@ export class S3ImageStore implements ImageStore {
         .cancel()
         .catch(() => undefined);
       throw new LabelerError(
-        'object/changed',
+        CODE.object.changed,
         `${where} changed since the event (eTag ${eTag}, expected ${ref.eTag})`,
       );
     }
@@ -79,20 +80,20 @@ export function unreadableObjectError(error: unknown, where: string): ObjectUnre
   const status = e?.$metadata?.httpStatusCode;
   if (name === 'InvalidObjectState') {
     return new ObjectUnreadableError(
-      'object/archived',
+      CODE.object.archived,
       `${where} is in an archive storage class (Glacier, Deep Archive): restore it, then label it again`,
       error,
     );
   }
   if (BAD_REQUEST_400.has(name)) {
-    return new ObjectUnreadableError('object/bad-request', `S3 refused to read ${where}: ${name}`, error);
+    return new ObjectUnreadableError(CODE.object.badRequest, `S3 refused to read ${where}: ${name}`, error);
   }
   if (
     (status === 403 || name === 'AccessDenied' || name === 'AllAccessDisabled') &&
     !TRANSIENT_403.has(name)
   ) {
     return new ObjectUnreadableError(
-      'object/access-denied',
+      CODE.object.accessDenied,
       `access to ${where} was denied (${name || 'HTTP 403'}): the labeling role, the bucket policy or the object's KMS key does not allow reading it`,
       error,
     );

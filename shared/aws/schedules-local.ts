@@ -1,5 +1,6 @@
 import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { type ScheduleSpec, type SchedulesPort, validateSchedule } from '../labeling/schedules.ts';
 import { toLabelerError } from './errors.ts';
@@ -56,7 +57,7 @@ export class DynamoSchedules implements SchedulesPort {
       )
       .catch((error: unknown) => {
         if ((error as { name?: string }).name === 'ConditionalCheckFailedException') {
-          throw new LabelerError('schedule/exists', `a schedule named ${spec.name} already exists`);
+          throw new LabelerError(CODE.schedule.exists, `a schedule named ${spec.name} already exists`);
         }
         throw toLabelerError(error, `DynamoDB PutItem ${this.#table}`);
       });
@@ -90,7 +91,7 @@ export class DynamoSchedules implements SchedulesPort {
       )
       .catch((error: unknown) => {
         if ((error as { name?: string }).name === 'ConditionalCheckFailedException') {
-          throw new LabelerError('schedule/not-found', `no schedule named ${name}`);
+          throw new LabelerError(CODE.schedule.notFound, `no schedule named ${name}`);
         }
         throw toLabelerError(error, `DynamoDB DeleteItem ${this.#table}`);
       });

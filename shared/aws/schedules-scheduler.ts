@@ -5,6 +5,7 @@ import {
   paginateListSchedules,
   type SchedulerClient,
 } from '@aws-sdk/client-scheduler';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import {
   SCHEDULE_DELIVERY,
@@ -68,7 +69,7 @@ export class SchedulerSchedules implements SchedulesPort {
       )
       .catch((error: unknown) => {
         if ((error as { name?: string }).name === 'ConflictException') {
-          throw new LabelerError('schedule/exists', `a schedule named ${spec.name} already exists`);
+          throw new LabelerError(CODE.schedule.exists, `a schedule named ${spec.name} already exists`);
         }
         throw toLabelerError(error, `Scheduler CreateSchedule ${spec.name}`);
       });
@@ -115,7 +116,7 @@ export class SchedulerSchedules implements SchedulesPort {
       .send(new DeleteScheduleCommand({ Name: name, GroupName: this.#names.scheduleGroup }))
       .catch((error: unknown) => {
         if ((error as { name?: string }).name === 'ResourceNotFoundException') {
-          throw new LabelerError('schedule/not-found', `no schedule named ${name}`);
+          throw new LabelerError(CODE.schedule.notFound, `no schedule named ${name}`);
         }
         throw toLabelerError(error, `Scheduler DeleteSchedule ${name}`);
       });

@@ -1,4 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { toLabelerError } from './errors.ts';
 
@@ -37,14 +38,14 @@ export async function readStackOutputs(
         // CloudFormation answers an unknown stack with a 400 ValidationError "does not exist".
         if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? '')) {
           throw new LabelerError(
-            'stack/not-found',
+            CODE.stack.notFound,
             `stack ${stackName} does not exist in this account and region`,
           );
         }
         throw toLabelerError(error, `CloudFormation DescribeStacks ${stackName}`);
       });
     const stack = response.Stacks?.[0];
-    if (!stack) throw new LabelerError('stack/not-found', `stack ${stackName} does not exist`);
+    if (!stack) throw new LabelerError(CODE.stack.notFound, `stack ${stackName} does not exist`);
     const outputs = new Map<string, string>();
     for (const output of stack.Outputs ?? []) {
       if (output.OutputKey && output.OutputValue !== undefined)
@@ -58,7 +59,7 @@ export async function readStackOutputs(
         const value = outputs.get(key);
         if (value === undefined) {
           throw new LabelerError(
-            'stack/missing-output',
+            CODE.stack.missingOutput,
             `stack ${stackName} has no output ${key} (status ${stack.StackStatus}); deploy this version of the stack`,
           );
         }

@@ -1,4 +1,5 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { TruthObjects } from '../labeling/ground-truth.ts';
 import { listPage } from './list-objects.ts';
@@ -7,7 +8,7 @@ import { listPage } from './list-objects.ts';
 export function s3TruthObjects(s3: S3Client, bucket: string): TruthObjects {
   const failed = (what: string, cause: unknown) =>
     new LabelerError(
-      'truth/unreadable',
+      CODE.truth.unreadable,
       `${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
       {
         cause,

@@ -4,6 +4,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { CODE } from '../error-codes.ts';
 import {
   ImageEmptyError,
   ImageTooLargeError,
@@ -59,7 +60,7 @@ export function keyTooLong(key: string, file: string): LabelerError | undefined 
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes <= MAX_KEY_BYTES) return undefined;
   return new LabelerError(
-    'upload/key-too-long',
+    CODE.upload.keyTooLong,
     `${file} would be stored as a key of ${bytes} bytes; S3 keys hold at most ${MAX_KEY_BYTES}; not sent`,
   );
 }
@@ -121,7 +122,7 @@ async function uploadOne(
       throw unreadable(file, cause);
     });
     const info = await handle.stat();
-    if (!info.isFile()) throw new LocalFileError('file/not-regular', `${file} is not a regular file`);
+    if (!info.isFile()) throw new LocalFileError(CODE.file.notRegular, `${file} is not a regular file`);
     const size = info.size;
     if (size > options.maxBytes) throw new ImageTooLargeError(size, options.maxBytes);
     if (size === 0) throw new ImageEmptyError();
@@ -236,5 +237,9 @@ function unquote(eTag: string | undefined): string {
 
 function unreadable(file: string, cause: unknown): LabelerError {
   if (cause instanceof LabelerError) return cause;
-  return new LocalFileError('file/unreadable', `${file} cannot be read: ${(cause as Error).message}`, cause);
+  return new LocalFileError(
+    CODE.file.unreadable,
+    `${file} cannot be read: ${(cause as Error).message}`,
+    cause,
+  );
 }

@@ -1,24 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { csvRows } from './ground-truth.ts';
 
 /** Reads a `file,label` CSV (header row first) into a map from file name to true label. */
 export async function readExpectedLabels(csvPath: string): Promise<Map<string, string>> {
   const text = await readFile(csvPath, 'utf8').catch((cause: unknown) => {
-    throw new LabelerError('file/not-found', `${csvPath} cannot be read`, { cause });
+    throw new LabelerError(CODE.file.notFound, `${csvPath} cannot be read`, { cause });
   });
   // The same CSV reading as ground truth (evaluate --truth): quoted fields, CRLF, a BOM.
   const rows = csvRows(text);
   const header = rows.shift();
   if (header?.[0] !== 'file' || header[1] !== 'label') {
-    throw new LabelerError('csv/invalid', `${csvPath} must start with the header "file,label"`);
+    throw new LabelerError(CODE.csv.invalid, `${csvPath} must start with the header "file,label"`);
   }
   const expected = new Map<string, string>();
   for (const row of rows) {
     const [file, label] = row;
     if (!file || label === undefined) {
-      throw new LabelerError('csv/invalid', `${csvPath}: malformed row "${row.join(',')}"`);
+      throw new LabelerError(CODE.csv.invalid, `${csvPath}: malformed row "${row.join(',')}"`);
     }
     expected.set(file, label);
   }

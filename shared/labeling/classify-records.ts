@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { S3ObjectRef } from '../aws/s3-event.ts';
 import { parseS3EventBody } from '../aws/s3-event.ts';
+import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
@@ -19,10 +20,10 @@ export interface QueueRecord {
 }
 
 /** The code of a failed result standing in for one the results store refused for good (decision 0026). */
-export const UNSTORABLE = 'result/not-storable';
+export const UNSTORABLE = CODE.result.notStorable;
 
 /** The code of a job image whose message ran out of receives (decision 0014). */
-export const RETRIES_EXHAUSTED = 'queue/retries-exhausted';
+export const RETRIES_EXHAUSTED = CODE.queue.retriesExhausted;
 
 export interface ClassifyLog {
   info(message: string, extra?: Record<string, unknown>): void;
@@ -62,7 +63,7 @@ export interface InvocationDeadline {
 }
 
 /** The code of an image not started because its invocation was running out of time. */
-export const DEADLINE = 'invocation/deadline';
+export const DEADLINE = CODE.invocation.deadline;
 
 export interface BatchReport {
   /** Message ids to hand back to the queue (transient failures and unreadable messages). */
@@ -149,7 +150,7 @@ export async function classifyRecords(
   const retryLater = (w: Work, error: unknown): void => {
     failed.add(w.messageId);
     lastError.set(w, {
-      code: error instanceof LabelerError ? error.code : 'internal/unexpected',
+      code: error instanceof LabelerError ? error.code : CODE.internal.unexpected,
       message: errorMessage(error),
     });
   };
@@ -194,7 +195,7 @@ export async function classifyRecords(
       if (received === undefined || !jobId || settled.has(w)) continue;
       // No error of its own: another image of its message (or the message's job) failed first.
       const cause = lastError.get(w) ?? {
-        code: 'queue/message-failed',
+        code: CODE.queue.messageFailed,
         message: 'not processed: its message failed on another of its images',
       };
       const error = {
@@ -320,7 +321,7 @@ export async function classifyRecords(
           code: outcome.error.code,
           error: outcome.error.message,
         });
-      } else if (outcome.status === 'failed' && outcome.error.code === 'object/changed') {
+      } else if (outcome.status === 'failed' && outcome.error.code === CODE.object.changed) {
         // The upload that changed it has an event of its own; for a job it is skipped.
         counts.superseded++;
         await recordOutcome(w, 'skipped');
@@ -383,7 +384,7 @@ export async function classifyRecords(
         log.warn('could not store the result; the message goes back to the queue', {
           messageId: w.messageId,
           image: imageId(w.ref),
-          code: error instanceof LabelerError ? error.code : 'internal/unexpected',
+          code: error instanceof LabelerError ? error.code : CODE.internal.unexpected,
           error: errorMessage(error),
         });
       }

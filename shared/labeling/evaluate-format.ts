@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { type Evaluation, NONE } from './evaluate.ts';
 
 export const EVALUATE_FORMATS = ['table', 'json', 'markdown'] as const;
@@ -86,7 +87,7 @@ export function summary(e: Evaluation): string[] {
   if (e.unknownLabels.length > 0) {
     const n = e.unknownLabels.reduce((sum, u) => sum + u.images, 0);
     lines.push(
-      `truth/unknown-label: ${n} image${n === 1 ? ' has a truth label' : 's have truth labels'} the model does not have, counted as misses: ${e.unknownLabels.map((u) => `${JSON.stringify(u.label)} (${u.images})`).join(', ')}`,
+      `${CODE.truth.unknownLabel}: ${n} image${n === 1 ? ' has a truth label' : 's have truth labels'} the model does not have, counted as misses: ${e.unknownLabels.map((u) => `${JSON.stringify(u.label)} (${u.images})`).join(', ')}`,
     );
   }
   if (e.withoutTruth > 0) lines.push(`${e.withoutTruth} selected results had no truth label (not evaluated)`);

@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { ImageRef, TruthSet } from './ground-truth.ts';
 import type { ImageResult } from './results.ts';
@@ -311,12 +312,12 @@ export function resultFromLine(line: string, where: string): EvaluatedResult {
   try {
     row = JSON.parse(line) as Record<string, unknown>;
   } catch (cause) {
-    throw new LabelerError('results/unreadable', `${where} is not JSON`, { cause });
+    throw new LabelerError(CODE.results.unreadable, `${where} is not JSON`, { cause });
   }
   const key = typeof row.key === 'string' ? row.key : typeof row.file === 'string' ? row.file : undefined;
   if (key === undefined || (row.status !== 'ok' && row.status !== 'failed')) {
     throw new LabelerError(
-      'results/unreadable',
+      CODE.results.unreadable,
       `${where} is not a result line of "labeler label" or "labeler export" (no "file"/"key" or "status")`,
     );
   }

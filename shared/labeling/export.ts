@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { JobsService } from './jobs.ts';
 import type { ImageResult, ModelRef, ResultsStore } from './results.ts';
@@ -54,7 +55,7 @@ export async function* selectResults(
 ): AsyncGenerator<ImageResult> {
   if (selection.by === 'job') {
     if (!(await ports.jobs.get(selection.jobId))) {
-      throw new LabelerError('job/not-found', `job ${selection.jobId} does not exist`);
+      throw new LabelerError(CODE.job.notFound, `job ${selection.jobId} does not exist`);
     }
     yield* ports.jobs.results(selection.jobId);
     return;

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 
 /**
@@ -21,7 +22,7 @@ export interface GroundTruth {
 }
 
 const unreadable = (what: string, cause?: unknown) =>
-  new LabelerError('truth/unreadable', what, cause === undefined ? {} : { cause });
+  new LabelerError(CODE.truth.unreadable, what, cause === undefined ? {} : { cause });
 
 // ---------------------------------------------------------------- CSV
 
@@ -93,7 +94,7 @@ export function parseTruthCsv(text: string, source: string): GroundTruth {
     const label = row[labelAt]?.trim() ?? '';
     if (key === '' || label === '' || (!headed && row.length !== 2)) {
       throw new LabelerError(
-        'truth/unreadable',
+        CODE.truth.unreadable,
         `${source}: row ${n + 1} is not "key,label": ${JSON.stringify(row.join(','))}`,
       );
     }

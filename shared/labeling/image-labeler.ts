@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { CODE, type ErrorCode } from '../error-codes.ts';
 import { errorMessage, LabelerError } from '../errors.ts';
 import { type ImageLimits, type PreparedImage, preprocessInto } from '../image/preprocess.ts';
 import type { Classifier, Label } from '../model/classifier.ts';
@@ -130,7 +131,7 @@ export class ImageLabeler {
         return failure(
           inferError ?? new Error('no output for this image'),
           timings,
-          'model/inference-failed',
+          CODE.model.inferenceFailed,
         );
       }
       return {
@@ -166,7 +167,11 @@ export class ImageLabeler {
   }
 }
 
-function failure(error: unknown, timings: Timings, fallbackCode = 'internal/unexpected'): LabelOutcome {
+function failure(
+  error: unknown,
+  timings: Timings,
+  fallbackCode: ErrorCode = CODE.internal.unexpected,
+): LabelOutcome {
   if (error instanceof LabelerError) {
     return {
       status: 'failed',

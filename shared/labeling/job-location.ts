@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 
 /**
@@ -7,7 +8,7 @@ import { LabelerError } from '../errors.ts';
  */
 export function folderPrefix(prefix: string): string {
   if (prefix.startsWith('/')) {
-    throw new LabelerError('job/invalid-request', `--prefix must not start with "/", got "${prefix}"`);
+    throw new LabelerError(CODE.job.invalidRequest, `--prefix must not start with "/", got "${prefix}"`);
   }
   return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
 }
@@ -26,13 +27,13 @@ export function jobLocation(
   const [, bucket = '', prefix = ''] = url;
   if (bucket === '') {
     throw new LabelerError(
-      'job/invalid-request',
+      CODE.job.invalidRequest,
       `--prefix "${typed.prefix}" is an s3:// URL without a bucket; give a key prefix such as datasets/h1/ (with --bucket <b> for another bucket than the stack's)`,
     );
   }
   if (typed.bucket !== undefined && typed.bucket !== bucket) {
     throw new LabelerError(
-      'job/invalid-request',
+      CODE.job.invalidRequest,
       `--prefix "${typed.prefix}" names bucket ${bucket} but --bucket is ${typed.bucket}; ` +
         `give --bucket ${typed.bucket} --prefix <key prefix>, or the s3:// URL alone`,
     );

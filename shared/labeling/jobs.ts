@@ -1,3 +1,4 @@
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { ImageResult, ModelRef } from './results.ts';
 
@@ -120,7 +121,7 @@ export function jobTotalDone(counts: JobCounts): number {
 export function assertReadableBucket(bucket: string, readable: readonly string[]): void {
   if (readable.includes(bucket)) return;
   throw new LabelerError(
-    'job/bucket-not-readable',
+    CODE.job.bucketNotReadable,
     `this stack cannot read s3://${bucket}: its labeling roles read ${readable.map((b) => `s3://${b}`).join(', ')}. ` +
       `To label another bucket, add its name to the "readableBuckets" list in cdk.json's context and deploy ` +
       '(the stack then grants read-only access to it; an SSE-KMS bucket also needs kms:Decrypt on its key)',

@@ -1,6 +1,7 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CODE } from '../error-codes.ts';
 import { ImageTooLargeError, LabelerError, LocalFileError } from '../errors.ts';
 
 /** One input to label: a regular file, or a path with the reason it cannot be one. */
@@ -43,7 +44,7 @@ async function visit(path: string, out: LocalFile[], ancestors: ReadonlySet<stri
   const id = `${info.dev}:${info.ino}`;
   if (ancestors.has(id)) {
     const error = new LocalFileError(
-      'file/symlink-loop',
+      CODE.file.symlinkLoop,
       `${path} leads back to a folder that contains it; not followed`,
     );
     out.push({ path, error });
@@ -124,7 +125,7 @@ function notRegular(path: string, info: Stats): LocalFileError {
           : info.isDirectory()
             ? 'a folder'
             : 'not a regular file';
-  return new LocalFileError('file/not-regular', `${path} is ${kind}, not a regular file`);
+  return new LocalFileError(CODE.file.notRegular, `${path} is ${kind}, not a regular file`);
 }
 
 async function fileError(path: string, cause: unknown): Promise<LocalFileError> {
@@ -138,10 +139,10 @@ async function fileError(path: string, cause: unknown): Promise<LocalFileError> 
       target === undefined
         ? `${path} does not exist`
         : `${path} is a symbolic link to ${target}, which does not exist`;
-    return new LocalFileError('file/not-found', message, cause);
+    return new LocalFileError(CODE.file.notFound, message, cause);
   }
   if (code === 'ELOOP') {
-    return new LocalFileError('file/symlink-loop', `${path}: symbolic links loop (${reason})`, cause);
+    return new LocalFileError(CODE.file.symlinkLoop, `${path}: symbolic links loop (${reason})`, cause);
   }
-  return new LocalFileError('file/unreadable', `${path} cannot be read: ${reason}`, cause);
+  return new LocalFileError(CODE.file.unreadable, `${path} cannot be read: ${reason}`, cause);
 }

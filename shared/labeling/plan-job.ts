@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
@@ -51,7 +52,7 @@ export function parsePlanMessage(body: string): PlanMessage {
   try {
     json = JSON.parse(body);
   } catch {
-    throw new LabelerError('job/invalid-request', 'the plan message is not JSON');
+    throw new LabelerError(CODE.job.invalidRequest, 'the plan message is not JSON');
   }
   const parsed = planMessageSchema.safeParse(json);
   if (!parsed.success) throw invalid(parsed.error);
@@ -60,7 +61,7 @@ export function parsePlanMessage(body: string): PlanMessage {
 
 function invalid(error: z.ZodError): LabelerError {
   const problems = error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
-  return new LabelerError('job/invalid-request', `invalid job request: ${problems}`);
+  return new LabelerError(CODE.job.invalidRequest, `invalid job request: ${problems}`);
 }
 
 export interface ListedObject {
@@ -177,7 +178,7 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
     await new Promise((resolve) => setTimeout(resolve, 100));
     job = await ports.jobs.load(jobId);
   }
-  if (!job) throw new LabelerError('job/not-found', `job ${jobId} does not exist`);
+  if (!job) throw new LabelerError(CODE.job.notFound, `job ${jobId} does not exist`);
   if (job.status !== 'planning' && job.status !== 'running' && job.status !== 'cancelling') {
     return { kind: 'skipped', jobId, reason: `job is ${job.status}` };
   }
@@ -190,7 +191,7 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
   }
   if (job.pagesPlanned < page) {
     throw new LabelerError(
-      'job/plan-out-of-order',
+      CODE.job.planOutOfOrder,
       `plan step ${page} of ${jobId} waits for the one before`,
       {
         permanent: false,

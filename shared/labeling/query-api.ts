@@ -1,3 +1,4 @@
+import { CODE, type ErrorCode, httpStatusOf } from '../error-codes.ts';
 import { errorMessage, LabelerError } from '../errors.ts';
 import type { ModelRef, ResultsStore } from './results.ts';
 
@@ -26,9 +27,6 @@ export interface QueryDefaults {
   readonly log?: { error(message: string, extra?: Record<string, unknown>): void };
 }
 
-/** Codes of store failures a retry may cure: answered 503. */
-const RETRYABLE = new Set(['aws/throttled', 'aws/unavailable', 'aws/timeout']);
-
 /**
  * The read API. GET /images?key=&bucket=  → every result for the object (the key in the
  * query string, where no client, proxy or signer normalises `.` and `..` segments, empty
@@ -49,18 +47,18 @@ export async function answerQuery(
   store: ResultsStore,
   defaults: QueryDefaults,
 ): Promise<QueryResponse> {
-  if (request.method !== 'GET') return problem(405, 'http/method-not-allowed', 'only GET is supported');
+  if (request.method !== 'GET') return problem(CODE.http.methodNotAllowed, 'only GET is supported');
   try {
     const query = request.rawQuery === undefined ? request.query : parseQuery(request.rawQuery);
     const image = request.path.match(/^\/images(?:\/(.+))?$/);
     if (image) {
       const key = image[1] === undefined ? query.key : pathPart(image[1], 'the image key');
       if (key === undefined || key === '') {
-        throw new LabelerError('query/bad-request', 'name the image: GET /images?key=<key>');
+        throw new LabelerError(CODE.query.badRequest, 'name the image: GET /images?key=<key>');
       }
       const results = await store.getByImage(query.bucket ?? defaults.bucket, key);
       if (results.length === 0)
-        return problem(404, 'results/not-found', `no results for ${JSON.stringify(key)}`);
+        return problem(CODE.results.notFound, `no results for ${JSON.stringify(key)}`);
       return { status: 200, body: { items: results } };
     }
     const label = request.path.match(/^\/labels\/([^/]+)$/);
@@ -80,13 +78,16 @@ export async function answerQuery(
       });
       return { status: 200, body: page };
     }
-    return problem(404, 'http/not-found', 'use GET /images?key=<key> or GET /labels/{label}');
+    return problem(CODE.http.notFound, 'use GET /images?key=<key> or GET /labels/{label}');
   } catch (error) {
-    const code = error instanceof LabelerError ? error.code : 'internal/unexpected';
-    if (code.startsWith('query/')) return problem(400, code, errorMessage(error));
+    const code = error instanceof LabelerError ? error.code : CODE.internal.unexpected;
+    // The registry says whose the failure is: the caller's (4xx, with its message), a store a
+    // retry may cure (503), or the server's (500, the details only logged).
+    const status = httpStatusOf(code);
+    if (status < 500) return problem(code, errorMessage(error));
     defaults.log?.error('query failed', { code, error: errorMessage(error), path: request.path });
-    if (RETRYABLE.has(code)) return problem(503, code, 'the results store is unavailable; retry later');
-    return problem(500, 'internal/unexpected', 'the query failed on the server');
+    if (status === 503) return problem(code, 'the results store is unavailable; retry later');
+    return problem(CODE.internal.unexpected, 'the query failed on the server');
   }
 }
 
@@ -112,7 +113,7 @@ function pathPart(encoded: string, what: string): string {
   try {
     return decodeURIComponent(encoded);
   } catch {
-    throw new LabelerError('query/bad-request', `${what} is not valid percent-encoding`);
+    throw new LabelerError(CODE.query.badRequest, `${what} is not valid percent-encoding`);
   }
 }
 
@@ -121,13 +122,14 @@ function number(value: string | undefined, name: string, fallback: number, min: 
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
     throw new LabelerError(
-      'query/bad-request',
+      CODE.query.badRequest,
       `${name} must be a number from ${min} to ${max}, got "${value}"`,
     );
   }
   return n;
 }
 
-function problem(status: number, code: string, message: string): QueryResponse {
-  return { status, body: { error: { code, message } } };
+/** An error body with the status error-codes.ts declares for `code`. */
+function problem(code: ErrorCode, message: string): QueryResponse {
+  return { status: httpStatusOf(code), body: { error: { code, message } } };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { Label } from '../model/classifier.ts';
 import { type ImageResult, printedScore } from './results.ts';
@@ -168,7 +169,7 @@ export function fiftyOneLabels(items: readonly ReviewItem[]): FiftyOneLabels {
     const other = from.get(uuid);
     if (other !== undefined) {
       throw new LabelerError(
-        'review/fiftyone-uuid-clash',
+        CODE.review.fiftyoneUuidClash,
         `${other} and ${item.key} have the same FiftyOne UUID "${uuid}" (the key without its extension); review them apart`,
       );
     }
@@ -220,13 +221,13 @@ export function parseLabelStudioExport(
     parsed = JSON.parse(text);
   } catch (error) {
     throw new LabelerError(
-      'review/bad-export',
+      CODE.review.badExport,
       `not JSON: ${(error as Error).message} (export the project from Label Studio as "JSON")`,
     );
   }
   if (!Array.isArray(parsed)) {
     throw new LabelerError(
-      'review/bad-export',
+      CODE.review.badExport,
       'a Label Studio JSON export is an array of tasks; this file is not (export the project as "JSON", not "JSON-MIN" or CSV)',
     );
   }
@@ -239,15 +240,15 @@ export function parseLabelStudioExport(
   let unanswered = 0;
   parsed.forEach((task: unknown, index) => {
     if (!isObject(task) || !isObject(task.data)) {
-      throw new LabelerError('review/bad-export', `task ${index + 1} has no "data" object`);
+      throw new LabelerError(CODE.review.badExport, `task ${index + 1} has no "data" object`);
     }
     const annotations = task.annotations ?? [];
     if (!Array.isArray(annotations)) {
-      throw new LabelerError('review/bad-export', `task ${index + 1}: "annotations" is not an array`);
+      throw new LabelerError(CODE.review.badExport, `task ${index + 1}: "annotations" is not an array`);
     }
     const answers = annotations.filter((a: unknown) => {
       if (!isObject(a))
-        throw new LabelerError('review/bad-export', `task ${index + 1}: an annotation is not an object`);
+        throw new LabelerError(CODE.review.badExport, `task ${index + 1}: an annotation is not an object`);
       if (a.was_cancelled === true) cancelled++;
       return a.was_cancelled !== true;
     }) as Array<Record<string, unknown>>;

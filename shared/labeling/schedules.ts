@@ -1,4 +1,5 @@
 import { Cron } from 'croner';
+import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { JobMode, JobTarget } from './jobs.ts';
 
@@ -28,7 +29,7 @@ export type ScheduleExpression =
 
 export class ScheduleError extends LabelerError {
   constructor(message: string) {
-    super('schedule/invalid', message);
+    super(CODE.schedule.invalid, message);
   }
 }
 

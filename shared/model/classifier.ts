@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
+import { CODE } from '../error-codes.ts';
 import { errorMessage, ModelError } from '../errors.ts';
 import { inputDims, type Manifest, type ModelBundle } from './manifest.ts';
 import { OnnxSessionWorker, OnnxWorkerError, type SessionMetadata } from './onnx-worker.ts';
@@ -100,7 +101,7 @@ export class Classifier {
     }
     if (!started && options.requireProvider && wanted.length > 0) {
       throw new ModelError(
-        'model/provider-unavailable',
+        CODE.model.providerUnavailable,
         `execution provider ${wanted.join(', ')} could not load and CPU fallback is off (${failures.join('; ')})`,
       );
     }
@@ -109,7 +110,7 @@ export class Classifier {
         started = await OnnxSessionWorker.start(bundle.modelBytes, { ...base, executionProviders: ['cpu'] });
       } catch (cause) {
         throw new ModelError(
-          'model/load-failed',
+          CODE.model.loadFailed,
           `onnxruntime could not load ${bundle.dir}: ${errorMessage(cause)}`,
           {
             cause,
@@ -181,13 +182,13 @@ export class Classifier {
       scores = result.output;
     } catch (cause) {
       if (cause instanceof OnnxWorkerError) this.#keep(cause.input);
-      throw new ModelError('model/inference-failed', `inference failed: ${errorMessage(cause)}`, {
+      throw new ModelError(CODE.model.inferenceFailed, `inference failed: ${errorMessage(cause)}`, {
         cause,
         permanent: false,
       });
     }
     if (!(scores instanceof Float32Array) || scores.length < count * this.labels.length) {
-      throw new ModelError('model/mismatch', `output ${output.name} is not a float32 tensor`);
+      throw new ModelError(CODE.model.mismatch, `output ${output.name} is not a float32 tensor`);
     }
     const classes = this.labels.length;
     const k = Math.min(topK, classes);
@@ -236,7 +237,7 @@ function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void 
   const inputMeta = session.inputMetadata.find((m) => m.name === input.name);
   if (!inputMeta) {
     throw new ModelError(
-      'model/mismatch',
+      CODE.model.mismatch,
       `${where}: input "${input.name}" is not in the model (it has ${session.inputNames.join(', ')})`,
     );
   }
@@ -249,7 +250,7 @@ function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void 
       expected.every((dim, i) => dim === null || typeof shape[i] !== 'number' || shape[i] === dim);
     if (!fits) {
       throw new ModelError(
-        'model/mismatch',
+        CODE.model.mismatch,
         `${where}: the model's input ${input.name} has shape [${shape.join(', ')}], the manifest says ` +
           `${input.layout} ${input.height}x${input.width} with 3 channels`,
       );
@@ -258,7 +259,7 @@ function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void 
   const outputMeta = session.outputMetadata.find((m) => m.name === output.name);
   if (!outputMeta) {
     throw new ModelError(
-      'model/mismatch',
+      CODE.model.mismatch,
       `${where}: output "${output.name}" is not in the model (it has ${session.outputNames.join(', ')})`,
     );
   }
@@ -266,7 +267,7 @@ function checkAgainstModel(bundle: ModelBundle, session: SessionMetadata): void 
     const classes = outputMeta.shape[outputMeta.shape.length - 1];
     if (typeof classes === 'number' && classes !== bundle.labels.length) {
       throw new ModelError(
-        'model/mismatch',
+        CODE.model.mismatch,
         `${where}: the model has ${classes} classes, ${bundle.manifest.labelsFile} lists ${bundle.labels.length}`,
       );
     }

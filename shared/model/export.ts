@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { CODE } from '../error-codes.ts';
 import { errorMessage, ModelError } from '../errors.ts';
 import { PACKAGE_ROOT } from '../paths.ts';
 import { loadModelBundle } from './manifest.ts';
@@ -75,10 +76,10 @@ export async function exportEfficientNet(options: ExportOptions): Promise<Export
       fail(
         error.code === 'ENOENT'
           ? new ModelError(
-              'model/export-needs-torch',
+              CODE.model.exportNeedsTorch,
               `no Python interpreter at ${python}; ${TORCH_INSTALL_HINT}`,
             )
-          : new ModelError('model/export-failed', `could not run ${python}: ${errorMessage(error)}`, {
+          : new ModelError(CODE.model.exportFailed, `could not run ${python}: ${errorMessage(error)}`, {
               cause: error,
             }),
       );
@@ -91,15 +92,17 @@ export async function exportEfficientNet(options: ExportOptions): Promise<Export
     result = JSON.parse(last);
   } catch {
     throw new ModelError(
-      'model/export-failed',
+      CODE.model.exportFailed,
       `${EXPORT_SCRIPT} exited with status ${code} without a result line (its errors are above)`,
     );
   }
   if (!result.ok || code !== 0) {
-    const reported = result.error?.code ?? 'model/export-failed';
+    const reported = result.error?.code;
     const message = result.error?.message ?? `exited with status ${code}`;
-    const known = ['model/export-needs-torch', 'model/export-download-failed'];
-    throw new ModelError(known.includes(reported) ? reported : 'model/export-failed', message);
+    // The script names these two itself (models/export_efficientnet.py); anything else is an export failure.
+    const known = [CODE.model.exportNeedsTorch, CODE.model.exportDownloadFailed] as const;
+    const named = known.find((k) => k === reported);
+    throw new ModelError(named ?? CODE.model.exportFailed, message);
   }
   // The folder must load exactly as the pipeline will load it.
   await loadModelBundle(out);

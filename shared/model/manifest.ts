@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CODE } from '../error-codes.ts';
 import { ModelError } from '../errors.ts';
 import { resolveModelDir } from './model-store.ts';
 
@@ -100,7 +101,7 @@ export async function readManifest(ref: string): Promise<Manifest> {
   const dir = resolveModelDir(ref);
   const manifestPath = join(dir, 'manifest.json');
   const raw = await readFile(manifestPath, 'utf8').catch((cause: unknown) => {
-    throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
+    throw new ModelError(CODE.model.notFound, `no model manifest at ${manifestPath}`, { cause });
   });
   return parseManifest(raw, manifestPath);
 }
@@ -112,7 +113,7 @@ export function readManifestSync(ref: string): Manifest {
   try {
     raw = readFileSync(manifestPath, 'utf8');
   } catch (cause) {
-    throw new ModelError('model/not-found', `no model manifest at ${manifestPath}`, { cause });
+    throw new ModelError(CODE.model.notFound, `no model manifest at ${manifestPath}`, { cause });
   }
   return parseManifest(raw, manifestPath);
 }
@@ -122,12 +123,12 @@ function parseManifest(raw: string, manifestPath: string): Manifest {
   try {
     json = JSON.parse(raw);
   } catch (cause) {
-    throw new ModelError('model/manifest-invalid', `${manifestPath} is not valid JSON`, { cause });
+    throw new ModelError(CODE.model.manifestInvalid, `${manifestPath} is not valid JSON`, { cause });
   }
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ModelError('model/manifest-invalid', `${manifestPath}: ${problems.join('; ')}`);
+    throw new ModelError(CODE.model.manifestInvalid, `${manifestPath}: ${problems.join('; ')}`);
   }
   return parsed.data;
 }
@@ -139,26 +140,26 @@ export async function loadModelBundle(ref: string): Promise<ModelBundle> {
 
   const modelPath = join(dir, manifest.file);
   const modelBytes = await readFile(modelPath).catch((cause: unknown) => {
-    throw new ModelError('model/not-found', `model file ${modelPath} named by the manifest is missing`, {
+    throw new ModelError(CODE.model.notFound, `model file ${modelPath} named by the manifest is missing`, {
       cause,
     });
   });
   const sha256 = createHash('sha256').update(modelBytes).digest('hex');
   if (sha256 !== manifest.sha256) {
     throw new ModelError(
-      'model/checksum-mismatch',
+      CODE.model.checksumMismatch,
       `${modelPath} has sha256 ${sha256}, the manifest expects ${manifest.sha256}`,
     );
   }
 
   const labelsPath = join(dir, manifest.labelsFile);
   const labelsText = await readFile(labelsPath, 'utf8').catch((cause: unknown) => {
-    throw new ModelError('model/not-found', `labels file ${labelsPath} is missing`, { cause });
+    throw new ModelError(CODE.model.notFound, `labels file ${labelsPath} is missing`, { cause });
   });
   const labels = labelsText.split('\n').map((l) => l.trim());
   while (labels.length > 0 && labels[labels.length - 1] === '') labels.pop();
   if (labels.length === 0 || labels.some((l) => l === '')) {
-    throw new ModelError('model/manifest-invalid', `${labelsPath} must list one non-empty label per line`);
+    throw new ModelError(CODE.model.manifestInvalid, `${labelsPath} must list one non-empty label per line`);
   }
   return { dir, manifest, labels, modelBytes };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CODE } from '../error-codes.ts';
 import { ModelError } from '../errors.ts';
 import { DEFAULT_MODEL_DIR } from '../paths.ts';
 
@@ -36,7 +37,7 @@ export function resolveModelDir(ref: string | undefined, env: NodeJS.ProcessEnv 
   const named = join(cache, ref);
   if (existsSync(named)) return named;
   throw new ModelError(
-    'model/not-found',
+    CODE.model.notFound,
     `"${ref}" is neither a model folder nor a model named so in ${cache} ` +
       `(labeler model pull ${ref} fetches a model the registry lists; labeler model export makes one)`,
   );

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
+import { CODE } from '../error-codes.ts';
 import { errorMessage, ModelError } from '../errors.ts';
 import { PACKAGE_ROOT } from '../paths.ts';
 import { inputSpecSchema, loadModelBundle, type Manifest, manifestSchema } from './manifest.ts';
@@ -44,18 +45,18 @@ export interface Registry {
 
 export async function readRegistry(path: string): Promise<Registry> {
   const text = await readFile(path, 'utf8').catch((cause: unknown) => {
-    throw new ModelError('model/registry-invalid', `cannot read the model registry ${path}`, { cause });
+    throw new ModelError(CODE.model.registryInvalid, `cannot read the model registry ${path}`, { cause });
   });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new ModelError('model/registry-invalid', `${path} is not valid JSON`, { cause });
+    throw new ModelError(CODE.model.registryInvalid, `${path} is not valid JSON`, { cause });
   }
   const parsed = registrySchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ModelError('model/registry-invalid', `${path}: ${problems.join('; ')}`);
+    throw new ModelError(CODE.model.registryInvalid, `${path}: ${problems.join('; ')}`);
   }
   return { path, models: parsed.data.models };
 }
@@ -92,7 +93,7 @@ export async function pullModel(name: string, options: PullOptions = {}): Promis
   if (!entry) {
     const known = Object.keys(registry.models);
     throw new ModelError(
-      'model/unknown-name',
+      CODE.model.unknownName,
       `${registryPath} lists no model "${name}" (it lists: ${known.length > 0 ? known.join(', ') : 'none'})`,
     );
   }
@@ -107,7 +108,7 @@ export async function pullModel(name: string, options: PullOptions = {}): Promis
   if (actual !== entry.sha256) {
     await rm(partial, { force: true });
     throw new ModelError(
-      'model/checksum-mismatch',
+      CODE.model.checksumMismatch,
       `${entry.url} gave ${entry.size} bytes with sha256 ${actual}; the registry pins ${entry.sha256}. ` +
         'Nothing was installed; the download was deleted.',
     );
@@ -118,7 +119,7 @@ export async function pullModel(name: string, options: PullOptions = {}): Promis
   const labels = await readFile(resolve(dirname(registryPath), entry.labelsFile), 'utf8').catch(
     (cause: unknown) => {
       throw new ModelError(
-        'model/registry-invalid',
+        CODE.model.registryInvalid,
         `labels file ${entry.labelsFile} of "${name}" is missing`,
         {
           cause,
@@ -204,7 +205,7 @@ async function download(
   if (received > entry.size) {
     await rm(partial, { force: true });
     throw new ModelError(
-      'model/checksum-mismatch',
+      CODE.model.checksumMismatch,
       `${entry.url} sent ${received} bytes; the registry pins ${entry.size}. The download was deleted.`,
     );
   }
@@ -216,7 +217,7 @@ async function download(
 
 function downloadFailed(entry: RegistryEntry, detail: string, have: number, cause?: unknown): ModelError {
   return new ModelError(
-    'model/download-failed',
+    CODE.model.downloadFailed,
     `${entry.url}: ${detail}. ${have} of ${entry.size} bytes are kept; run the same pull again to resume.`,
     { cause, permanent: false },
   );
@@ -239,7 +240,7 @@ async function graphNames(
     executionProviders: ['cpu'],
   }).catch((cause: unknown) => {
     throw new ModelError(
-      'model/load-failed',
+      CODE.model.loadFailed,
       `onnxruntime cannot open ${modelPath}: ${errorMessage(cause)}`,
       {
         cause,
@@ -251,7 +252,7 @@ async function graphNames(
   const pick = (names: readonly string[], what: string): string => {
     if (names.length !== 1 || !names[0]) {
       throw new ModelError(
-        'model/registry-invalid',
+        CODE.model.registryInvalid,
         `${modelPath} has ${what}s ${names.join(', ')}; the registry entry must name the one to use`,
       );
     }

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { CODE } from '../error-codes.ts';
 import { LabelerError, ModelError } from '../errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../image/preprocess.ts';
 import { readLocalFile } from '../labeling/local-files.ts';
@@ -87,20 +88,20 @@ const WEIGHT_MAX = 63;
 export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeReport> {
   const bundle = await loadModelBundle(options.model);
   if (bundle.manifest.precision === 'int8') {
-    throw new ModelError('model/already-quantized', `${bundle.dir} already holds an INT8 model`);
+    throw new ModelError(CODE.model.alreadyQuantized, `${bundle.dir} already holds an INT8 model`);
   }
   if (resolve(options.out) === resolve(bundle.dir)) {
-    throw new ModelError('model/out-is-source', `--out ${options.out} is the FP32 model's own folder`);
+    throw new ModelError(CODE.model.outIsSource, `--out ${options.out} is the FP32 model's own folder`);
   }
   if (options.calibration.length === 0) {
-    throw new ModelError('model/calibration-empty', 'no calibration images were given');
+    throw new ModelError(CODE.model.calibrationEmpty, 'no calibration images were given');
   }
   const model = onnx.ModelProto.decode(bundle.modelBytes);
   const tensors = tensorsToQuantize(model);
   const { ranges, used, skipped } = await calibrate(model, tensors, bundle.manifest, options);
   if (used === 0) {
     throw new ModelError(
-      'model/calibration-empty',
+      CODE.model.calibrationEmpty,
       `none of the ${options.calibration.length} calibration files could be decoded (first: ${skipped[0]?.file}: ${skipped[0]?.code})`,
     );
   }
@@ -233,7 +234,7 @@ async function calibrate(
         await preprocessInto(bytes, manifest.input, DEFAULT_IMAGE_LIMITS, batch, filled * perImage);
         filled++;
       } catch (error) {
-        skipped.push({ file, code: error instanceof LabelerError ? error.code : 'file/unreadable' });
+        skipped.push({ file, code: error instanceof LabelerError ? error.code : CODE.file.unreadable });
       }
       if (filled === CALIBRATION_BATCH) await flush();
       options.onProgress?.(index + 1, options.calibration.length);
