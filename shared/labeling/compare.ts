@@ -237,7 +237,7 @@ export class Comparer {
       transitions: { labels, matrix },
       scoreChanges: {
         top1: summarize(
-          pairs.map((p) => p.b.score - p.a.score),
+          pairs.map((p) => tidy(p.b.score - p.a.score)),
           binCount,
         ),
         aLabel: {
@@ -313,7 +313,7 @@ function changedImage(p: Pair): ChangedImage {
     a: p.a,
     b: p.b,
     bScoreOfA: p.bScoreOfA,
-    change: p.a.score - (p.bScoreOfA ?? 0),
+    change: tidy(p.a.score - (p.bScoreOfA ?? 0)),
   };
 }
 
@@ -335,7 +335,8 @@ function summarize(deltas: readonly number[], binCount: number): DeltaSummary {
   }));
   const counts = bins.map(() => 0);
   for (const d of sorted) {
-    const i = Math.min(Math.max(Math.floor((d + 1) / width), 0), binCount - 1);
+    // Rounded first: 0.3 / 0.1 is 2.9999999999999996, and -0.1 belongs to [-0.1, 0).
+    const i = Math.min(Math.max(Math.floor(Math.round(((d + 1) / width) * 1e6) / 1e6), 0), binCount - 1);
     counts[i] = (counts[i] ?? 0) + 1;
   }
   const middle = n % 2 === 1 ? sorted[(n - 1) / 2] : ((sorted[n / 2 - 1] ?? 0) + (sorted[n / 2] ?? 0)) / 2;
@@ -403,7 +404,7 @@ function truthComparison(
   };
 }
 
-/** Bin edges without float noise (-0.7, not -0.7000000000000001). */
+/** Differences and bin edges without float noise (-0.1, not -0.09999999999999998). */
 function tidy(x: number): number {
   return Math.round(x * 1e9) / 1e9;
 }
