@@ -6,8 +6,13 @@ export type CompareFormat = (typeof COMPARE_FORMATS)[number];
 
 const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)} %`);
 const num = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits));
-const signed = (x: number | null, digits = 3) =>
-  x === null ? '-' : `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+/** "+0.012", "-0.100"; a value that rounds to zero prints "+0.000", never "-0.000". */
+const signed = (x: number | null, digits = 3) => {
+  if (x === null) return '-';
+  const v = Math.abs(x) < 0.5 * 10 ** -digits ? 0 : x;
+  return `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
+};
+const images = (n: number) => `${n} image${n === 1 ? '' : 's'}`;
 const points = (x: number | null) =>
   x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} points`;
 const top1 = (t: Top1) => `${t.label} ${t.score.toFixed(3)}`;
@@ -24,14 +29,18 @@ export function formatComparison(c: Comparison, format: CompareFormat, listLimit
     out.push(...(md ? markdownTable(header, rows) : textTable(header, rows, right)), '');
   };
   const heading = (text: string) => out.push(md ? `### ${text}` : `${text}:`, '');
-  const images = <T>(list: readonly T[], header: readonly string[], row: (item: T) => string[]) => {
-    if (list.length === 0) {
+  const list = <T>(items: readonly T[], header: readonly string[], row: (item: T) => string[]) => {
+    if (items.length === 0) {
       out.push('(none)', '');
       return;
     }
-    table(header, list.slice(0, listLimit).map(row), false);
-    if (list.length > listLimit)
-      out.splice(out.length - 1, 0, `... and ${list.length - listLimit} more (--format json lists them all)`);
+    table(header, items.slice(0, listLimit).map(row), false);
+    if (items.length > listLimit)
+      out.splice(
+        out.length - 1,
+        0,
+        `... and ${items.length - listLimit} more (--format json lists them all)`,
+      );
   };
 
   out.push(...comparisonSummary(c).map((line) => (md ? `- ${line}` : line)), '');
@@ -68,7 +77,7 @@ export function formatComparison(c: Comparison, format: CompareFormat, listLimit
   );
 
   heading(`Changed most (the ${c.changed.length} largest |A's top-1 score - B's score of that label|)`);
-  images(c.changed, ['image', 'A', 'B', "B's score of A's label", 'minus A'], (ch: ChangedImage) => [
+  list(c.changed, ['image', 'A', 'B', "B's score of A's label", 'minus A'], (ch: ChangedImage) => [
     printedImage(ch.image),
     top1(ch.a),
     top1(ch.b),
@@ -77,7 +86,7 @@ export function formatComparison(c: Comparison, format: CompareFormat, listLimit
   ]);
 
   heading(`Newly under ${c.threshold.value} (A's top-1 score at or above it, B's below)`);
-  images(c.threshold.newlyUnder, ['image', 'A', 'B'], (ch: ChangedImage) => [
+  list(c.threshold.newlyUnder, ['image', 'A', 'B'], (ch: ChangedImage) => [
     printedImage(ch.image),
     top1(ch.a),
     top1(ch.b),
@@ -107,9 +116,9 @@ export function formatComparison(c: Comparison, format: CompareFormat, listLimit
     );
     const truthRow = (ch: TruthChange) => [printedImage(ch.image), ch.truth, top1(ch.a), top1(ch.b)];
     heading(`B right, A wrong (${truth.fixed.length})`);
-    images(truth.fixed, ['image', 'truth', 'A', 'B'], truthRow);
+    list(truth.fixed, ['image', 'truth', 'A', 'B'], truthRow);
     heading(`A right, B wrong (${truth.broken.length})`);
-    images(truth.broken, ['image', 'truth', 'A', 'B'], truthRow);
+    list(truth.broken, ['image', 'truth', 'A', 'B'], truthRow);
   }
   return `${out.join('\n').trimEnd()}\n`;
 }
@@ -126,8 +135,8 @@ export function comparisonSummary(c: Comparison): string[] {
     `top-1 agreement: ${pct(c.agreement.rate)} (${c.agreement.agree}/${i.compared}); ${i.compared - c.agreement.agree} images changed label`,
     `top-1 score, B - A: mean ${signed(t.mean)}, median ${signed(t.median)}, min ${signed(t.min)}, max ${signed(t.max)}`,
     `B's score of A's top-1 label, minus A's: mean ${signed(s.mean)}, median ${signed(s.median)}, min ${signed(s.min)}, max ${signed(s.max)}` +
-      (s.outsideBTopK > 0 ? ` (${s.outsideBTopK} images: not in B's top-k, counted as 0)` : ''),
-    `threshold ${c.threshold.value}: ${c.threshold.newlyUnder.length} images fall under it, ${c.threshold.newlyOver} rise to it`,
+      (s.outsideBTopK > 0 ? ` (${images(s.outsideBTopK)}: not in B's top-k, counted as 0)` : ''),
+    `threshold ${c.threshold.value}: ${images(c.threshold.newlyUnder.length)} fall${c.threshold.newlyUnder.length === 1 ? 's' : ''} under it, ${c.threshold.newlyOver} rise${c.threshold.newlyOver === 1 ? 's' : ''} to it`,
   ];
   const truth = c.truth;
   if (truth) {
