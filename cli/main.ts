@@ -26,6 +26,9 @@ Commands:
   evaluate (--job <id> | --prefix <p> | --results <file>) --truth <csv|folder|json|stack>
                                 how good the labels are: accuracy, per-class precision/
                                 recall/F1, confusion matrix, calibration, thresholds
+  compare --model <A> --model <B> (--job <id> | --prefix <p> | --results <a> --results <b>)
+                                what changes from model A to B: agreement, transition
+                                matrix, score changes; with --truth, who is right where
   review export (--job <id> | --prefix <p>) --format label-studio|fiftyone --out <f>
   review import <label-studio export>
                                 the least certain results as Label Studio tasks or a
@@ -59,6 +62,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: () => import('./export-command.ts').then((m) => ({ run: m.exportCommand, help: m.EXPORT_HELP })),
   evaluate: () =>
     import('./evaluate-command.ts').then((m) => ({ run: m.evaluateCommand, help: m.EVALUATE_HELP })),
+  compare: () =>
+    import('./compare-command.ts').then((m) => ({ run: m.compareCommand, help: m.COMPARE_HELP })),
   review: () => import('./review-command.ts').then((m) => ({ run: m.reviewCommand, help: m.REVIEW_HELP })),
   dlq: () => import('./dlq-command.ts').then((m) => ({ run: m.dlqCommand, help: m.DLQ_HELP })),
   ui: () => import('./ui-command.ts').then((m) => ({ run: m.uiCommand, help: m.UI_HELP })),

@@ -2,6 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { listPage } from '../shared/aws/list-objects.ts';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
+import { type ModelChoice, resolveComparedModel } from '../shared/labeling/compare-read.ts';
 import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
@@ -10,7 +11,7 @@ import { parse, UsageError } from './args.ts';
 import { connect } from './jobs-command.ts';
 import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
-export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>]
+export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>] [--compare <A>,<B>]
 
 Serves the results page on http://127.0.0.1:<port>/ and prints its URL (it opens
 no browser): a gallery filtered by label and minimum score or by key prefix, each
@@ -24,6 +25,9 @@ through signed S3 GET URLs, results and jobs as the other commands read them.
                      heat map, per-class bars, reliability diagram, threshold curve):
                      a CSV, ImageFolder folder or Label Studio JSON as "labeler evaluate
                      --truth" reads them, or "stack" for the stack's truth/ answers
+  --compare <A>,<B>  two models for the comparison view of a job or prefix ("labeler
+                     compare": agreement, the A→B transition matrix, the images that
+                     changed most side by side); each id@version, a folder or a name
 ${STACK_HELP}
 
 "labeler local up" serves the same page for the local stack.`;
@@ -36,6 +40,7 @@ export async function uiCommand(argv: string[]): Promise<number> {
     port: { type: 'string' },
     model: { type: 'string' },
     truth: { type: 'string' },
+    compare: { type: 'string' },
     ...STACK_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
@@ -60,10 +65,16 @@ export async function uiCommand(argv: string[]): Promise<number> {
 
 /** The results page for the stack the options name, until `close()`. */
 export async function serveUi(
-  values: StackValues & { model?: string; truth?: string },
+  values: StackValues & { model?: string; truth?: string; compare?: string },
   port = 0,
 ): Promise<UiServer> {
   if (values.truth === '') throw new UsageError('--truth takes a CSV, a folder, a JSON export or "stack"');
+  const compareRefs = values.compare?.split(',').map((m) => m.trim());
+  if (compareRefs && (compareRefs.length !== 2 || compareRefs.some((m) => m === '')))
+    throw new UsageError(`--compare takes two models, A,B (as fashion@1.0.0,int8/), got "${values.compare}"`);
+  const compare = compareRefs
+    ? ((await Promise.all(compareRefs.map(resolveComparedModel))) as [ModelChoice, ModelChoice])
+    : undefined;
   // A truth file that cannot be read is said now, not on the first evaluation.
   if (values.truth !== undefined && values.truth !== 'stack') await readTruthPath(values.truth);
   const bundle = await loadModelBundle(resolveModelDir(values.model));
@@ -97,6 +108,7 @@ export async function serveUi(
           getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
             expiresIn: SIGNED_URL_SECONDS,
           }),
+        ...(compare ? { compare } : {}),
         ...(values.truth === undefined
           ? {}
           : {

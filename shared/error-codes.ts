@@ -292,6 +292,22 @@ export const ERROR_CODES = {
     meaning:
       '`labeler evaluate --results`: the file cannot be read, or a line is not a result line of `labeler label`/`export` (the line is named)',
   },
+  'compare/no-overlap': {
+    kind: 'client',
+    exit: 1,
+    http: 400,
+    meaning: '`labeler compare`: no image has an ok result from both models (their result counts are shown)',
+  },
+  'compare/model-mismatch': {
+    kind: 'client',
+    exit: 1,
+    meaning: '`labeler compare --results`: a line names another model than its `--model` (the line is named)',
+  },
+  'compare/duplicate-image': {
+    kind: 'client',
+    exit: 1,
+    meaning: '`labeler compare --results`: one file holds two results for the same image',
+  },
   'http/bad-request': {
     kind: 'client',
     exit: 1,
@@ -489,6 +505,12 @@ export const ERROR_CODES = {
     exit: 1,
     http: 400,
     meaning: 'results page API: a label the model does not have',
+  },
+  'ui/no-compare': {
+    kind: 'client',
+    exit: 1,
+    http: 400,
+    meaning: 'results page API: a comparison asked for, but no `--compare` models attached',
   },
   'ui/no-truth': {
     kind: 'client',

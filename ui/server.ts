@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CODE, httpStatusOf } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
+import { type ComparedModel, Comparer } from '../shared/labeling/compare.ts';
 import { Evaluator, resultFromStore } from '../shared/labeling/evaluate.ts';
 import { type GroundTruth, TruthSet } from '../shared/labeling/ground-truth.ts';
 import type { JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
@@ -30,6 +31,8 @@ export interface UiBackend {
   signedUrl(bucket: string, key: string): Promise<string>;
   /** Ground truth for the evaluation view (`labeler ui --truth`), read again on each request. */
   readonly truth?: { readonly source: string; read(): Promise<GroundTruth> };
+  /** Two models for the comparison view (`labeler ui --compare A,B`): A, then B. */
+  readonly compare?: readonly [ComparedModel & { ref: ModelRef }, ComparedModel & { ref: ModelRef }];
 }
 
 export interface UiServer {
@@ -111,6 +114,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           model: backend.model,
           labels: backend.labels,
           truth: backend.truth?.source ?? null,
+          compare: backend.compare ? { a: backend.compare[0].name, b: backend.compare[1].name } : null,
         });
       case 'GET /api/labels': {
         const label = required(q, 'label');
@@ -180,6 +184,8 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       }
       case 'GET /api/evaluate':
         return send(res, 200, await evaluation(q.get('job') ?? undefined, q.get('prefix') ?? undefined));
+      case 'GET /api/compare':
+        return send(res, 200, await comparison(q.get('job') ?? undefined, q.get('prefix') ?? undefined));
       default:
         return send(res, 404, { error: { code: CODE.http.notFound, message: `${req.method} ${path}` } });
     }
@@ -216,6 +222,65 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       } while (cursor);
     }
     return evaluator.report({ cellImages: true, thresholds: CURVE_THRESHOLDS });
+  }
+
+  /**
+   * `labeler compare` of the page's two models over a job's images or a prefix, with the page's
+   * truth when attached; each listed image comes with a signed URL to show it.
+   */
+  async function comparison(jobId: string | undefined, prefix: string | undefined) {
+    const models = backend.compare;
+    if (!models)
+      throw new LabelerError(
+        CODE.ui.noCompare,
+        'no models to compare: start the page with "labeler ui --compare <A>,<B>"',
+      );
+    if ((jobId === undefined) === (prefix === undefined))
+      throw new LabelerError('ui/bad-request', 'give exactly one of the parameters "job" and "prefix"');
+    const [a, b] = models;
+    const truth = backend.truth ? new TruthSet(await backend.truth.read()) : undefined;
+    const comparer = new Comparer(a, b, truth);
+    const same = (r: { model: ModelRef }, m: ModelRef) =>
+      r.model.id === m.id && r.model.version === m.version;
+    const addImages = async (images: ReadonlyArray<{ bucket: string; key: string }>) => {
+      const found = await Promise.all(images.map((i) => backend.results.getByImage(i.bucket, i.key)));
+      for (const results of found) {
+        const ra = results.find((r) => same(r, a.ref));
+        const rb = results.find((r) => same(r, b.ref));
+        comparer.add(ra && resultFromStore(ra), rb && resultFromStore(rb));
+      }
+    };
+    if (jobId !== undefined) {
+      if (!(await backend.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+      let images: Array<{ bucket: string; key: string }> = [];
+      for await (const result of backend.jobs.results(jobId)) {
+        images.push({ bucket: result.bucket, key: result.key });
+        if (images.length === MAX_LIMIT) {
+          await addImages(images);
+          images = [];
+        }
+      }
+      await addImages(images);
+    } else {
+      let cursor: string | undefined;
+      do {
+        const page = await backend.listKeys(prefix as string, MAX_LIMIT, cursor);
+        await addImages(page.items.map((key) => ({ bucket: backend.bucket, key })));
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    const report = comparer.report();
+    const shown = [
+      ...report.changed,
+      ...report.threshold.newlyUnder,
+      ...(report.truth ? [...report.truth.fixed, ...report.truth.broken] : []),
+    ];
+    const urls: Record<string, string> = {};
+    for (const { image } of shown) {
+      if (urls[image.key] === undefined)
+        urls[image.key] = await backend.signedUrl(image.bucket ?? backend.bucket, image.key);
+    }
+    return { ...report, urls };
   }
 
   async function image(key: string) {
@@ -276,6 +341,7 @@ const ROUTES = [
   'GET /api/jobs/:id/failures',
   'GET /api/jobs/:id/results',
   'GET /api/evaluate',
+  'GET /api/compare',
 ] as const;
 
 /** Whether an Origin header names this server (its own page). */

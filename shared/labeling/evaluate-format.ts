@@ -96,7 +96,7 @@ export function summary(e: Evaluation): string[] {
   return lines;
 }
 
-function textTable(
+export function textTable(
   header: readonly string[],
   rows: ReadonlyArray<readonly string[]>,
   right: boolean,
@@ -110,7 +110,7 @@ function textTable(
   return [line(header), ...rows.map(line)];
 }
 
-function markdownTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+export function markdownTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
   const cell = (c: string) => c.replaceAll('|', '\\|');
   const line = (cells: readonly string[]) => `| ${cells.map(cell).join(' | ')} |`;
   return [

@@ -97,6 +97,14 @@ describe('results page API: bad requests are 4xx with a code, 5xx bodies fixed w
     assert.doesNotMatch(res.body, /URI malformed/);
   });
 
+  it('the comparison without --compare models is 400 ui/no-compare, saying how to attach them', async () => {
+    const res = await call('/api/compare?prefix=images/');
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.body) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'ui/no-compare');
+    assert.match(body.error.message, /labeler ui --compare <A>,<B>/);
+  });
+
   it('a label the model does not have is 400 ui/unknown-label naming the labels, without a query', async () => {
     const res = await call('/api/labels?label=NoSuch');
     assert.equal(res.status, 400, res.body);

@@ -67,6 +67,7 @@ function App({ config }) {
     failures: Failures,
     histogram: Histogram,
     evaluate: Evaluate,
+    compare: Compare,
   };
   const View = views[view] ?? NotFound;
   const nav = [
@@ -151,6 +152,7 @@ function Gallery({ params, config }) {
       <button type="submit">Show</button>
       ${!byLabel && html`<a href=${link('histogram', { prefix })}>Top labels under this prefix</a>`}
       ${!byLabel && config.truth && html`<a href=${link('evaluate', { prefix })}>Evaluation under this prefix</a>`}
+      ${!byLabel && config.compare && html`<a href=${link('compare', { prefix })}>Compare the two models under this prefix</a>`}
     </form>
     <p class="muted" aria-live="polite">${title}${state.data ? ` · ${items.length} on this page` : ''}</p>
     <${Status} state=${state} />
@@ -277,11 +279,11 @@ function Jobs({ config }) {
     </form>
     <${Status} state=${state} />
     ${state.data && jobs.length === 0 && html`<p>No jobs yet.</p>`}
-    ${jobs.map((job) => html`<${JobCard} job=${job} truth=${config.truth} />`)}
+    ${jobs.map((job) => html`<${JobCard} job=${job} truth=${config.truth} compare=${config.compare} />`)}
   `;
 }
 
-function JobCard({ job, truth }) {
+function JobCard({ job, truth, compare }) {
   const done = job.labeled + job.failed + job.skipped + job.cancelled;
   const total = job.planningDone ? job.total : undefined;
   const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
@@ -313,6 +315,7 @@ function JobCard({ job, truth }) {
         <a href=${link('histogram', { job: job.jobId })}>Top labels</a>
         <a href=${link('gallery', { prefix: job.prefix })}>Images</a>
         ${truth && html`<a href=${link('evaluate', { job: job.jobId })}>Evaluation</a>`}
+        ${compare && html`<a href=${link('compare', { job: job.jobId })}>Compare models</a>`}
       </div>
     </article>
   `;
@@ -469,6 +472,96 @@ function Evaluate({ params, config }) {
       </div>
     `
     }
+  `;
+}
+
+/**
+ * "labeler compare" of the page's two models over a job or a prefix: agreement, the A→B
+ * transition matrix and the images that changed most, each shown with both models' labels.
+ */
+function Compare({ params, config }) {
+  const job = params.get('job') ?? '';
+  const prefix = params.get('prefix') ?? '';
+  const state = useApi(`compare?${new URLSearchParams(job ? { job } : { prefix })}`);
+  const c = state.data;
+  const t = c?.truth;
+  return html`
+    <h2>${config.compare ? `${config.compare.a} → ${config.compare.b}` : 'Comparison'} over ${job ? html`job <code>${job}</code>` : html`<code>${prefix || '/'}</code>`}</h2>
+    <${Status} state=${state} />
+    ${c && c.images.compared === 0 && html`<p>No image of this selection has an ok result from both models.</p>`}
+    ${
+      c &&
+      c.images.compared > 0 &&
+      html`
+      <ul class="summary" aria-label="Summary">
+        <li data-metric="agreement">top-1 agreement <strong>${percent(c.agreement.rate)}</strong> (${c.agreement.agree}/${c.images.compared})</li>
+        <li>top-1 score B − A: mean <strong>${fixed(c.scoreChanges.top1.mean)}</strong></li>
+        <li>newly under ${c.threshold.value}: <strong>${c.threshold.newlyUnder.length}</strong></li>
+        ${t && html`<li data-metric="accuracy">accuracy A <strong>${pctOrDash(t.a.accuracy)}</strong> · B <strong>${pctOrDash(t.b.accuracy)}</strong></li>`}
+        <li>only A ${c.images.onlyA} · only B ${c.images.onlyB} · failed A ${c.images.aFailed} · B ${c.images.bFailed} · both ${c.images.bothFailed}</li>
+      </ul>
+      <div class="compare">
+        <section aria-label="Transition matrix">
+          <h3>Transitions</h3>
+          <p class="muted">rows: top-1 of A · columns: top-1 of B · the diagonal agrees</p>
+          <${Transitions} labels=${c.transitions.labels} matrix=${c.transitions.matrix} />
+        </section>
+        <section aria-label="Changed most">
+          <h3>Changed most</h3>
+          <${ChangedImages} items=${c.changed} urls=${c.urls} />
+        </section>
+      </div>
+      ${
+        t &&
+        html`<section aria-label="B right, A wrong"><h3>B right, A wrong (${t.fixed.length})</h3><${ChangedImages} items=${t.fixed} urls=${c.urls} /></section>
+        <section aria-label="A right, B wrong"><h3>A right, B wrong (${t.broken.length})</h3><${ChangedImages} items=${t.broken} urls=${c.urls} /></section>`
+      }
+    `
+    }
+  `;
+}
+
+function Transitions({ labels, matrix }) {
+  const most = Math.max(1, ...matrix.flat());
+  return html`
+    <table class="heatmap transitions">
+      <thead><tr><th scope="col">A \\ B</th>${labels.map((l) => html`<th scope="col">${l}</th>`)}</tr></thead>
+      <tbody>
+        ${labels.map(
+          (r, i) => html`<tr>
+            <th scope="row">${r}</th>
+            ${labels.map((c, j) => {
+              const n = matrix[i][j];
+              const alpha = n === 0 ? 0 : 0.15 + 0.85 * (n / most);
+              const style = `background:${i === j ? `rgba(30,125,58,${alpha})` : `rgba(179,38,30,${alpha})`};color:${alpha > 0.55 ? '#fff' : 'inherit'}`;
+              return html`<td style=${style} data-row=${r} data-column=${c} data-count=${n}>${n > 0 ? n : ''}</td>`;
+            })}
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  `;
+}
+
+/** Each image with A's top-1 and B's top-1 side by side. */
+function ChangedImages({ items, urls }) {
+  if (items.length === 0) return html`<p class="muted">none</p>`;
+  return html`
+    <ul class="changed" aria-label="Images">
+      ${items.map(
+        (item) => html`<li data-key=${item.image.key}>
+          <a href=${link('image', { key: item.image.key })}>
+            <img src=${urls[item.image.key]} alt=${item.image.key} loading="lazy" width="96" height="96" />
+          </a>
+          <div>
+            <div class="key">${item.image.key}</div>
+            ${item.truth && html`<div>truth <strong>${item.truth}</strong></div>`}
+            <div class="side" data-model="a">A <strong>${item.a.label}</strong> ${percent(item.a.score)}</div>
+            <div class="side" data-model="b">B <strong>${item.b.label}</strong> ${percent(item.b.score)}</div>
+          </div>
+        </li>`,
+      )}
+    </ul>
   `;
 }
 
