@@ -1,4 +1,5 @@
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
+import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { assertOverlap, Comparer, compareResults } from '../shared/labeling/compare.ts';
 import { COMPARE_FORMATS, formatComparison } from '../shared/labeling/compare-format.ts';
@@ -162,7 +163,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     assertOverlap(comparison, where);
     if (truth && comparison.truth?.images === 0)
       throw new LabelerError(
-        'truth/no-match',
+        CODE.truth.noMatch,
         `no compared image has a truth label in ${truth.source} (${comparison.images.compared} compared, ${truth.size} truth labels)`,
       );
     process.stdout.write(formatComparison(comparison, format, top));
@@ -183,7 +184,7 @@ async function readTruth(arg: string, stack: StackConnection | undefined): Promi
         )
       : await readTruthPath(arg);
   if (truth.entries.length === 0)
-    throw new LabelerError('truth/empty', `${truth.source} holds no truth labels`);
+    throw new LabelerError(CODE.truth.empty, `${truth.source} holds no truth labels`);
   return truth;
 }
 

@@ -301,11 +301,13 @@ export const ERROR_CODES = {
   'compare/model-mismatch': {
     kind: 'client',
     exit: 1,
+    http: 400,
     meaning: '`labeler compare --results`: a line names another model than its `--model` (the line is named)',
   },
   'compare/duplicate-image': {
     kind: 'client',
     exit: 1,
+    http: 400,
     meaning: '`labeler compare --results`: one file holds two results for the same image',
   },
   'http/bad-request': {

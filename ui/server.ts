@@ -236,7 +236,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         'no models to compare: start the page with "labeler ui --compare <A>,<B>"',
       );
     if ((jobId === undefined) === (prefix === undefined))
-      throw new LabelerError('ui/bad-request', 'give exactly one of the parameters "job" and "prefix"');
+      throw new LabelerError(CODE.ui.badRequest, 'give exactly one of the parameters "job" and "prefix"');
     const [a, b] = models;
     const truth = backend.truth ? new TruthSet(await backend.truth.read()) : undefined;
     const comparer = new Comparer(a, b, truth);
@@ -251,7 +251,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       }
     };
     if (jobId !== undefined) {
-      if (!(await backend.jobs.get(jobId))) throw new LabelerError('job/not-found', `no job ${jobId}`);
+      if (!(await backend.jobs.get(jobId))) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
       let images: Array<{ bucket: string; key: string }> = [];
       for await (const result of backend.jobs.results(jobId)) {
         images.push({ bucket: result.bucket, key: result.key });

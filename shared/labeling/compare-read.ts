@@ -39,7 +39,7 @@ export async function resolveComparedModel(ref: string): Promise<ModelChoice> {
   const manifest = await readManifest(dir);
   const labelsPath = join(dir, manifest.labelsFile);
   const text = await readFile(labelsPath, 'utf8').catch((cause: unknown) => {
-    throw new LabelerError('model/not-found', `labels file ${labelsPath} is missing`, { cause });
+    throw new LabelerError(CODE.model.notFound, `labels file ${labelsPath} is missing`, { cause });
   });
   const classes = text
     .split('\n')
@@ -67,7 +67,7 @@ export async function readResultsFile(
       ? stdin
       : (
           await open(file).catch((cause: NodeJS.ErrnoException) => {
-            throw new LabelerError('results/unreadable', `${file} cannot be read: ${cause.message}`, {
+            throw new LabelerError(CODE.results.unreadable, `${file} cannot be read: ${cause.message}`, {
               cause,
             });
           })
@@ -137,7 +137,7 @@ export async function* resultPairs(
   };
   if (selection.by === 'job') {
     if (!(await ports.jobs.get(selection.jobId)))
-      throw new LabelerError('job/not-found', `job ${selection.jobId} does not exist`);
+      throw new LabelerError(CODE.job.notFound, `job ${selection.jobId} does not exist`);
     let batch: Array<{ bucket: string; key: string }> = [];
     for await (const r of ports.jobs.results(selection.jobId)) {
       batch.push({ bucket: r.bucket, key: r.key });

@@ -196,7 +196,8 @@ describe('the error code registry (shared/error-codes.ts)', () => {
       if (code === 'http/forbidden') return 403;
       if (code === 'http/method-not-allowed') return 405;
       if (code.endsWith('/not-found')) return 404;
-      if (/^(query|job|ui|truth)\//.test(code)) return 400;
+      // compare/ came after the registry; its page route answers like evaluation's (truth/)
+      if (/^(query|job|ui|truth|compare)\//.test(code)) return 400;
       if (['aws/throttled', 'aws/unavailable', 'aws/timeout'].includes(code)) return 503;
       return 500;
     };
