@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import { AccuracyCounter, readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import { createImageLabeler } from '../shared/labeling/create-labeler.ts';
 import type { LabelOutcome } from '../shared/labeling/image-labeler.ts';
-import { type LocalFile, listFiles, readLocalFile } from '../shared/labeling/local-files.ts';
+import { type LocalFile, listFiles, readLocalFile } from '../shared/local-files.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';

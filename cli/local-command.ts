@@ -12,10 +12,10 @@ import {
   writeEndpoints,
 } from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
-import { parseS3EventBody } from '../shared/aws/s3-event.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
+import { parseS3EventBody } from '../shared/labeling/s3-event.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';

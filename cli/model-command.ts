@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { listFiles } from '../shared/labeling/local-files.ts';
+import { listFiles } from '../shared/local-files.ts';
 import {
   DEFAULT_PYTHON,
   EFFICIENTNET_ARCHS,

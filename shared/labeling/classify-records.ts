@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { S3ObjectRef } from '../aws/s3-event.ts';
-import { parseS3EventBody } from '../aws/s3-event.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
 import { isCancelled, type JobLedger } from './jobs.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
+import type { S3ObjectRef } from './s3-event.ts';
+import { parseS3EventBody } from './s3-event.ts';
 
 /** The parts of an SQS record this use case needs. */
 export interface QueueRecord {

@@ -6,7 +6,7 @@ import onnxProto from 'onnx-proto';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { LabelerError, ModelError } from '../errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../image/preprocess.ts';
-import { readLocalFile } from '../labeling/local-files.ts';
+import { readLocalFile } from '../local-files.ts';
 import { inputDims, loadModelBundle, type Manifest } from './manifest.ts';
 
 const { onnx } = onnxProto;
