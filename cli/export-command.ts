@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
+import { type S3Location, s3Destination } from '../shared/aws/s3-destination.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
   type ExportPorts,
@@ -7,6 +8,11 @@ import {
   type ExportTally,
   selectResults,
 } from '../shared/labeling/export.ts';
+import {
+  type Destination,
+  fileDestination,
+  streamDestination,
+} from '../shared/labeling/export-destination.ts';
 import {
   CONTENT_TYPES,
   EXPORT_FORMATS,
@@ -18,13 +24,6 @@ import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
-import {
-  type Destination,
-  fileDestination,
-  parseS3Url,
-  s3Destination,
-  stdoutDestination,
-} from './export-destination.ts';
 import { count, signalStatus } from './output.ts';
 import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
@@ -139,7 +138,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     const ports = selectionPortsOf(stack, model);
     const destination: Destination =
       out === '-'
-        ? stdoutDestination()
+        ? streamDestination('standard output', process.stdout)
         : s3Out
           ? s3Destination(stack.clients.s3, s3Out, CONTENT_TYPES[format])
           : await fileDestination(out);
@@ -234,4 +233,17 @@ class RowProgress {
     if (this.#drawn) process.stderr.write('\n');
     this.#drawn = false;
   }
+}
+
+/** `s3://bucket/key` as a location, undefined for anything else; a bucket without a key is refused. */
+function parseS3Url(out: string): S3Location | undefined {
+  if (!out.startsWith('s3://')) return undefined;
+  const rest = out.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const key = slash < 0 ? '' : rest.slice(slash + 1);
+  if (bucket === '' || key === '' || key.endsWith('/')) {
+    throw new UsageError(`"${out}" names no object: use s3://<bucket>/<key>`);
+  }
+  return { bucket, key };
 }

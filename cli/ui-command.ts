@@ -1,14 +1,12 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { listPage } from '../shared/aws/list-objects.ts';
+import { presignedGetUrl } from '../shared/aws/presign.ts';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
 import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { startUiServer, type UiServer } from '../ui/server.ts';
 import { parse, UsageError } from './args.ts';
-import { connect } from './jobs-command.ts';
-import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
+import { openJobs, openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
 export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>]
 
@@ -68,7 +66,7 @@ export async function serveUi(
   if (values.truth !== undefined && values.truth !== 'stack') await readTruthPath(values.truth);
   const bundle = await loadModelBundle(resolveModelDir(values.model));
   const stack = await openStack(values);
-  const jobs = await connect(values).catch((error: unknown) => {
+  const jobs = await openJobs(values).catch((error: unknown) => {
     stack.close();
     throw error;
   });
@@ -93,10 +91,7 @@ export async function serveUi(
           return { items: page.objects.map((o) => o.key), ...(page.next ? { cursor: page.next } : {}) };
         },
         // Signed by the stack's own S3 client: the emulator's endpoint locally, AWS with the person's credentials.
-        signedUrl: (bucket, key) =>
-          getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-            expiresIn: SIGNED_URL_SECONDS,
-          }),
+        signedUrl: (bucket, key) => presignedGetUrl(s3, bucket, key, SIGNED_URL_SECONDS),
         ...(values.truth === undefined
           ? {}
           : {

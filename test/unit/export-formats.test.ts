@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../../cli/args.ts';
 import { exportCommand } from '../../cli/export-command.ts';
-import { fileDestination } from '../../cli/export-destination.ts';
+import { fileDestination } from '../../shared/labeling/export-destination.ts';
 import {
   CSV_COLUMNS,
   csvLine,
