@@ -9,10 +9,7 @@ import {
   TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
-import type { ModelRef } from '../shared/labeling/results.ts';
-import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
-import { readManifest } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
+import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { type JobsConnection, openJobs, STACK_HELP, STACK_OPTIONS } from './stack.ts';

@@ -21,7 +21,7 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { connectionTo, DEFAULT_DATA_DIR } from './stack.ts';
-import { runUpload } from './upload-command.ts';
+import { runUpload } from './upload-display.ts';
 
 export const LOCAL_HELP = `Usage: labeler local <up|run> [options]
 
