@@ -25,6 +25,7 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { count, signalStatus } from './output.ts';
+import { CountProgress } from './progress.ts';
 import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
@@ -168,7 +169,7 @@ async function run(
   preflight: () => Promise<void>,
 ): Promise<number> {
   const tally: ExportTally = { withoutResult: 0 };
-  const progress = new RowProgress();
+  const progress = new CountProgress((rows) => `exported ${rows} results `);
   let interrupted: ((status: number) => void) | undefined;
   const interruption = new Promise<number>((resolveInterrupt) => {
     interrupted = resolveInterrupt;
@@ -211,27 +212,6 @@ async function run(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
-}
-
-/** "exported 1200 results" redrawn on stderr while it is a terminal; nothing otherwise. */
-class RowProgress {
-  readonly #enabled = Boolean(process.stderr.isTTY);
-  #lastDraw = 0;
-  #drawn = false;
-
-  update(rows: number): void {
-    if (!this.#enabled) return;
-    const now = Date.now();
-    if (now - this.#lastDraw < 200) return;
-    this.#lastDraw = now;
-    this.#drawn = true;
-    process.stderr.write(`\rexported ${rows} results `);
-  }
-
-  finish(): void {
-    if (this.#drawn) process.stderr.write('\n');
-    this.#drawn = false;
   }
 }
 

@@ -12,6 +12,7 @@ import { parseJobRequest } from '../shared/labeling/plan-job.ts';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import { JobProgress } from './progress.ts';
 import { type JobsConnection, openJobs, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 /** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
@@ -520,27 +521,12 @@ async function waitForJob(
   signal: AbortSignal,
   stream: NodeJS.WriteStream = process.stderr,
 ): Promise<Job> {
-  const started = Date.now();
-  const tty = Boolean(stream.isTTY);
-  let startDone: number | undefined;
+  const progress = new JobProgress(stream);
   for (;;) {
     const job = await mustGet(jobs, jobId);
-    const done = accounted(job);
-    if (tty) {
-      startDone ??= done;
-      const seconds = (Date.now() - started) / 1000;
-      const rate = seconds > 0 ? (done - startDone) / seconds : 0;
-      const total = job.planningDone ? job.total : undefined;
-      const width = 30;
-      const filled = total ? Math.min(width, Math.round((done / total) * width)) : 0;
-      const eta = total && rate > 0 ? formatDuration((total - done) / rate) : '--';
-      stream.write(
-        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total ?? '?'}` +
-          ` failed ${job.failed}  ${rate.toFixed(1)} img/s  ETA ${eta} `,
-      );
-    }
+    progress.show(accounted(job), job.planningDone ? job.total : undefined, job.failed);
     if (FINISHED.has(job.status) || signal.aborted) {
-      if (tty) stream.write('\n');
+      progress.finish();
       return job;
     }
     await abortableSleep(500, signal);
@@ -558,11 +544,4 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }
