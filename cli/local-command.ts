@@ -173,7 +173,7 @@ async function serve(
   });
   // The page reads the stack as `labeler ui` would, through endpoints.json; loaded only here,
   // so `local run` never bundles it. Without it the stack still serves everything else.
-  const ui = await import('./ui-command.ts')
+  const ui = await import('./results-page.ts')
     .then(({ serveUi }) => serveUi({ 'data-dir': dataDir, model: modelDir }))
     .catch((error: unknown) => {
       process.stderr.write(`the results page could not start: ${errorMessage(error)}\n`);
