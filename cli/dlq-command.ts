@@ -9,13 +9,12 @@ import {
   type RedriveReport,
   startRedrive,
 } from '../shared/aws/dead-letters.ts';
-import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { count } from './output.ts';
-import { openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import { openStack, resultsStoreOf, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
 
 export const DLQ_HELP = `Usage: labeler dlq <list|redrive> [--queue incoming|jobs|bulk|plan] [options]
 
@@ -123,7 +122,7 @@ async function list(
   const manifest = await readManifest(resolveModelDir(options.model));
   const letters = await listDeadLetters(stack.clients.sqs, queue, {
     max: options.max,
-    results: new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable),
+    results: resultsStoreOf(stack),
     model: { id: manifest.id, version: manifest.version },
   });
   const out = new RowWriter<DeadLetter>({ format: options.format, columns: COLUMNS, json: (l) => l });

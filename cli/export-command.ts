@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
+import { type S3Location, s3Destination } from '../shared/aws/s3-destination.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import {
@@ -8,6 +9,11 @@ import {
   type ExportTally,
   selectResults,
 } from '../shared/labeling/export.ts';
+import {
+  type Destination,
+  fileDestination,
+  streamDestination,
+} from '../shared/labeling/export-destination.ts';
 import {
   CONTENT_TYPES,
   EXPORT_FORMATS,
@@ -19,14 +25,8 @@ import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
-import {
-  type Destination,
-  fileDestination,
-  parseS3Url,
-  s3Destination,
-  stdoutDestination,
-} from './export-destination.ts';
 import { count, signalStatus } from './output.ts';
+import { CountProgress } from './progress.ts';
 import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
@@ -140,7 +140,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     const ports = selectionPortsOf(stack, model);
     const destination: Destination =
       out === '-'
-        ? stdoutDestination()
+        ? streamDestination('standard output', process.stdout)
         : s3Out
           ? s3Destination(stack.clients.s3, s3Out, CONTENT_TYPES[format])
           : await fileDestination(out);
@@ -170,7 +170,7 @@ async function run(
   preflight: () => Promise<void>,
 ): Promise<number> {
   const tally: ExportTally = { withoutResult: 0 };
-  const progress = new RowProgress();
+  const progress = new CountProgress((rows) => `exported ${rows} results `);
   let interrupted: ((status: number) => void) | undefined;
   const interruption = new Promise<number>((resolveInterrupt) => {
     interrupted = resolveInterrupt;
@@ -216,23 +216,15 @@ async function run(
   }
 }
 
-/** "exported 1200 results" redrawn on stderr while it is a terminal; nothing otherwise. */
-class RowProgress {
-  readonly #enabled = Boolean(process.stderr.isTTY);
-  #lastDraw = 0;
-  #drawn = false;
-
-  update(rows: number): void {
-    if (!this.#enabled) return;
-    const now = Date.now();
-    if (now - this.#lastDraw < 200) return;
-    this.#lastDraw = now;
-    this.#drawn = true;
-    process.stderr.write(`\rexported ${rows} results `);
+/** `s3://bucket/key` as a location, undefined for anything else; a bucket without a key is refused. */
+function parseS3Url(out: string): S3Location | undefined {
+  if (!out.startsWith('s3://')) return undefined;
+  const rest = out.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const key = slash < 0 ? '' : rest.slice(slash + 1);
+  if (bucket === '' || key === '' || key.endsWith('/')) {
+    throw new UsageError(`"${out}" names no object: use s3://<bucket>/<key>`);
   }
-
-  finish(): void {
-    if (this.#drawn) process.stderr.write('\n');
-    this.#drawn = false;
-  }
+  return { bucket, key };
 }

@@ -1,8 +1,3 @@
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { createJobsService } from '../shared/aws/jobs-service.ts';
-import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
-import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
-import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
@@ -15,14 +10,11 @@ import {
   TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
-import type { ModelRef } from '../shared/labeling/results.ts';
-import { ScheduleError, type SchedulesPort, validateSchedule } from '../shared/labeling/schedules.ts';
-import { readManifest } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
+import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
-import { autoTarget } from './auto-target.ts';
-import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
+import { JobProgress } from './progress.ts';
+import { type JobsConnection, openJobs, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 /** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
 export const WAIT_TIMED_OUT = 124;
@@ -218,7 +210,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
   const timeoutSeconds =
     values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout', 1);
 
-  const connection = await connect(values);
+  const connection = await openJobs(values);
   try {
     const { jobs } = connection;
     switch (name) {
@@ -530,27 +522,12 @@ async function waitForJob(
   signal: AbortSignal,
   stream: NodeJS.WriteStream = process.stderr,
 ): Promise<Job> {
-  const started = Date.now();
-  const tty = Boolean(stream.isTTY);
-  let startDone: number | undefined;
+  const progress = new JobProgress(stream);
   for (;;) {
     const job = await mustGet(jobs, jobId);
-    const done = accounted(job);
-    if (tty) {
-      startDone ??= done;
-      const seconds = (Date.now() - started) / 1000;
-      const rate = seconds > 0 ? (done - startDone) / seconds : 0;
-      const total = job.planningDone ? job.total : undefined;
-      const width = 30;
-      const filled = total ? Math.min(width, Math.round((done / total) * width)) : 0;
-      const eta = total && rate > 0 ? formatDuration((total - done) / rate) : '--';
-      stream.write(
-        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total ?? '?'}` +
-          ` failed ${job.failed}  ${rate.toFixed(1)} img/s  ETA ${eta} `,
-      );
-    }
+    progress.show(accounted(job), job.planningDone ? job.total : undefined, job.failed);
     if (FINISHED.has(job.status) || signal.aborted) {
-      if (tty) stream.write('\n');
+      progress.finish();
       return job;
     }
     await abortableSleep(500, signal);
@@ -568,59 +545,4 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-}
-
-export interface JobsConnection {
-  readonly jobs: JobsService;
-  readonly imagesBucket: string;
-  readonly readableBuckets: readonly string[];
-  autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
-  /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
-  assertHasObjects(bucket: string, prefix: string): Promise<void>;
-  schedules(): SchedulesPort;
-  close(): void;
-}
-
-/**
- * The jobs of the stack the options name (the running local one by default), through
- * the same service either way; only schedules differ (EventBridge Scheduler on AWS).
- */
-export async function connect(values: StackValues & { model?: string }): Promise<JobsConnection> {
-  const manifest = await readManifest(resolveModelDir(values.model));
-  const model: ModelRef = { id: manifest.id, version: manifest.version };
-  const stack = await openStack(values);
-  const { resources, outputs } = stack;
-  const jobs = createJobsService(stack.clients, jobsResourcesOf(resources), model, stack.region);
-  let scheduler: SchedulerClient | undefined;
-  return {
-    jobs,
-    imagesBucket: resources.imagesBucket,
-    readableBuckets: resources.readableBuckets,
-    autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
-    assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
-    schedules: () => {
-      if (!outputs) return new DynamoSchedules(stack.clients.db);
-      scheduler ??= new SchedulerClient({
-        region: stack.region,
-        ...(values.profile ? { profile: values.profile } : {}),
-      });
-      return new SchedulerSchedules(scheduler, {
-        scheduleGroup: outputs.get('ScheduleGroupName'),
-        schedulerRoleArn: outputs.get('SchedulerRoleArn'),
-        planQueueArn: outputs.get('PlanQueueArn'),
-        planDlqArn: outputs.get('PlanDlqArn'),
-      });
-    },
-    close: () => {
-      stack.close();
-      scheduler?.destroy();
-    },
-  };
 }

@@ -12,17 +12,17 @@ import {
   writeEndpoints,
 } from '../local/endpoints.ts';
 import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
-import { parseS3EventBody } from '../shared/aws/s3-event.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
+import { parseS3EventBody } from '../shared/labeling/s3-event.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError } from './args.ts';
 import { connectionTo, DEFAULT_DATA_DIR } from './stack.ts';
-import { runUpload } from './upload-command.ts';
+import { runUpload } from './upload-display.ts';
 
 export const LOCAL_HELP = `Usage: labeler local <up|run> [options]
 
@@ -174,7 +174,7 @@ async function serve(
   });
   // The page reads the stack as `labeler ui` would, through endpoints.json; loaded only here,
   // so `local run` never bundles it. Without it the stack still serves everything else.
-  const ui = await import('./ui-command.ts')
+  const ui = await import('./results-page.ts')
     .then(({ serveUi }) => serveUi({ 'data-dir': dataDir, model: modelDir }))
     .catch((error: unknown) => {
       process.stderr.write(`the results page could not start: ${errorMessage(error)}\n`);

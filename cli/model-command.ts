@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { listFiles } from '../shared/labeling/local-files.ts';
+import { listFiles } from '../shared/local-files.ts';
 import {
   DEFAULT_PYTHON,
   EFFICIENTNET_ARCHS,
@@ -13,6 +13,7 @@ import { pullModel, REGISTRY_ENV } from '../shared/model/pull.ts';
 import { quantizeModel } from '../shared/model/quantize.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import { PercentProgress } from './progress.ts';
 
 export const MODEL_HELP = `Usage: labeler model export --arch <arch> [--weights imagenet|random] [--out <dir>]
        labeler model pull <name> [--out <dir>] [--registry <file>]
@@ -98,7 +99,7 @@ async function pullCommand(argv: string[]): Promise<number> {
   const [name, ...extra] = positionals;
   if (name === undefined) throw new UsageError('name the model to pull');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  const progress = tenPercentSteps();
+  const progress = new PercentProgress();
   const result = await pullModel(name, {
     ...(values.registry ? { registry: values.registry } : {}),
     ...(values.out ? { out: values.out } : {}),
@@ -107,7 +108,7 @@ async function pullCommand(argv: string[]): Promise<number> {
       progress.show(received, total);
     },
   });
-  progress.end();
+  progress.finish();
   process.stdout.write(
     `${JSON.stringify({
       name,
@@ -141,7 +142,7 @@ async function quantizeCommand(argv: string[]): Promise<number> {
   const out = values.out ?? join(modelsCacheDir(), `${manifest.id}-int8`);
   const files = (await listFiles(calibration)).slice(0, images).map((f) => f.path);
   process.stderr.write(`calibrating ${manifest.id} on ${files.length} files, writing ${out}\n`);
-  const progress = tenPercentSteps();
+  const progress = new PercentProgress();
   const report = await quantizeModel({
     model,
     calibration: files,
@@ -149,27 +150,10 @@ async function quantizeCommand(argv: string[]): Promise<number> {
     calibrationSource: calibration.join(', '),
     onProgress: (done, total) => progress.show(done, total),
   });
-  progress.end();
+  progress.finish();
   for (const { file, code } of report.skipped) process.stderr.write(`skipped ${file}: [${code}]\n`);
   process.stdout.write(`${JSON.stringify(report)}\n`);
   return 0;
-}
-
-/** "40 %" on stderr in steps of ten, on a terminal only; `end` finishes the line. */
-function tenPercentSteps(): { show(done: number, total: number): void; end(): void } {
-  let last = -1;
-  return {
-    show(done, total) {
-      const percent = Math.floor((done / total) * 10) * 10;
-      if (process.stderr.isTTY && percent !== last) {
-        last = percent;
-        process.stderr.write(`\r${percent} %`);
-      }
-    },
-    end() {
-      if (process.stderr.isTTY && last >= 0) process.stderr.write('\n');
-    },
-  };
 }
 
 /** The subcommand's options, or undefined once --help has printed the model help. */

@@ -13,9 +13,8 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
-import { connect } from './jobs-command.ts';
 import { stdoutWritten } from './output.ts';
-import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
+import { openJobs, openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
 
@@ -162,7 +161,7 @@ async function queryJob(
   values: { stack?: string; region?: string; profile?: string; 'data-dir'?: string; model?: string },
   format: (typeof FORMATS)[number],
 ): Promise<number> {
-  const connection = await connect(values);
+  const connection = await openJobs(values);
   try {
     if (!(await connection.jobs.get(jobId))) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
     let count = 0;

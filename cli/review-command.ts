@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
+import { presignedGetUrl } from '../shared/aws/presign.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { type ExportSelection, selectResults } from '../shared/labeling/export.ts';
+import { type Destination, fileDestination } from '../shared/labeling/export-destination.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import {
   fiftyOneLabels,
@@ -22,7 +23,6 @@ import {
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
-import { type Destination, fileDestination } from './export-destination.ts';
 import { count, signalStatus } from './output.ts';
 import {
   openStack,
@@ -222,12 +222,7 @@ async function presign(
 ): Promise<(item: ReviewItem) => string> {
   const urls = new Map<ReviewItem, string>();
   for (const item of items) {
-    urls.set(
-      item,
-      await getSignedUrl(stack.clients.s3, new GetObjectCommand({ Bucket: item.bucket, Key: item.key }), {
-        expiresIn,
-      }),
-    );
+    urls.set(item, await presignedGetUrl(stack.clients.s3, item.bucket, item.key, expiresIn));
   }
   return (item) => urls.get(item) as string;
 }

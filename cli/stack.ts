@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { findRunningStack } from '../local/endpoints.ts';
@@ -7,16 +8,24 @@ import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../shared/
 import { DynamoResultsStore } from '../shared/aws/dynamo-results-store.ts';
 import { createJobsService, type JobsResources } from '../shared/aws/jobs-service.ts';
 import { createPlanPorts } from '../shared/aws/plan-job.ts';
+import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { QueryApiClient } from '../shared/aws/query-api-client.ts';
+import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
+import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { ExportPorts } from '../shared/labeling/export.ts';
 import { jobLocation } from '../shared/labeling/job-location.ts';
+import type { JobsService } from '../shared/labeling/jobs.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
+import type { SchedulesPort } from '../shared/labeling/schedules.ts';
+import { readManifest } from '../shared/model/manifest.ts';
+import { resolveModelDir } from '../shared/model/model-store.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
+import { autoTarget } from './auto-target.ts';
 
 /** The queues of a stack, by role; each value is the queue's URL. */
 export type QueueRole =
@@ -229,13 +238,70 @@ export function jobsResourcesOf(resources: StackResources): JobsResources {
   };
 }
 
+/** The stack's results table. */
+export function resultsStoreOf(stack: StackConnection): DynamoResultsStore {
+  return new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable);
+}
+
+/** The stack's jobs, as `model` writes and reads them. */
+export function jobsServiceOf(stack: StackConnection, model: ModelRef): JobsService {
+  return createJobsService(stack.clients, jobsResourcesOf(stack.resources), model, stack.region);
+}
+
 /** What reading a selection of results (a job's, a prefix's) needs on a stack: export, evaluate, review. */
 export function selectionPortsOf(stack: StackConnection, model: ModelRef): ExportPorts {
   const names = jobsResourcesOf(stack.resources);
   return {
-    results: new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable),
-    jobs: createJobsService(stack.clients, names, model, stack.region),
+    results: resultsStoreOf(stack),
+    jobs: jobsServiceOf(stack, model),
     listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
+  };
+}
+
+export interface JobsConnection {
+  readonly jobs: JobsService;
+  readonly imagesBucket: string;
+  readonly readableBuckets: readonly string[];
+  autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
+  /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
+  assertHasObjects(bucket: string, prefix: string): Promise<void>;
+  schedules(): SchedulesPort;
+  close(): void;
+}
+
+/**
+ * The jobs of the stack the options name (the running local one by default), through
+ * the same service either way; only schedules differ (EventBridge Scheduler on AWS).
+ */
+export async function openJobs(values: StackValues & { model?: string }): Promise<JobsConnection> {
+  const manifest = await readManifest(resolveModelDir(values.model));
+  const model: ModelRef = { id: manifest.id, version: manifest.version };
+  const stack = await openStack(values);
+  const { resources, outputs } = stack;
+  let scheduler: SchedulerClient | undefined;
+  return {
+    jobs: jobsServiceOf(stack, model),
+    imagesBucket: resources.imagesBucket,
+    readableBuckets: resources.readableBuckets,
+    autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
+    assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
+    schedules: () => {
+      if (!outputs) return new DynamoSchedules(stack.clients.db);
+      scheduler ??= new SchedulerClient({
+        region: stack.region,
+        ...(values.profile ? { profile: values.profile } : {}),
+      });
+      return new SchedulerSchedules(scheduler, {
+        scheduleGroup: outputs.get('ScheduleGroupName'),
+        schedulerRoleArn: outputs.get('SchedulerRoleArn'),
+        planQueueArn: outputs.get('PlanQueueArn'),
+        planDlqArn: outputs.get('PlanDlqArn'),
+      });
+    },
+    close: () => {
+      stack.close();
+      scheduler?.destroy();
+    },
   };
 }
 

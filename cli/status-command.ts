@@ -1,4 +1,3 @@
-import { createJobsService } from '../shared/aws/jobs-service.ts';
 import {
   countRecentResults,
   type QueueDepth,
@@ -12,7 +11,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import {
-  jobsResourcesOf,
+  jobsServiceOf,
   openStack,
   type QueueRole,
   STACK_HELP,
@@ -129,12 +128,7 @@ export async function readStatus(
   }));
   const jobs = await part(async () => {
     const manifest = await readManifest(DEFAULT_MODEL_DIR);
-    const service = createJobsService(
-      stack.clients,
-      jobsResourcesOf(stack.resources),
-      { id: manifest.id, version: manifest.version },
-      stack.region,
-    );
+    const service = jobsServiceOf(stack, { id: manifest.id, version: manifest.version });
     const listed = await service.list({ limit: 50 });
     return listed
       .filter((j) => j.status === 'planning' || j.status === 'running' || j.status === 'cancelling')

@@ -1,15 +1,6 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { listPage } from '../shared/aws/list-objects.ts';
-import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
-import { type ModelChoice, resolveComparedModel } from '../shared/labeling/compare-read.ts';
-import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
-import { loadModelBundle } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
-import { startUiServer, type UiServer } from '../ui/server.ts';
 import { parse, UsageError } from './args.ts';
-import { connect } from './jobs-command.ts';
-import { openStack, queryApiOf, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
+import { serveUi } from './results-page.ts';
+import { STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>] [--compare <A>,<B>]
 
@@ -31,9 +22,6 @@ through signed S3 GET URLs, results and jobs as the other commands read them.
 ${STACK_HELP}
 
 "labeler local up" serves the same page for the local stack.`;
-
-/** Signed object URLs stay valid this long: a page left open keeps its images a while. */
-const SIGNED_URL_SECONDS = 3600;
 
 export async function uiCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -61,79 +49,4 @@ export async function uiCommand(argv: string[]): Promise<number> {
   });
   await ui.close();
   return 0;
-}
-
-/** The results page for the stack the options name, until `close()`. */
-export async function serveUi(
-  values: StackValues & { model?: string; truth?: string; compare?: string },
-  port = 0,
-): Promise<UiServer> {
-  if (values.truth === '') throw new UsageError('--truth takes a CSV, a folder, a JSON export or "stack"');
-  const compareRefs = values.compare?.split(',').map((m) => m.trim());
-  if (compareRefs && (compareRefs.length !== 2 || compareRefs.some((m) => m === '')))
-    throw new UsageError(`--compare takes two models, A,B (as fashion@1.0.0,int8/), got "${values.compare}"`);
-  const compare = compareRefs
-    ? ((await Promise.all(compareRefs.map(resolveComparedModel))) as [ModelChoice, ModelChoice])
-    : undefined;
-  // A truth file that cannot be read is said now, not on the first evaluation.
-  if (values.truth !== undefined && values.truth !== 'stack') await readTruthPath(values.truth);
-  const bundle = await loadModelBundle(resolveModelDir(values.model));
-  const stack = await openStack(values);
-  const jobs = await connect(values).catch((error: unknown) => {
-    stack.close();
-    throw error;
-  });
-  const { s3 } = stack.clients;
-  try {
-    const server = await startUiServer(
-      {
-        stack: { kind: stack.kind, name: stack.name },
-        bucket: stack.resources.imagesBucket,
-        model: { id: bundle.manifest.id, version: bundle.manifest.version },
-        labels: bundle.labels,
-        // The signed query API, as `labeler query` reads: IAM stays the only door on AWS.
-        results: queryApiOf(stack),
-        jobs: jobs.jobs,
-        listKeys: async (prefix, limit, cursor) => {
-          const page = await listPage(s3, {
-            bucket: stack.resources.imagesBucket,
-            prefix,
-            maxKeys: limit,
-            ...(cursor ? { token: cursor } : {}),
-          });
-          return { items: page.objects.map((o) => o.key), ...(page.next ? { cursor: page.next } : {}) };
-        },
-        // Signed by the stack's own S3 client: the emulator's endpoint locally, AWS with the person's credentials.
-        signedUrl: (bucket, key) =>
-          getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-            expiresIn: SIGNED_URL_SECONDS,
-          }),
-        ...(compare ? { compare } : {}),
-        ...(values.truth === undefined
-          ? {}
-          : {
-              truth: {
-                source: values.truth === 'stack' ? "the stack's truth/ answers" : values.truth,
-                read: () =>
-                  values.truth === 'stack'
-                    ? readStackTruth(s3TruthObjects(s3, stack.resources.resultsBucket))
-                    : readTruthPath(values.truth as string),
-              },
-            }),
-      },
-      { port },
-    );
-    return {
-      url: server.url,
-      close: async () => {
-        await server.close();
-        jobs.close();
-        stack.close();
-      },
-    };
-  } catch (error) {
-    jobs.close();
-    stack.close();
-    throw error;
-  }
 }

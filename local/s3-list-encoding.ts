@@ -1,4 +1,4 @@
-import { encodeS3Key } from '../shared/aws/s3-event.ts';
+import { encodeS3Key } from '../shared/labeling/s3-event.ts';
 
 interface ListRequest {
   method: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { encodeS3Key } from '../shared/aws/s3-event.ts';
+import { s3EventBody } from '../shared/labeling/s3-event.ts';
 
 /** What a bucket's NotificationConfiguration says: which keys go to which queue. */
 export interface QueueNotification {
@@ -103,44 +103,34 @@ export class S3Notifier {
     for (const config of this.#configs) {
       if (config.bucket !== bucket || !key.startsWith(config.prefix)) continue;
       if (config.suffixes.length > 0 && !config.suffixes.some((s) => key.endsWith(s))) continue;
-      await this.#send(config.queueUrl, {
-        Records: [
-          {
-            eventVersion: '2.1',
-            eventSource: 'aws:s3',
-            awsRegion: this.#region,
-            eventTime: new Date().toISOString(),
-            eventName,
-            userIdentity: { principalId: 'AWS:LOCAL' },
-            requestParameters: { sourceIPAddress: '127.0.0.1' },
-            responseElements: {
-              'x-amz-request-id': randomBytes(8).toString('hex').toUpperCase(),
-              'x-amz-id-2': randomBytes(24).toString('base64'),
-            },
-            s3: {
-              s3SchemaVersion: '1.0',
-              configurationId: config.id,
-              bucket: {
-                name: bucket,
-                ownerIdentity: { principalId: 'LOCAL' },
-                arn: `arn:aws:s3:::${bucket}`,
-              },
-              object: {
-                key: encodeS3Key(key),
-                size: object.contentLength,
-                eTag: object.etag.replace(/^"|"$/g, ''),
-                sequencer,
-              },
-            },
-          },
-        ],
-      });
+      const record = {
+        region: this.#region,
+        bucket,
+        key,
+        size: object.contentLength,
+        eTag: object.etag.replace(/^"|"$/g, ''),
+        sequencer,
+        eventName,
+        notification: {
+          configurationId: config.id,
+          principalId: 'AWS:LOCAL',
+          ownerPrincipalId: 'LOCAL',
+          sourceIp: '127.0.0.1',
+          requestId: randomBytes(8).toString('hex').toUpperCase(),
+          hostId: randomBytes(24).toString('base64'),
+        },
+      };
+      await this.#sendBody(config.queueUrl, s3EventBody([record]));
     }
   }
 
   async #send(queueUrl: string, body: unknown): Promise<void> {
+    await this.#sendBody(queueUrl, JSON.stringify(body));
+  }
+
+  async #sendBody(queueUrl: string, body: string): Promise<void> {
     if (!this.#sqs) throw new Error('the notifier is not connected to SQS');
-    await this.#sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
+    await this.#sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
   }
 }
 

@@ -16,12 +16,12 @@ import { startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { setLabelingHeapGrowth } from '../../shared/aws/classify-handler.ts';
 import { createAwsClients, LOCAL_CREDENTIALS } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
-import { encodeS3Key } from '../../shared/aws/s3-event.ts';
 import { S3ExportStore, S3ImageStore } from '../../shared/aws/s3-stores.ts';
 import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { classifyRecords, type QueueRecord } from '../../shared/labeling/classify-records.ts';
 import { createImageLabeler } from '../../shared/labeling/create-labeler.ts';
 import type { ImageStore, ResultsStore } from '../../shared/labeling/results.ts';
+import { s3EventBody } from '../../shared/labeling/s3-event.ts';
 import { CLASSIFY, IMAGE_LIMITS, LABELING } from '../../shared/settings.ts';
 import { workerMain } from '../lib/child.ts';
 import { cpuSecondsSince, median } from '../lib/stats.ts';
@@ -83,19 +83,9 @@ async function startS3Emulator(): Promise<{ endpoint: string; child: ChildProces
 }
 
 function eventRecord(key: string, eTag: string, size: number, id: number): QueueRecord {
-  const body = JSON.stringify({
-    Records: [
-      {
-        eventVersion: '2.1',
-        eventSource: 'aws:s3',
-        eventName: 'ObjectCreated:Put',
-        s3: {
-          bucket: { name: BUCKET },
-          object: { key: encodeS3Key(key), size, eTag, sequencer: '0062E99A88DC407460' },
-        },
-      },
-    ],
-  });
+  const body = s3EventBody([
+    { region: 'us-east-1', bucket: BUCKET, key, size, eTag, sequencer: '0062E99A88DC407460' },
+  ]);
   return { messageId: `m${id}`, body, attributes: { ApproximateReceiveCount: '1' } };
 }
 

@@ -14,8 +14,8 @@ import { errorMessage, LabelerError } from '../errors.ts';
 import { parsePlanMessage } from '../labeling/plan-job.ts';
 import type { ModelRef, ResultsStore } from '../labeling/results.ts';
 import { imageId } from '../labeling/results.ts';
+import { parseS3EventBody } from '../labeling/s3-event.ts';
 import { toLabelerError } from './errors.ts';
-import { parseS3EventBody } from './s3-event.ts';
 
 /** The pipeline's queues that have a dead-letter queue. */
 export type DlqRole = 'incoming' | 'jobs' | 'bulk' | 'plan';

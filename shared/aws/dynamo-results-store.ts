@@ -22,11 +22,11 @@ import type {
   ResultWrite,
 } from '../labeling/results.ts';
 import { imageId } from '../labeling/results.ts';
+import { paddedSequencer } from '../labeling/s3-event.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
 import { counterAdd, isConditionCancel, outcomeMarker, shardPk } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
-import { paddedSequencer } from './s3-event.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 

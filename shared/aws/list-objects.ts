@@ -1,5 +1,5 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { decodeS3Key } from './s3-event.ts';
+import { decodeS3Key } from '../labeling/s3-event.ts';
 
 /** One listed object: its key, size, ETag without quotes and last-modified time (ms). */
 export interface S3Listing {

@@ -4,12 +4,12 @@ import { LabelerError } from '../errors.ts';
 import type { JobTarget } from '../labeling/jobs.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
 import type { ModelRef } from '../labeling/results.ts';
+import { s3EventBody } from '../labeling/s3-event.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { listPage } from './list-objects.ts';
-import { encodeS3Key } from './s3-event.ts';
 
 /** Where a job's state and messages go: names the plan-job function, the CLI and the local stack share. */
 export interface JobsResources {
@@ -64,8 +64,11 @@ export function createPlanPorts(
     async sendImages({ target, jobId, mode }, bucket, objects) {
       const bodies: string[] = [];
       for (let i = 0; i < objects.length; i += objectsPerMessage) {
-        const records = objects.slice(i, i + objectsPerMessage).map((o) => s3Record(region, bucket, o));
-        bodies.push(JSON.stringify({ Records: records, labelerJobId: jobId, labelerJobMode: mode }));
+        // Sequencer 0: a job's event never supersedes a real upload event for the same key.
+        const records = objects
+          .slice(i, i + objectsPerMessage)
+          .map((o) => ({ region, bucket, key: o.key, size: o.size, eTag: o.eTag, sequencer: '0' }));
+        bodies.push(s3EventBody(records, { jobId, mode }));
       }
       for (let i = 0; i < bodies.length; i += 10) {
         const entries = bodies.slice(i, i + 10).map((body, n) => ({ Id: String(n), MessageBody: body }));
@@ -92,22 +95,6 @@ export function createPlanPorts(
         .catch((error: unknown) => {
           throw toLabelerError(error, 'SQS SendMessage (plan)');
         });
-    },
-  };
-}
-
-function s3Record(region: string, bucket: string, o: ListedObject): Record<string, unknown> {
-  return {
-    eventVersion: '2.1',
-    eventSource: 'aws:s3',
-    awsRegion: region,
-    eventTime: new Date().toISOString(),
-    eventName: 'ObjectCreated:Put',
-    s3: {
-      s3SchemaVersion: '1.0',
-      bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
-      // Sequencer 0: a job's event never supersedes a real upload event for the same key.
-      object: { key: encodeS3Key(o.key), size: o.size, eTag: o.eTag, sequencer: '0' },
     },
   };
 }

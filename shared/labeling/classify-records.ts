@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { S3ObjectRef } from '../aws/s3-event.ts';
-import { parseS3EventBody } from '../aws/s3-event.ts';
 import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
@@ -10,6 +8,8 @@ import { isCancelled, type JobLedger } from './jobs.ts';
 import { resultLine } from './result-contract.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
+import type { S3ObjectRef } from './s3-event.ts';
+import { parseS3EventBody } from './s3-event.ts';
 
 /** The parts of an SQS record this use case needs. */
 export interface QueueRecord {

@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { CODE } from '../error-codes.ts';
 import { LabelerError, ModelError } from '../errors.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto } from '../image/preprocess.ts';
-import { readLocalFile } from '../labeling/local-files.ts';
+import { readLocalFile } from '../local-files.ts';
 import { inputDims, loadModelBundle, type Manifest } from './manifest.ts';
 
 const { onnx } = onnxProto;

@@ -10,7 +10,7 @@ import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { connectionTo, jobsResourcesOf, type StackConnection } from '../../cli/stack.ts';
 import { readStatus } from '../../cli/status-command.ts';
-import { runUpload } from '../../cli/upload-command.ts';
+import { runUpload } from '../../cli/upload-display.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type AwsCall, CALL_LOG_ENV } from '../../shared/aws/call-recorder.ts';
 import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';

@@ -5,9 +5,9 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore, labelPk, labelShard } from '../../shared/aws/dynamo-results-store.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import type { ImageResult, LabelHit } from '../../shared/labeling/results.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 import { RESULTS_TABLE } from '../../shared/settings.ts';
 
 const model = { id: 'm', version: '1' };

@@ -6,10 +6,10 @@ import { type QueryApiServer, startQueryApiServer } from '../../local/query-api-
 import { type AwsClients, createAwsClients, LOCAL_CREDENTIALS } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { QueryApiClient, QueryApiError } from '../../shared/aws/query-api-client.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { TransientError } from '../../shared/errors.ts';
 import type { ImageResult, ResultsStore } from '../../shared/labeling/results.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 
 const REGION = 'us-east-1';
 const model = { id: 'm', version: '1' };

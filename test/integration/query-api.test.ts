@@ -4,10 +4,10 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore, labelShard } from '../../shared/aws/dynamo-results-store.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { answerQuery, type QueryDefaults } from '../../shared/labeling/query-api.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 import { RESULTS_TABLE } from '../../shared/settings.ts';
 
 const model = { id: 'm', version: '1' };

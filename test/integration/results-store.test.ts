@@ -5,10 +5,10 @@ import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-loc
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoJobsStore } from '../../shared/aws/dynamo-jobs-store.ts';
 import { DynamoResultsStore, labelSk } from '../../shared/aws/dynamo-results-store.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 
 const model = { id: 'm', version: '1' };
 const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LabelerError, LOCAL_FILE_ERROR_CODES } from '../../shared/errors.ts';
-import { listFiles, readLocalFile } from '../../shared/labeling/local-files.ts';
+import { listFiles, readLocalFile } from '../../shared/local-files.ts';
 import { PACKAGE_ROOT } from '../../shared/paths.ts';
 
 // Before the fixes these reads never returned; the deadline turns a hang into a failure.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { printedLabels as cliPrintedLabels } from '../../cli/output.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { type ImageResult, printedHit, printedLabels, printedResult } from '../../shared/labeling/results.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 
 const stored: ImageResult = {
   bucket: 'b',

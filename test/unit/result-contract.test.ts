@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RowWriter } from '../../cli/formats.ts';
 import { jsonRow } from '../../cli/label-command.ts';
-import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { exportLine } from '../../shared/labeling/classify-records.ts';
 import { type ExportFormat, encodeResults } from '../../shared/labeling/export-formats.ts';
 import {
@@ -15,6 +14,7 @@ import {
 } from '../../shared/labeling/result-contract.ts';
 import { printedResult } from '../../shared/labeling/results.ts';
 import { RESULTS_LINES_TABLE } from '../../shared/labeling/results-table.ts';
+import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 import { parseCsv } from '../helpers/export-readers.ts';
 
 const base = {

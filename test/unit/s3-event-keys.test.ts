@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseS3EventBody, tryDecodeS3Key } from '../../shared/aws/s3-event.ts';
+import { parseS3EventBody, tryDecodeS3Key } from '../../shared/labeling/s3-event.ts';
 import { s3EventBody } from '../helpers/events.ts';
 
 /** An S3 event body whose object key is written as given, without encoding it. */

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeS3Key, encodeS3Key, paddedSequencer, parseS3EventBody } from '../../shared/aws/s3-event.ts';
+import {
+  decodeS3Key,
+  encodeS3Key,
+  paddedSequencer,
+  parseS3EventBody,
+} from '../../shared/labeling/s3-event.ts';
 import { s3EventBody } from '../helpers/events.ts';
 
 describe('S3 event notifications', () => {

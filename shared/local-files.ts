@@ -1,8 +1,8 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CODE } from '../error-codes.ts';
-import { ImageTooLargeError, LabelerError, LocalFileError } from '../errors.ts';
+import { CODE } from './error-codes.ts';
+import { ImageTooLargeError, LabelerError, LocalFileError } from './errors.ts';
 
 /** One input to label: a regular file, or a path with the reason it cannot be one. */
 export interface LocalFile {

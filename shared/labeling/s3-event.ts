@@ -113,3 +113,68 @@ export function encodeS3Key(key: string): string {
 export function paddedSequencer(sequencer: string): string {
   return sequencer.toUpperCase().padStart(32, '0');
 }
+
+/** What one ObjectCreated record says; `notification` adds what S3 itself writes for a bucket's notification. */
+export interface S3RecordInput {
+  readonly bucket: string;
+  /** The decoded key; written form-encoded, as S3 writes it. */
+  readonly key: string;
+  readonly size: number;
+  readonly eTag: string;
+  readonly sequencer: string;
+  readonly region: string;
+  readonly eventName?: string;
+  readonly eventTime?: string;
+  readonly notification?: {
+    readonly configurationId: string;
+    readonly principalId: string;
+    readonly ownerPrincipalId: string;
+    readonly sourceIp: string;
+    readonly requestId: string;
+    readonly hostId: string;
+  };
+}
+
+/**
+ * The one writer of S3 event records (the reader is parseS3EventBody): the local S3
+ * notifier, the plan step's job events and the tests all write through it, so a record
+ * one of them writes is one the classify code reads.
+ */
+export function s3EventRecord(o: S3RecordInput): Record<string, unknown> {
+  const n = o.notification;
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: o.region,
+    eventTime: o.eventTime ?? new Date().toISOString(),
+    eventName: o.eventName ?? 'ObjectCreated:Put',
+    ...(n
+      ? {
+          userIdentity: { principalId: n.principalId },
+          requestParameters: { sourceIPAddress: n.sourceIp },
+          responseElements: { 'x-amz-request-id': n.requestId, 'x-amz-id-2': n.hostId },
+        }
+      : {}),
+    s3: {
+      s3SchemaVersion: '1.0',
+      ...(n ? { configurationId: n.configurationId } : {}),
+      bucket: {
+        name: o.bucket,
+        ...(n ? { ownerIdentity: { principalId: n.ownerPrincipalId } } : {}),
+        arn: `arn:aws:s3:::${o.bucket}`,
+      },
+      object: { key: encodeS3Key(o.key), size: o.size, eTag: o.eTag, sequencer: o.sequencer },
+    },
+  };
+}
+
+/** An SQS message body of S3 event records; a job's events carry its id and mode beside them. */
+export function s3EventBody(
+  records: readonly S3RecordInput[],
+  job?: { readonly jobId: string; readonly mode: 'all' | 'stale' },
+): string {
+  return JSON.stringify({
+    Records: records.map(s3EventRecord),
+    ...(job ? { labelerJobId: job.jobId, labelerJobMode: job.mode } : {}),
+  });
+}
