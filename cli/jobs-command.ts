@@ -4,6 +4,7 @@ import { assertPrefixHasObjects } from '../shared/aws/prefix-contents.ts';
 import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { LabelerError } from '../shared/errors.ts';
+import { describeEstimate, printedEstimate } from '../shared/labeling/job-estimate.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
 import {
   assertReadableBucket,
@@ -20,7 +21,7 @@ import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
-import { autoTarget } from './auto-target.ts';
+import { autoTarget, estimateOnStack } from './auto-target.ts';
 import { jobsResourcesOf, openStack, STACK_HELP, STACK_OPTIONS, type StackValues } from './stack.ts';
 
 /** `jobs start --wait --timeout` ran out with the job still running (as timeout(1) exits). */
@@ -33,7 +34,7 @@ const WHERE = `${STACK_HELP}
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
-                          [--mode all|stale] [--wait [--timeout <s>]]
+                          [--mode all|stale] [--wait [--timeout <s>] | --dry-run]
                           [--format text|json]
 
 Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
@@ -58,6 +59,12 @@ its job id on stdout (with --format json: the job as one JSON object, and with
                      not the job ("labeler jobs cancel <job-id>" stops the job)
   --timeout <s>      with --wait: stop waiting after <s> seconds (default: wait
                      until the job finishes); the job goes on
+  --dry-run          start nothing: count the images (in mode stale, those not yet
+                     labeled; past 100,000 objects the counts are lower bounds, "at
+                     least") and print, for each target, the all-in cost (compute,
+                     DynamoDB, S3, SQS, logs) and the wall time as the stack is
+                     configured and at the account's default quotas, and the target
+                     auto would choose (with --format json: one JSON object)
 
 Exit status (--wait): 0 when the job succeeded (failed images included: they are
 its failed rows), 1 if it failed or was cancelled, ${WAIT_TIMED_OUT} when --timeout passed
@@ -119,6 +126,7 @@ const OPTIONS = {
   target: { type: 'string' },
   mode: { type: 'string' },
   wait: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   timeout: { type: 'string' },
   format: { type: 'string' },
   limit: { type: 'string' },
@@ -133,7 +141,7 @@ type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
 
 /** Which options each subcommand takes; any other is a usage error rather than silently ignored. */
 const ALLOWED: Record<string, readonly (keyof Values)[]> = {
-  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format'],
+  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format', 'dry-run'],
   status: ['format'],
   list: ['format', 'limit'],
   cancel: ['format'],
@@ -188,6 +196,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       if (values.prefix === undefined)
         throw new UsageError('"jobs start" needs --prefix (use --prefix "" for a whole bucket)');
       if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout goes with --wait');
+      if (values['dry-run'] && values.wait) throw new UsageError('--dry-run starts no job to wait for');
       locationOf(values, RESOURCE_NAMES.imagesBucket);
       break;
     }
@@ -226,7 +235,16 @@ export async function jobsCommand(argv: string[]): Promise<number> {
         readable(bucket, connection);
         // A prefix with nothing under it (a typo) is said, with what is there, not run as a job of 0.
         await connection.assertHasObjects(bucket, prefix);
-        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix) : undefined;
+        if (values['dry-run']) {
+          const estimate = await connection.estimate(bucket, prefix, mode);
+          process.stdout.write(
+            format === 'json'
+              ? `${JSON.stringify(printedEstimate(estimate))}\n`
+              : `${describeEstimate(estimate)}\n`,
+          );
+          return 0;
+        }
+        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix, mode) : undefined;
         if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
           .start({
@@ -580,7 +598,9 @@ export interface JobsConnection {
   readonly jobs: JobsService;
   readonly imagesBucket: string;
   readonly readableBuckets: readonly string[];
-  autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
+  autoTarget(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof autoTarget>;
+  /** `start --dry-run`: counts and prices the job; starts nothing. */
+  estimate(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof estimateOnStack>;
   /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
   assertHasObjects(bucket: string, prefix: string): Promise<void>;
   schedules(): SchedulesPort;
@@ -602,7 +622,8 @@ export async function connect(values: StackValues & { model?: string }): Promise
     jobs,
     imagesBucket: resources.imagesBucket,
     readableBuckets: resources.readableBuckets,
-    autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
+    autoTarget: (bucket, prefix, mode) => autoTarget(stack, manifest, bucket, prefix, mode),
+    estimate: (bucket, prefix, mode) => estimateOnStack(stack, manifest, bucket, prefix, mode),
     assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);
