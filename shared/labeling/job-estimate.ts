@@ -143,8 +143,9 @@ export function printedEstimate(estimate: JobEstimate): Record<string, unknown> 
       target: t.target,
       ...(t.instanceType ? { instanceType: t.instanceType } : {}),
       images: t.images,
-      dollars: Object.fromEntries(Object.entries(t.dollars).map(([k, v]) => [k, round(v, 4)])),
-      perThousand: round(t.perThousand, 5),
+      // Unrounded: a small job's dollars are fractions of a cent.
+      dollars: t.dollars,
+      perThousand: t.perThousand,
       configured: throughput(t.configured),
       defaultQuotas: throughput(t.defaultQuotas),
       estimates: t.estimates,
