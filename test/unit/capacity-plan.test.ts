@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
+import { blockOf, renderTenMillionTable, TABLE_END, TABLE_START } from '../../bench/lib/jobs-scale-table.ts';
 import { numberContext } from '../../infra/create-app.ts';
 import {
   ACCOUNT_DEFAULT_QUOTAS,
@@ -157,6 +158,11 @@ describe('ten million B0 images in an hour (issue 22, item 5)', () => {
     assert.equal(context.jobsMaxConcurrency, JOB_IMAGES.maxConcurrency);
     assert.equal(context.resultsTableWarmWrites, TABLE_WARM_THROUGHPUT.resultsWriteUnitsPerSecond);
     assert.equal(context.jobsTableWarmWrites, TABLE_WARM_THROUGHPUT.jobsWriteUnitsPerSecond);
+  });
+
+  it("bench/SCALING-JOBS.md's table is what the code renders now (re-run bench/jobs-scale.ts when it is not)", () => {
+    const doc = readFileSync(new URL('../../bench/SCALING-JOBS.md', import.meta.url), 'utf8');
+    assert.equal(blockOf(doc, TABLE_START, TABLE_END), renderTenMillionTable().trim());
   });
 
   it('a context value out of range stops synthesis, naming it', () => {
