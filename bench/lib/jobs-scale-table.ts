@@ -84,3 +84,12 @@ export function blockOf(markdown: string, start: string, end: string): string | 
   const to = markdown.indexOf(end);
   return from >= 0 && to > from ? markdown.slice(from + start.length, to).trim() : undefined;
 }
+
+/** A block compared regardless of the column padding a markdown formatter adds. */
+export function normalizedBlock(block: string): string {
+  return block
+    .split('\n')
+    .map((line) => (line.startsWith('|') ? line.replace(/ +/g, '').replace(/-+/g, '-') : line.trimEnd()))
+    .join('\n')
+    .trim();
+}
