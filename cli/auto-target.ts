@@ -29,6 +29,8 @@ export function autoTarget(
     ...(stack.kind === 'local' && stack.localGpuWorker ? { gpuWorkerOnCpu: true } : {}),
     memoryMb: CLASSIFY.memoryMb,
     batchSize: CLASSIFY.batchSize,
+    // At most `atMost` objects are listed, as before: in mode stale the images among them are
+    // a lower bound when the listing stopped there, which can only favour Lambda (no start-up).
     countImages: async (atMost) => (await countJobImages(ports, { mode, atMost })).images,
   });
 }
