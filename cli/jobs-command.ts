@@ -1,5 +1,6 @@
 import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
+import { describeEstimate, printedEstimate } from '../shared/labeling/job-estimate.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
 import {
   assertReadableBucket,
@@ -26,7 +27,7 @@ const WHERE = `${STACK_HELP}
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
-                          [--mode all|stale] [--wait [--timeout <s>]]
+                          [--mode all|stale] [--wait [--timeout <s>] | --dry-run]
                           [--format text|json]
 
 Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
@@ -51,6 +52,12 @@ its job id on stdout (with --format json: the job as one JSON object, and with
                      not the job ("labeler jobs cancel <job-id>" stops the job)
   --timeout <s>      with --wait: stop waiting after <s> seconds (default: wait
                      until the job finishes); the job goes on
+  --dry-run          start nothing: count the images (in mode stale, those not yet
+                     labeled; past 100,000 objects the counts are lower bounds, "at
+                     least") and print, for each target, the all-in cost (compute,
+                     DynamoDB, S3, SQS, logs) and the wall time as the stack is
+                     configured and at the account's default quotas, and the target
+                     auto would choose (with --format json: one JSON object)
 
 Exit status (--wait): 0 when the job succeeded (failed images included: they are
 its failed rows), 1 if it failed or was cancelled, ${WAIT_TIMED_OUT} when --timeout passed
@@ -112,6 +119,7 @@ const OPTIONS = {
   target: { type: 'string' },
   mode: { type: 'string' },
   wait: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   timeout: { type: 'string' },
   format: { type: 'string' },
   limit: { type: 'string' },
@@ -126,7 +134,7 @@ type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
 
 /** Which options each subcommand takes; any other is a usage error rather than silently ignored. */
 const ALLOWED: Record<string, readonly (keyof Values)[]> = {
-  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format'],
+  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format', 'dry-run'],
   status: ['format'],
   list: ['format', 'limit'],
   cancel: ['format'],
@@ -181,6 +189,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       if (values.prefix === undefined)
         throw new UsageError('"jobs start" needs --prefix (use --prefix "" for a whole bucket)');
       if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout goes with --wait');
+      if (values['dry-run'] && values.wait) throw new UsageError('--dry-run starts no job to wait for');
       locationOf(values, RESOURCE_NAMES.imagesBucket);
       break;
     }
@@ -219,7 +228,16 @@ export async function jobsCommand(argv: string[]): Promise<number> {
         readable(bucket, connection);
         // A prefix with nothing under it (a typo) is said, with what is there, not run as a job of 0.
         await connection.assertHasObjects(bucket, prefix);
-        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix) : undefined;
+        if (values['dry-run']) {
+          const estimate = await connection.estimate(bucket, prefix, mode);
+          process.stdout.write(
+            format === 'json'
+              ? `${JSON.stringify(printedEstimate(estimate))}\n`
+              : `${describeEstimate(estimate)}\n`,
+          );
+          return 0;
+        }
+        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix, mode) : undefined;
         if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
           .start({

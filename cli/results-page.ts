@@ -3,6 +3,8 @@ import { presignedGetUrl } from '../shared/aws/presign.ts';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
 import { type ModelChoice, resolveComparedModel } from '../shared/labeling/compare-read.ts';
 import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
+import { printedEstimate } from '../shared/labeling/job-estimate.ts';
+import { folderPrefix } from '../shared/labeling/job-location.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { startUiServer, type UiServer } from '../ui/server.ts';
@@ -43,6 +45,9 @@ export async function serveUi(
         // The signed query API, as `labeler query` reads: IAM stays the only door on AWS.
         results: queryApiOf(stack),
         jobs: jobs.jobs,
+        // The job form's estimate: the same count and figures as `jobs start --dry-run`.
+        estimate: async (prefix, mode) =>
+          printedEstimate(await jobs.estimate(stack.resources.imagesBucket, folderPrefix(prefix), mode)),
         listKeys: async (prefix, limit, cursor) => {
           const page = await listPage(s3, {
             bucket: stack.resources.imagesBucket,

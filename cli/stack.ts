@@ -17,7 +17,7 @@ import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import type { ExportPorts } from '../shared/labeling/export.ts';
 import { jobLocation } from '../shared/labeling/job-location.ts';
-import type { JobsService } from '../shared/labeling/jobs.ts';
+import type { JobMode, JobsService } from '../shared/labeling/jobs.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import type { SchedulesPort } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
@@ -25,7 +25,7 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
-import { autoTarget } from './auto-target.ts';
+import { autoTarget, estimateOnStack } from './auto-target.ts';
 
 /** The queues of a stack, by role; each value is the queue's URL. */
 export type QueueRole =
@@ -262,7 +262,9 @@ export interface JobsConnection {
   readonly jobs: JobsService;
   readonly imagesBucket: string;
   readonly readableBuckets: readonly string[];
-  autoTarget(bucket: string, prefix: string): ReturnType<typeof autoTarget>;
+  autoTarget(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof autoTarget>;
+  /** `start --dry-run`: counts and prices the job; starts nothing. */
+  estimate(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof estimateOnStack>;
   /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
   assertHasObjects(bucket: string, prefix: string): Promise<void>;
   schedules(): SchedulesPort;
@@ -283,7 +285,8 @@ export async function openJobs(values: StackValues & { model?: string }): Promis
     jobs: jobsServiceOf(stack, model),
     imagesBucket: resources.imagesBucket,
     readableBuckets: resources.readableBuckets,
-    autoTarget: (bucket, prefix) => autoTarget(stack, manifest, bucket, prefix),
+    autoTarget: (bucket, prefix, mode) => autoTarget(stack, manifest, bucket, prefix, mode),
+    estimate: (bucket, prefix, mode) => estimateOnStack(stack, manifest, bucket, prefix, mode),
     assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);

@@ -39,6 +39,9 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const gpuSpot: unknown = app.node.tryGetContext('gpuSpot');
   const schedules: unknown = app.node.tryGetContext('schedules');
   const readableBuckets: unknown = app.node.tryGetContext('readableBuckets');
+  const jobsMaxConcurrency = numberContext(app, 'jobsMaxConcurrency', 2, 1000);
+  const resultsWarm = numberContext(app, 'resultsTableWarmWrites', 4000, 1_000_000);
+  const jobsWarm = numberContext(app, 'jobsTableWarmWrites', 4000, 1_000_000);
   const stack = new LabelerStack(app, 'Labeler', {
     description:
       'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
@@ -59,6 +62,17 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
     schedules: scheduleContext(schedules),
     // cdk.json `readableBuckets: ["other-bucket"]`, or `-c readableBuckets=a,b`: jobs may label them.
     readableBuckets: readableBucketsContext(readableBuckets),
+    // cdk.json `jobsMaxConcurrency`, `resultsTableWarmWrites`, `jobsTableWarmWrites`: sized for
+    // 10,000,000 B0 images an hour (bench/SCALING-JOBS.md); -c overrides them.
+    ...(jobsMaxConcurrency !== undefined ? { jobsMaxConcurrency } : {}),
+    ...(resultsWarm !== undefined || jobsWarm !== undefined
+      ? {
+          warmWriteUnits: {
+            ...(resultsWarm !== undefined ? { results: resultsWarm } : {}),
+            ...(jobsWarm !== undefined ? { jobs: jobsWarm } : {}),
+          },
+        }
+      : {}),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -109,4 +123,20 @@ export function readableBucketsContext(value: unknown): string[] {
     }
   }
   return [...new Set(names)];
+}
+
+/**
+ * A whole-number context value within [min, max] (a number in cdk.json, a string from -c);
+ * undefined when not set. Anything else stops synthesis, naming the setting.
+ */
+export function numberContext(app: App, name: string, min: number, max: number): number | undefined {
+  const value: unknown = app.node.tryGetContext(name);
+  if (value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(
+      `context "${name}" must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
 }

@@ -3,7 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
-import { ALARMS, JOBS_TABLE, RESULTS_TABLE } from '../shared/settings.ts';
+import { ALARMS, JOB_IMAGES, JOBS_TABLE, RESULTS_TABLE, TABLE_WARM_THROUGHPUT } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
 import { GPU_WORKER_SERVICE_NAME, GpuWorkers } from './constructs/gpu-workers.ts';
@@ -62,6 +62,17 @@ export interface LabelerStackProps extends StackProps {
    * @default - none
    */
   readonly readableBuckets?: readonly string[];
+  /**
+   * Concurrent classify invocations on job images (cdk.json `jobsMaxConcurrency`, 2-1000).
+   * @default JOB_IMAGES.maxConcurrency
+   */
+  readonly jobsMaxConcurrency?: number;
+  /**
+   * Warm write units per second of the results and jobs tables (cdk.json
+   * `resultsTableWarmWrites`, `jobsTableWarmWrites`; at least 4,000, a new table's own).
+   * @default TABLE_WARM_THROUGHPUT
+   */
+  readonly warmWriteUnits?: { readonly results?: number; readonly jobs?: number };
 }
 
 /** The whole pipeline: S3 -> SQS -> Lambda/ECS GPU -> DynamoDB + S3, plus jobs, queries, monitoring. */
@@ -80,7 +91,10 @@ export class LabelerStack extends Stack {
     const image = new LabelerImage({ modelDir: props.modelDir });
 
     this.queues = new Queues(this, 'Queues');
-    this.storage = new Storage(this, 'Storage', { uploadQueue: this.queues.incoming.queue });
+    this.storage = new Storage(this, 'Storage', {
+      uploadQueue: this.queues.incoming.queue,
+      ...(props.warmWriteUnits ? { warmWriteUnits: props.warmWriteUnits } : {}),
+    });
     const { imagesBucket, resultsBucket, resultsTable, jobsTable } = this.storage;
     const extraBuckets = (props.readableBuckets ?? []).map((name) =>
       s3.Bucket.fromBucketName(this, `Readable-${name}`, name),
@@ -96,6 +110,7 @@ export class LabelerStack extends Stack {
       resultsBucket,
       resultsTable,
       jobsTable,
+      ...(props.jobsMaxConcurrency ? { jobsMaxConcurrency: props.jobsMaxConcurrency } : {}),
     });
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
       image,
@@ -227,6 +242,8 @@ export class LabelerStack extends Stack {
       SchedulerRoleArn: this.jobScheduler.schedulerRole.roleArn,
       PlanJobFunctionArn: this.jobScheduler.function.functionArn,
       DashboardName: this.monitoring.dashboard.dashboardName,
+      // `jobs start --dry-run` estimates wall time at what this stack was deployed with.
+      JobsCapacity: JSON.stringify(jobsCapacityOutput(props)),
       AlarmTopicArn: this.monitoring.topic.topicArn,
       // Present only with GPU workers: `jobs start --target auto` reads it to price the GPU side.
       // The first (preferred) type when several are allowed.
@@ -243,4 +260,17 @@ export class LabelerStack extends Stack {
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
+}
+
+/** The capacity a deploy chose, as the JobsCapacity output (read by shared/labeling/job-estimate's callers). */
+export function jobsCapacityOutput(props: Pick<LabelerStackProps, 'jobsMaxConcurrency' | 'warmWriteUnits'>): {
+  jobsMaxConcurrency: number;
+  resultsWarmWriteUnits: number;
+  jobsWarmWriteUnits: number;
+} {
+  return {
+    jobsMaxConcurrency: props.jobsMaxConcurrency ?? JOB_IMAGES.maxConcurrency,
+    resultsWarmWriteUnits: props.warmWriteUnits?.results ?? TABLE_WARM_THROUGHPUT.resultsWriteUnitsPerSecond,
+    jobsWarmWriteUnits: props.warmWriteUnits?.jobs ?? TABLE_WARM_THROUGHPUT.jobsWriteUnitsPerSecond,
+  };
 }

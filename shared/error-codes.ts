@@ -508,6 +508,12 @@ export const ERROR_CODES = {
     http: 400,
     meaning: 'results page API: a label the model does not have',
   },
+  'ui/not-available': {
+    kind: 'client',
+    exit: 1,
+    http: 400,
+    meaning: 'results page API: the server was started without what that view needs (a job estimate)',
+  },
   'ui/no-compare': {
     kind: 'client',
     exit: 1,

@@ -72,6 +72,12 @@ export const JOBS = {
   stepBudgetMs: 20_000,
   /** Objects per queue message, as S3-event-shaped records. */
   objectsPerMessage: 10,
+  /**
+   * SendMessageBatch requests a plan step keeps in flight: a 1,000-object page is ten
+   * batches, and sent one after another they, not the listing, bound the planner's rate
+   * (shared/labeling/capacity-plan.ts plannerRate).
+   */
+  sendConcurrency: 5,
   /** A worker re-reads a job's status (cancel) at most this often. */
   statusCacheMs: 2000,
   planTimeoutSeconds: 60,
@@ -132,9 +138,29 @@ export const CLASSIFY = {
  * own pollers and invocations up to its own maximum.
  */
 export const JOB_IMAGES = {
-  maxConcurrency: 20,
+  /**
+   * Concurrent classify invocations on job images (cdk.json `jobsMaxConcurrency`). 100 labels
+   * 10,000,000 B0 images within an hour (shared/labeling/capacity-plan.ts, bench/SCALING-JOBS.md)
+   * while using a tenth of the account's default 1,000 concurrent executions.
+   */
+  maxConcurrency: 100,
   /** A busy jobs queue fills each batch at once; an idle one should not hold a job's last images. */
   maxBatchingWindowSeconds: 1,
+} as const;
+
+/**
+ * Warm throughput of the tables (cdk.json `resultsTableWarmWrites`, `jobsTableWarmWrites`):
+ * the write units per second each takes from the first second, where a new on-demand
+ * table starts at 4,000 and takes time to double. Sized with JOB_IMAGES.maxConcurrency for
+ * 10,000,000 images in an hour at the planning footprint (shared/labeling/capacity-plan.ts);
+ * raising a value above 4,000 is a one-time charge at deploy time (DynamoDB pricing).
+ */
+export const TABLE_WARM_THROUGHPUT = {
+  /** The table and its by-label index (whose writes back-pressure the table's). */
+  resultsWriteUnitsPerSecond: 10_000,
+  jobsWriteUnitsPerSecond: 4_000,
+  /** A new on-demand table's read warm throughput, stated because CloudFormation sets both. */
+  readUnitsPerSecond: 12_000,
 } as const;
 
 /** GPU workers consuming the bulk queue. */

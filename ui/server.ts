@@ -29,6 +29,11 @@ export interface UiBackend {
   listKeys(prefix: string, limit: number, cursor?: string): Promise<Page<string>>;
   /** A short-lived GET URL for an object, signed with the person's own credentials. */
   signedUrl(bucket: string, key: string): Promise<string>;
+  /**
+   * `jobs start --dry-run` for the job form: the count and each target's all-in cost and
+   * wall time of a job over `prefix` of `bucket` (printedEstimate's shape); starts nothing.
+   */
+  estimate?(prefix: string, mode: JobMode): Promise<Record<string, unknown>>;
   /** Ground truth for the evaluation view (`labeler ui --truth`), read again on each request. */
   readonly truth?: { readonly source: string; read(): Promise<GroundTruth> };
   /** Two models for the comparison view (`labeler ui --compare A,B`): A, then B. */
@@ -166,6 +171,12 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           mode: oneOf(body.mode, ['stale', 'all'] as const, 'stale') satisfies JobMode,
         });
         return send(res, 201, job);
+      }
+      case 'GET /api/estimate': {
+        if (!backend.estimate)
+          throw new LabelerError(CODE.ui.notAvailable, 'this server cannot estimate jobs');
+        const mode = oneOf(q.get('mode') ?? undefined, ['stale', 'all'] as const, 'stale') satisfies JobMode;
+        return send(res, 200, await backend.estimate(q.get('prefix') ?? '', mode));
       }
       case 'GET /api/jobs/:id': {
         const job = await backend.jobs.get(jobId);
@@ -337,6 +348,7 @@ const ROUTES = [
   'GET /api/image',
   'GET /api/jobs',
   'POST /api/jobs',
+  'GET /api/estimate',
   'GET /api/jobs/:id',
   'GET /api/jobs/:id/failures',
   'GET /api/jobs/:id/results',

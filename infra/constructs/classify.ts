@@ -88,6 +88,11 @@ export interface ClassifyProps {
    * @default 'INFO'
    */
   readonly logLevel?: string;
+  /**
+   * The jobs queue's event source maximum concurrency (cdk.json `jobsMaxConcurrency`).
+   * @default JOB_IMAGES.maxConcurrency
+   */
+  readonly jobsMaxConcurrency?: number;
 }
 
 /**
@@ -133,7 +138,7 @@ export class Classify extends Construct {
     this.jobsEventSource = new SqsEventSource(props.jobsQueue, {
       batchSize: sizing.jobBatchSize,
       maxBatchingWindow: Duration.seconds(JOB_IMAGES.maxBatchingWindowSeconds),
-      maxConcurrency: JOB_IMAGES.maxConcurrency,
+      maxConcurrency: props.jobsMaxConcurrency ?? JOB_IMAGES.maxConcurrency,
       reportBatchItemFailures: true,
     });
     this.function.addEventSource(this.jobsEventSource);

@@ -4,7 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { JOBS_TABLE, RESULTS_TABLE, UPLOAD_FILTER } from '../../shared/settings.ts';
+import { JOBS_TABLE, RESULTS_TABLE, TABLE_WARM_THROUGHPUT, UPLOAD_FILTER } from '../../shared/settings.ts';
 
 /** Construct id of the singleton handler that `Bucket.addEventNotification` adds to the stack. */
 const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
@@ -54,6 +54,12 @@ export interface StorageProps {
    * @default 30
    */
   readonly noncurrentVersionRetentionDays?: number;
+  /**
+   * Write units per second each table (the results table's by-label index too) takes from
+   * its first second (cdk.json `resultsTableWarmWrites`, `jobsTableWarmWrites`).
+   * @default TABLE_WARM_THROUGHPUT
+   */
+  readonly warmWriteUnits?: { readonly results?: number; readonly jobs?: number };
 }
 
 /** Buckets (images, results, their access logs) and tables (results, jobs). */
@@ -138,6 +144,13 @@ export class Storage extends Construct {
     }
 
     const string = dynamodb.AttributeType.STRING;
+    const warm = (writeUnitsPerSecond: number): dynamodb.WarmThroughput => ({
+      readUnitsPerSecond: TABLE_WARM_THROUGHPUT.readUnitsPerSecond,
+      writeUnitsPerSecond,
+    });
+    const resultsWarm = warm(
+      props.warmWriteUnits?.results ?? TABLE_WARM_THROUGHPUT.resultsWriteUnitsPerSecond,
+    );
     // Tables are retained on `cdk destroy` and named by CloudFormation: a fixed name on a
     // retained table made the next deploy of the same stack fail on "already exists"
     // (decision 0024). Processes find them through the stack outputs.
@@ -149,6 +162,7 @@ export class Storage extends Construct {
       // RETAIN protects against `cdk destroy`; this protects against a console or CLI delete.
       deletionProtection: true,
       removalPolicy,
+      warmThroughput: resultsWarm,
     });
     // A job's results are found through the jobs table, so the label index is the only one.
     const index = RESULTS_TABLE.labelIndex;
@@ -157,6 +171,7 @@ export class Storage extends Construct {
       partitionKey: { name: index.partitionKey, type: string },
       sortKey: { name: index.sortKey, type: string },
       projectionType: dynamodb.ProjectionType.ALL,
+      warmThroughput: resultsWarm,
     });
 
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
@@ -166,6 +181,7 @@ export class Storage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       removalPolicy,
+      warmThroughput: warm(props.warmWriteUnits?.jobs ?? TABLE_WARM_THROUGHPUT.jobsWriteUnitsPerSecond),
     });
     // `jobs list`, newest first: only job items carry the index key.
     this.jobsTable.addGlobalSecondaryIndex({

@@ -70,8 +70,12 @@ export function createPlanPorts(
           .map((o) => ({ region, bucket, key: o.key, size: o.size, eTag: o.eTag, sequencer: '0' }));
         bodies.push(s3EventBody(records, { jobId, mode }));
       }
-      for (let i = 0; i < bodies.length; i += 10) {
-        const entries = bodies.slice(i, i + 10).map((body, n) => ({ Id: String(n), MessageBody: body }));
+      const batches: string[][] = [];
+      for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
+      // A page's batches go out JOBS.sendConcurrency at a time: one after another, they and
+      // not the listing bound the planner's rate (shared/labeling/capacity-plan.ts).
+      await inParallel(batches, JOBS.sendConcurrency, async (batch) => {
+        const entries = batch.map((body, n) => ({ Id: String(n), MessageBody: body }));
         const sent = await clients.sqs
           .send(new SendMessageBatchCommand({ QueueUrl: queueOf(target), Entries: entries }))
           .catch((error: unknown) => {
@@ -87,7 +91,7 @@ export function createPlanPorts(
             },
           );
         }
-      }
+      });
     },
     async sendPlan(message: PlanMessage) {
       await clients.sqs
@@ -97,4 +101,17 @@ export function createPlanPorts(
         });
     },
   };
+}
+
+/** Runs `fn` over `items`, at most `limit` at once; rejects with the first failure. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
 }

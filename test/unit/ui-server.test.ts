@@ -11,6 +11,7 @@ describe('results page API: bad requests are 4xx with a code, 5xx bodies fixed w
   let ui: UiServer;
   const started: JobRequest[] = [];
   let queried = 0;
+  const estimated: Array<[string, string]> = [];
 
   before(async () => {
     const jobs: JobsService = {
@@ -45,6 +46,10 @@ describe('results page API: bad requests are 4xx with a code, 5xx bodies fixed w
       jobs,
       listKeys: async () => ({ items: [] }),
       signedUrl: async (bucket, key) => `http://127.0.0.1:1/${bucket}/${key}`,
+      estimate: async (prefix, mode) => {
+        estimated.push([prefix, mode]);
+        return { dryRun: true, prefix, mode, images: 3 };
+      },
     });
   });
   after(async () => {
@@ -88,6 +93,22 @@ describe('results page API: bad requests are 4xx with a code, 5xx bodies fixed w
       assert.match(res.body, /JSON object/);
     }
     assert.equal(started.length, 0);
+  });
+
+  it('GET /api/estimate hands prefix and mode (stale by default) to the estimate; another mode is 400', async () => {
+    const res = await call('/api/estimate?prefix=datasets%2Fh1&mode=all');
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual(JSON.parse(res.body), { dryRun: true, prefix: 'datasets/h1', mode: 'all', images: 3 });
+    assert.equal((await call('/api/estimate?prefix=x/')).status, 200);
+    assert.deepEqual(estimated, [
+      ['datasets/h1', 'all'],
+      ['x/', 'stale'],
+    ]);
+    const bad = await call('/api/estimate?prefix=x/&mode=some');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /ui\/bad-request/);
+    assert.equal(estimated.length, 2, 'a bad request estimates nothing');
+    assert.equal(started.length, 0, 'an estimate starts no job');
   });
 
   it('a job id that is not valid percent-encoding is 400, not 500 "URI malformed"', async () => {

@@ -233,6 +233,7 @@ const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 function Jobs({ config }) {
   const state = useApi('jobs');
   const [starting, setStarting] = useState(undefined);
+  const [estimate, setEstimate] = useState(undefined);
   const jobs = state.data?.items ?? [];
   const running = jobs.some((j) => !FINISHED.has(j.status));
   useEffect(() => {
@@ -262,6 +263,17 @@ function Jobs({ config }) {
       setStarting(error.message);
     }
   };
+  // The same count and figures as `labeler jobs start --dry-run`; starts nothing.
+  const estimateJob = async (e) => {
+    const form = new FormData(e.currentTarget.form);
+    const query = new URLSearchParams({ prefix: form.get('prefix'), mode: form.get('mode') });
+    setEstimate({ loading: true });
+    try {
+      setEstimate({ data: await api(`estimate?${query}`) });
+    } catch (error) {
+      setEstimate({ error: error.message });
+    }
+  };
   return html`
     <h2>Jobs</h2>
     <form class="filters" onSubmit=${start} aria-label="Start a job">
@@ -274,12 +286,53 @@ function Jobs({ config }) {
       <label>Target
         <select name="target"><option value="lambda">lambda</option><option value="gpu">gpu</option></select>
       </label>
+      <button type="button" onClick=${estimateJob}>Estimate</button>
       <button type="submit">Start job</button>
       <span role="status">${starting}</span>
     </form>
+    <${Estimate} state=${estimate} />
     <${Status} state=${state} />
     ${state.data && jobs.length === 0 && html`<p>No jobs yet.</p>`}
     ${jobs.map((job) => html`<${JobCard} job=${job} truth=${config.truth} compare=${config.compare} />`)}
+  `;
+}
+
+const money = (d) => `$${d < 10 ? d.toFixed(3) : d.toFixed(2)}`;
+
+/** A job's estimate before it starts: images, and per target all-in dollars and wall time. */
+function Estimate({ state }) {
+  if (!state) return null;
+  if (state.loading) return html`<p role="status">counting…</p>`;
+  if (state.error) return html`<p role="alert">${state.error}</p>`;
+  const e = state.data;
+  const atLeast = e.complete ? '' : 'at least ';
+  const time = (target, t, where) =>
+    t
+      ? `${duration(t.seconds)} ${where} (${t.workers} ${target === 'lambda' ? 'executions' : 'instances'}, bound by ${t.boundBy})`
+      : `${where}: none (no GPU quota)`;
+  return html`
+    <section class="card" aria-label="Job estimate">
+      <p>
+        <strong>${atLeast}${e.images}</strong> images to label
+        ${e.mode === 'stale' ? html` of ${atLeast}${e.objects} objects (mode stale)` : ''} · nothing started
+      </p>
+      <table>
+        <thead><tr><th>target</th><th>all in</th><th>per 1,000</th><th>compute</th><th>DynamoDB</th><th>time</th></tr></thead>
+        <tbody>
+          ${e.targets.map(
+            (t) => html`<tr data-target=${t.target}>
+              <td>${t.target}${t.instanceType ? ` (${t.instanceType})` : ''}</td>
+              <td>${money(t.dollars.total)}</td>
+              <td>${money(t.perThousand)}</td>
+              <td>${money(t.dollars.compute)}</td>
+              <td>${money(t.dollars.dynamodb)}</td>
+              <td>${time(t.target, t.configured, 'as configured')}; ${time(t.target, t.defaultQuotas, 'at default quotas')}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      <p class="muted">auto: ${e.auto.target}: ${e.auto.reason}</p>
+    </section>
   `;
 }
 
