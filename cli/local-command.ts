@@ -30,9 +30,11 @@ The whole pipeline on this machine, against real emulators on 127.0.0.1: S3 and
 SQS (fauxqs), DynamoDB Local (Java), S3 event notifications, and the SQS event
 source mapping invoking the real classify handler. No AWS account needed.
 
-  labeler local up [--data-dir <dir>]
+  labeler local up [--data-dir <dir>] [--gpu-worker]
       Runs the stack until Ctrl-C and prints its endpoints and the environment
-      lines for the AWS CLI and SDKs. DynamoDB is kept in <dir> (default
+      lines for the AWS CLI and SDKs. With --gpu-worker it also runs the GPU
+      worker (on the CPU) on the bulk queue, so "jobs start --target gpu" works
+      here; without it such a job is refused (job/no-gpu-worker). DynamoDB is kept in <dir> (default
       .labeler/); S3 objects and queued messages are in memory and gone after a
       restart. One stack per <dir>. "labeler query" finds the running stack
       through <dir>/endpoints.json. Also serves the results page ("labeler ui")
@@ -55,6 +57,7 @@ Options:
   --threads <n>      inference threads per invocation (default 1)
   --concurrency <n>  classify invocations in flight (default 2; Lambda runs many)
   --data-dir <dir>   where "local up" keeps its state (default .labeler)
+  --gpu-worker       "local up": also run the GPU worker (a second model in memory)
   -h, --help         show this help
 
 Exit status (run): 0 when every file has a result row (ok or failed), 1 when some
@@ -71,6 +74,7 @@ export async function localCommand(argv: string[]): Promise<number> {
     threads: { type: 'string' },
     concurrency: { type: 'string' },
     'data-dir': { type: 'string' },
+    'gpu-worker': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   const [sub, ...rest] = positionals;
@@ -84,9 +88,13 @@ export async function localCommand(argv: string[]): Promise<number> {
     concurrency: positiveInt(values.concurrency, '--concurrency', LOCAL_DEFAULTS.concurrency),
   };
   if (sub === 'up') {
-    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, modelDir, tuning);
+    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, modelDir, {
+      ...tuning,
+      gpuWorker: values['gpu-worker'] === true,
+    });
   }
   if (sub === 'run') {
+    if (values['gpu-worker']) throw new UsageError('--gpu-worker is for "local up"');
     const folder = rest[0];
     if (!folder || rest.length > 1) throw new UsageError('"local run" takes exactly one folder');
     const timeoutMs = positiveInt(values.timeout, '--timeout', 600) * 1000;
@@ -97,7 +105,11 @@ export async function localCommand(argv: string[]): Promise<number> {
 
 type Tuning = { intraOpThreads: number; concurrency: number };
 
-async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promise<number> {
+async function localUp(
+  dataDir: string,
+  modelDir: string,
+  options: Tuning & { gpuWorker: boolean },
+): Promise<number> {
   const dbDir = join(dataDir, 'dynamodb');
   // A file, a folder it may not write, or one that cannot be created: one coded line.
   await prepareDataDir(dataDir, dbDir);
@@ -105,9 +117,10 @@ async function localUp(dataDir: string, modelDir: string, tuning: Tuning): Promi
   try {
     await waitForEarlierDynamoDb(dataDir);
     const keptState = (await readdir(dbDir)).length > 0;
-    // The GPU worker's entry point (CPU provider) serves the bulk queue, so `jobs start
-    // --target gpu` works here; it exits with this process, however that ends.
-    const stack = await startLocalStack({ dataDir: dbDir, modelDir, gpuWorker: true, ...tuning });
+    // With --gpu-worker the GPU worker's entry point (CPU provider) serves the bulk queue, so
+    // `jobs start --target gpu` works here; it exits with this process, however that ends.
+    // Off by default: it loads a second copy of the model that Lambda-path work never uses.
+    const stack = await startLocalStack({ dataDir: dbDir, modelDir, ...options });
     try {
       return await serve(stack, dataDir, modelDir, keptState);
     } finally {

@@ -245,7 +245,12 @@ export function resultsStoreOf(stack: StackConnection): DynamoResultsStore {
 
 /** The stack's jobs, as `model` writes and reads them. */
 export function jobsServiceOf(stack: StackConnection, model: ModelRef): JobsService {
-  return createJobsService(stack.clients, jobsResourcesOf(stack.resources), model, stack.region);
+  const resources = {
+    ...jobsResourcesOf(stack.resources),
+    // A local stack consumes the GPU queue only when started with --gpu-worker.
+    ...(stack.kind === 'local' ? { gpuWorkers: stack.localGpuWorker === true } : {}),
+  };
+  return createJobsService(stack.clients, resources, model, stack.region);
 }
 
 /** What reading a selection of results (a job's, a prefix's) needs on a stack: export, evaluate, review. */

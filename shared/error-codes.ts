@@ -368,6 +368,13 @@ export const ERROR_CODES = {
     http: 400,
     meaning: 'no objects under the prefix; what the nearest folder above holds is named',
   },
+  'job/no-gpu-worker': {
+    kind: 'client',
+    exit: 1,
+    http: 400,
+    meaning:
+      '`jobs start --target gpu` on a local stack started without `--gpu-worker`: nothing would label it',
+  },
   'job/not-found': { kind: 'client', exit: 1, http: 404, meaning: 'no job with that id' },
   'job/not-cancellable': {
     kind: 'client',

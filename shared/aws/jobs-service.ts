@@ -35,6 +35,12 @@ export function createJobsService(
     async start(request: JobRequest) {
       const parsed = parseJobRequest(request);
       assertReadableBucket(parsed.bucket, names.readableBuckets);
+      if (parsed.target === 'gpu' && names.gpuWorkers === false) {
+        throw new LabelerError(
+          CODE.job.noGpuWorker,
+          'this stack runs no GPU worker: start the local stack with "labeler local up --gpu-worker", or use --target lambda',
+        );
+      }
       const { jobId } = await startJob(parsed, ports);
       return mustGet(jobId);
     },

@@ -22,6 +22,11 @@ export interface JobsResources {
   readonly bulkQueueUrl: string;
   /** Buckets the stack's labeling roles may read; a job over any other is refused at start. */
   readonly readableBuckets: readonly string[];
+  /**
+   * False when nothing consumes the GPU queue (a local stack started without
+   * `--gpu-worker`): a job with target `gpu` is refused at start instead of waiting forever.
+   */
+  readonly gpuWorkers?: boolean;
 }
 
 /** Listing failures retrying cannot fix: the job fails with the reason instead of stalling. */

@@ -35,13 +35,11 @@ describe('labeler jobs start --target auto (local stack)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('defaults to auto: Lambda, since the local GPU worker runs on the CPU; the reason on stderr and in the job', async () => {
+  it('defaults to auto: Lambda, since local up runs no GPU worker unless asked; the reason on stderr and in the job', async () => {
     const run = await jobs('start', '--prefix', 'auto-target/', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
-    const reason =
-      "fashion-efficientnet: the local stack's GPU worker runs on the CPU, with no GPU to gain from (--target gpu still uses it)";
+    const reason = 'fashion-efficientnet: the stack has no GPU workers';
     assert.ok(run.stderr.includes(`target lambda (auto): ${reason}`), run.stderr);
-    assert.doesNotMatch(run.stderr, /no GPU workers/, 'local up runs a GPU worker');
     const [started] = jsonLines(run.stdout);
     assert.equal(started?.target, 'lambda');
     assert.equal(started?.targetReason, reason);
@@ -50,11 +48,20 @@ describe('labeler jobs start --target auto (local stack)', () => {
   });
 
   it('an explicit target is used as given, with no reason', async () => {
-    const run = await jobs('start', '--prefix', 'auto-target/', '--target', 'gpu', '--format', 'json');
+    const run = await jobs('start', '--prefix', 'auto-target/', '--target', 'lambda', '--format', 'json');
     assert.equal(run.code, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /\(auto\)/);
     const [started] = jsonLines(run.stdout);
-    assert.equal(started?.target, 'gpu');
+    assert.equal(started?.target, 'lambda');
     assert.equal('targetReason' in (started ?? {}), false);
+  });
+
+  it('--target gpu without a GPU worker (local up without --gpu-worker) is refused, and no job is made', async () => {
+    const before = jsonLines((await jobs('list', '--format', 'json')).stdout).length;
+    const run = await jobs('start', '--prefix', 'auto-target/', '--target', 'gpu');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /\[job\/no-gpu-worker\].*local up --gpu-worker/);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.equal(jsonLines((await jobs('list', '--format', 'json')).stdout).length, before);
   });
 });

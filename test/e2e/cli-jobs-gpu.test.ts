@@ -15,8 +15,8 @@ const COUNT = 24;
 const GENEROUS_MS = 600_000;
 
 /**
- * `labeler local up` runs the GPU worker's entry point (CPU provider) on the bulk queue,
- * so a job with `--target gpu` runs to the end on one machine.
+ * `labeler local up --gpu-worker` runs the GPU worker's entry point (CPU provider) on the
+ * bulk queue, so a job with `--target gpu` runs to the end on one machine.
  */
 describe('labeler jobs start --target gpu on local up', () => {
   let dataDir: string;
@@ -25,7 +25,9 @@ describe('labeler jobs start --target gpu on local up', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-gpu-'));
-    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir], { ownProcessGroup: true });
+    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir, '--gpu-worker'], {
+      ownProcessGroup: true,
+    });
     const endpoints = await waitForEndpoints(dataDir, up);
     clients = createAwsClients({ region: endpoints.region, endpoints: endpoints.endpoints, local: true });
     const samples = (await readdir(SAMPLES)).filter((f) => f.endsWith('.png')).sort();
@@ -78,6 +80,27 @@ describe('labeler jobs start --target gpu on local up', () => {
     assert.equal(last?.labeled, COUNT);
     // The worker's structured log: it started on the CPU provider and took the batches.
     assert.match(up.stderr, /"message":"gpu worker ready".*"executionProvider":"cpu"/);
+  });
+
+  it('auto stays on Lambda: the local GPU worker runs on the CPU; the reason on stderr', async () => {
+    const run = await runCli([
+      'jobs',
+      'start',
+      '--prefix',
+      'datasets/gpu/',
+      '--format',
+      'json',
+      '--data-dir',
+      dataDir,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(
+      run.stderr.includes(
+        "target lambda (auto): fashion-efficientnet: the local stack's GPU worker runs on the CPU, with no GPU to gain from (--target gpu still uses it)",
+      ),
+      run.stderr,
+    );
+    assert.equal(jsonLines(run.stdout)[0]?.target, 'lambda');
   });
 
   it('stopping local up (Ctrl-C) stops the GPU worker with it', { timeout: GENEROUS_MS }, async () => {
