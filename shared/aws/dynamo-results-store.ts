@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   QueryCommand,
   TransactWriteCommand,
@@ -22,6 +20,7 @@ import type {
 import { imageId } from '../labeling/results.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
+import { BATCH_GET_KEYS, batchGetAll } from './batch-get.ts';
 import { counterAdd, isConditionCancel, outcomeMarker, shardPk } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { paddedSequencer } from './s3-event.ts';
@@ -148,25 +147,16 @@ export class DynamoResultsStore implements ResultsStore {
   ): Promise<Map<string, ImageResult>> {
     const found = new Map<string, ImageResult>();
     const unique = [...new Map(images.map((i) => [imageId(i), i])).values()];
-    for (let start = 0; start < unique.length; start += 100) {
-      let keys: Array<Record<string, unknown>> | undefined = unique
-        .slice(start, start + 100)
+    for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
+      const keys = unique
+        .slice(start, start + BATCH_GET_KEYS)
         .map((i) => ({ [PK]: imagePk(i.bucket, i.key), [SK]: modelSk(model) }));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
-        if (attempt > 6) throw toLabelerError(new Error('unprocessed keys remained'), 'BatchGetItem');
-        const response: BatchGetCommandOutput = await this.#db
-          .send(
-            new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } } }),
-          )
-          .catch((error: unknown) => {
-            throw toLabelerError(error, 'DynamoDB BatchGetItem');
-          });
-        for (const item of response.Responses?.[this.#table] ?? []) {
-          const result = fromItem(item);
-          found.set(imageId(result), result);
-        }
-        keys = response.UnprocessedKeys?.[this.#table]?.Keys;
+      const items = await batchGetAll(this.#db, this.#table, keys, 'BatchGetItem', () =>
+        toLabelerError(new Error('unprocessed keys remained'), 'BatchGetItem'),
+      );
+      for (const item of items) {
+        const result = fromItem(item);
+        found.set(imageId(result), result);
       }
     }
     return found;
@@ -603,8 +593,4 @@ function onlyMarkerFailed(error: unknown): boolean {
   return (
     reasons[0]?.Code !== 'ConditionalCheckFailed' && reasons.some((r) => r.Code === 'ConditionalCheckFailed')
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
