@@ -158,6 +158,14 @@ export class Storage extends Construct {
       sortKey: { name: index.sortKey, type: string },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    const rank2 = RESULTS_TABLE.rank2Index;
+    this.resultsTable.addGlobalSecondaryIndex({
+      indexName: rank2.name,
+      partitionKey: { name: rank2.partitionKey, type: string },
+      sortKey: { name: rank2.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...rank2.projection],
+    });
 
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },

@@ -145,7 +145,7 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     );
   });
 
-  describe('putAll: many results in few requests (decision 0021)', () => {
+  describe('putAll: one conditional Put per upload result, jobs grouped in transactions (decisions 0021, 0027)', () => {
     const writes = (prefix: string, n: number, extra: Partial<ImageResult> = {}) =>
       Array.from({ length: n }, (_, i) => ({
         result: result({
@@ -160,24 +160,23 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     const values = (settled: Array<PromiseSettledResult<string>>) =>
       settled.map((s) => (s.status === 'fulfilled' ? s.value : `rejected: ${String(s.reason)}`));
 
-    it('writes distinct images in one transaction, each readable with its label index', async () => {
+    it('writes each image with one conditional Put, its index on the item, each readable by label', async () => {
       const batch = writes('group', 10);
       sent.length = 0;
       const settled = await store.putAll(batch);
       assert.deepEqual(values(settled), Array(10).fill('written'));
-      assert.deepEqual(sent, ['TransactWriteItemsCommand'], '10 results x 3 items: one request');
+      assert.deepEqual(
+        sent,
+        Array(10).fill('PutItemCommand'),
+        'no transaction: it would cost twice the units',
+      );
       for (const { result: r } of batch) assert.deepEqual(await store.getByImage('b', r.key), [r]);
       assert.equal((await hits('group-A')).length, 10);
       assert.equal((await hits('group-B')).length, 10);
     });
 
-    it('splits at 100 items a transaction and never names an image twice in one', async () => {
-      // 40 results of 3 items each: 120 items, so two transactions.
-      const many = writes('split', 40);
-      sent.length = 0;
-      assert.deepEqual(values(await store.putAll(many)), Array(40).fill('written'));
-      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
-      // The same image twice (a re-upload in the same batch): the newer one wins, in its own transaction.
+    it('writes the same image twice in one batch: the newer one wins', async () => {
+      // The same image twice (a re-upload in the same batch): the newer one wins.
       const older = result({ key: 'twice.png', eTag: 'old', sequencer: paddedSequencer('10') });
       const newer = result({ key: 'twice.png', eTag: 'new', sequencer: paddedSequencer('11') });
       sent.length = 0;
@@ -185,7 +184,6 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
         'written',
         'written',
       ]);
-      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
       assert.deepEqual(await store.getByImage('b', 'twice.png'), [newer]);
     });
 
@@ -197,14 +195,13 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       }));
       sent.length = 0;
       assert.deepEqual(values(await store.putAll(batch)), ['written', 'duplicate', 'written']);
-      // The group's transaction was cancelled as a whole; then one write per result.
-      assert.deepEqual(sent, Array(4).fill('TransactWriteItemsCommand'));
+      assert.deepEqual(sent, Array(3).fill('PutItemCommand'));
       assert.equal((await hits('dup-A')).length, 3);
     });
 
     it("counts a job's results once, their shard counters added up in the group", async () => {
       const jobId = 'job-putall';
-      // 70 results x 4 items (result, 2 index items, marker) + the shards' counters: several transactions.
+      // 70 results x 2 items (result with its index keys, marker) + the shards' counters: several transactions.
       const okWrites = writes('job', 70, { jobId });
       const failedWrite = {
         result: result({
@@ -217,7 +214,7 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       sent.length = 0;
       const settled = await jobStore.putAll([...okWrites, failedWrite]);
       assert.deepEqual(values(settled), Array(71).fill('written'));
-      assert.ok(sent.length >= 3 && sent.length <= 5, `${sent.length} transactions for 71 results`);
+      assert.ok(sent.length >= 2 && sent.length <= 5, `${sent.length} transactions for 71 results`);
       assert.deepEqual(await jobs.counts(jobId), { labeled: 70, failed: 1, skipped: 0, cancelled: 0 });
       // A redelivery of the same results counts nothing again and writes nothing new.
       assert.deepEqual(
