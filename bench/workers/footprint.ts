@@ -40,7 +40,10 @@ const ARCHIVE = 'footprint-archive';
 
 async function main(args: FootprintArgs): Promise<FootprintResult> {
   const meter = new UsageMeter({
-    [RESOURCE_NAMES.resultsTable]: { [RESULTS_TABLE.labelIndex.name]: RESULTS_TABLE.labelIndex.partitionKey },
+    [RESOURCE_NAMES.resultsTable]: {
+      [RESULTS_TABLE.labelIndex.name]: RESULTS_TABLE.labelIndex.partitionKey,
+      [RESULTS_TABLE.rank2Index.name]: RESULTS_TABLE.rank2Index.partitionKey,
+    },
     [RESOURCE_NAMES.jobsTable]: { [JOBS_TABLE.listIndex.name]: JOBS_TABLE.listIndex.partitionKey },
   });
   let logBytes = 0;
