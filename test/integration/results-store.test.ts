@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoJobsStore } from '../../shared/aws/dynamo-jobs-store.ts';
-import { DynamoResultsStore, labelSk } from '../../shared/aws/dynamo-results-store.ts';
+import {
+  DynamoResultsStore,
+  imagePk,
+  labelPk,
+  labelShard,
+  labelSk,
+  modelSk,
+} from '../../shared/aws/dynamo-results-store.ts';
 import { paddedSequencer } from '../../shared/aws/s3-event.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { LabelerError, TransientError } from '../../shared/errors.ts';
@@ -65,6 +73,72 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
 
   const hits = async (label: string, minScore = 0) =>
     (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);
+
+  it('reads a result written before decision 0027 by label, and its next write moves it to the new layout', async () => {
+    // The layout before 0027, as it was written: a result item, and per indexed label an item of its own.
+    const key = 'old-layout.png';
+    const old = result({
+      key,
+      eTag: 'old',
+      sequencer: paddedSequencer('10'),
+      labels: [{ label: 'Old-A', score: 0.8 }],
+    });
+    const pk = imagePk('b', key);
+    const { labeledAt, timings: t, model: m, ...rest } = old;
+    await clients.db.send(
+      new PutCommand({
+        TableName: 'results',
+        Item: {
+          ...rest,
+          pk,
+          sk: modelSk(m),
+          type: 'result',
+          modelId: m.id,
+          modelVersion: m.version,
+          timings: t,
+          labeledAt,
+        },
+      }),
+    );
+    await clients.db.send(
+      new PutCommand({
+        TableName: 'results',
+        Item: {
+          pk,
+          sk: `${modelSk(m)}#top#01`,
+          type: 'label',
+          labelPk: labelPk(m, 'Old-A', labelShard('b', key)),
+          labelSk: labelSk(0.8, 'b', key),
+          bucket: 'b',
+          key,
+          label: 'Old-A',
+          score: 0.8,
+          rank: 1,
+        },
+      }),
+    );
+    assert.deepEqual(await hits('Old-A'), [`${key}:0.8`], 'found through its own index item');
+    // A re-upload: the store reads the old result, and the write deletes its index item.
+    const previous = (await store.findExisting([{ bucket: 'b', key }], model)).get(`b/${key}`);
+    assert.ok(previous);
+    const newer = result({
+      key,
+      eTag: 'new',
+      sequencer: paddedSequencer('11'),
+      labels: [{ label: 'New-A', score: 0.7 }],
+    });
+    assert.equal(await store.put(newer, previous), 'written');
+    assert.deepEqual(await hits('Old-A'), [], 'the old index item went with the write');
+    assert.deepEqual(await hits('New-A'), [`${key}:0.7`]);
+    const items = await clients.db.send(
+      new QueryCommand({
+        TableName: 'results',
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+      }),
+    );
+    assert.equal(items.Items?.length, 1, 'one item: the result, carrying its index keys');
+  });
 
   it('writes once per content: the same eTag, or an older event, is a duplicate', async () => {
     const first = result({ key: 'once.png', labels: [{ label: 'A', score: 0.9 }] });
