@@ -37,6 +37,7 @@ import { coldStartSection } from './sections/coldstart.ts';
 import { costSection } from './sections/cost.ts';
 import { e2eSection } from './sections/e2e.ts';
 import { fmaSection } from './sections/fma.ts';
+import { footprintSection } from './sections/footprint.ts';
 import { inferenceSection } from './sections/inference.ts';
 import { int8Section } from './sections/int8.ts';
 import { peersSection } from './sections/peers.ts';
@@ -56,6 +57,7 @@ const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> 
   classifier: classifierSection,
   scaling: scalingSection,
   int8: int8Section,
+  footprint: footprintSection,
 };
 /** Sections that need no B0 export. */
 const WITHOUT_MODEL: readonly SectionName[] = ['fma', 'cost', 'scaling'];

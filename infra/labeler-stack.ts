@@ -190,7 +190,7 @@ export class LabelerStack extends Stack {
         {
           name: 'Results',
           table: resultsTable,
-          indexNames: [RESULTS_TABLE.labelIndex.name],
+          indexNames: [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.rank2Index.name],
         },
         { name: 'Jobs', table: jobsTable, indexNames: [JOBS_TABLE.listIndex.name] },
       ],

@@ -43,6 +43,19 @@ export const RESULTS_TABLE = {
      */
     shards: 4,
   },
+  /**
+   * The by-label index of the result item's rank-2 label (decision 0027): the result item
+   * itself carries its index keys, rank 1 under labelIndex's attributes, rank 2 under these,
+   * so one Put writes a result and its index entries. Only two labels of a softmax can
+   * score above 1/3, so for `--min-score` above 1/3 these two ranks answer every query.
+   */
+  rank2Index: {
+    name: 'by-label-2',
+    partitionKey: 'labelPk2',
+    sortKey: 'labelSk2',
+    /** What an entry holds besides keys: enough to answer a label query, a fraction of the item's size. */
+    projection: ['bucket', 'key', 'labels'],
+  },
 } as const;
 
 /**

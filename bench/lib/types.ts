@@ -1,3 +1,4 @@
+import type { FootprintResult } from '../workers/footprint.ts';
 import type { B0Info } from './model.ts';
 import type { MachineInfo } from './system.ts';
 
@@ -246,6 +247,10 @@ export interface Int8Data {
   readonly targets: { readonly speedup: number; readonly agreement: number };
 }
 
+export interface FootprintData extends FootprintResult {
+  readonly command: string;
+}
+
 export interface SectionData {
   fma: FmaData;
   inference: InferenceData;
@@ -258,6 +263,7 @@ export interface SectionData {
   classifier: OverheadData;
   scaling: ScalingData;
   int8: Int8Data;
+  footprint: FootprintData;
 }
 export type SectionName = keyof SectionData;
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -272,6 +278,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'classifier',
   'scaling',
   'int8',
+  'footprint',
 ];
 
 export type SectionRecord<K extends SectionName = SectionName> =

@@ -77,7 +77,7 @@ export class QueryApi extends Construct {
       ENV.resultsTable,
       props.resultsTable,
       ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-      [RESULTS_TABLE.labelIndex.name],
+      [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.rank2Index.name],
     );
 
     this.api = new apigwv2.HttpApi(this, 'Api', {

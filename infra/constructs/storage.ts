@@ -173,6 +173,14 @@ export class Storage extends Construct {
       projectionType: dynamodb.ProjectionType.ALL,
       warmThroughput: resultsWarm,
     });
+    const rank2 = RESULTS_TABLE.rank2Index;
+    this.resultsTable.addGlobalSecondaryIndex({
+      indexName: rank2.name,
+      partitionKey: { name: rank2.partitionKey, type: string },
+      sortKey: { name: rank2.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...rank2.projection],
+    });
 
     this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
       partitionKey: { name: JOBS_TABLE.partitionKey, type: string },

@@ -25,6 +25,7 @@ import type {
 import { jobTotalDone } from '../labeling/jobs.ts';
 import type { ModelRef } from '../labeling/results.ts';
 import { JOBS, JOBS_TABLE } from '../settings.ts';
+import { batchGetAll } from './batch-get.ts';
 import { toLabelerError } from './errors.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -230,28 +231,19 @@ export class DynamoJobsStore implements JobLedger {
   /** The job's counts: the sum of its shard counters (one BatchGet). */
   async counts(jobId: string): Promise<Omit<JobCounts, 'total'>> {
     const sums = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
-    let keys: Array<Record<string, unknown>> | undefined = Array.from(
-      { length: JOBS.counterShards },
-      (_, n) => ({
-        [PK]: `${jobPk(jobId)}#${n}`,
-        [SK]: COUNT_SK,
-      }),
+    const keys = Array.from({ length: JOBS.counterShards }, (_, n) => ({
+      [PK]: `${jobPk(jobId)}#${n}`,
+      [SK]: COUNT_SK,
+    }));
+    const items = await batchGetAll(
+      this.#db,
+      this.#table,
+      keys,
+      'BatchGetItem (job counters)',
+      () => new LabelerError(CODE.dynamodb.throttled, 'unprocessed keys remained', { permanent: false }),
     );
-    for (let attempt = 0; keys && keys.length > 0; attempt++) {
-      if (attempt > 6)
-        throw new LabelerError(CODE.dynamodb.throttled, 'unprocessed keys remained', { permanent: false });
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-      const response: {
-        Responses?: Record<string, Array<Record<string, unknown>>>;
-        UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
-      } = await this.#send(
-        new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } } }),
-        'BatchGetItem (job counters)',
-      );
-      for (const item of response.Responses?.[this.#table] ?? []) {
-        for (const outcome of OUTCOMES) sums[outcome] += Number(item[outcome] ?? 0);
-      }
-      keys = response.UnprocessedKeys?.[this.#table]?.Keys;
+    for (const item of items) {
+      for (const outcome of OUTCOMES) sums[outcome] += Number(item[outcome] ?? 0);
     }
     return sums;
   }

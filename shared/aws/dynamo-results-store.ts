@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
+  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
@@ -25,12 +24,22 @@ import { imageId } from '../labeling/results.ts';
 import { paddedSequencer } from '../labeling/s3-event.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
+import { BATCH_GET_KEYS, batchGetAll } from './batch-get.ts';
 import { counterAdd, isConditionCancel, outcomeMarker, shardPk } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
-const { partitionKey: PK, sortKey: SK, labelIndex } = RESULTS_TABLE;
+const { partitionKey: PK, sortKey: SK, labelIndex, rank2Index } = RESULTS_TABLE;
+
+/** The indexes of a result's ranks (decision 0027): rank 1 in the by-label index, rank 2 in by-label-2. */
+const RANK_INDEXES = [labelIndex, rank2Index] as const;
+
+/**
+ * Results read from items written before decision 0027, whose index lives in items of their
+ * own (`#top#NN`): a rewrite deletes those items in the same transaction.
+ */
+const SEPARATE_INDEX = new WeakSet<ImageResult>();
 
 /** DynamoDB's limit on the items of one TransactWriteItems. */
 const TRANSACTION_ITEMS = 100;
@@ -150,25 +159,17 @@ export class DynamoResultsStore implements ResultsStore {
   ): Promise<Map<string, ImageResult>> {
     const found = new Map<string, ImageResult>();
     const unique = [...new Map(images.map((i) => [imageId(i), i])).values()];
-    for (let start = 0; start < unique.length; start += 100) {
-      let keys: Array<Record<string, unknown>> | undefined = unique
-        .slice(start, start + 100)
+    for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
+      const keys = unique
+        .slice(start, start + BATCH_GET_KEYS)
         .map((i) => ({ [PK]: imagePk(i.bucket, i.key), [SK]: modelSk(model) }));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
-        if (attempt > 6) throw toLabelerError(new Error('unprocessed keys remained'), 'BatchGetItem');
-        const response: BatchGetCommandOutput = await this.#db
-          .send(
-            new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } } }),
-          )
-          .catch((error: unknown) => {
-            throw toLabelerError(error, 'DynamoDB BatchGetItem');
-          });
-        for (const item of response.Responses?.[this.#table] ?? []) {
-          const result = fromItem(item);
-          found.set(imageId(result), result);
-        }
-        keys = response.UnprocessedKeys?.[this.#table]?.Keys;
+      const items = await batchGetAll(this.#db, this.#table, keys, 'BatchGetItem', () =>
+        toLabelerError(new Error('unprocessed keys remained'), 'BatchGetItem'),
+      );
+      for (const item of items) {
+        const result = fromItem(item);
+        if (item.indexOnItem !== true) SEPARATE_INDEX.add(result);
+        found.set(imageId(result), result);
       }
     }
     return found;
@@ -176,6 +177,17 @@ export class DynamoResultsStore implements ResultsStore {
 
   async put(result: ImageResult, previous?: ImageResult, relabel = false): Promise<PutOutcome> {
     const write = this.#writeOf({ result, previous, relabel });
+    const only = write.items.length === 1 ? write.items[0]?.Put : undefined;
+    if (only && !write.counter) {
+      // One item holds the result and its index entries: a conditional Put, half a transaction's units.
+      try {
+        await this.#db.send(new PutCommand(only as ConstructorParameters<typeof PutCommand>[0]));
+        return 'written';
+      } catch (error) {
+        if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return 'duplicate';
+        throw toLabelerError(error, 'DynamoDB PutItem');
+      }
+    }
     const items = write.counter
       ? [
           ...write.items,
@@ -216,8 +228,27 @@ export class DynamoResultsStore implements ResultsStore {
         (reason: unknown) => ({ status: 'rejected', reason }),
       );
     };
+    // A write of one item is a Put of its own: in a group's transaction it would cost twice.
+    const single = writes.flatMap((w, i) =>
+      this.#writeOf(w).items.length === 1 && !w.result.jobId ? [i] : [],
+    );
+    // The same image twice in a batch (a re-upload) is written in order, so the newer one wins.
+    const byImage = new Map<string, number[]>();
+    for (const i of single) {
+      const r = (writes[i] as ResultWrite).result;
+      const id = imagePk(r.bucket, r.key);
+      byImage.set(id, [...(byImage.get(id) ?? []), i]);
+    }
+    await mapLimit([...byImage.values()], 8, async (ordered) => {
+      for (const i of ordered) await one(i);
+    });
+    const grouped = new Set(single);
+    const rest = writes.map((w, i) => ({ w, i })).filter(({ i }) => !grouped.has(i));
     // Groups one after another: two at once would name the same shard counters and conflict.
-    for (const group of this.#groups(writes)) {
+    for (const group of this.#groups(rest.map((r) => r.w)).map((g) => ({
+      items: g.items,
+      members: g.members.map((m) => rest[m]?.i ?? -1),
+    }))) {
       if (group.members.length > 1) {
         try {
           await this.#db.send(new TransactWriteCommand({ TransactItems: group.items }));
@@ -270,7 +301,25 @@ export class DynamoResultsStore implements ResultsStore {
     return groups;
   }
 
-  /** One result's items (result, label index, stale index deletes, job marker) and its job counter. */
+  /**
+   * The index keys a result item carries (decision 0027): its rank-1 and rank-2 labels, when
+   * they score at least indexMinScore, each under its own sparse index; `indexOnItem` tells
+   * this item from one written before, whose index is in items of their own.
+   */
+  #indexKeys(result: ImageResult): Record<string, unknown> {
+    const keys: Record<string, unknown> = { indexOnItem: true };
+    const shard = labelShard(result.bucket, result.key);
+    this.#indexed(result)
+      .slice(0, RANK_INDEXES.length)
+      .forEach((label, i) => {
+        const index = RANK_INDEXES[i] as (typeof RANK_INDEXES)[number];
+        keys[index.partitionKey] = labelPk(result.model, label.label, shard);
+        keys[index.sortKey] = labelSk(label.score, result.bucket, result.key);
+      });
+    return keys;
+  }
+
+  /** One result's items (the result with its index keys, deletes of an older layout's index items, job marker) and its job counter. */
   #writeOf({ result, previous, relabel }: ResultWrite): {
     items: TransactItem[];
     resultItems: number;
@@ -281,11 +330,12 @@ export class DynamoResultsStore implements ResultsStore {
       {
         Put: {
           TableName: this.#table,
-          // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
-          Item:
-            relabel && previous
-              ? { ...toItem(result), sequencer: paddedSequencer(previous.sequencer) }
-              : toItem(result),
+          Item: {
+            ...toItem(result),
+            ...this.#indexKeys(result),
+            // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
+            ...(relabel && previous ? { sequencer: paddedSequencer(previous.sequencer) } : {}),
+          },
           ...(relabel && result.jobId
             ? {
                 // Mode `all` (decision 0014): over the same content, unless this job wrote it already.
@@ -306,13 +356,13 @@ export class DynamoResultsStore implements ResultsStore {
         },
       },
     ];
-    const indexed = this.#indexed(result);
-    indexed.forEach((label, index) => {
-      items.push({ Put: { TableName: this.#table, Item: labelItem(result, label, index + 1) } });
-    });
-    // A re-uploaded image with fewer indexed labels (or none, when it now fails) leaves no stale index items.
-    for (let rank = indexed.length + 1; rank <= this.#indexed(previous).length; rank++) {
-      items.push({ Delete: { TableName: this.#table, Key: { [PK]: pk, [SK]: rankSk(result.model, rank) } } });
+    // Written before decision 0027, its index is in items of their own: they go with this write.
+    if (previous && SEPARATE_INDEX.has(previous)) {
+      for (let rank = 1; rank <= this.#indexed(previous).length; rank++) {
+        items.push({
+          Delete: { TableName: this.#table, Key: { [PK]: pk, [SK]: rankSk(result.model, rank) } },
+        });
+      }
     }
     // A job's result is counted in the same transaction (decision 0014): written <=> counted,
     // and a redelivery whose marker exists cancels the whole write.
@@ -394,31 +444,54 @@ export class DynamoResultsStore implements ResultsStore {
       : { items, cursor: encodeCursor(labelOf(query.model, query.label), next) };
   }
 
-  /** Up to `limit` index items of one shard after `after`, best first; `more` when the Query has not reached its end. */
+  /**
+   * Up to `limit` index entries of one shard after `after`, best first, from every rank's
+   * index merged; `more` when one of them has not reached its end. A labelSk names one
+   * image, and an image holds a label at one rank only, so within a shard it is unique
+   * over the indexes too, and one position resumes them all.
+   */
   async #readShard(
     query: LabelQuery,
     shard: number,
     after: ShardPosition,
   ): Promise<{ items: Array<Record<string, unknown>>; more: boolean }> {
+    const read = await Promise.all(
+      RANK_INDEXES.map((index, i) => this.#readIndexShard(query, shard, after, index, i + 1)),
+    );
+    const items = read
+      .flatMap((r) => r.items)
+      .sort((a, b) => compareBytes(sortKeyOf(b), sortKeyOf(a)))
+      .slice(0, query.limit + 1);
+    return {
+      items: items.slice(0, query.limit),
+      more: read.some((r) => r.more) || items.length > query.limit,
+    };
+  }
+
+  /** One rank's index entries of one shard after `after`, as label hits keyed by `labelSk`. */
+  async #readIndexShard(
+    query: LabelQuery,
+    shard: number,
+    after: ShardPosition,
+    index: (typeof RANK_INDEXES)[number],
+    rank: number,
+  ): Promise<{ items: Array<Record<string, unknown>>; more: boolean }> {
     const pk = labelPk(query.model, query.label, shard);
     const items: Array<Record<string, unknown>> = [];
-    // A labelSk names one image, so within a shard it is unique: the next page is the
-    // items up to and including the last one taken, less that one. (The labelSk alone
-    // cannot give DynamoDB a start key: a hashed one does not say the image's pk.)
+    // The next page is the entries up to and including the last one taken, less that one.
+    // (The labelSk alone cannot give DynamoDB a start key: a hashed one does not say the image's pk.)
     const last = Array.isArray(after) ? after[0] : undefined;
     let skipLast = last !== undefined;
     let startKey: Record<string, unknown> | undefined;
-    // Items are small, so one response holds `limit` of them; the loop covers a response
-    // cut short by DynamoDB's 1 MB page all the same.
     do {
       const response = await this.#db
         .send(
           new QueryCommand({
             TableName: this.#table,
-            IndexName: labelIndex.name,
+            IndexName: index.name,
             KeyConditionExpression:
               last === undefined ? '#p = :p AND #s >= :s' : '#p = :p AND #s BETWEEN :s AND :last',
-            ExpressionAttributeNames: { '#p': labelIndex.partitionKey, '#s': labelIndex.sortKey },
+            ExpressionAttributeNames: { '#p': index.partitionKey, '#s': index.sortKey },
             ExpressionAttributeValues: {
               ':p': pk,
               ':s': query.minScore.toFixed(6),
@@ -430,18 +503,41 @@ export class DynamoResultsStore implements ResultsStore {
           }),
         )
         .catch((error: unknown) => {
-          throw toLabelerError(error, 'DynamoDB Query by-label');
+          throw toLabelerError(error, `DynamoDB Query ${index.name}`);
         });
       for (const item of response.Items ?? []) {
-        // The last item taken comes first if it is still there; if it is gone, nothing is skipped.
-        const taken = skipLast && sortKeyOf(item) === last;
+        const hit = hitOf(item, index, rank, query.label);
+        // The last entry taken comes first if it is still there; if it is gone, nothing is skipped.
+        const taken = skipLast && sortKeyOf(hit) === last;
         skipLast = false;
-        if (!taken) items.push(item);
+        if (!taken) items.push(hit);
       }
       startKey = response.LastEvaluatedKey;
     } while (startKey && items.length < query.limit);
     return { items: items.slice(0, query.limit), more: startKey !== undefined || items.length > query.limit };
   }
+}
+
+/**
+ * A label hit from an index entry: an index item written before decision 0027 says its
+ * label, score and rank; a result item's entry has them from its rank and labels.
+ */
+function hitOf(
+  item: Record<string, unknown>,
+  index: (typeof RANK_INDEXES)[number],
+  rank: number,
+  label: string,
+): Record<string, unknown> {
+  if (item.type === 'label') return item;
+  const labels = (item.labels as Label[] | undefined) ?? [];
+  return {
+    [labelIndex.sortKey]: item[index.sortKey],
+    bucket: item.bucket,
+    key: item.key,
+    label,
+    score: Number(labels[rank - 1]?.score ?? 0),
+    rank,
+  };
 }
 
 interface LabelQuery {
@@ -476,21 +572,6 @@ function toItem(r: ImageResult): Record<string, unknown> {
     type: 'result',
     ...resultAttributes(r),
     sequencer: paddedSequencer(r.sequencer),
-  };
-}
-
-function labelItem(r: ImageResult, label: Label, rank: number): Record<string, unknown> {
-  return {
-    [PK]: imagePk(r.bucket, r.key),
-    [SK]: rankSk(r.model, rank),
-    type: 'label',
-    [labelIndex.partitionKey]: labelPk(r.model, label.label, labelShard(r.bucket, r.key)),
-    [labelIndex.sortKey]: labelSk(label.score, r.bucket, r.key),
-    bucket: r.bucket,
-    key: r.key,
-    label: label.label,
-    score: label.score,
-    rank,
   };
 }
 
@@ -574,8 +655,4 @@ function onlyMarkerFailed(error: unknown): boolean {
   return (
     reasons[0]?.Code !== 'ConditionalCheckFailed' && reasons.some((r) => r.Code === 'ConditionalCheckFailed')
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

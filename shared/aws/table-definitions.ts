@@ -3,13 +3,18 @@ import { JOBS_TABLE, RESULTS_TABLE } from '../settings.ts';
 
 /** CreateTable inputs for the local stack and tests, from the same key definitions the CDK stack uses. */
 export function resultsTableDefinition(tableName: string): CreateTableCommandInput {
-  const { partitionKey, sortKey, labelIndex } = RESULTS_TABLE;
+  const { partitionKey, sortKey, labelIndex, rank2Index } = RESULTS_TABLE;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [partitionKey, sortKey, labelIndex.partitionKey, labelIndex.sortKey].map(
-      (name) => ({ AttributeName: name, AttributeType: 'S' }),
-    ),
+    AttributeDefinitions: [
+      partitionKey,
+      sortKey,
+      labelIndex.partitionKey,
+      labelIndex.sortKey,
+      rank2Index.partitionKey,
+      rank2Index.sortKey,
+    ].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
     KeySchema: [
       { AttributeName: partitionKey, KeyType: 'HASH' },
       { AttributeName: sortKey, KeyType: 'RANGE' },
@@ -22,6 +27,14 @@ export function resultsTableDefinition(tableName: string): CreateTableCommandInp
           { AttributeName: labelIndex.sortKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: rank2Index.name,
+        KeySchema: [
+          { AttributeName: rank2Index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: rank2Index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...rank2Index.projection] },
       },
     ],
   };

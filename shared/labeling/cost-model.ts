@@ -382,3 +382,76 @@ export async function resolveAutoTarget(input: {
     atLeast: images >= probe.breakEvenImages,
   });
 }
+
+/** $ per million requests or units besides compute (us-east-1 list prices, same `asOf` as PRICES). */
+export const SERVICE_PRICES = {
+  dynamoWriteUnit: 0.625,
+  dynamoReadUnit: 0.125,
+  s3Get: 0.4,
+  s3Put: 5,
+  s3List: 5,
+  sqsRequest: 0.4,
+  /** $ per GB of log lines ingested (CloudWatch Logs). */
+  logIngestPerGb: 0.5,
+} as const;
+
+/** What one image uses besides compute, per image: measured by `npm run bench -- --only footprint`. */
+export interface Footprint {
+  readonly dynamoWriteUnits: number;
+  readonly dynamoReadUnits: number;
+  readonly s3Gets: number;
+  readonly s3Puts: number;
+  readonly s3Lists: number;
+  readonly sqsRequests: number;
+  readonly logBytes: number;
+}
+
+/**
+ * The measured footprint per image (bench/RESULTS.md, "Footprint per image", decision 0027),
+ * fashion model (the label index's worst case: 2 labels indexed per image). Upload: a
+ * conditional Put with its two index entries, the existing-result BatchGet, the image's GET,
+ * a share of the batch's JSON Lines PUT, receive and delete. Job: its transaction with marker
+ * and counter, the planner's listing and sends, the job's reads.
+ */
+export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> = {
+  upload: {
+    dynamoWriteUnits: 3,
+    dynamoReadUnits: 1,
+    s3Gets: 1,
+    s3Puts: 0.2,
+    s3Lists: 0,
+    sqsRequests: 0.4,
+    logBytes: 0,
+  },
+  job: {
+    dynamoWriteUnits: 11,
+    dynamoReadUnits: 4.5,
+    s3Gets: 1,
+    s3Puts: 0.1,
+    s3Lists: 0.1,
+    sqsRequests: 0.4,
+    logBytes: 0,
+  },
+};
+
+export interface BillLine {
+  readonly service: string;
+  readonly dollarsPerMillion: number;
+}
+
+/** The whole bill per million images, each service on its own line, compute included. */
+export function billPerMillion(computeDollarsPerMillion: number, footprint: Footprint): BillLine[] {
+  const p = SERVICE_PRICES;
+  return [
+    { service: 'compute', dollarsPerMillion: computeDollarsPerMillion },
+    { service: 'dynamodb writes', dollarsPerMillion: footprint.dynamoWriteUnits * p.dynamoWriteUnit },
+    { service: 'dynamodb reads', dollarsPerMillion: footprint.dynamoReadUnits * p.dynamoReadUnit },
+    {
+      service: 's3',
+      dollarsPerMillion:
+        footprint.s3Gets * p.s3Get + footprint.s3Puts * p.s3Put + footprint.s3Lists * p.s3List,
+    },
+    { service: 'sqs', dollarsPerMillion: footprint.sqsRequests * p.sqsRequest },
+    { service: 'logs', dollarsPerMillion: (footprint.logBytes * 1e6 * p.logIngestPerGb) / 1e9 },
+  ];
+}

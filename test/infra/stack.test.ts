@@ -202,8 +202,15 @@ describe('buckets', () => {
 
 describe('tables', () => {
   it('results table: exact key schema and GSIs from RESULTS_TABLE, on-demand, PITR', () => {
-    const { partitionKey, sortKey, labelIndex } = RESULTS_TABLE;
-    const attributes = new Set([partitionKey, sortKey, labelIndex.partitionKey, labelIndex.sortKey]);
+    const { partitionKey, sortKey, labelIndex, rank2Index } = RESULTS_TABLE;
+    const attributes = new Set([
+      partitionKey,
+      sortKey,
+      labelIndex.partitionKey,
+      labelIndex.sortKey,
+      rank2Index.partitionKey,
+      rank2Index.sortKey,
+    ]);
     const table = resourcesOf(template, 'AWS::DynamoDB::Table')[idOf(stack.storage.resultsTable)];
     const p = table?.Properties ?? {};
     assert.deepEqual(p.KeySchema, [
@@ -219,7 +226,7 @@ describe('tables', () => {
         i.IndexName,
         i.KeySchema,
       ]),
-      [labelIndex].map((i) => [
+      [labelIndex, rank2Index].map((i) => [
         i.name,
         [
           { AttributeName: i.partitionKey, KeyType: 'HASH' },
@@ -227,6 +234,12 @@ describe('tables', () => {
         ],
       ]),
     );
+    // The rank-2 index holds only what a label query returns (decision 0027): its writes cost a unit.
+    const projections = (p.GlobalSecondaryIndexes as { Projection: unknown }[]).map((i) => i.Projection);
+    assert.deepEqual(projections, [
+      { ProjectionType: 'ALL' },
+      { ProjectionType: 'INCLUDE', NonKeyAttributes: [...rank2Index.projection] },
+    ]);
     assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
     assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
   });

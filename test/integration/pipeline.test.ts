@@ -271,10 +271,11 @@ describe('the pipeline on one machine (fauxqs + DynamoDB Local + the real handle
     const victim = 'throttle/victim.png';
     const others = ['throttle/ok-1.png', 'throttle/ok-2.png'];
     let throttled = 0;
-    // Every write naming the victim fails during the first delivery: the batch's grouped
-    // transaction, then the victim's own write when the store falls back to one at a time.
+    // Every write naming the victim fails during the first delivery: its own conditional Put
+    // (decision 0027; a grouped transaction, for a job's results).
     failWrite = (input) => {
-      const hit = JSON.stringify(input.TransactItems ?? '').includes(victim) && events.length === 1;
+      const hit =
+        JSON.stringify(input.TransactItems ?? input.Item ?? '').includes(victim) && events.length === 1;
       if (hit) throttled++;
       return hit;
     };

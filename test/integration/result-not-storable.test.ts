@@ -31,9 +31,10 @@ describe('a result the store refuses for good (injected ValidationException)', (
       configureHandlerClients: (clients: AwsClients) => {
         clients.db.middlewareStack.add(
           (next) => async (args) => {
-            const input = args.input as { TransactItems?: unknown };
-            // The ok result of that image, in whatever form the client holds it at this step.
-            const text = JSON.stringify(input.TransactItems ?? null);
+            const input = args.input as { TransactItems?: unknown; Item?: unknown };
+            // The ok result of that image, in whatever form the client holds it at this step:
+            // a Put of its own on the upload path (decision 0027), a transaction's item on a job's.
+            const text = JSON.stringify(input.TransactItems ?? input.Item ?? null);
             const refused = text.includes(refusedKey) && /"status":(\{"S":)?"ok"/.test(text);
             if (refused) {
               refusals++;

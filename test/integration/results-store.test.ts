@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoJobsStore } from '../../shared/aws/dynamo-jobs-store.ts';
-import { DynamoResultsStore, labelSk } from '../../shared/aws/dynamo-results-store.ts';
+import {
+  DynamoResultsStore,
+  imagePk,
+  labelPk,
+  labelShard,
+  labelSk,
+  modelSk,
+} from '../../shared/aws/dynamo-results-store.ts';
 import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/table-definitions.ts';
 import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
@@ -65,6 +73,72 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
 
   const hits = async (label: string, minScore = 0) =>
     (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);
+
+  it('reads a result written before decision 0027 by label, and its next write moves it to the new layout', async () => {
+    // The layout before 0027, as it was written: a result item, and per indexed label an item of its own.
+    const key = 'old-layout.png';
+    const old = result({
+      key,
+      eTag: 'old',
+      sequencer: paddedSequencer('10'),
+      labels: [{ label: 'Old-A', score: 0.8 }],
+    });
+    const pk = imagePk('b', key);
+    const { labeledAt, timings: t, model: m, ...rest } = old;
+    await clients.db.send(
+      new PutCommand({
+        TableName: 'results',
+        Item: {
+          ...rest,
+          pk,
+          sk: modelSk(m),
+          type: 'result',
+          modelId: m.id,
+          modelVersion: m.version,
+          timings: t,
+          labeledAt,
+        },
+      }),
+    );
+    await clients.db.send(
+      new PutCommand({
+        TableName: 'results',
+        Item: {
+          pk,
+          sk: `${modelSk(m)}#top#01`,
+          type: 'label',
+          labelPk: labelPk(m, 'Old-A', labelShard('b', key)),
+          labelSk: labelSk(0.8, 'b', key),
+          bucket: 'b',
+          key,
+          label: 'Old-A',
+          score: 0.8,
+          rank: 1,
+        },
+      }),
+    );
+    assert.deepEqual(await hits('Old-A'), [`${key}:0.8`], 'found through its own index item');
+    // A re-upload: the store reads the old result, and the write deletes its index item.
+    const previous = (await store.findExisting([{ bucket: 'b', key }], model)).get(`b/${key}`);
+    assert.ok(previous);
+    const newer = result({
+      key,
+      eTag: 'new',
+      sequencer: paddedSequencer('11'),
+      labels: [{ label: 'New-A', score: 0.7 }],
+    });
+    assert.equal(await store.put(newer, previous), 'written');
+    assert.deepEqual(await hits('Old-A'), [], 'the old index item went with the write');
+    assert.deepEqual(await hits('New-A'), [`${key}:0.7`]);
+    const items = await clients.db.send(
+      new QueryCommand({
+        TableName: 'results',
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+      }),
+    );
+    assert.equal(items.Items?.length, 1, 'one item: the result, carrying its index keys');
+  });
 
   it('writes once per content: the same eTag, or an older event, is a duplicate', async () => {
     const first = result({ key: 'once.png', labels: [{ label: 'A', score: 0.9 }] });
@@ -145,7 +219,7 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     );
   });
 
-  describe('putAll: many results in few requests (decision 0021)', () => {
+  describe('putAll: one conditional Put per upload result, jobs grouped in transactions (decisions 0021, 0027)', () => {
     const writes = (prefix: string, n: number, extra: Partial<ImageResult> = {}) =>
       Array.from({ length: n }, (_, i) => ({
         result: result({
@@ -160,24 +234,23 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     const values = (settled: Array<PromiseSettledResult<string>>) =>
       settled.map((s) => (s.status === 'fulfilled' ? s.value : `rejected: ${String(s.reason)}`));
 
-    it('writes distinct images in one transaction, each readable with its label index', async () => {
+    it('writes each image with one conditional Put, its index on the item, each readable by label', async () => {
       const batch = writes('group', 10);
       sent.length = 0;
       const settled = await store.putAll(batch);
       assert.deepEqual(values(settled), Array(10).fill('written'));
-      assert.deepEqual(sent, ['TransactWriteItemsCommand'], '10 results x 3 items: one request');
+      assert.deepEqual(
+        sent,
+        Array(10).fill('PutItemCommand'),
+        'no transaction: it would cost twice the units',
+      );
       for (const { result: r } of batch) assert.deepEqual(await store.getByImage('b', r.key), [r]);
       assert.equal((await hits('group-A')).length, 10);
       assert.equal((await hits('group-B')).length, 10);
     });
 
-    it('splits at 100 items a transaction and never names an image twice in one', async () => {
-      // 40 results of 3 items each: 120 items, so two transactions.
-      const many = writes('split', 40);
-      sent.length = 0;
-      assert.deepEqual(values(await store.putAll(many)), Array(40).fill('written'));
-      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
-      // The same image twice (a re-upload in the same batch): the newer one wins, in its own transaction.
+    it('writes the same image twice in one batch: the newer one wins', async () => {
+      // The same image twice (a re-upload in the same batch): the newer one wins.
       const older = result({ key: 'twice.png', eTag: 'old', sequencer: paddedSequencer('10') });
       const newer = result({ key: 'twice.png', eTag: 'new', sequencer: paddedSequencer('11') });
       sent.length = 0;
@@ -185,7 +258,6 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
         'written',
         'written',
       ]);
-      assert.deepEqual(sent, ['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
       assert.deepEqual(await store.getByImage('b', 'twice.png'), [newer]);
     });
 
@@ -197,14 +269,13 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       }));
       sent.length = 0;
       assert.deepEqual(values(await store.putAll(batch)), ['written', 'duplicate', 'written']);
-      // The group's transaction was cancelled as a whole; then one write per result.
-      assert.deepEqual(sent, Array(4).fill('TransactWriteItemsCommand'));
+      assert.deepEqual(sent, Array(3).fill('PutItemCommand'));
       assert.equal((await hits('dup-A')).length, 3);
     });
 
     it("counts a job's results once, their shard counters added up in the group", async () => {
       const jobId = 'job-putall';
-      // 70 results x 4 items (result, 2 index items, marker) + the shards' counters: several transactions.
+      // 70 results x 2 items (result with its index keys, marker) + the shards' counters: several transactions.
       const okWrites = writes('job', 70, { jobId });
       const failedWrite = {
         result: result({
@@ -217,7 +288,7 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       sent.length = 0;
       const settled = await jobStore.putAll([...okWrites, failedWrite]);
       assert.deepEqual(values(settled), Array(71).fill('written'));
-      assert.ok(sent.length >= 3 && sent.length <= 5, `${sent.length} transactions for 71 results`);
+      assert.ok(sent.length >= 2 && sent.length <= 5, `${sent.length} transactions for 71 results`);
       assert.deepEqual(await jobs.counts(jobId), { labeled: 70, failed: 1, skipped: 0, cancelled: 0 });
       // A redelivery of the same results counts nothing again and writes nothing new.
       assert.deepEqual(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  billPerMillion,
   chooseTarget,
   costTable,
   EFFICIENTNETS,
@@ -10,6 +11,7 @@ import {
   gpuInferRate,
   lambdaCost,
   lambdaCpuMs,
+  MEASURED_FOOTPRINT,
   type MeasuredRates,
   modelProfileOf,
   PRICES,
@@ -266,5 +268,26 @@ describe('resolveAutoTarget', () => {
     });
     assert.equal(small.target, 'lambda');
     assert.match(small.reason, /10 images/);
+  });
+});
+
+describe('the whole bill per million images (issue 22)', () => {
+  it('prices each service from the measured footprint, on its own line', () => {
+    const lines = billPerMillion(0.88, MEASURED_FOOTPRINT.upload);
+    assert.deepEqual(
+      lines.map((l) => l.service),
+      ['compute', 'dynamodb writes', 'dynamodb reads', 's3', 'sqs', 'logs'],
+    );
+    const of = (s: string) => lines.find((l) => l.service === s)?.dollarsPerMillion ?? Number.NaN;
+    assert.equal(of('dynamodb writes'), 3 * 0.625);
+    assert.ok(Math.abs(of('s3') - (0.4 + 0.2 * 5)) < 1e-9);
+    const total = lines.reduce((n, l) => n + l.dollarsPerMillion, 0);
+    assert.ok(Math.abs(total - 4.445) < 0.01, `total ${total}`);
+  });
+
+  it('costs a job image more than an upload: its transaction with marker and counter', () => {
+    const sum = (f: typeof MEASURED_FOOTPRINT.job) =>
+      billPerMillion(0, f).reduce((n, l) => n + l.dollarsPerMillion, 0);
+    assert.ok(sum(MEASURED_FOOTPRINT.job) > sum(MEASURED_FOOTPRINT.upload));
   });
 });
