@@ -9,6 +9,7 @@ import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/ta
 import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
+import { describeJobsStoreContract } from '../helpers/jobs-store-contract.ts';
 import { describeResultsStoreContract } from '../helpers/results-store-contract.ts';
 
 const model = { id: 'm', version: '1' };
@@ -71,6 +72,7 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     ledger: jobs,
     counts: (jobId) => jobs.counts(jobId),
   }));
+  describeJobsStoreContract('ddb', () => jobs);
 
   const hits = async (label: string, minScore = 0) =>
     (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);
