@@ -104,11 +104,12 @@ describe('classifyRecords against in-memory stores with the real bundled model',
     await jobs.recordPlanned(record.jobId, 0, 2, true);
     const refs = [await put('a.png', 0), await put('b.png', 1)];
     const delivery = message(refs, { job: { jobId: record.jobId, mode: 'stale' } });
-    const first = await classifyRecords([delivery], deps());
-    assert.equal(first.counts.labeled, 2);
+    // Delivered twice in its first batch already: each image goes through the model once.
+    const first = await classifyRecords([delivery, delivery], deps());
+    assert.deepEqual([first.counts.inferred, first.counts.labeled, first.counts.duplicates], [2, 2, 2]);
     const stored = await results.getByImage('images', 'a.png');
     assert.equal((await jobs.get(record.jobId))?.status, 'succeeded');
-    // The same message twice in one batch, and again later.
+    // Delivered again later, twice in one batch.
     const again = await classifyRecords([delivery, delivery], deps({ now: () => new Date('2030-01-01') }));
     assert.equal(again.counts.inferred, 0);
     assert.equal(again.counts.labeled, 0);
