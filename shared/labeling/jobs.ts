@@ -1,5 +1,6 @@
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import type { PlanJobsPort } from './plan-job.ts';
 import type { ImageResult, ModelRef } from './results.ts';
 
 /** `lambda`: the classify function (jobs queue); `gpu`: the GPU workers (bulk queue). */
@@ -108,6 +109,27 @@ export interface JobLedger {
    * succeeded, a cancelling one cancelled.
    */
   checkCompletion(jobId: string): Promise<void>;
+}
+
+/** One image's recorded outcome for a job (`failed` carries why). */
+export interface JobMarker {
+  readonly bucket: string;
+  readonly key: string;
+  readonly outcome: JobOutcome;
+  readonly error?: { code: string; message: string };
+}
+
+/**
+ * Port: the jobs table as the jobs service uses it (shared/aws/dynamo-jobs-store.ts): the
+ * planning state, the status moves and every image's outcome.
+ */
+export interface JobsStore extends PlanJobsPort {
+  get(jobId: string): Promise<Job | undefined>;
+  /** Newest first. */
+  list(limit: number): Promise<Job[]>;
+  /** planning|running → cancelling; false when the job is in neither. */
+  cancel(jobId: string): Promise<boolean>;
+  markers(jobId: string): AsyncIterable<JobMarker>;
 }
 
 export function jobTotalDone(counts: JobCounts): number {

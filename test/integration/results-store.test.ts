@@ -17,6 +17,8 @@ import { jobsTableDefinition, resultsTableDefinition } from '../../shared/aws/ta
 import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
+import { describeJobsStoreContract } from '../helpers/jobs-store-contract.ts';
+import { describeResultsStoreContract } from '../helpers/results-store-contract.ts';
 
 const model = { id: 'm', version: '1' };
 const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };
@@ -70,6 +72,15 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     clients?.dynamo.destroy();
     await dynamo?.stop();
   });
+
+  // The semantics the in-memory store of the fast tier is held to (test/unit/memory-results-store.test.ts).
+  describeResultsStoreContract('ddb', () => ({
+    store,
+    jobStore,
+    ledger: jobs,
+    counts: (jobId) => jobs.counts(jobId),
+  }));
+  describeJobsStoreContract('ddb', () => jobs);
 
   const hits = async (label: string, minScore = 0) =>
     (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LabelerError } from '../../shared/errors.ts';
+import type { JobLedger, JobRequest, JobsStore } from '../../shared/labeling/jobs.ts';
+
+const model = { id: 'm', version: '1' };
+
+/**
+ * The jobs store semantics planning, the jobs service and the classify workers rely on, run
+ * over MemoryJobs (test/unit/memory-jobs-store.test.ts) and DynamoJobsStore on DynamoDB Local
+ * (test/integration/results-store.test.ts). `ns` keeps idempotency keys apart in one table.
+ */
+export function describeJobsStoreContract(ns: string, subject: () => JobsStore & JobLedger): void {
+  let n = 0;
+  const request = (overrides: Partial<JobRequest> = {}): JobRequest => ({
+    bucket: 'b',
+    prefix: `${ns}/${++n}/`,
+    target: 'lambda',
+    mode: 'all',
+    ...overrides,
+  });
+  const image = (key: string) => ({ bucket: 'b', key });
+
+  describe('the jobs store contract', () => {
+    it('creates a job once per idempotency key, planning with a total of 0', async () => {
+      const store = subject();
+      const key = `${ns}-key-${++n}`;
+      const first = await store.create(request({ idempotencyKey: key, scheduleName: 'nightly' }), model);
+      const again = await store.create(request({ idempotencyKey: key }), model);
+      assert.equal(first.created, true);
+      assert.equal(again.created, false);
+      assert.equal(again.record.jobId, first.record.jobId);
+      assert.equal(again.record.prefix, first.record.prefix, 'the first request stands');
+      const job = await store.get(first.record.jobId);
+      assert.deepEqual(
+        [job?.status, job?.total, job?.planningDone, job?.scheduleName],
+        ['planning', 0, false, 'nightly'],
+      );
+      const other = await store.create(request(), model);
+      assert.notEqual(other.record.jobId, first.record.jobId, 'no key: a new job each time');
+    });
+
+    it('applies plan steps in order, each once; a step ahead of its predecessor is a transient error', async () => {
+      const store = subject();
+      const { record } = await store.create(request(), model);
+      const { jobId } = record;
+      assert.equal(await store.recordPlanned(jobId, 0, 5, false), true);
+      assert.equal((await store.get(jobId))?.status, 'running');
+      assert.equal(await store.recordPlanned(jobId, 0, 5, false), false, 'a duplicate adds nothing');
+      await assert.rejects(
+        store.recordPlanned(jobId, 2, 5, false),
+        (e: LabelerError) => e.code === 'job/plan-out-of-order' && !e.permanent,
+      );
+      assert.equal(await store.recordPlanned(jobId, 1, 3, true), true);
+      const planned = await store.load(jobId);
+      assert.deepEqual([planned?.pagesPlanned, planned?.status], [2, 'running']);
+      const job = await store.get(jobId);
+      assert.deepEqual([job?.total, job?.planningDone], [8, true]);
+    });
+
+    it('records each image outcome once and succeeds a job only when its counts reach the total', async () => {
+      const store = subject();
+      const { record } = await store.create(request(), model);
+      const { jobId } = record;
+      await store.recordPlanned(jobId, 0, 3, true);
+      assert.equal(await store.record(jobId, image('a'), 'skipped'), true);
+      assert.equal(await store.record(jobId, image('a'), 'cancelled'), false, 'the first outcome stands');
+      const gaveUp = { code: 'queue/retries-exhausted', message: 'gave up' };
+      assert.equal(await store.record(jobId, image('b'), 'failed', gaveUp), true);
+      await store.checkCompletion(jobId);
+      assert.equal((await store.get(jobId))?.status, 'running', '2 of 3');
+      assert.equal(await store.record(jobId, image('c'), 'skipped'), true);
+      await store.checkCompletion(jobId);
+      const job = await store.get(jobId);
+      assert.deepEqual(
+        [job?.status, job?.labeled, job?.failed, job?.skipped, job?.cancelled],
+        ['succeeded', 0, 1, 2, 0],
+      );
+      assert.ok(job?.finishedAt);
+      const markers = [];
+      for await (const m of store.markers(jobId)) markers.push(m);
+      assert.deepEqual(markers.map((m) => [m.key, m.outcome, m.error?.code]).sort(), [
+        ['a', 'skipped', undefined],
+        ['b', 'failed', 'queue/retries-exhausted'],
+        ['c', 'skipped', undefined],
+      ]);
+    });
+
+    it('cancels a planning or running job once; stopped planning ends it cancelled when its counts add up', async () => {
+      const store = subject();
+      const { record } = await store.create(request(), model);
+      const { jobId } = record;
+      await store.recordPlanned(jobId, 0, 1, false);
+      assert.equal(await store.cancel(jobId), true);
+      assert.equal(await store.cancel(jobId), false, 'already cancelling');
+      assert.equal((await store.settings(jobId))?.status, 'cancelling');
+      assert.equal(await store.stopPlanning(jobId, 1), true);
+      assert.equal(await store.stopPlanning(jobId, 1), false);
+      await store.checkCompletion(jobId);
+      assert.equal((await store.get(jobId))?.status, 'cancelling', 'one image not accounted for');
+      await store.record(jobId, image('x'), 'cancelled');
+      await store.checkCompletion(jobId);
+      const job = await store.get(jobId);
+      assert.deepEqual(
+        [job?.status, job?.total, job?.cancelled, job?.planningDone],
+        ['cancelled', 1, 1, true],
+      );
+      assert.equal(await store.cancel(jobId), false, 'a finished job is not cancelled');
+    });
+
+    it('fails a job with its reason, once', async () => {
+      const store = subject();
+      const { record } = await store.create(request({ mode: 'stale' }), model);
+      const { jobId } = record;
+      assert.deepEqual(await store.settings(jobId), { status: 'planning', mode: 'stale' });
+      await store.fail(jobId, { code: 'job/list-failed', message: 'NoSuchBucket' });
+      await store.fail(jobId, { code: 'job/other', message: 'later' });
+      const job = await store.get(jobId);
+      assert.deepEqual([job?.status, job?.error?.code], ['failed', 'job/list-failed']);
+      assert.ok(job?.finishedAt);
+      assert.equal(await store.get('j-doesnotexist'), undefined);
+    });
+  });
+}
