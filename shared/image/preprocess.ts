@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import {
   ImageDecodeError,
   ImageEmptyError,
@@ -34,9 +34,11 @@ export interface PreparedImage {
 /**
  * Decodes one encoded image and writes the model's input tensor for it into `out`
  * (at `offset`), exactly as the manifest describes: EXIF orientation applied, any
- * colour space and bit depth converted to 8-bit sRGB, alpha composited onto the
- * background, shorter side resized to resizeSize (or size / cropFraction), centre crop, then
- * (pixel * scale - mean) / std in the manifest's layout and colour order.
+ * colour space and bit depth converted to 8-bit RGB the way the manifest's `color` says
+ * (for 'stored', as PIL's convert('RGB') does, the embedded ICC profile not applied), alpha
+ * composited onto the background, shorter side resized to resizeSize (or size /
+ * cropFraction), centre crop, then (pixel * scale - mean) / std in the manifest's layout
+ * and colour order.
  *
  * Throws only ImageError subclasses; each has a stable code.
  */
@@ -57,6 +59,7 @@ export async function preprocessInto(
 
   let width: number;
   let height: number;
+  let cmyk: boolean;
   try {
     const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     if (format === 'avif' && meta.compression && meta.compression !== 'av1') {
@@ -64,6 +67,7 @@ export async function preprocessInto(
     }
     width = meta.autoOrient?.width ?? meta.width ?? 0;
     height = meta.autoOrient?.height ?? meta.height ?? 0;
+    cmyk = meta.space === 'cmyk';
   } catch (error) {
     if (error instanceof ImageError) throw error;
     throw new ImageDecodeError(firstLine(error), error);
@@ -82,9 +86,16 @@ export async function preprocessInto(
     top: Math.floor((resizedHeight - spec.height) / 2),
   };
   const cropInJs = resizedWidth * resizedHeight <= MAX_RESIZED_AREA_FACTOR * spec.width * spec.height;
+  const stored = spec.color === 'stored';
   let pixels: Buffer;
   try {
-    let image = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1 }).autoOrient();
+    const options = { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1 } as const;
+    // 'stored' skips lcms (ignoreIcc): the largest single cost of a photo with a profile,
+    // and not what the model was trained on. CMYK has no stored RGB: PIL's formula, in JS.
+    let image =
+      stored && cmyk
+        ? await storedCmykAsRgb(bytes, options)
+        : sharp(bytes, { ...options, ignoreIcc: stored }).autoOrient();
     // Called before resize(), extract() crops the (oriented) source rather than the resized image.
     if (band.width !== width || band.height !== height) image = image.extract(band);
     image = image
@@ -106,6 +117,40 @@ export async function preprocessInto(
   }
   writeTensor(pixels, spec, out, offset, cropInJs ? { width: resizedWidth, ...crop } : undefined);
   return { format, width, height };
+}
+
+/**
+ * A CMYK image (JPEG or TIFF), oriented, as 8-bit RGB the way PIL's convert('RGB') makes it:
+ * per pixel r = (255 - k) - c * (255 - k) / 255 with PIL's rounding, no profile. Adobe's
+ * inverted CMYK JPEGs are un-inverted by libvips as by PIL. Returns a pipeline over the raw RGB.
+ */
+async function storedCmykAsRgb(
+  bytes: Uint8Array,
+  options: { limitInputPixels: number; failOn: 'error'; pages: number },
+): Promise<Sharp> {
+  const { data, info } = await sharp(bytes, { ...options, ignoreIcc: true })
+    .autoOrient()
+    .pipelineColourspace('cmyk')
+    .toColourspace('cmyk')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const inBands: number = info.channels;
+  if (inBands !== 4 && inBands !== 5) {
+    throw new ImageDecodeError(`a CMYK image decoded to ${inBands} channels, expected 4 or 5`);
+  }
+  const outBands = inBands - 1;
+  const pixelCount = info.width * info.height;
+  const rgb = Buffer.allocUnsafe(pixelCount * outBands);
+  for (let i = 0, o = 0; i < data.length; i += inBands, o += outBands) {
+    const nk = 255 - (data[i + 3] as number);
+    for (let c = 0; c < 3; c++) {
+      // PIL's MULDIV255: (t + (t >> 8)) >> 8 with t = a * b + 128.
+      const t = (data[i + c] as number) * nk + 128;
+      rgb[o + c] = nk - ((t + (t >> 8)) >> 8);
+    }
+    if (outBands === 4) rgb[o + 3] = data[i + 4] as number;
+  }
+  return sharp(rgb, { raw: { width: info.width, height: info.height, channels: outBands as 3 | 4 } });
 }
 
 /**
