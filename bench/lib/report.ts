@@ -155,7 +155,7 @@ export function renderMarkdown(r: Results): string {
           `PIL ${d.pil || '–'} (Debian python3-pil, libjpeg-turbo) \`Image.open(...).convert('RGB')\`, the reference ` +
           "decode torchvision's EfficientNets were trained on, runs before and after ours (the mean is shown). " +
           '"previous": `preprocessInto` before decision 0031, which converted every embedded ICC profile to sRGB (bench/lib/preprocess-before.ts). ' +
-          'The parts take turns with it in one process: header (`metadata()`), full decode to raw without and with the profile, ' +
+          'The parts take turns with it in one process: the header as `preprocessInto` reads it (in JavaScript for JPEG) and through libvips (`metadata()`), full decode to raw without and with the profile, ' +
           'decode with shrink-on-load and the resize (no tensor), and the JavaScript tensor fill alone.',
         '',
         table(
@@ -167,6 +167,7 @@ export function renderMarkdown(r: Results): string {
             'ratio (goal)',
             'PIL 1/2 scale',
             'header',
+            'header (libvips)',
             'full decode',
             'with profile',
             'decode + resize',
@@ -174,7 +175,7 @@ export function renderMarkdown(r: Results): string {
           ],
           d.rows.map((row) =>
             row.error
-              ? [row.set, `failed: ${row.error.slice(0, 80)}`, '', '', '', '', '', '', '', '', '']
+              ? [row.set, `failed: ${row.error.slice(0, 80)}`, '', '', '', '', '', '', '', '', '', '']
               : [
                   row.set,
                   n(row.preprocessCpuMs, 2),
@@ -183,6 +184,7 @@ export function renderMarkdown(r: Results): string {
                   `${n(row.ratio, 2)}x (<= ${n(row.goal, 1)}x)`,
                   n(row.pilDraftCpuMs, 2),
                   n(row.parts.header, 2),
+                  n(row.parts.headerLibvips, 2),
                   n(row.parts.fullDecode, 2),
                   n(row.parts.fullDecodeWithProfile, 2),
                   n(row.parts.decodeResize, 2),

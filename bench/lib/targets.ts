@@ -270,7 +270,7 @@ function decodeBound(row: DecodeRow): string {
   const p = row.parts;
   const f = (k: string) => (p[k] === undefined ? '–' : (p[k] as number).toFixed(2));
   return (
-    `Bound (CPU-ms per image, same core, same run): sharp's header read ${f('header')}, full decode to raw ${f('fullDecode')} ` +
+    `Bound (CPU-ms per image, same core, same run): the header read ${f('header')} (${f('headerLibvips')} through libvips), full decode to raw ${f('fullDecode')} ` +
     `(${f('fullDecodeWithProfile')} with the profile applied) against PIL's ${row.pilCpuMs.toFixed(2)}, decode with shrink-on-load ` +
     `and the resize ${f('decodeResize')}, the JavaScript tensor fill ${f('tensorFill')}; PIL at 1/2 scale (draft) ${row.pilDraftCpuMs.toFixed(2)}. ` +
     "libvips' per-image pipeline (its own threads, regions and copies) costs more than the decode it wraps. What would move it: " +

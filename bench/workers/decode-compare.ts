@@ -3,6 +3,7 @@
 // to PIL's decode of the same files (bench/peers/pil_decode.py).
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { readJpegHeader } from '../../shared/image/jpeg-header.ts';
 import { DEFAULT_IMAGE_LIMITS, preprocessInto, writeTensor } from '../../shared/image/preprocess.ts';
 import { loadModelBundle } from '../../shared/model/manifest.ts';
 import { workerMain } from '../lib/child.ts';
@@ -24,7 +25,8 @@ export interface DecodeCompareResult {
 
 /**
  * preprocess: preprocessInto now. previous: preprocessInto before decision 0031 (lcms on every
- * profile). The rest take it apart: header only (sharp's metadata()), full decode to raw with
+ * profile). The rest take it apart: the header as preprocessInto reads it (JavaScript for
+ * JPEG) and as libvips does (sharp's metadata(), what it used before), full decode to raw with
  * and without the embedded profile, decode + shrink-on-load + resize without the tensor,
  * and the JavaScript tensor fill alone.
  */
@@ -32,6 +34,7 @@ export type DecodePath =
   | 'preprocess'
   | 'previous'
   | 'header'
+  | 'headerLibvips'
   | 'fullDecode'
   | 'fullDecodeWithProfile'
   | 'decodeResize'
@@ -59,7 +62,8 @@ await workerMain<DecodeCompareArgs, DecodeCompareResult>(async (args) => {
   const paths: Record<DecodePath, (bytes: Buffer, i: number) => Promise<unknown> | unknown> = {
     preprocess: (b) => preprocessInto(b, spec, DEFAULT_IMAGE_LIMITS, out, 0),
     previous: (b) => previousPreprocessInto(b, spec, DEFAULT_IMAGE_LIMITS, out, 0),
-    header: (b) => sharp(b, { limitInputPixels: false }).metadata(),
+    header: (b) => readJpegHeader(b) ?? sharp(b, { limitInputPixels: false }).metadata(),
+    headerLibvips: (b) => sharp(b, { limitInputPixels: false }).metadata(),
     fullDecode: (b) => sharp(b, { ignoreIcc: true }).autoOrient().raw().toBuffer(),
     fullDecodeWithProfile: (b) => sharp(b).autoOrient().toColourspace('srgb').raw().toBuffer(),
     decodeResize: (b, i) =>

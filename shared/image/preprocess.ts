@@ -10,6 +10,7 @@ import {
 import type { InputSpec } from '../model/manifest.ts';
 import { IMAGE_LIMITS } from '../settings.ts';
 import { IMAGE_FORMATS, type ImageFormat, sniffFormat } from './formats.ts';
+import { readJpegHeader } from './jpeg-header.ts';
 
 export interface ImageLimits {
   /** Largest encoded image accepted, in bytes. */
@@ -60,17 +61,25 @@ export async function preprocessInto(
   let width: number;
   let height: number;
   let cmyk: boolean;
-  try {
-    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-    if (format === 'avif' && meta.compression && meta.compression !== 'av1') {
-      throw new UnsupportedFormatError(`heif/${meta.compression}`, limits.formats);
+  const jpeg = format === 'jpeg' ? readJpegHeader(bytes) : undefined;
+  if (jpeg) {
+    const turned = jpeg.orientation >= 5;
+    width = turned ? jpeg.height : jpeg.width;
+    height = turned ? jpeg.width : jpeg.height;
+    cmyk = jpeg.components === 4;
+  } else {
+    try {
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+      if (format === 'avif' && meta.compression && meta.compression !== 'av1') {
+        throw new UnsupportedFormatError(`heif/${meta.compression}`, limits.formats);
+      }
+      width = meta.autoOrient?.width ?? meta.width ?? 0;
+      height = meta.autoOrient?.height ?? meta.height ?? 0;
+      cmyk = meta.space === 'cmyk';
+    } catch (error) {
+      if (error instanceof ImageError) throw error;
+      throw new ImageDecodeError(firstLine(error), error);
     }
-    width = meta.autoOrient?.width ?? meta.width ?? 0;
-    height = meta.autoOrient?.height ?? meta.height ?? 0;
-    cmyk = meta.space === 'cmyk';
-  } catch (error) {
-    if (error instanceof ImageError) throw error;
-    throw new ImageDecodeError(firstLine(error), error);
   }
   if (width <= 0 || height <= 0) throw new ImageDecodeError('the header has no dimensions');
   if (width * height > limits.maxPixels) throw new TooManyPixelsError(width, height, limits.maxPixels);
@@ -211,20 +220,31 @@ export function writeTensor(
   crop: CropWindow = { width: spec.width, left: 0, top: 0 },
 ): void {
   const plane = spec.width * spec.height;
-  const order = spec.colorOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
-  for (let c = 0; c < 3; c++) {
-    const source = order[c] as number;
-    // mean and std are listed per tensor channel, in the manifest's colour order.
-    const a = spec.scale / spec.std[c as 0 | 1 | 2];
-    const b = -spec.mean[c as 0 | 1 | 2] / spec.std[c as 0 | 1 | 2];
-    for (let y = 0; y < spec.height; y++) {
-      const from = ((crop.top + y) * crop.width + crop.left) * 3 + source;
-      if (spec.layout === 'NCHW') {
-        const base = offset + c * plane + y * spec.width;
-        for (let x = 0; x < spec.width; x++) out[base + x] = (rgb[from + x * 3] as number) * a + b;
-      } else {
-        const base = offset + y * spec.width * 3 + c;
-        for (let x = 0; x < spec.width; x++) out[base + x * 3] = (rgb[from + x * 3] as number) * a + b;
+  const [s0, s1, s2] = spec.colorOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  // mean and std are listed per tensor channel, in the manifest's colour order.
+  const a0 = spec.scale / spec.std[0];
+  const a1 = spec.scale / spec.std[1];
+  const a2 = spec.scale / spec.std[2];
+  const b0 = -spec.mean[0] / spec.std[0];
+  const b1 = -spec.mean[1] / spec.std[1];
+  const b2 = -spec.mean[2] / spec.std[2];
+  // One pass over each source row, all three channels at once: reading the row three times
+  // (once per plane) cost 1.6x as much, a few per cent of a photo's preprocessing.
+  for (let y = 0; y < spec.height; y++) {
+    let p = ((crop.top + y) * crop.width + crop.left) * 3;
+    if (spec.layout === 'NCHW') {
+      const o = offset + y * spec.width;
+      for (let x = 0; x < spec.width; x++, p += 3) {
+        out[o + x] = (rgb[p + s0] as number) * a0 + b0;
+        out[o + plane + x] = (rgb[p + s1] as number) * a1 + b1;
+        out[o + 2 * plane + x] = (rgb[p + s2] as number) * a2 + b2;
+      }
+    } else {
+      let o = offset + y * spec.width * 3;
+      for (let x = 0; x < spec.width; x++, p += 3, o += 3) {
+        out[o] = (rgb[p + s0] as number) * a0 + b0;
+        out[o + 1] = (rgb[p + s1] as number) * a1 + b1;
+        out[o + 2] = (rgb[p + s2] as number) * a2 + b2;
       }
     }
   }
