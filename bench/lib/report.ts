@@ -151,11 +151,11 @@ export function renderMarkdown(r: Results): string {
   out.push(
     section(r, 'decode', (d) =>
       [
-        `CPU-ms per image, pinned to core ${d.core}, one image at a time, \`sharp.concurrency(1)\`, files from memory. ` +
+        `CPU-ms per image (the median pass over the files), pinned to core ${d.core}, one image at a time, \`sharp.concurrency(1)\`, files from memory. ` +
           `PIL ${d.pil || '–'} (Debian python3-pil, libjpeg-turbo) \`Image.open(...).convert('RGB')\`, the reference ` +
           "decode torchvision's EfficientNets were trained on, runs before and after ours (the mean is shown). " +
           '"previous": `preprocessInto` before decision 0031, which converted every embedded ICC profile to sRGB (bench/lib/preprocess-before.ts). ' +
-          'The parts take turns with it in one process: the header as `preprocessInto` reads it (in JavaScript for JPEG) and through libvips (`metadata()`), full decode to raw without and with the profile, ' +
+          '`preprocessInto` runs in a process of its own; the previous one and these parts take turns in another: the header as `preprocessInto` reads it (in JavaScript for JPEG) and through libvips (`metadata()`), full decode to raw without and with the profile, ' +
           'decode with shrink-on-load and the resize (no tensor), and the JavaScript tensor fill alone.',
         '',
         table(
