@@ -20,6 +20,7 @@ const SPEC: InputSpec = {
   scale: 1 / 255,
   mean: [0.485, 0.456, 0.406],
   std: [0.229, 0.224, 0.225],
+  color: 'stored',
   background: [0, 0, 0],
 };
 const W = 4000;

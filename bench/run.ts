@@ -35,6 +35,7 @@ import {
 import { classifierSection } from './sections/classifier.ts';
 import { coldStartSection } from './sections/coldstart.ts';
 import { costSection } from './sections/cost.ts';
+import { decodeSection } from './sections/decode.ts';
 import { e2eSection } from './sections/e2e.ts';
 import { fmaSection } from './sections/fma.ts';
 import { footprintSection } from './sections/footprint.ts';
@@ -49,6 +50,7 @@ const SECTIONS: { [K in SectionName]: (ctx: Context) => Promise<SectionData[K]> 
   fma: fmaSection,
   inference: inferenceSection,
   preprocess: preprocessSection,
+  decode: decodeSection,
   pipeline: pipelineSection,
   e2e: e2eSection,
   peers: peersSection,

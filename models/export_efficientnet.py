@@ -201,6 +201,8 @@ def main():
             "width": crop,
             "height": crop,
             "colorOrder": "RGB",
+            # PIL's convert("RGB"), as torchvision trains: stored values, embedded ICC profiles not applied.
+            "color": "stored",
             "resize": {
                 "policy": "shorter-side-then-center-crop",
                 "resizeSize": resize,

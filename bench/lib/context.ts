@@ -18,6 +18,8 @@ export interface BenchConfig {
     readonly seconds: number;
     readonly counts: { readonly small: number; readonly medium: number; readonly large: number };
   };
+  /** preprocessInto against PIL's decode on one core (section decode): seconds per run, medium files. */
+  readonly decode: { readonly seconds: number; readonly mediumFiles: number; readonly minPasses: number };
   readonly pipeline: { readonly seconds: number; readonly oneCoreSeconds: number; readonly files: number };
   readonly e2eImages: number;
   readonly e2eTimeoutSeconds: number;
@@ -71,6 +73,7 @@ export const FULL: BenchConfig = {
   fmaSeconds: 1,
   inference: { batchSizes: [1, 4, 8, 16], threads: [1, 2], seconds: 4, rounds: 2, warmupRuns: 3, minRuns: 5 },
   preprocess: { seconds: 4, counts: { small: 32, medium: 48, large: 8 } },
+  decode: { seconds: 4, mediumFiles: 12, minPasses: 2 },
   pipeline: { seconds: 8, oneCoreSeconds: 6, files: 48 },
   e2eImages: 500,
   e2eTimeoutSeconds: 150,
@@ -103,6 +106,7 @@ export const QUICK: BenchConfig = {
   fmaSeconds: 0.2,
   inference: { batchSizes: [1, 4], threads: [1, 2], seconds: 0.3, rounds: 1, warmupRuns: 1, minRuns: 2 },
   preprocess: { seconds: 0.3, counts: { small: 4, medium: 8, large: 2 } },
+  decode: { seconds: 0.3, mediumFiles: 2, minPasses: 1 },
   pipeline: { seconds: 0.5, oneCoreSeconds: 0.5, files: 8 },
   e2eImages: 16,
   e2eTimeoutSeconds: 60,

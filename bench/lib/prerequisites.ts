@@ -31,8 +31,8 @@ export function javaMajor(versionOutput: string): number | undefined {
   return first === 1 && m[2] ? Number(m[2]) : first;
 }
 
-const PYTHON_SECTIONS: readonly SectionName[] = ['peers'];
-const TASKSET_SECTIONS: readonly SectionName[] = ['preprocess', 'pipeline'];
+const PYTHON_SECTIONS: readonly SectionName[] = ['peers', 'decode'];
+const TASKSET_SECTIONS: readonly SectionName[] = ['preprocess', 'decode', 'pipeline'];
 
 /**
  * What the selected sections need from the machine and cannot find, checked before anything

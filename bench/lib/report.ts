@@ -146,6 +146,57 @@ export function renderMarkdown(r: Results): string {
   );
   out.push('');
 
+  out.push('### Against libjpeg-turbo (PIL), one core, same run');
+  out.push('');
+  out.push(
+    section(r, 'decode', (d) =>
+      [
+        `CPU-ms per image (the median pass over the files), pinned to core ${d.core}, one image at a time, \`sharp.concurrency(1)\`, files from memory. ` +
+          `PIL ${d.pil || '–'} (Debian python3-pil, libjpeg-turbo) \`Image.open(...).convert('RGB')\`, the reference ` +
+          "decode torchvision's EfficientNets were trained on, runs before and after ours (the mean is shown). " +
+          '"previous": `preprocessInto` before decision 0031, which converted every embedded ICC profile to sRGB (bench/lib/preprocess-before.ts). ' +
+          '`preprocessInto` runs in a process of its own; the previous one and these parts take turns in another: the header as `preprocessInto` reads it (in JavaScript for JPEG) and through libvips (`metadata()`), full decode to raw without and with the profile, ' +
+          'decode with shrink-on-load and the resize (no tensor), and the JavaScript tensor fill alone.',
+        '',
+        table(
+          [
+            'input',
+            'preprocessInto',
+            'previous',
+            'PIL full decode',
+            'ratio (goal)',
+            'PIL 1/2 scale',
+            'header',
+            'header (libvips)',
+            'full decode',
+            'with profile',
+            'decode + resize',
+            'tensor fill',
+          ],
+          d.rows.map((row) =>
+            row.error
+              ? [row.set, `failed: ${row.error.slice(0, 80)}`, '', '', '', '', '', '', '', '', '', '']
+              : [
+                  row.set,
+                  n(row.preprocessCpuMs, 2),
+                  n(row.previousCpuMs, 2),
+                  n(row.pilCpuMs, 2),
+                  `${n(row.ratio, 2)}x (<= ${n(row.goal, 1)}x)`,
+                  n(row.pilDraftCpuMs, 2),
+                  n(row.parts.header, 2),
+                  n(row.parts.headerLibvips, 2),
+                  n(row.parts.fullDecode, 2),
+                  n(row.parts.fullDecodeWithProfile, 2),
+                  n(row.parts.decodeResize, 2),
+                  n(row.parts.tensorFill, 2),
+                ],
+          ),
+        ),
+      ].join('\n'),
+    ),
+  );
+  out.push('');
+
   out.push('## 3. End to end');
   out.push('');
   out.push('### Through the local stack');

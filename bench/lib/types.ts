@@ -251,10 +251,38 @@ export interface FootprintData extends FootprintResult {
   readonly command: string;
 }
 
+/** One image set in the decode section: preprocessing against PIL's decode, same core, same run. */
+export interface DecodeRow {
+  readonly set: string;
+  readonly files: number;
+  readonly megapixels: number;
+  /** preprocessInto now, CPU-ms per image. */
+  readonly preprocessCpuMs: number;
+  /** preprocessInto before decision 0031, same run. */
+  readonly previousCpuMs: number;
+  /** PIL Image.open(...).convert('RGB'), full decode; the mean of the runs before and after ours. */
+  readonly pilCpuMs: number;
+  /** The same with draft() at 1/2 scale. */
+  readonly pilDraftCpuMs: number;
+  /** preprocessCpuMs / pilCpuMs. */
+  readonly ratio: number;
+  /** The goal for ratio. */
+  readonly goal: number;
+  /** preprocessInto's parts, CPU-ms per image (bench/workers/decode-compare.ts). */
+  readonly parts: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+export interface DecodeData {
+  readonly core: string;
+  readonly pil: string;
+  readonly rows: readonly DecodeRow[];
+}
+
 export interface SectionData {
   fma: FmaData;
   inference: InferenceData;
   preprocess: PreprocessData;
+  decode: DecodeData;
   pipeline: PipelineData;
   e2e: E2eData;
   peers: PeersData;
@@ -270,6 +298,7 @@ export const SECTION_NAMES: readonly SectionName[] = [
   'fma',
   'inference',
   'preprocess',
+  'decode',
   'pipeline',
   'e2e',
   'peers',

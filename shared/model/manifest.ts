@@ -31,6 +31,14 @@ export const inputSpecSchema = z.object({
   scale: z.number().positive(),
   mean: rgb,
   std: rgb.refine((s) => s.every((v) => v > 0), 'std must be positive'),
+  /**
+   * The colour the model was trained on. 'stored' (the default): the file's pixel values as
+   * stored, an embedded ICC profile not applied, CMYK by the naive formula: what PIL's
+   * Image.open(...).convert('RGB') gives, so every torchvision and timm training pipeline.
+   * 'srgb': the embedded (or, for CMYK, a generic) profile converted to sRGB by lcms, for
+   * models trained on colour-managed decodes.
+   */
+  color: z.enum(['stored', 'srgb']).default('stored'),
   /** Transparent pixels are composited onto this colour (0..255). */
   background: rgb.default([0, 0, 0]),
 });

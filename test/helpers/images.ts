@@ -22,6 +22,7 @@ export function spec(overrides: Partial<InputSpec> = {}): InputSpec {
     scale: 1 / 255,
     mean: [0, 0, 0],
     std: [1, 1, 1],
+    color: 'stored',
     background: [0, 0, 0],
     ...overrides,
   };

@@ -5,8 +5,11 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Context, FULL } from '../../bench/lib/context.ts';
 import { sectionProblems } from '../../bench/lib/outcome.ts';
 import { javaMajor } from '../../bench/lib/prerequisites.ts';
+import { machineInfo } from '../../bench/lib/system.ts';
+import { evaluateTargets } from '../../bench/lib/targets.ts';
 import type { Results, SectionRecord } from '../../bench/lib/types.ts';
 import { PACKAGE_ROOT } from '../../shared/paths.ts';
 
@@ -78,11 +81,11 @@ describe('npm run bench on a machine that cannot run it', () => {
   });
 
   it('says when the python itself is missing', () => {
-    const run = bench(['--only', 'peers', '--out-dir', join(dir, 'out-no-python')], {
+    const run = bench(['--only', 'peers,decode', '--out-dir', join(dir, 'out-no-python')], {
       BENCH_PYTHON: join(dir, 'no-such-python'),
     });
     assert.equal(run.code, 3, run.stderr);
-    assert.match(run.stderr, /python3 \(\S*no-such-python\) \(for .*peers\)/);
+    assert.match(run.stderr, /python3 \(\S*no-such-python\) \(for .*decode, peers\)/);
     assert.match(run.stderr, /apt-get install python3 python3-torch python3-torchvision/);
   });
 
@@ -124,6 +127,63 @@ describe('npm run bench on a machine that cannot run it', () => {
     for (const name of COMMITTED) {
       assert.equal(await sha256(join(BENCH, name)), committed[name], name);
     }
+  });
+});
+
+describe("the headline table: today's targets", () => {
+  const ok = (data: unknown) => ({ status: 'ok', date: 'd', seconds: 1, quick: false, data });
+  const row = (set: string, preprocessCpuMs: number, pilCpuMs: number, previousCpuMs: number) => ({
+    set,
+    files: 4,
+    megapixels: 1,
+    preprocessCpuMs,
+    previousCpuMs,
+    pilCpuMs,
+    pilDraftCpuMs: pilCpuMs / 2,
+    ratio: preprocessCpuMs / pilCpuMs,
+    goal: 0,
+    parts: { header: 0.2, fullDecode: 4, fullDecodeWithProfile: 9, decodeResize: 4.5, tensorFill: 0.3 },
+  });
+  const targetsFor = (sections: Record<string, unknown>) =>
+    evaluateTargets(new Context(FULL, machineInfo(), { sections } as unknown as Results));
+
+  it('lists every current goal and not the retired end-to-end share', () => {
+    const names = targetsFor({}).map((t) => t.name);
+    for (const wanted of [
+      /Preprocessing vs PIL .*real photos/,
+      /Preprocessing vs PIL .*medium/,
+      /previous code/,
+      /handler vs in process/,
+      /naive Node/,
+      /PyTorch/,
+      /FP32 FLOP-bound limit/,
+      /Cold start/,
+      /cost per million images \(real photos/,
+      /cost per million images \(medium/,
+      /INT8 speed-up/,
+      /INT8 top-1 agreement/,
+    ]) {
+      assert.ok(
+        names.some((n) => wanted.test(n)),
+        `${wanted} in ${names.join('; ')}`,
+      );
+    }
+    assert.ok(!names.some((n) => /inference-only/.test(n)));
+  });
+
+  it('judges preprocessing against PIL by the ratio of the same run, and says what bounds a miss', () => {
+    const decode = ok({
+      core: '0',
+      pil: '9.4.0',
+      rows: [row('real photos (4, 0.5-0.8 MP)', 6, 3.5, 12), row('medium (1.99 MP, 1728x1152)', 9, 14, 9.5)],
+    });
+    const targets = targetsFor({ decode });
+    const verdict = (re: RegExp) => targets.find((t) => re.test(t.name));
+    assert.equal(verdict(/PIL .*real photos/)?.verdict, 'missed');
+    assert.match(verdict(/PIL .*real photos/)?.bound ?? '', /full decode to raw 4\.00/);
+    assert.equal(verdict(/PIL .*medium/)?.verdict, 'met');
+    assert.equal(verdict(/previous code/)?.verdict, 'met');
+    assert.match(verdict(/previous code/)?.measured ?? '', /6\.00 vs 12\.00 CPU-ms = 0\.50x/);
   });
 });
 

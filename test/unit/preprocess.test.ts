@@ -182,7 +182,7 @@ describe('preprocessing: orientation, colour, alpha, depth, formats', () => {
     assertClose([t[0], t[4], t[8]] as number[], [1, 128 / 255, 0], 1.5 / 255);
   });
 
-  it('converts CMYK JPEGs to sRGB', async () => {
+  it('converts CMYK JPEGs to RGB (red stays red)', async () => {
     const jpeg = await solidImage(8, 8, '#ff0000').toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer();
     assert.equal((await sharp(jpeg).metadata()).space, 'cmyk');
     const t = await tensorOf(jpeg, spec());
