@@ -8,6 +8,7 @@ import {
   type JobMode,
   type JobsService,
   type JobTarget,
+  jobTotalDone,
   TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
@@ -259,7 +260,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
               ? `--timeout ${timeoutSeconds} s passed`
               : 'interrupted: stopped waiting';
           process.stderr.write(
-            `${why}; job ${last.jobId} is still ${last.status} (${accounted(last)}/${last.planningDone ? last.total : '?'} done) ` +
+            `${why}; job ${last.jobId} is still ${last.status} (${jobTotalDone(last)}/${last.planningDone ? last.total : '?'} done) ` +
               `and goes on without this command. "labeler jobs status ${last.jobId}" shows it, ` +
               `"labeler jobs cancel ${last.jobId}" stops it.\n`,
           );
@@ -457,12 +458,8 @@ export function printedJob(job: Job): Record<string, unknown> {
 /** `cancelling` is not finished: a cancelled job ends once its counts add up to its total. */
 const FINISHED: ReadonlySet<string> = TERMINAL_STATUSES;
 
-function accounted(job: Job): number {
-  return job.labeled + job.failed + job.skipped + job.cancelled;
-}
-
 function jobLine(job: Job): string {
-  return `${job.jobId}\t${job.status}\t${accounted(job)}/${job.planningDone ? job.total : '?'}\ts3://${job.bucket}/${job.prefix}\t${job.createdAt}`;
+  return `${job.jobId}\t${job.status}\t${jobTotalDone(job)}/${job.planningDone ? job.total : '?'}\ts3://${job.bucket}/${job.prefix}\t${job.createdAt}`;
 }
 
 function describeJob(job: Job): string {
@@ -543,7 +540,7 @@ async function waitForJob(
   const progress = new JobProgress(stream);
   for (;;) {
     const job = await mustGet(jobs, jobId);
-    progress.show(accounted(job), job.planningDone ? job.total : undefined, job.failed);
+    progress.show(jobTotalDone(job), job.planningDone ? job.total : undefined, job.failed);
     if (FINISHED.has(job.status) || signal.aborted) {
       progress.finish();
       return job;

@@ -7,7 +7,7 @@ import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { type ComparedModel, Comparer } from '../shared/labeling/compare.ts';
 import { Evaluator, resultFromStore } from '../shared/labeling/evaluate.ts';
 import { type GroundTruth, TruthSet } from '../shared/labeling/ground-truth.ts';
-import type { JobMode, JobsService, JobTarget } from '../shared/labeling/jobs.ts';
+import { type JobMode, type JobsService, type JobTarget, jobView } from '../shared/labeling/jobs.ts';
 import { type ModelRef, type Page, printedResult, type ResultsStore } from '../shared/labeling/results.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
 
@@ -153,7 +153,9 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       case 'GET /api/image':
         return send(res, 200, await image(required(q, 'key')));
       case 'GET /api/jobs':
-        return send(res, 200, { items: await backend.jobs.list({ limit: limit(q.get('limit')) }) });
+        return send(res, 200, {
+          items: (await backend.jobs.list({ limit: limit(q.get('limit')) })).map(jobView),
+        });
       case 'POST /api/jobs': {
         if (!req.headers['content-type']?.startsWith('application/json'))
           return send(res, 415, { error: forbidden('content type') });
@@ -170,7 +172,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           target: oneOf(body.target, ['lambda', 'gpu'] as const, 'lambda') satisfies JobTarget,
           mode: oneOf(body.mode, ['stale', 'all'] as const, 'stale') satisfies JobMode,
         });
-        return send(res, 201, job);
+        return send(res, 201, jobView(job));
       }
       case 'GET /api/estimate': {
         if (!backend.estimate)
@@ -181,7 +183,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
       case 'GET /api/jobs/:id': {
         const job = await backend.jobs.get(jobId);
         if (!job) throw new LabelerError(CODE.job.notFound, `no job ${jobId}`);
-        return send(res, 200, job);
+        return send(res, 200, jobView(job));
       }
       case 'GET /api/jobs/:id/failures': {
         const items = [];

@@ -132,8 +132,14 @@ export interface JobsStore extends PlanJobsPort {
   markers(jobId: string): AsyncIterable<JobMarker>;
 }
 
+/** The images of a job accounted for: the one definition of a job's progress ("done"). */
 export function jobTotalDone(counts: JobCounts): number {
   return counts.labeled + counts.failed + counts.skipped + counts.cancelled;
+}
+
+/** A job as the results page's API sends it: with `done`, so the page does not count it again. */
+export function jobView(job: Job): Job & { readonly done: number } {
+  return { ...job, done: jobTotalDone(job) };
 }
 
 /**

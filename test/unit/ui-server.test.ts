@@ -175,3 +175,45 @@ describe('results page API: bad requests are 4xx with a code, 5xx bodies fixed w
     assert.equal(started[0]?.prefix, 'datasets/');
   });
 });
+
+describe('results page API: a job carries done, counted once on the server', () => {
+  it('GET /api/jobs and /api/jobs/:id send done = labeled + failed + skipped + cancelled', async () => {
+    const job = {
+      jobId: 'j-2',
+      status: 'cancelling',
+      total: 20,
+      labeled: 7,
+      failed: 2,
+      skipped: 3,
+      cancelled: 1,
+      planningDone: true,
+    } as unknown as Job;
+    const ui = await startUiServer({
+      stack: { kind: 'local', name: 'local' },
+      bucket: 'labeler-images',
+      model: MODEL,
+      labels: ['Sneaker'],
+      results: { getByImage: async () => [], queryByLabel: async () => ({ items: [] }) },
+      jobs: {
+        start: async () => job,
+        get: async () => job,
+        list: async () => [job],
+        cancel: async () => job,
+        failures: async function* () {},
+        results: async function* () {},
+      },
+      listKeys: async () => ({ items: [] }),
+      signedUrl: async (bucket, key) => `http://127.0.0.1:1/${bucket}/${key}`,
+    });
+    try {
+      const list = (await (await fetch(new URL('/api/jobs', ui.url))).json()) as {
+        items: Array<{ done: number }>;
+      };
+      assert.equal(list.items[0]?.done, 13);
+      const one = (await (await fetch(new URL('/api/jobs/j-2', ui.url))).json()) as { done: number };
+      assert.equal(one.done, 13);
+    } finally {
+      await ui.close();
+    }
+  });
+});

@@ -337,7 +337,7 @@ function Estimate({ state }) {
 }
 
 function JobCard({ job, truth, compare }) {
-  const done = job.labeled + job.failed + job.skipped + job.cancelled;
+  const done = job.done;
   const total = job.planningDone ? job.total : undefined;
   const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
   const seconds = Math.max(0.001, (end - Date.parse(job.createdAt)) / 1000);
