@@ -20,6 +20,12 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx' 2>/dev/null; then
 fi
 ((${#packages[@]})) || exit 0
 
+if ! command -v apt-get >/dev/null; then
+  echo "npm test needs what these Debian packages give, and this machine has no apt-get: ${packages[*]}" >&2
+  echo "install their equivalents (a JDK 17+ with jdk.compiler, chromium, torch + torchvision + onnx for /usr/bin/python3), then run npm test again" >&2
+  exit 1
+fi
+
 as_root=()
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
