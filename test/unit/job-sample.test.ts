@@ -134,6 +134,27 @@ describe('jobs start --sample: a deterministic sample decided one key at a time 
     assert.equal(KEYS.filter((k) => inSample(resolved, k)).length, 10);
   });
 
+  it('on the gpu target the same sample goes to the GPU queue', async () => {
+    const setup = stack();
+    const lambda = (await planSample(setup, { count: 30, seed: 5 })).keys;
+    const { ports } = setup;
+    await startJob(
+      { bucket, prefix: 'set/', target: 'gpu', mode: 'all', sample: { count: 30, seed: 5 } },
+      ports,
+    );
+    for (let m = ports.planQueue.shift(); m; m = ports.planQueue.shift())
+      await planStep(m.body, ports, onePage);
+    const gpu = ports.queues.gpu
+      .flatMap((m) =>
+        (JSON.parse(m.body) as { Records: Array<{ s3: { object: { key: string } } }> }).Records.map((r) =>
+          decodeURIComponent(r.s3.object.key),
+        ),
+      )
+      .sort();
+    assert.equal(gpu.length, 30);
+    assert.deepEqual(gpu, lambda);
+  });
+
   it('parses --sample 50 and 5%, refusing anything else with job/invalid-sample', () => {
     assert.deepEqual(parseSample('50'), { count: 50, seed: 0 });
     assert.deepEqual(parseSample('5%', '42'), { percent: 5, seed: 42 });
