@@ -56,9 +56,10 @@ export async function countJobImages(
   ports: CountPorts,
   options: { readonly mode: JobMode; readonly atMost?: number; readonly sample?: SampleSpec },
 ): Promise<JobCount> {
-  const atMost = options.atMost ?? ESTIMATE_LIST_LIMIT;
-  // The planner's own selection: a count's bound costs one more listing, as at the start.
   const spec = options.sample;
+  // A count's bound has listed the whole prefix already: its count is exact, never "at least".
+  const atMost = spec && 'count' in spec ? Number.POSITIVE_INFINITY : (options.atMost ?? ESTIMATE_LIST_LIMIT);
+  // The planner's own selection: a count's bound costs one more listing, as at the start.
   const sample = spec
     ? await resolveSample(spec, async function* () {
         for await (const page of ports.listPages()) yield page.map((o) => o.key);

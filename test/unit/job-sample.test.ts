@@ -120,6 +120,14 @@ describe('jobs start --sample: a deterministic sample decided one key at a time 
     };
     const all = await countJobImages(ports, { mode: 'all', sample: { count: 50, seed: 0 } });
     assert.deepEqual([all.objects, all.images, all.complete], [1000, 50, true]);
+    const capped = await countJobImages(ports, { mode: 'all', atMost: 200, sample: { count: 50, seed: 0 } });
+    assert.deepEqual(
+      [capped.images, capped.complete],
+      [50, true],
+      'a count lists the whole prefix for its bound anyway: never "at least"',
+    );
+    const share = await countJobImages(ports, { mode: 'all', atMost: 200, sample: { percent: 10, seed: 0 } });
+    assert.deepEqual([share.objects, share.complete], [200, false], 'a percentage keeps the listing limit');
     const planned = (await planSample(setup, { count: 50, seed: 0 })).keys;
     const stale = await countJobImages(ports, { mode: 'stale', sample: { count: 50, seed: 0 } });
     assert.equal(stale.images, planned.filter((k) => Number(k.slice(4, 8)) % 2 === 1).length);
