@@ -4,6 +4,7 @@ import { modelProfileOf, resolveAutoTarget, type TargetChoice } from '../shared/
 import { imageCostOf, sizeInvocation } from '../shared/labeling/invocation-budget.ts';
 import { countJobImages, estimateJob, type JobEstimate } from '../shared/labeling/job-estimate.ts';
 import type { JobMode } from '../shared/labeling/jobs.ts';
+import type { SampleSpec } from '../shared/labeling/sample.ts';
 import type { Manifest } from '../shared/model/manifest.ts';
 import { CLASSIFY } from '../shared/settings.ts';
 import type { StackConnection } from './stack.ts';
@@ -21,6 +22,7 @@ export function autoTarget(
   bucket: string,
   prefix: string,
   mode: JobMode = 'all',
+  sample?: SampleSpec,
 ): Promise<TargetChoice> {
   const ports = jobCountPorts(stack.clients, stack.resources.resultsTable, bucket, prefix, manifest);
   return resolveAutoTarget({
@@ -31,7 +33,8 @@ export function autoTarget(
     batchSize: CLASSIFY.batchSize,
     // At most `atMost` objects are listed, as before: in mode stale the images among them are
     // a lower bound when the listing stopped there, which can only favour Lambda (no start-up).
-    countImages: async (atMost) => (await countJobImages(ports, { mode, atMost })).images,
+    countImages: async (atMost) =>
+      (await countJobImages(ports, { mode, atMost, ...(sample ? { sample } : {}) })).images,
   });
 }
 
@@ -42,9 +45,10 @@ export async function estimateOnStack(
   bucket: string,
   prefix: string,
   mode: JobMode,
+  sample?: SampleSpec,
 ): Promise<JobEstimate> {
   const ports = jobCountPorts(stack.clients, stack.resources.resultsTable, bucket, prefix, manifest);
-  const count = await countJobImages(ports, { mode });
+  const count = await countJobImages(ports, { mode, ...(sample ? { sample } : {}) });
   return estimateJob({
     bucket,
     prefix,

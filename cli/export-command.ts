@@ -21,12 +21,11 @@ import {
   encodeResults,
 } from '../shared/labeling/export-formats.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
-import { loadModelBundle } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { count, signalStatus } from './output.ts';
 import { CountProgress } from './progress.ts';
+import { checkLabel, resultsModel } from './results-model.ts';
 import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
@@ -53,8 +52,10 @@ Output:
                      s3://<bucket>/<key> (multipart upload through the stack's S3),
                      or - for standard output
 
-  --model <dir>      with --label and --prefix: the model whose results to export
-                     (default: the bundled one); a job knows its model
+  --model <m>        with --label and --prefix: the model whose results to export:
+                     a folder, a model name or id@version (a model this machine
+                     need not have; its labels are then not checked). Default: the
+                     bundled one; a job knows its model
 
 ${STACK_HELP}
 
@@ -118,13 +119,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const s3Out = parseS3Url(out);
   const minScore = unitInterval(values['min-score'], '--min-score', 0);
 
-  const bundle = await loadModelBundle(resolveModelDir(values.model));
-  const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
-  if (by === 'label' && !bundle.labels.includes(values.label as string)) {
-    throw new UsageError(
-      `unknown label "${values.label}": model ${model.id}@${model.version} has the labels ${bundle.labels.map((l) => JSON.stringify(l)).join(', ')}`,
-    );
-  }
+  const chosenModel = await resultsModel(values.model);
+  const model: ModelRef = chosenModel.ref;
+  if (by === 'label') checkLabel(chosenModel, values.label as string);
 
   if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 

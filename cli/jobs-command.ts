@@ -12,6 +12,7 @@ import {
   TERMINAL_STATUSES,
 } from '../shared/labeling/jobs.ts';
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
+import { describeSample, parseSample, type SampleSpec, sampleSize } from '../shared/labeling/sample.ts';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
@@ -28,8 +29,8 @@ const WHERE = `${STACK_HELP}
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
-                          [--mode all|stale] [--wait [--timeout <s>] | --dry-run]
-                          [--format text|json]
+                          [--mode all|stale] [--sample <n|p%> [--seed <s>]]
+                          [--wait [--timeout <s>] | --dry-run] [--format text|json]
 
 Starts a labeling job over every object under s3://<bucket>/<prefix> and prints
 its job id on stdout (with --format json: the job as one JSON object, and with
@@ -48,6 +49,11 @@ its job id on stdout (with --format json: the job as one JSON object, and with
   --mode <m>         stale: skip objects this model version already labeled with
                      the same content (default); all: label every object again,
                      overwriting its result
+  --sample <n|p%>    label a deterministic sample of the prefix, spread over the
+                     whole listing: exactly <n> objects (the prefix is listed once
+                     more at the start to choose them) or about <p>% of them; the
+                     same objects every time for the same seed
+  --seed <s>         which sample (a whole number; default 0)
   --wait             wait until every object is accounted for; a progress bar
                      (done/total, images/s, ETA) on a terminal. Ctrl-C stops waiting,
                      not the job ("labeler jobs cancel <job-id>" stops the job)
@@ -121,6 +127,8 @@ const OPTIONS = {
   mode: { type: 'string' },
   wait: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  sample: { type: 'string' },
+  seed: { type: 'string' },
   timeout: { type: 'string' },
   format: { type: 'string' },
   limit: { type: 'string' },
@@ -135,7 +143,7 @@ type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
 
 /** Which options each subcommand takes; any other is a usage error rather than silently ignored. */
 const ALLOWED: Record<string, readonly (keyof Values)[]> = {
-  start: ['prefix', 'bucket', 'target', 'mode', 'wait', 'timeout', 'format', 'dry-run'],
+  start: ['prefix', 'bucket', 'target', 'mode', 'sample', 'seed', 'wait', 'timeout', 'format', 'dry-run'],
   status: ['format'],
   list: ['format', 'limit'],
   cancel: ['format'],
@@ -184,6 +192,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
   };
 
   // Checked before connecting, so a usage error never waits on a stack.
+  let sample: SampleSpec | undefined;
   switch (name) {
     case 'start': {
       expectArgs(0, '');
@@ -191,6 +200,9 @@ export async function jobsCommand(argv: string[]): Promise<number> {
         throw new UsageError('"jobs start" needs --prefix (use --prefix "" for a whole bucket)');
       if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout goes with --wait');
       if (values['dry-run'] && values.wait) throw new UsageError('--dry-run starts no job to wait for');
+      if (values.seed !== undefined && values.sample === undefined)
+        throw new UsageError('--seed goes with --sample');
+      if (values.sample !== undefined) sample = parseSample(values.sample, values.seed);
       locationOf(values, RESOURCE_NAMES.imagesBucket);
       break;
     }
@@ -230,7 +242,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
         // A prefix with nothing under it (a typo) is said, with what is there, not run as a job of 0.
         await connection.assertHasObjects(bucket, prefix);
         if (values['dry-run']) {
-          const estimate = await connection.estimate(bucket, prefix, mode);
+          const estimate = await connection.estimate(bucket, prefix, mode, sample);
           process.stdout.write(
             format === 'json'
               ? `${JSON.stringify(printedEstimate(estimate))}\n`
@@ -238,7 +250,8 @@ export async function jobsCommand(argv: string[]): Promise<number> {
           );
           return 0;
         }
-        const auto = target === 'auto' ? await connection.autoTarget(bucket, prefix, mode) : undefined;
+        const auto =
+          target === 'auto' ? await connection.autoTarget(bucket, prefix, mode, sample) : undefined;
         if (auto) process.stderr.write(`target ${auto.target} (auto): ${auto.reason}\n`);
         const job = await jobs
           .start({
@@ -247,6 +260,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
             target: auto ? auto.target : (target as JobTarget),
             ...(auto ? { targetReason: auto.reason } : {}),
             mode,
+            ...(sample ? { sample } : {}),
           })
           .catch(asUsage(CODE.job.invalidRequest));
         process.stdout.write(format === 'json' ? `${JSON.stringify(printedJob(job))}\n` : `${job.jobId}\n`);
@@ -451,6 +465,7 @@ export function printedJob(job: Job): Record<string, unknown> {
     finishedAt: job.finishedAt ?? null,
     ...(job.scheduleName ? { scheduleName: job.scheduleName } : {}),
     ...(job.targetReason ? { targetReason: job.targetReason } : {}),
+    ...(job.sample ? { sample: { size: sampleSize(job.sample), seed: job.sample.seed } } : {}),
     ...(job.error ? { error: job.error } : {}),
   };
 }
@@ -468,6 +483,7 @@ function describeJob(job: Job): string {
     `status    ${job.status}${job.planningDone ? '' : ' (listing objects)'}`,
     `objects   s3://${job.bucket}/${job.prefix} -> ${job.target}, mode ${job.mode}`,
     `model     ${job.model.id}@${job.model.version}`,
+    ...(job.sample ? [`sample    ${describeSample(job.sample)}`] : []),
     `total     ${job.total}${job.planningDone ? '' : ' so far'}`,
     `labeled   ${job.labeled}`,
     `failed    ${job.failed}`,

@@ -8,12 +8,11 @@ import {
   printedResult,
   printedScore,
 } from '../shared/labeling/results.ts';
-import { loadModelBundle } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { stdoutWritten } from './output.ts';
+import { checkLabel, resultsModel } from './results-model.ts';
 import { openJobs, openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
@@ -24,7 +23,8 @@ query API, every request signed with SigV4 (the API uses IAM auth; the local
 stack serves the same API on 127.0.0.1 and checks the signatures the same way).
 
   labeler query image <key> [--bucket <name>]
-      Every result stored for this object key (one per model).
+      Every result stored for this object key (one per model; with --model,
+      that model's only).
 
   labeler query label <label> [--min-score <s>] [--limit <n>] [--cursor <c>]
       Images whose <label> scored at least <s>, best first; one DynamoDB Query
@@ -50,7 +50,10 @@ be read, 2 for a usage error: a bad option, a label the model does not have
 Options:
   --format <f>       jsonl, table or csv (default jsonl)
   --bucket <name>    images bucket (default: the stack's)
-  --model <dir|name> the model whose results to read (default: the bundled one)
+  --model <m>        the model whose results to read: a folder, a model name or
+                     id@version (a model this machine need not have; its labels
+                     are then not checked). Default: the bundled one, except for
+                     "query image" (every model's) and "query job" (the job's)
 ${STACK_HELP}
   -h, --help         show this help`;
 
@@ -78,13 +81,20 @@ export async function queryCommand(argv: string[]): Promise<number> {
   const format = rowFormat(values.format, FORMATS, 'jsonl');
   if (values.bucket !== undefined && what !== 'image')
     throw new UsageError('--bucket goes with "query image"');
+  if (values.model !== undefined && what === 'job')
+    throw new UsageError('--model goes with "query image" and "query label"; a job reads its own model');
   if (what === 'job') return queryJob(subject, values, format);
+  // Resolved before connecting: a model that does not exist never waits on a stack.
+  const model = what === 'image' && values.model === undefined ? undefined : await resultsModel(values.model);
 
   const stack = await openStack(values);
   try {
     const api = queryApiOf(stack);
     if (what === 'image') {
-      const results = await api.getByImage(values.bucket ?? stack.resources.imagesBucket, subject);
+      const all = await api.getByImage(values.bucket ?? stack.resources.imagesBucket, subject);
+      const results = model
+        ? all.filter((r) => r.model.id === model.ref.id && r.model.version === model.ref.version)
+        : all;
       const out = resultWriter(format);
       for (const r of results) out.write(r);
       out.end();
@@ -92,15 +102,10 @@ export async function queryCommand(argv: string[]): Promise<number> {
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
-    const bundle = await loadModelBundle(resolveModelDir(values.model));
-    const model = `${bundle.manifest.id}@${bundle.manifest.version}`;
-    if (!bundle.labels.includes(subject)) {
-      throw new UsageError(
-        `unknown label "${subject}": model ${model} has the labels ${bundle.labels.map((l) => JSON.stringify(l)).join(', ')}`,
-      );
-    }
+    const labelModel = model ?? (await resultsModel(undefined));
+    checkLabel(labelModel, subject);
     const page = await api.queryByLabel({
-      model: { id: bundle.manifest.id, version: bundle.manifest.version },
+      model: labelModel.ref,
       label: subject,
       minScore: unitInterval(values['min-score'], '--min-score', 0),
       limit: positiveInt(values.limit, '--limit', 100),

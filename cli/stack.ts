@@ -19,6 +19,7 @@ import type { ExportPorts } from '../shared/labeling/export.ts';
 import { jobLocation } from '../shared/labeling/job-location.ts';
 import type { JobMode, JobsService } from '../shared/labeling/jobs.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
+import type { SampleSpec } from '../shared/labeling/sample.ts';
 import type { SchedulesPort } from '../shared/labeling/schedules.ts';
 import { readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
@@ -267,9 +268,19 @@ export interface JobsConnection {
   readonly jobs: JobsService;
   readonly imagesBucket: string;
   readonly readableBuckets: readonly string[];
-  autoTarget(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof autoTarget>;
-  /** `start --dry-run`: counts and prices the job; starts nothing. */
-  estimate(bucket: string, prefix: string, mode: JobMode): ReturnType<typeof estimateOnStack>;
+  autoTarget(
+    bucket: string,
+    prefix: string,
+    mode: JobMode,
+    sample?: SampleSpec,
+  ): ReturnType<typeof autoTarget>;
+  /** `start --dry-run`: counts and prices the job (its sample only, with one); starts nothing. */
+  estimate(
+    bucket: string,
+    prefix: string,
+    mode: JobMode,
+    sample?: SampleSpec,
+  ): ReturnType<typeof estimateOnStack>;
   /** Throws job/no-objects, naming what is there, when nothing is under the prefix. */
   assertHasObjects(bucket: string, prefix: string): Promise<void>;
   schedules(): SchedulesPort;
@@ -290,8 +301,9 @@ export async function openJobs(values: StackValues & { model?: string }): Promis
     jobs: jobsServiceOf(stack, model),
     imagesBucket: resources.imagesBucket,
     readableBuckets: resources.readableBuckets,
-    autoTarget: (bucket, prefix, mode) => autoTarget(stack, manifest, bucket, prefix, mode),
-    estimate: (bucket, prefix, mode) => estimateOnStack(stack, manifest, bucket, prefix, mode),
+    autoTarget: (bucket, prefix, mode, sample) => autoTarget(stack, manifest, bucket, prefix, mode, sample),
+    estimate: (bucket, prefix, mode, sample) =>
+      estimateOnStack(stack, manifest, bucket, prefix, mode, sample),
     assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);

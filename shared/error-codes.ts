@@ -355,6 +355,13 @@ export const ERROR_CODES = {
     http: 400,
     meaning: '`jobs start`/`schedule add`: a malformed bucket, prefix or request',
   },
+  'job/invalid-sample': {
+    kind: 'client',
+    exit: 2,
+    http: 400,
+    meaning:
+      '`jobs start --sample`: neither a count of objects (50) nor a percentage above 0 up to 100 (5%), or a `--seed` that is not a whole number',
+  },
   'job/bucket-not-readable': {
     kind: 'client',
     exit: 2,

@@ -23,6 +23,7 @@ import type {
 } from '../labeling/jobs.ts';
 import { jobTotalDone } from '../labeling/jobs.ts';
 import type { ModelRef } from '../labeling/results.ts';
+import type { JobSample } from '../labeling/sample.ts';
 import { JOBS, JOBS_TABLE } from '../settings.ts';
 import { batchGetAll } from './batch-get.ts';
 import { toLabelerError } from './errors.ts';
@@ -174,7 +175,11 @@ export class DynamoJobsStore implements JobLedger {
   }
 
   /** Writes the job item unless the job exists; returns the stored record and whether this call created it. */
-  async create(request: JobRequest, model: ModelRef): Promise<{ record: JobRecord; created: boolean }> {
+  async create(
+    request: JobRequest,
+    model: ModelRef,
+    sample?: JobSample,
+  ): Promise<{ record: JobRecord; created: boolean }> {
     const now = this.#now().toISOString();
     const record: JobRecord = {
       jobId: jobIdFor(request.idempotencyKey),
@@ -192,6 +197,7 @@ export class DynamoJobsStore implements JobLedger {
       planStarted: false,
       ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
       ...(request.targetReason ? { targetReason: request.targetReason } : {}),
+      ...(sample ? { sample } : {}),
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
     };
     try {
@@ -507,6 +513,7 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     ...(item.finishedAt ? { finishedAt: String(item.finishedAt) } : {}),
     ...(item.scheduleName ? { scheduleName: String(item.scheduleName) } : {}),
     ...(item.targetReason ? { targetReason: String(item.targetReason) } : {}),
+    ...(item.sample ? { sample: item.sample as JobSample } : {}),
     ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
     ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
   };

@@ -15,6 +15,7 @@ import {
 } from './capacity-plan.ts';
 import { chooseTarget, type MeasuredRates, type ModelProfile, type TargetChoice } from './cost-model.ts';
 import type { JobMode } from './jobs.ts';
+import { describeSample, inSample, resolveSample, type SampleSpec, sampleSize } from './sample.ts';
 
 /** Objects listed before a count stops and says "at least": 100 ListObjectsV2 pages. */
 export const ESTIMATE_LIST_LIMIT = 100_000;
@@ -42,6 +43,8 @@ export interface JobCount {
   /** False when the listing stopped at the limit: the prefix holds at least `objects`. */
   readonly complete: boolean;
   readonly mode: JobMode;
+  /** `--sample`: `images` counts only the sampled objects (and in mode stale, the stale ones among them). */
+  readonly sample?: SampleSpec;
 }
 
 /**
@@ -51,9 +54,17 @@ export interface JobCount {
  */
 export async function countJobImages(
   ports: CountPorts,
-  options: { readonly mode: JobMode; readonly atMost?: number },
+  options: { readonly mode: JobMode; readonly atMost?: number; readonly sample?: SampleSpec },
 ): Promise<JobCount> {
-  const atMost = options.atMost ?? ESTIMATE_LIST_LIMIT;
+  const spec = options.sample;
+  // A count's bound has listed the whole prefix already: its count is exact, never "at least".
+  const atMost = spec && 'count' in spec ? Number.POSITIVE_INFINITY : (options.atMost ?? ESTIMATE_LIST_LIMIT);
+  // The planner's own selection: a count's bound costs one more listing, as at the start.
+  const sample = spec
+    ? await resolveSample(spec, async function* () {
+        for await (const page of ports.listPages()) yield page.map((o) => o.key);
+      })
+    : undefined;
   let objects = 0;
   let images = 0;
   let complete = true;
@@ -63,12 +74,13 @@ export async function countJobImages(
     // A page with more than the limit leaves, a later page shows more exists.
     if (taken.length < listed.length) complete = false;
     objects += taken.length;
-    if (options.mode === 'stale' && taken.length > 0)
-      images += taken.length - (await ports.countLabeled(taken));
-    else if (options.mode === 'all') images += taken.length;
+    const chosen = sample ? taken.filter((o) => inSample(sample, o.key)) : taken;
+    if (options.mode === 'stale' && chosen.length > 0)
+      images += chosen.length - (await ports.countLabeled(chosen));
+    else if (options.mode === 'all') images += chosen.length;
     if (!complete) break;
   }
-  return { objects, images, complete, mode: options.mode };
+  return { objects, images, complete, mode: options.mode, ...(spec ? { sample: spec } : {}) };
 }
 
 export interface JobEstimate {
@@ -137,6 +149,9 @@ export function printedEstimate(estimate: JobEstimate): Record<string, unknown> 
     mode: estimate.count.mode,
     objects: estimate.count.objects,
     images: estimate.count.images,
+    ...(estimate.count.sample
+      ? { sample: { size: sampleSize(estimate.count.sample), seed: estimate.count.sample.seed } }
+      : {}),
     // false: the listing stopped at its limit and the counts are lower bounds.
     complete: estimate.count.complete,
     targets: estimate.targets.map((t) => ({
@@ -162,10 +177,13 @@ export function describeEstimate(estimate: JobEstimate): string {
     count.mode === 'stale'
       ? `${atLeast}${count.images} to label (mode stale) of ${atLeast}${count.objects} objects`
       : `${atLeast}${count.images} (mode all)`;
+  const sampled = count.sample
+    ? `, a sample (${describeSample(count.sample)}) of ${atLeast}${count.objects} objects`
+    : '';
   const lines = [
     `dry run: nothing started`,
     `objects   s3://${estimate.bucket}/${estimate.prefix}, model ${estimate.model}`,
-    `images    ${images}${count.complete ? '' : ` (listing stopped at ${count.objects} objects: the figures below are lower bounds)`}`,
+    `images    ${images}${sampled}${count.complete ? '' : ` (listing stopped at ${count.objects} objects: the figures below are lower bounds)`}`,
   ];
   for (const t of estimate.targets) {
     const d = t.dollars;

@@ -2,6 +2,7 @@ import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { PlanJobsPort } from './plan-job.ts';
 import type { ImageResult, ModelRef } from './results.ts';
+import type { JobSample, SampleSpec } from './sample.ts';
 
 /** `lambda`: the classify function (jobs queue); `gpu`: the GPU workers (bulk queue). */
 export type JobTarget = 'lambda' | 'gpu';
@@ -32,6 +33,8 @@ export interface JobRequest {
   readonly scheduleName?: string;
   /** Why this target, when `--target auto` chose it (the cost model's comparison). */
   readonly targetReason?: string;
+  /** Label only this deterministic sample of the prefix (shared/labeling/sample.ts). */
+  readonly sample?: SampleSpec;
 }
 
 export interface JobCounts {
@@ -56,6 +59,8 @@ export interface Job extends JobCounts {
   readonly finishedAt?: string;
   readonly scheduleName?: string;
   readonly targetReason?: string;
+  /** The sample the job plans (its size, seed and bound); absent: the whole prefix. */
+  readonly sample?: JobSample;
   readonly error?: { code: string; message: string };
 }
 

@@ -4,6 +4,18 @@ import { LabelerError } from '../errors.ts';
 import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
 import type { ModelRef } from './results.ts';
+import { inSample, type JobSample, resolveSample } from './sample.ts';
+
+const seedSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+// A sample as asked for (shared/labeling/sample.ts); the bound is worked out at start.
+const sampleSchema = z.union([
+  z.object({ count: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), seed: seedSchema }).strict(),
+  z.object({ percent: z.number().gt(0).max(100), seed: seedSchema }).strict(),
+]);
 
 export const jobRequestSchema = z.object({
   bucket: z
@@ -27,6 +39,7 @@ export const jobRequestSchema = z.object({
   idempotencyKey: z.string().min(1).max(512).optional(),
   scheduleName: z.string().min(1).max(256).optional(),
   targetReason: z.string().min(1).max(1000).optional(),
+  sample: sampleSchema.optional(),
 });
 
 export const planMessageSchema = z.discriminatedUnion('kind', [
@@ -72,7 +85,12 @@ export interface ListedObject {
 
 /** The job state planning reads and writes (shared/aws/dynamo-jobs-store.ts). */
 export interface PlanJobsPort {
-  create(request: JobRequest, model: ModelRef): Promise<{ record: PlanJobRecord; created: boolean }>;
+  /** `sample`: `request.sample` resolved, stored with the job (its bound included). */
+  create(
+    request: JobRequest,
+    model: ModelRef,
+    sample?: JobSample,
+  ): Promise<{ record: PlanJobRecord; created: boolean }>;
   load(jobId: string): Promise<PlanJobRecord | undefined>;
   markPlanStarted(jobId: string): Promise<void>;
   recordPlanned(jobId: string, page: number, added: number, done: boolean): Promise<boolean>;
@@ -91,6 +109,8 @@ export interface PlanJobRecord {
   readonly mode: JobMode;
   readonly pagesPlanned: number;
   readonly planStarted: boolean;
+  /** Only keys in the sample are planned. */
+  readonly sample?: JobSample;
 }
 
 export interface PlanPorts {
@@ -148,7 +168,12 @@ export async function startJob(
   ports: PlanPorts,
 ): Promise<{ jobId: string; created: boolean }> {
   const request = parseJobRequest(input);
-  const { record, created } = await ports.jobs.create(request, ports.model);
+  // A sample's bound is fixed once, before the job exists: every plan step then decides
+  // each listed key alone. A count lists the prefix here (decision 0036).
+  const sample = request.sample
+    ? await resolveSample(request.sample, () => listKeys(ports, request.bucket, request.prefix))
+    : undefined;
+  const { record, created } = await ports.jobs.create(request, ports.model, sample);
   if (!record.planStarted && record.status === 'planning') {
     await ports.sendPlan({ kind: 'continue', jobId: record.jobId, page: 0 });
     await ports.jobs.markPlanStarted(record.jobId);
@@ -208,7 +233,10 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
   try {
     do {
       const listed = await ports.listPage(job.bucket, job.prefix, token, options.pageSize);
-      const images = listed.objects.filter((o) => !o.key.endsWith('/'));
+      const sample = job.sample;
+      const images = listed.objects.filter(
+        (o) => !o.key.endsWith('/') && (sample === undefined || inSample(sample, o.key)),
+      );
       if (images.length > 0) await ports.sendImages(job, job.bucket, images);
       objects += images.length;
       pages++;
@@ -228,4 +256,14 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
   if (!applied) return { kind: 'skipped', jobId, reason: `step ${page} was already planned` };
   if (done) await ports.jobs.checkCompletion(jobId);
   return { kind: 'planned', jobId, page, objects, done };
+}
+
+/** The prefix's keys, a listing page at a time, through the planner's own port. */
+async function* listKeys(ports: PlanPorts, bucket: string, prefix: string): AsyncIterable<readonly string[]> {
+  let token: string | undefined;
+  do {
+    const page = await ports.listPage(bucket, prefix, token, 1000);
+    yield page.objects.map((o) => o.key);
+    token = page.next;
+  } while (token);
 }

@@ -28,6 +28,7 @@ import {
   type ResultWrite,
 } from '../../shared/labeling/results.ts';
 import { paddedSequencer, s3EventBody } from '../../shared/labeling/s3-event.ts';
+import type { JobSample } from '../../shared/labeling/sample.ts';
 import { LABELING } from '../../shared/settings.ts';
 
 /*
@@ -58,7 +59,11 @@ export class MemoryJobs implements JobsStore, JobLedger {
   readonly #markers = new Map<string, Map<string, JobMarker>>();
   #seq = 0;
 
-  async create(request: JobRequest, model: ModelRef): Promise<{ record: MemoryJob; created: boolean }> {
+  async create(
+    request: JobRequest,
+    model: ModelRef,
+    sample?: JobSample,
+  ): Promise<{ record: MemoryJob; created: boolean }> {
     const jobId = request.idempotencyKey
       ? `j-${createHash('sha256').update(request.idempotencyKey).digest('hex').slice(0, 24)}`
       : `j-${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -82,6 +87,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
       updatedAt: now,
       ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
       ...(request.targetReason ? { targetReason: request.targetReason } : {}),
+      ...(sample ? { sample } : {}),
     };
     this.#jobs.set(jobId, record);
     return { record, created: true };

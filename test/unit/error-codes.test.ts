@@ -188,6 +188,7 @@ describe('the error code registry (shared/error-codes.ts)', () => {
       'query/bad-request',
       'query/bad-cursor',
       'job/invalid-request',
+      'job/invalid-sample',
       'job/bucket-not-readable',
       'review/bad-export',
     ]);
