@@ -64,10 +64,10 @@ const GENEROUS_MS = 600_000;
 describe('labeler local up: lifecycle of the stack and its data dir', () => {
   let dataDir: string;
   const started: LabelerProcess[] = [];
-  const up = async () => {
-    const p = new LabelerProcess(['local', 'up', '--data-dir', dataDir]);
+  const up = async (...extra: string[]) => {
+    const p = new LabelerProcess(['local', 'up', '--data-dir', dataDir, ...extra]);
     started.push(p);
-    // Boot loads the model in the classify environments and the GPU worker at once: on
+    // Boot loads the model in the classify environments (and the GPU worker) at once: on
     // two busy cores that took over two minutes, so the deadline is generous.
     await p.waitForOutput(UP, GENEROUS_MS / 2);
     await waitForEndpoints(dataDir, p);
@@ -139,7 +139,8 @@ describe('labeler local up: lifecycle of the stack and its data dir', () => {
   it('after kill -9: the JVM and the node workers exit by themselves, query says local/not-running, and a new local up takes the dir over', {
     timeout: GENEROUS_MS,
   }, async () => {
-    const killed = await up();
+    // With the GPU worker too: every child of the stack must go with it.
+    const killed = await up('--gpu-worker');
     const stale = await readEndpointsFile(dataDir);
     assert.ok(alive(stale.dynamoDbPid));
     // The classify execution environments and the GPU worker on the bulk queue.

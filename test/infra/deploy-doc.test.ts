@@ -151,7 +151,7 @@ describe('docs/DEPLOY.md matches the template', () => {
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && typeof r.Properties?.AlarmName === 'string')
       .map((r) => String(r.Properties?.AlarmName).replace(`${stack.stackName}-`, ''));
     // Only the GPU step-scaling alarms are unnamed; every operator alarm carries a name.
-    assert.equal(alarms.length, 22);
+    assert.equal(alarms.length, 23);
     assert.deepEqual([...documented.keys()].sort(), [...alarms].sort());
     for (const [name, text] of documented) {
       assert.match(text, /`(npx labeler|aws) [^`]+`/, `${name}: a command to run first`);

@@ -101,7 +101,8 @@ describe('plan queue and plan-job function', () => {
     const indexes = ((table?.Properties.GlobalSecondaryIndexes ?? []) as { IndexName: string }[]).map(
       (i) => i.IndexName,
     );
-    assert.deepEqual(indexes, [RESULTS_TABLE.labelIndex.name]);
+    assert.deepEqual(indexes, [RESULTS_TABLE.labelIndex.name, RESULTS_TABLE.rank2Index.name]);
+    assert.ok(!indexes.some((name) => /job/.test(name)), indexes.join(', '));
   });
 });
 

@@ -66,9 +66,9 @@ describe('alarms reach a person', () => {
   it('every operator alarm notifies the alarm topic, on alarm and on recovery', () => {
     // 4 dead-letter queues, 3 queue ages (not the jobs queue: a long job is not a stuck one),
     // 2 queues without progress (bulk, jobs), 2 function errors, 3 function throttles,
-    // 4 table/index throttles, 1 GPU without CUDA, 2 GPU fleet short (tasks, instances),
-    // 1 failed-image share.
-    assert.equal(operatorAlarms.length, 22);
+    // 5 table/index throttles (results, by-label, by-label-2, jobs, by-created), 1 GPU without
+    // CUDA, 2 GPU fleet short (tasks, instances), 1 failed-image share.
+    assert.equal(operatorAlarms.length, 23);
     for (const [id, alarm] of operatorAlarms) {
       assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }], id);
       assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topicId }], id);
@@ -145,6 +145,7 @@ describe('alarms reach a person', () => {
     const targets: Record<string, unknown>[] = [
       { TableName: results },
       { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.labelIndex.name },
+      { TableName: results, GlobalSecondaryIndexName: RESULTS_TABLE.rank2Index.name },
       { TableName: jobs },
       { TableName: jobs, GlobalSecondaryIndexName: JOBS_TABLE.listIndex.name },
     ];
