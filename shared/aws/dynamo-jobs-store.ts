@@ -3,9 +3,8 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  type PutCommandInput,
   QueryCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
@@ -27,8 +26,6 @@ import { JOBS, JOBS_TABLE } from '../settings.ts';
 import { batchGetAll } from './batch-get.ts';
 import { toLabelerError } from './errors.ts';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-
 const { partitionKey: PK, sortKey: SK, listIndex } = JOBS_TABLE;
 const JOB_SK = 'job';
 const COUNT_SK = 'count';
@@ -43,6 +40,8 @@ export interface JobRecord extends Omit<Job, keyof JobCounts> {
   /** Whether the first plan step was sent (a retried start resends it otherwise). */
   readonly planStarted: boolean;
   readonly idempotencyKey?: string;
+  /** The counts from the markers, recorded when the job finished (decision 0027): exact, for good. */
+  readonly finalCounts?: Omit<JobCounts, 'total'>;
 }
 
 /** `j-` + 24 hex of sha256(key): the same key always names the same job. */
@@ -64,58 +63,77 @@ export function shardPk(jobId: string, image: { bucket: string; key: string }): 
   return `${jobPk(jobId)}#${Number.parseInt(imageHash(image).slice(0, 8), 16) % JOBS.counterShards}`;
 }
 
-/**
- * The transaction items that record one image's outcome for a job exactly once: a marker
- * unique per (job, image), which fails the whole transaction when it exists, and an ADD
- * on its shard's counter. The results store appends them to a result's own transaction.
- */
-export function outcomeItems(
+/** The marker of one image's outcome for a job: its Put is refused when the outcome is already recorded. */
+function markerPut(
   jobsTable: string,
   jobId: string,
   image: { bucket: string; key: string },
   outcome: JobOutcome,
   error?: { code: string; message: string },
-): TransactItem[] {
-  return [
-    outcomeMarker(jobsTable, jobId, image, outcome, error),
-    counterAdd(jobsTable, shardPk(jobId, image), new Map([[outcome, 1]])),
-  ];
-}
-
-/** The marker of one image's outcome for a job: its Put fails when the outcome is already recorded. */
-export function outcomeMarker(
-  jobsTable: string,
-  jobId: string,
-  image: { bucket: string; key: string },
-  outcome: JobOutcome,
-  error?: { code: string; message: string },
-): TransactItem {
+): PutCommandInput {
   return {
-    Put: {
-      TableName: jobsTable,
-      Item: {
-        [PK]: shardPk(jobId, image),
-        [SK]: `img#${imageHash(image).slice(0, 40)}`,
-        bucket: image.bucket,
-        key: image.key,
-        outcome,
-        ...(error ? { error } : {}),
-      },
-      ConditionExpression: 'attribute_not_exists(#pk)',
-      ExpressionAttributeNames: { '#pk': PK },
+    TableName: jobsTable,
+    Item: {
+      [PK]: shardPk(jobId, image),
+      [SK]: `img#${imageHash(image).slice(0, 40)}`,
+      bucket: image.bucket,
+      key: image.key,
+      outcome,
+      ...(error ? { error } : {}),
     },
+    ConditionExpression: 'attribute_not_exists(#pk)',
+    ExpressionAttributeNames: { '#pk': PK },
   };
 }
 
 /**
- * One shard counter's ADD for several outcomes at once: a transaction may name an item
- * only once, so the outcomes of a group of images in one shard are added up first.
+ * Counts one image's outcome for a job exactly once without a transaction (decision 0027):
+ * the shard counter's ADD first, then the (job, image) marker, whose Put is refused when the
+ * image already has an outcome; then the ADD is taken back. A crash or an unanswered request
+ * between the two leaves the counters over, never under: they only tell when the job may be
+ * done, and `checkCompletion` counts the markers themselves then. Returns false when the
+ * image already had an outcome.
  */
-export function counterAdd(
+export async function countOutcome(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): Promise<boolean> {
+  const shard = shardPk(jobId, image);
+  await addToCounter(db, jobsTable, shard, new Map([[outcome, 1]]));
+  if (await putMarker(db, jobsTable, jobId, image, outcome, error)) return true;
+  await takeBack(db, jobsTable, shard, new Map([[outcome, 1]]));
+  return false;
+}
+
+/** The marker's Put: true when written, false when the image already had an outcome. */
+export async function putMarker(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): Promise<boolean> {
+  try {
+    await db.send(new PutCommand(markerPut(jobsTable, jobId, image, outcome, error)));
+    return true;
+  } catch (failure) {
+    if ((failure as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+    throw toLabelerError(failure, 'DynamoDB PutItem (job outcome)');
+  }
+}
+
+/** One shard counter's ADD for several outcomes at once: one write for a batch's images. */
+export async function addToCounter(
+  db: DynamoDBDocumentClient,
   jobsTable: string,
   shard: string,
   counts: ReadonlyMap<JobOutcome, number>,
-): TransactItem {
+): Promise<void> {
   const names: Record<string, string> = {};
   const values: Record<string, number> = {};
   const adds: string[] = [];
@@ -124,15 +142,34 @@ export function counterAdd(
     values[`:n${i}`] = n;
     adds.push(`#n${i} :n${i}`);
   });
-  return {
-    Update: {
-      TableName: jobsTable,
-      Key: { [PK]: shard, [SK]: COUNT_SK },
-      UpdateExpression: `ADD ${adds.join(', ')}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    },
-  };
+  if (adds.length === 0) return;
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: jobsTable,
+        Key: { [PK]: shard, [SK]: COUNT_SK },
+        UpdateExpression: `ADD ${adds.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  } catch (failure) {
+    throw toLabelerError(failure, 'DynamoDB UpdateItem (job counter)');
+  }
+}
+
+/**
+ * Takes back the ADD of outcomes whose markers were refused. If it fails the counters stay
+ * over, which only makes `checkCompletion` count the markers sooner: nothing to retry.
+ */
+export async function takeBack(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  shard: string,
+  counts: ReadonlyMap<JobOutcome, number>,
+): Promise<void> {
+  const negative = new Map([...counts].filter(([, n]) => n > 0).map(([o, n]) => [o, -n] as const));
+  await addToCounter(db, jobsTable, shard, negative).catch(() => undefined);
 }
 
 /** Whether a failed transaction was cancelled by a condition (a duplicate), not a fault. */
@@ -250,7 +287,7 @@ export class DynamoJobsStore implements JobLedger {
   async get(jobId: string): Promise<Job | undefined> {
     const record = await this.load(jobId);
     if (!record) return undefined;
-    return toJob(record, await this.counts(jobId));
+    return toJob(record, await countsFor(record, (id) => this.counts(id)));
   }
 
   async list(limit: number): Promise<Job[]> {
@@ -269,7 +306,7 @@ export class DynamoJobsStore implements JobLedger {
     const jobs: Job[] = [];
     for (const item of response.Items ?? []) {
       const record = fromItem(item);
-      jobs.push(toJob(record, await this.counts(record.jobId)));
+      jobs.push(toJob(record, await countsFor(record, (id) => this.counts(id))));
     }
     return jobs;
   }
@@ -399,15 +436,7 @@ export class DynamoJobsStore implements JobLedger {
     outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean> {
-    try {
-      await this.#db.send(
-        new TransactWriteCommand({ TransactItems: outcomeItems(this.#table, jobId, image, outcome, error) }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionCancel(error)) return false;
-      throw toLabelerError(error, 'DynamoDB TransactWriteItems (job outcome)');
-    }
+    return countOutcome(this.#db, this.#table, jobId, image, outcome, error);
   }
 
   /**
@@ -415,19 +444,29 @@ export class DynamoJobsStore implements JobLedger {
    * counts, the planner after it marks planning done, the canceller after it moves the job
    * to cancelling, so whichever writes last sees all. running → succeeded, cancelling →
    * cancelled; a cancel racing a success loses or wins the conditional write, and the
-   * loser's check reads the status again.
+   * loser's check reads the status again. The counters are never under (decision 0027) but
+   * may be over after a crash, so once they reach the total the markers themselves are
+   * counted, and those exact counts are what the finished job keeps.
    */
   async checkCompletion(jobId: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const record = await this.load(jobId);
       if (!record?.planningDone) return;
       if (record.status !== 'running' && record.status !== 'cancelling') return;
-      const counts = await this.counts(jobId);
-      if (jobTotalDone({ ...counts, total: record.total }) < record.total) return;
+      if (jobTotalDone({ ...(await this.counts(jobId)), total: record.total }) < record.total) return;
+      const exact = await this.#countMarkers(jobId);
+      if (jobTotalDone({ ...exact, total: record.total }) < record.total) return;
       // The total cannot grow once planning is done, so the status is the only condition.
       const to = record.status === 'running' ? 'succeeded' : 'cancelled';
-      if (await this.#transition(jobId, record.status, to, { finishedAt: this.#now().toISOString() })) return;
+      const finishedAt = this.#now().toISOString();
+      if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: exact })) return;
     }
+  }
+
+  async #countMarkers(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+    const counts = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for await (const marker of this.markers(jobId)) counts[marker.outcome]++;
+    return counts;
   }
 
   /**
@@ -471,6 +510,8 @@ export class DynamoJobsStore implements JobLedger {
             KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :img)',
             ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
             ExpressionAttributeValues: { ':pk': `${jobPk(jobId)}#${n}`, ':img': 'img#' },
+            // checkCompletion counts these after its own write: it must see every one written.
+            ConsistentRead: true,
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
           'Query (job markers)',
@@ -509,10 +550,28 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     ...(item.targetReason ? { targetReason: String(item.targetReason) } : {}),
     ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
     ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
+    ...(item.finalCounts ? { finalCounts: countsOf(item.finalCounts as Record<string, unknown>) } : {}),
   };
 }
 
+function countsOf(item: Record<string, unknown>): Omit<JobCounts, 'total'> {
+  return {
+    labeled: Number(item.labeled ?? 0),
+    failed: Number(item.failed ?? 0),
+    skipped: Number(item.skipped ?? 0),
+    cancelled: Number(item.cancelled ?? 0),
+  };
+}
+
+/** A finished job shows the counts it kept; one still running its counters (over by a crash's images at most). */
+async function countsFor(
+  record: JobRecord,
+  counters: (jobId: string) => Promise<Omit<JobCounts, 'total'>>,
+): Promise<Omit<JobCounts, 'total'>> {
+  return record.finalCounts ?? (await counters(record.jobId));
+}
+
 function toJob(record: JobRecord, counts: Omit<JobCounts, 'total'>): Job {
-  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, ...job } = record;
+  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, finalCounts: _f, ...job } = record;
   return { ...job, ...counts };
 }

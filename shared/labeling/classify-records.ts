@@ -4,7 +4,7 @@ import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
-import { isCancelled, type JobLedger } from './jobs.ts';
+import { isCancelled, type JobLedger, type JobOutcome } from './jobs.ts';
 import { resultLine } from './result-contract.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
@@ -159,11 +159,15 @@ export async function classifyRecords(
   // marker behind each outcome makes a redelivered message count nothing a second time.
   const jobs = deps.jobs;
   const touchedJobs = new Set<string>();
-  const recordOutcome = async (w: Work, outcome: 'skipped' | 'cancelled'): Promise<void> => {
+  const recordOutcome = async (
+    w: Work,
+    outcome: JobOutcome,
+    error?: { code: string; message: string },
+  ): Promise<void> => {
     const jobId = w.ref.jobId;
     if (!jobs || !jobId) return;
     try {
-      await jobs.record(jobId, w.ref, outcome);
+      await jobs.record(jobId, w.ref, outcome, error);
       settled.add(w);
       touchedJobs.add(jobId);
     } catch (error) {
@@ -291,10 +295,14 @@ export async function classifyRecords(
       relabel.add(w);
       todo.push(w);
     } else if (prior?.eTag === w.ref.eTag) {
-      // Already labeled by this model version: skipped by uploads, by a job in mode
-      // `stale`, and by a job in mode `all` whose own result it is (a redelivery).
+      // Already labeled by this model version: skipped by uploads and by a job in mode
+      // `stale`. The job's own result (a redelivery) is its outcome: the delivery that wrote
+      // it may have stopped before counting it (decision 0027); if it counted, the marker
+      // refuses this second count.
       counts.duplicates++;
-      await recordOutcome(w, 'skipped');
+      const own = w.ref.jobId !== undefined && prior.jobId === w.ref.jobId;
+      if (!own) await recordOutcome(w, 'skipped');
+      else await recordOutcome(w, prior.status === 'ok' ? 'labeled' : 'failed', prior.error);
     } else {
       seen.add(id);
       todo.push(w);

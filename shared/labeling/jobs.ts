@@ -90,18 +90,19 @@ export interface JobSettings {
 
 /**
  * Port: the classify side of a job's accounting. Results (labeled / failed) are counted
- * by the results store in the same transaction that writes them; the other outcomes here.
+ * by the results store after it writes them; the other outcomes here, and a result of the
+ * job's own found on a redelivery (its count may not have been recorded: decision 0027).
  */
 export interface JobLedger {
   settings(jobId: string): Promise<JobSettings | undefined>;
   /**
-   * Records an image's outcome once; false when the image already had one. `failed` here
-   * is an image without a result (its message ran out of receives), so `error` says why.
+   * Records an image's outcome once; false when the image already had one. `failed` with
+   * `error` is an image without a result (its message ran out of receives).
    */
   record(
     jobId: string,
     image: { bucket: string; key: string },
-    outcome: 'skipped' | 'cancelled' | 'failed',
+    outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean>;
   /**

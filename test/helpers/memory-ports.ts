@@ -164,7 +164,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
   async record(
     jobId: string,
     image: { bucket: string; key: string },
-    outcome: 'skipped' | 'cancelled' | 'failed',
+    outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean> {
     return this.mark(jobId, image, outcome, error);
