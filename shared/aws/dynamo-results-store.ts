@@ -295,6 +295,10 @@ export class DynamoResultsStore implements ResultsStore {
   /** One result's items: the result with its index keys, and deletes of an older layout's index items. */
   #itemsOf({ result, previous, relabel }: ResultWrite): TransactItem[] {
     const pk = imagePk(result.bucket, result.key);
+    // A job's message has no S3 sequencer ('0'): over a result of other content (mode `stale`
+    // after a re-upload) it writes if that result is still there, keeping its sequencer, so
+    // an upload's newer event wins and an older one arriving late still loses.
+    const replaces = result.jobId !== undefined && previous !== undefined && previous.eTag !== result.eTag;
     const items: TransactItem[] = [
       {
         Put: {
@@ -303,7 +307,7 @@ export class DynamoResultsStore implements ResultsStore {
             ...toItem(result),
             ...this.#indexKeys(result),
             // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
-            ...(relabel && previous ? { sequencer: paddedSequencer(previous.sequencer) } : {}),
+            ...((relabel || replaces) && previous ? { sequencer: paddedSequencer(previous.sequencer) } : {}),
           },
           ...(relabel && result.jobId
             ? {
@@ -313,15 +317,21 @@ export class DynamoResultsStore implements ResultsStore {
                 ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#jobId': 'jobId' },
                 ExpressionAttributeValues: { ':eTag': result.eTag, ':jobId': result.jobId },
               }
-            : {
-                ConditionExpression:
-                  'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
-                ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
-                ExpressionAttributeValues: {
-                  ':eTag': result.eTag,
-                  ':sequencer': paddedSequencer(result.sequencer),
-                },
-              }),
+            : replaces && previous
+              ? {
+                  ConditionExpression: 'attribute_not_exists(#pk) OR #eTag = :previous',
+                  ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag' },
+                  ExpressionAttributeValues: { ':previous': previous.eTag },
+                }
+              : {
+                  ConditionExpression:
+                    'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
+                  ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
+                  ExpressionAttributeValues: {
+                    ':eTag': result.eTag,
+                    ':sequencer': paddedSequencer(result.sequencer),
+                  },
+                }),
         },
       },
     ];

@@ -262,10 +262,14 @@ export class MemoryResultsStore implements ResultsStore {
     const key = this.#key(result, result.model);
     const stored = this.#results.get(key);
     const sequencer = paddedSequencer(result.sequencer);
+    // A job's result over other content writes if that result is still there (no sequencer of its own).
+    const replaces = result.jobId !== undefined && previous !== undefined && previous.eTag !== result.eTag;
     const writes =
       relabel && result.jobId
         ? !stored || (stored.eTag === result.eTag && stored.jobId !== result.jobId)
-        : !stored || (stored.eTag !== result.eTag && String(stored.sequencer) < sequencer);
+        : replaces
+          ? !stored || stored.eTag === previous?.eTag
+          : !stored || (stored.eTag !== result.eTag && String(stored.sequencer) < sequencer);
     if (!writes) return 'duplicate';
     const jobs = this.#jobs;
     // A result whose job already has the image's outcome (the job gave up on it) is written, not counted again.
@@ -274,7 +278,7 @@ export class MemoryResultsStore implements ResultsStore {
     this.#results.set(key, {
       ...resultAttributes(result),
       // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
-      sequencer: relabel && previous ? paddedSequencer(previous.sequencer) : sequencer,
+      sequencer: (relabel || replaces) && previous ? paddedSequencer(previous.sequencer) : sequencer,
     });
     return 'written';
   }
