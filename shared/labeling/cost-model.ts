@@ -410,8 +410,9 @@ export interface Footprint {
  * The measured footprint per image (bench/RESULTS.md, "Footprint per image", decision 0027),
  * fashion model (the label index's worst case: 2 labels indexed per image). Upload: a
  * conditional Put with its two index entries, the existing-result BatchGet, the image's GET,
- * a share of the batch's JSON Lines PUT, receive and delete. Job: its transaction with marker
- * and counter, the planner's listing and sends, the job's reads.
+ * a share of the batch's JSON Lines PUT, receive and delete. Job: the same Put, its (job,
+ * image) marker and a tenth of the batch's counter ADD (1.1; the job item's own few writes do
+ * not grow with its images), the planner's listing and sends, the job's completion reads.
  */
 export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> = {
   upload: {
@@ -424,8 +425,8 @@ export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> =
     logBytes: 0,
   },
   job: {
-    dynamoWriteUnits: 11,
-    dynamoReadUnits: 4.5,
+    dynamoWriteUnits: 4.1,
+    dynamoReadUnits: 3.3,
     s3Gets: 1,
     s3Puts: 0.1,
     s3Lists: 0.1,
