@@ -19,8 +19,9 @@ import type {
   JobSettings,
   JobStatus,
   JobTarget,
+  JobUsage,
 } from '../labeling/jobs.ts';
-import { jobTotalDone } from '../labeling/jobs.ts';
+import { JOB_USAGE_FIELDS, jobTotalDone } from '../labeling/jobs.ts';
 import type { ModelRef } from '../labeling/results.ts';
 import { JOBS, JOBS_TABLE } from '../settings.ts';
 import { batchGetAll } from './batch-get.ts';
@@ -31,6 +32,8 @@ const JOB_SK = 'job';
 const COUNT_SK = 'count';
 const LIST_PK = 'jobs';
 const OUTCOMES: readonly JobOutcome[] = ['labeled', 'failed', 'skipped', 'cancelled'];
+/** Usage fields on the counter items, apart from the outcomes' counts. */
+const USAGE_PREFIX = 'usage_';
 
 /** The job item as stored: the public Job less the counts, plus planning state. */
 export interface JobRecord extends Omit<Job, keyof JobCounts> {
@@ -266,7 +269,13 @@ export class DynamoJobsStore implements JobLedger {
 
   /** The job's counts: the sum of its shard counters (one BatchGet). */
   async counts(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+    return (await this.#counters(jobId)).counts;
+  }
+
+  /** The shard counters summed: the outcomes' counts, and the usage the workers added to them. */
+  async #counters(jobId: string): Promise<{ counts: Omit<JobCounts, 'total'>; usage?: JobUsage }> {
     const sums = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
+    const usage = Object.fromEntries(JOB_USAGE_FIELDS.map((f) => [f, 0])) as Record<keyof JobUsage, number>;
     const keys = Array.from({ length: JOBS.counterShards }, (_, n) => ({
       [PK]: `${jobPk(jobId)}#${n}`,
       [SK]: COUNT_SK,
@@ -280,14 +289,35 @@ export class DynamoJobsStore implements JobLedger {
     );
     for (const item of items) {
       for (const outcome of OUTCOMES) sums[outcome] += Number(item[outcome] ?? 0);
+      for (const field of JOB_USAGE_FIELDS) usage[field] += Number(item[`${USAGE_PREFIX}${field}`] ?? 0);
     }
-    return sums;
+    return usage.invocations > 0 ? { counts: sums, usage } : { counts: sums };
+  }
+
+  /**
+   * Adds one invocation's usage to a shard counter (decision 0035): an ADD like the counts',
+   * on a shard picked at random so a big job's invocations spread over its counters.
+   */
+  async addUsage(jobId: string, usage: JobUsage): Promise<void> {
+    const shard = `${jobPk(jobId)}#${Math.floor(Math.random() * JOBS.counterShards)}`;
+    await this.#send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { [PK]: shard, [SK]: COUNT_SK },
+        UpdateExpression: `ADD ${JOB_USAGE_FIELDS.map((_, i) => `#u${i} :u${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(
+          JOB_USAGE_FIELDS.map((f, i) => [`#u${i}`, `${USAGE_PREFIX}${f}`]),
+        ),
+        ExpressionAttributeValues: Object.fromEntries(JOB_USAGE_FIELDS.map((f, i) => [`:u${i}`, usage[f]])),
+      }),
+      'UpdateItem (job usage)',
+    );
   }
 
   async get(jobId: string): Promise<Job | undefined> {
     const record = await this.load(jobId);
     if (!record) return undefined;
-    return toJob(record, await countsFor(record, (id) => this.counts(id)));
+    return toJob(record, await this.#counters(jobId));
   }
 
   async list(limit: number): Promise<Job[]> {
@@ -306,7 +336,7 @@ export class DynamoJobsStore implements JobLedger {
     const jobs: Job[] = [];
     for (const item of response.Items ?? []) {
       const record = fromItem(item);
-      jobs.push(toJob(record, await countsFor(record, (id) => this.counts(id))));
+      jobs.push(toJob(record, await this.#counters(record.jobId)));
     }
     return jobs;
   }
@@ -564,14 +594,11 @@ function countsOf(item: Record<string, unknown>): Omit<JobCounts, 'total'> {
 }
 
 /** A finished job shows the counts it kept; one still running its counters (over by a crash's images at most). */
-async function countsFor(
-  record: JobRecord,
-  counters: (jobId: string) => Promise<Omit<JobCounts, 'total'>>,
-): Promise<Omit<JobCounts, 'total'>> {
-  return record.finalCounts ?? (await counters(record.jobId));
-}
-
-function toJob(record: JobRecord, counts: Omit<JobCounts, 'total'>): Job {
-  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, finalCounts: _f, ...job } = record;
-  return { ...job, ...counts };
+function toJob(record: JobRecord, counters: { counts: Omit<JobCounts, 'total'>; usage?: JobUsage }): Job {
+  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, finalCounts, ...job } = record;
+  return {
+    ...job,
+    ...(finalCounts ?? counters.counts),
+    ...(counters.usage ? { usage: counters.usage } : {}),
+  };
 }

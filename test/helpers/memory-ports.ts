@@ -11,8 +11,9 @@ import type {
   JobSettings,
   JobStatus,
   JobsStore,
+  JobUsage,
 } from '../../shared/labeling/jobs.ts';
-import { jobTotalDone } from '../../shared/labeling/jobs.ts';
+import { JOB_USAGE_FIELDS, jobTotalDone } from '../../shared/labeling/jobs.ts';
 import type { ListedObject, PlanJobRecord, PlanMessage, PlanPorts } from '../../shared/labeling/plan-job.ts';
 import { resultAttributes, resultFromAttributes } from '../../shared/labeling/result-contract.ts';
 import {
@@ -199,11 +200,24 @@ export class MemoryJobs implements JobsStore, JobLedger {
     return counts;
   }
 
+  readonly #usage = new Map<string, JobUsage>();
+
+  async addUsage(jobId: string, usage: JobUsage): Promise<void> {
+    const sum = this.#usage.get(jobId);
+    this.#usage.set(
+      jobId,
+      sum
+        ? (Object.fromEntries(JOB_USAGE_FIELDS.map((f) => [f, sum[f] + usage[f]])) as unknown as JobUsage)
+        : { ...usage },
+    );
+  }
+
   async get(jobId: string): Promise<Job | undefined> {
     const job = this.#jobs.get(jobId);
     if (!job) return undefined;
     const { pagesPlanned: _p, planStarted: _s, ...rest } = job;
-    return { ...rest, ...this.counts(jobId) };
+    const usage = this.#usage.get(jobId);
+    return { ...rest, ...this.counts(jobId), ...(usage ? { usage } : {}) };
   }
 
   async list(limit: number): Promise<Job[]> {
