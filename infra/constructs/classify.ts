@@ -25,14 +25,16 @@ export const RESULT_WRITER_ACTIONS = [
 
 /**
  * What job accounting does on the jobs table (shared/aws/dynamo-jobs-store.ts): read a
- * job and its counter shards, write an image's outcome marker and counter (one
- * transaction, authorised per contained action) and move the job's status.
+ * job and its counter shards, add to a counter and write an image's outcome marker, count
+ * the markers when the counters reach the total (a Query per shard: decision 0027), add an
+ * invocation's usage (decision 0035) and move the job's status.
  */
 export const JOB_ACCOUNTING_ACTIONS = [
   'dynamodb:BatchGetItem',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
+  'dynamodb:Query',
 ] as const;
 
 /**

@@ -411,8 +411,8 @@ export interface Footprint {
  * fashion model (the label index's worst case: 2 labels indexed per image). Upload: a
  * conditional Put with its two index entries, the existing-result BatchGet, the image's GET,
  * a share of the batch's JSON Lines PUT, receive and delete. Job: the same Put, its (job,
- * image) marker and a tenth of the batch's counter ADD (1.1; the job item's own few writes do
- * not grow with its images), the planner's listing and sends, the job's completion reads.
+ * image) marker, shares of the counter and usage ADDs (about 1.14; the job item's own few
+ * writes do not grow with its images), the planner's listing and sends, the job's reads.
  */
 export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> = {
   upload: {
@@ -426,7 +426,7 @@ export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> =
   },
   job: {
     dynamoWriteUnits: 4.1,
-    dynamoReadUnits: 3.3,
+    dynamoReadUnits: 4.1,
     s3Gets: 1,
     s3Puts: 0.1,
     s3Lists: 0.1,
