@@ -7,7 +7,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
-import { LabelerError } from '../errors.ts';
+import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobOutcome } from '../labeling/jobs.ts';
 import { resultAttributes, resultFromAttributes } from '../labeling/result-contract.ts';
@@ -258,7 +258,7 @@ export class DynamoResultsStore implements ResultsStore {
     try {
       await addToCounter(this.#db, jobsTable, shard, tally(members));
     } catch (reason) {
-      for (const i of members) settled[i] = { status: 'rejected', reason };
+      for (const i of members) settled[i] = { status: 'rejected', reason: uncounted(reason) };
       return;
     }
     const refused: number[] = [];
@@ -268,7 +268,7 @@ export class DynamoResultsStore implements ResultsStore {
         const marked = await putMarker(this.#db, jobsTable, jobId, result, outcomeOf(i), result.error);
         if (!marked) refused.push(i);
       } catch (reason) {
-        settled[i] = { status: 'rejected', reason };
+        settled[i] = { status: 'rejected', reason: uncounted(reason) };
       }
     });
     if (refused.length > 0) await takeBack(this.#db, jobsTable, shard, tally(refused));
@@ -619,4 +619,17 @@ function decodeCursor(
     if (shardOfPath(parts[2]) !== shard) refuse('an image in a shard it does not hash to');
     return [sk, Number(rank)];
   });
+}
+
+/**
+ * A result stored but not counted goes back to the queue whatever the cause: its redelivery
+ * counts it (decision 0027). Never permanent, which would make it a failed result instead.
+ */
+function uncounted(reason: unknown): TransientError {
+  const code = reason instanceof LabelerError ? reason.code : CODE.internal.unexpected;
+  return new TransientError(
+    code,
+    `the result is stored but its job count is not: ${errorMessage(reason)}`,
+    reason,
+  );
 }

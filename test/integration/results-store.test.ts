@@ -317,6 +317,33 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
       assert.ok(markers.includes('job-broken.png:failed'));
     });
 
+    it('reports a result stored but not counted (injected counter fault) as transient; its redelivery counts it', async () => {
+      const jobId = 'job-uncounted';
+      const write = { result: result({ key: 'uncounted/a.png', jobId }) };
+      clients.db.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'UpdateItemCommand') throw new Error('injected: the counter ADD fails');
+          return next(args);
+        },
+        { step: 'initialize', name: 'failCounterAdd' },
+      );
+      let settled: Awaited<ReturnType<typeof jobStore.putAll>>;
+      try {
+        settled = await jobStore.putAll([write]);
+      } finally {
+        clients.db.middlewareStack.remove('failCounterAdd');
+      }
+      const [outcome] = settled;
+      assert.equal(outcome?.status, 'rejected');
+      assert.ok(outcome?.status === 'rejected' && outcome.reason instanceof LabelerError);
+      assert.equal((outcome.reason as LabelerError).permanent, false, 'the message comes back');
+      assert.equal((await store.getByImage('b', 'uncounted/a.png'))[0]?.jobId, jobId, 'the result is stored');
+      assert.deepEqual(await jobs.counts(jobId), { labeled: 0, failed: 0, skipped: 0, cancelled: 0 });
+      // The redelivery finds the job's own result and records it as the job's outcome (classify-records).
+      assert.equal(await jobs.record(jobId, write.result, 'labeled'), true);
+      assert.deepEqual(await jobs.counts(jobId), { labeled: 1, failed: 0, skipped: 0, cancelled: 0 });
+    });
+
     it("keeps a finished job's counts exact when a crash left its counters over (decision 0027)", async () => {
       const { record } = await jobs.create(
         { bucket: 'b', prefix: 'crash/', target: 'lambda', mode: 'all', idempotencyKey: 'crash-over' },
