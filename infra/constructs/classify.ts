@@ -39,8 +39,8 @@ export const JOB_ACCOUNTING_ACTIONS = [
 
 /**
  * What every labeling worker (the classify function, the GPU task) writes: the JSON Lines
- * export, the result transactions and, for job images, the job accounting in the same
- * transaction. Each grant travels with the variable that names its resource.
+ * export, the results and, for job images, the job accounting and usage (decisions 0027,
+ * 0035). Each grant travels with the variable that names its resource.
  */
 export function bindResultWriter(
   workload: Workload,
