@@ -2,6 +2,7 @@ import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { describeEstimate, printedEstimate } from '../shared/labeling/job-estimate.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
+import type { JobReceipt } from '../shared/labeling/jobs.ts';
 import {
   assertReadableBucket,
   type Job,
@@ -467,6 +468,7 @@ export function printedJob(job: Job): Record<string, unknown> {
     ...(job.targetReason ? { targetReason: job.targetReason } : {}),
     ...(job.sample ? { sample: { size: sampleSize(job.sample), seed: job.sample.seed } } : {}),
     ...(job.error ? { error: job.error } : {}),
+    ...(job.receipt ? { receipt: job.receipt } : {}),
   };
 }
 
@@ -494,7 +496,23 @@ function describeJob(job: Job): string {
     ...(job.scheduleName ? [`schedule  ${job.scheduleName}`] : []),
     ...(job.targetReason ? [`why       ${job.targetReason}`] : []),
     ...(job.error ? [`error     [${job.error.code}] ${job.error.message}`] : []),
+    ...(job.receipt ? receiptLines(job.receipt) : []),
   ].join('\n');
+}
+
+/** A finished job's receipt (decision 0035), as `jobs status` prints it. */
+function receiptLines(r: JobReceipt): string[] {
+  const n = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+  const usd = (x: number) => `$${x < 0.01 ? x.toFixed(6) : x.toFixed(4)}`;
+  const through = r.images.labeled + r.images.failed;
+  return [
+    `receipt   ${through} images through the model in ${r.wallSeconds.toFixed(1)} s (${r.imagesPerSecond.toFixed(2)} images/s)`,
+    `          compute ${r.computeSeconds.toFixed(1)} s${r.lambdaGbSeconds === undefined ? ' (GPU batches)' : ` (${r.lambdaGbSeconds.toFixed(1)} Lambda GB-s)`}` +
+      `, DynamoDB ${n(r.dynamoWriteUnits)} write + ${n(r.dynamoReadUnits)} read units` +
+      `, S3 ${n(r.s3Requests.get)} GET + ${n(r.s3Requests.put)} PUT, SQS ${n(r.sqsRequests)} requests`,
+    `          ${usd(r.dollars.total)} all-in: compute ${usd(r.dollars.compute)}, DynamoDB ${usd(r.dollars.dynamodb)}, S3 ${usd(r.dollars.s3)}, SQS ${usd(r.dollars.sqs)}`,
+    `          ${usd(r.dollarsPerThousand)} per 1,000 images (Rekognition list price: $${r.rekognitionPerThousand.toFixed(2)} per 1,000)`,
+  ];
 }
 
 function summary(job: Job): string {

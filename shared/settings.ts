@@ -74,9 +74,9 @@ export const JOBS_TABLE = {
 export const JOBS = {
   /**
    * Partitions a job's outcome markers and counters spread over. At 1,000 images/s each
-   * takes ~31 outcomes/s (a marker put and a counter add in one transaction, ~125 WCU/s),
-   * far under a partition's 1,000 WCU/s, and few enough concurrent transactions on one
-   * counter item that conflicts stay rare; a status read is one BatchGet of 32 items.
+   * takes ~31 markers/s (1 WCU each) and a share of the batches' counter ADDs (decision
+   * 0027), far under a partition's 1,000 WCU/s; a status read is one BatchGet of 32 items,
+   * and a finished job's marker count one Query per shard.
    */
   counterShards: 32,
   /** Objects per ListObjectsV2 page (S3's maximum). */

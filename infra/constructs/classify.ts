@@ -25,20 +25,22 @@ export const RESULT_WRITER_ACTIONS = [
 
 /**
  * What job accounting does on the jobs table (shared/aws/dynamo-jobs-store.ts): read a
- * job and its counter shards, write an image's outcome marker and counter (one
- * transaction, authorised per contained action) and move the job's status.
+ * job and its counter shards, add to a counter and write an image's outcome marker, count
+ * the markers when the counters reach the total (a Query per shard: decision 0027), add an
+ * invocation's usage (decision 0035) and move the job's status.
  */
 export const JOB_ACCOUNTING_ACTIONS = [
   'dynamodb:BatchGetItem',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
+  'dynamodb:Query',
 ] as const;
 
 /**
  * What every labeling worker (the classify function, the GPU task) writes: the JSON Lines
- * export, the result transactions and, for job images, the job accounting in the same
- * transaction. Each grant travels with the variable that names its resource.
+ * export, the results and, for job images, the job accounting and usage (decisions 0027,
+ * 0035). Each grant travels with the variable that names its resource.
  */
 export function bindResultWriter(
   workload: Workload,

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setFlagsFromString } from 'node:v8';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { WorkerConfig } from '../config.ts';
@@ -10,6 +11,7 @@ import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
 import { S3ExportStore, S3ImageStore } from './s3-stores.ts';
+import { invocationUsage, meterCalls, UsageMeter, type UsageSnapshot } from './usage-meter.ts';
 
 /**
  * Sets V8's heap growth for a labeling process (CLASSIFY.heapGrowingPercent). At run time
@@ -20,8 +22,14 @@ export function setLabelingHeapGrowth(): void {
   setFlagsFromString(`--heap-growing-percent=${CLASSIFY.heapGrowingPercent}`);
 }
 
+const EMPTY_USAGE: UsageSnapshot = { requests: {}, units: {}, refusedWrites: 0 };
+
 /** The classify use case's ports, and how much of an invocation's time its images need at the end. */
-export type ClassifyWorker = ClassifyDeps & { readonly deadlineReserveMs: number };
+export type ClassifyWorker = ClassifyDeps & {
+  readonly deadlineReserveMs: number;
+  /** Runs one invocation with a meter of its own (decision 0035). */
+  readonly metered?: <T>(run: () => Promise<T>) => Promise<T>;
+};
 
 /** Builds the classify use case's ports from settings and SDK clients: model loaded once per process. */
 export async function createClassifyDeps(
@@ -44,7 +52,21 @@ export async function createClassifyDeps(
     },
     log,
   );
+  // Each invocation meters its own calls, concurrent ones (GPU worker batches) included, for
+  // the receipts of the jobs it labels for (decision 0035).
+  const invocation = new AsyncLocalStorage<UsageMeter>();
+  if (config.jobsTable) {
+    for (const client of [clients.s3, clients.dynamo]) {
+      meterCalls(client as never, () => invocation.getStore(), 'labelerJobUsage');
+    }
+  }
   return {
+    ...(config.jobsTable
+      ? {
+          usage: { snapshot: () => invocationUsage(invocation.getStore()?.snapshot() ?? EMPTY_USAGE) },
+          metered: <T>(run: () => Promise<T>) => invocation.run(new UsageMeter(), run),
+        }
+      : {}),
     labeler,
     deadlineReserveMs: sizeInvocation(imageCostOf(labeler.classifier.manifest)).deadlineReserveMs,
     images: new S3ImageStore(clients.s3, config.maxBytes),
@@ -66,14 +88,18 @@ export interface InvocationContext {
  * a context, images stop starting when the invocation runs short of time (decision 0025).
  */
 export function makeClassifyHandler(
-  deps: ClassifyDeps & { readonly deadlineReserveMs?: number },
+  deps: ClassifyDeps & {
+    readonly deadlineReserveMs?: number;
+    readonly metered?: <T>(run: () => Promise<T>) => Promise<T>;
+  },
   onReport?: (report: BatchReport, event: SQSEvent) => void,
 ): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     const deadline = context
       ? { remainingMs: () => context.getRemainingTimeInMillis(), reserveMs: deps.deadlineReserveMs ?? 0 }
       : undefined;
-    const report = await classifyRecords(event.Records, deadline ? { ...deps, deadline } : deps);
+    const run = () => classifyRecords(event.Records, deadline ? { ...deps, deadline } : deps);
+    const report = await (deps.metered ? deps.metered(run) : run());
     onReport?.(report, event);
     return { batchItemFailures: report.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };

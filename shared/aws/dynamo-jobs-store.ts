@@ -3,9 +3,8 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  type PutCommandInput,
   QueryCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
@@ -20,21 +19,22 @@ import type {
   JobSettings,
   JobStatus,
   JobTarget,
+  JobUsage,
 } from '../labeling/jobs.ts';
-import { jobTotalDone } from '../labeling/jobs.ts';
+import { JOB_USAGE_FIELDS, jobTotalDone } from '../labeling/jobs.ts';
 import type { ModelRef } from '../labeling/results.ts';
 import type { JobSample } from '../labeling/sample.ts';
 import { JOBS, JOBS_TABLE } from '../settings.ts';
 import { batchGetAll } from './batch-get.ts';
 import { toLabelerError } from './errors.ts';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-
 const { partitionKey: PK, sortKey: SK, listIndex } = JOBS_TABLE;
 const JOB_SK = 'job';
 const COUNT_SK = 'count';
 const LIST_PK = 'jobs';
 const OUTCOMES: readonly JobOutcome[] = ['labeled', 'failed', 'skipped', 'cancelled'];
+/** Usage fields on the counter items, apart from the outcomes' counts. */
+const USAGE_PREFIX = 'usage_';
 
 /** The job item as stored: the public Job less the counts, plus planning state. */
 export interface JobRecord extends Omit<Job, keyof JobCounts> {
@@ -44,6 +44,8 @@ export interface JobRecord extends Omit<Job, keyof JobCounts> {
   /** Whether the first plan step was sent (a retried start resends it otherwise). */
   readonly planStarted: boolean;
   readonly idempotencyKey?: string;
+  /** The counts from the markers, recorded when the job finished (decision 0027): exact, for good. */
+  readonly finalCounts?: Omit<JobCounts, 'total'>;
 }
 
 /** `j-` + 24 hex of sha256(key): the same key always names the same job. */
@@ -65,58 +67,77 @@ export function shardPk(jobId: string, image: { bucket: string; key: string }): 
   return `${jobPk(jobId)}#${Number.parseInt(imageHash(image).slice(0, 8), 16) % JOBS.counterShards}`;
 }
 
-/**
- * The transaction items that record one image's outcome for a job exactly once: a marker
- * unique per (job, image), which fails the whole transaction when it exists, and an ADD
- * on its shard's counter. The results store appends them to a result's own transaction.
- */
-export function outcomeItems(
+/** The marker of one image's outcome for a job: its Put is refused when the outcome is already recorded. */
+function markerPut(
   jobsTable: string,
   jobId: string,
   image: { bucket: string; key: string },
   outcome: JobOutcome,
   error?: { code: string; message: string },
-): TransactItem[] {
-  return [
-    outcomeMarker(jobsTable, jobId, image, outcome, error),
-    counterAdd(jobsTable, shardPk(jobId, image), new Map([[outcome, 1]])),
-  ];
-}
-
-/** The marker of one image's outcome for a job: its Put fails when the outcome is already recorded. */
-export function outcomeMarker(
-  jobsTable: string,
-  jobId: string,
-  image: { bucket: string; key: string },
-  outcome: JobOutcome,
-  error?: { code: string; message: string },
-): TransactItem {
+): PutCommandInput {
   return {
-    Put: {
-      TableName: jobsTable,
-      Item: {
-        [PK]: shardPk(jobId, image),
-        [SK]: `img#${imageHash(image).slice(0, 40)}`,
-        bucket: image.bucket,
-        key: image.key,
-        outcome,
-        ...(error ? { error } : {}),
-      },
-      ConditionExpression: 'attribute_not_exists(#pk)',
-      ExpressionAttributeNames: { '#pk': PK },
+    TableName: jobsTable,
+    Item: {
+      [PK]: shardPk(jobId, image),
+      [SK]: `img#${imageHash(image).slice(0, 40)}`,
+      bucket: image.bucket,
+      key: image.key,
+      outcome,
+      ...(error ? { error } : {}),
     },
+    ConditionExpression: 'attribute_not_exists(#pk)',
+    ExpressionAttributeNames: { '#pk': PK },
   };
 }
 
 /**
- * One shard counter's ADD for several outcomes at once: a transaction may name an item
- * only once, so the outcomes of a group of images in one shard are added up first.
+ * Counts one image's outcome for a job exactly once without a transaction (decision 0027):
+ * the shard counter's ADD first, then the (job, image) marker, whose Put is refused when the
+ * image already has an outcome; then the ADD is taken back. A crash or an unanswered request
+ * between the two leaves the counters over, never under: they only tell when the job may be
+ * done, and `checkCompletion` counts the markers themselves then. Returns false when the
+ * image already had an outcome.
  */
-export function counterAdd(
+export async function countOutcome(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): Promise<boolean> {
+  const shard = shardPk(jobId, image);
+  await addToCounter(db, jobsTable, shard, new Map([[outcome, 1]]));
+  if (await putMarker(db, jobsTable, jobId, image, outcome, error)) return true;
+  await takeBack(db, jobsTable, shard, new Map([[outcome, 1]]));
+  return false;
+}
+
+/** The marker's Put: true when written, false when the image already had an outcome. */
+export async function putMarker(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  jobId: string,
+  image: { bucket: string; key: string },
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): Promise<boolean> {
+  try {
+    await db.send(new PutCommand(markerPut(jobsTable, jobId, image, outcome, error)));
+    return true;
+  } catch (failure) {
+    if ((failure as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+    throw toLabelerError(failure, 'DynamoDB PutItem (job outcome)');
+  }
+}
+
+/** One shard counter's ADD for several outcomes at once: one write for a batch's images. */
+export async function addToCounter(
+  db: DynamoDBDocumentClient,
   jobsTable: string,
   shard: string,
   counts: ReadonlyMap<JobOutcome, number>,
-): TransactItem {
+): Promise<void> {
   const names: Record<string, string> = {};
   const values: Record<string, number> = {};
   const adds: string[] = [];
@@ -125,15 +146,34 @@ export function counterAdd(
     values[`:n${i}`] = n;
     adds.push(`#n${i} :n${i}`);
   });
-  return {
-    Update: {
-      TableName: jobsTable,
-      Key: { [PK]: shard, [SK]: COUNT_SK },
-      UpdateExpression: `ADD ${adds.join(', ')}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    },
-  };
+  if (adds.length === 0) return;
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: jobsTable,
+        Key: { [PK]: shard, [SK]: COUNT_SK },
+        UpdateExpression: `ADD ${adds.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  } catch (failure) {
+    throw toLabelerError(failure, 'DynamoDB UpdateItem (job counter)');
+  }
+}
+
+/**
+ * Takes back the ADD of outcomes whose markers were refused. If it fails the counters stay
+ * over, which only makes `checkCompletion` count the markers sooner: nothing to retry.
+ */
+export async function takeBack(
+  db: DynamoDBDocumentClient,
+  jobsTable: string,
+  shard: string,
+  counts: ReadonlyMap<JobOutcome, number>,
+): Promise<void> {
+  const negative = new Map([...counts].filter(([, n]) => n > 0).map(([o, n]) => [o, -n] as const));
+  await addToCounter(db, jobsTable, shard, negative).catch(() => undefined);
 }
 
 /** Whether a failed transaction was cancelled by a condition (a duplicate), not a fault. */
@@ -235,7 +275,13 @@ export class DynamoJobsStore implements JobLedger {
 
   /** The job's counts: the sum of its shard counters (one BatchGet). */
   async counts(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+    return (await this.#counters(jobId)).counts;
+  }
+
+  /** The shard counters summed: the outcomes' counts, and the usage the workers added to them. */
+  async #counters(jobId: string): Promise<{ counts: Omit<JobCounts, 'total'>; usage?: JobUsage }> {
     const sums = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
+    const usage = Object.fromEntries(JOB_USAGE_FIELDS.map((f) => [f, 0])) as Record<keyof JobUsage, number>;
     const keys = Array.from({ length: JOBS.counterShards }, (_, n) => ({
       [PK]: `${jobPk(jobId)}#${n}`,
       [SK]: COUNT_SK,
@@ -249,14 +295,35 @@ export class DynamoJobsStore implements JobLedger {
     );
     for (const item of items) {
       for (const outcome of OUTCOMES) sums[outcome] += Number(item[outcome] ?? 0);
+      for (const field of JOB_USAGE_FIELDS) usage[field] += Number(item[`${USAGE_PREFIX}${field}`] ?? 0);
     }
-    return sums;
+    return usage.invocations > 0 ? { counts: sums, usage } : { counts: sums };
+  }
+
+  /**
+   * Adds one invocation's usage to a shard counter (decision 0035): an ADD like the counts',
+   * on a shard picked at random so a big job's invocations spread over its counters.
+   */
+  async addUsage(jobId: string, usage: JobUsage): Promise<void> {
+    const shard = `${jobPk(jobId)}#${Math.floor(Math.random() * JOBS.counterShards)}`;
+    await this.#send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { [PK]: shard, [SK]: COUNT_SK },
+        UpdateExpression: `ADD ${JOB_USAGE_FIELDS.map((_, i) => `#u${i} :u${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(
+          JOB_USAGE_FIELDS.map((f, i) => [`#u${i}`, `${USAGE_PREFIX}${f}`]),
+        ),
+        ExpressionAttributeValues: Object.fromEntries(JOB_USAGE_FIELDS.map((f, i) => [`:u${i}`, usage[f]])),
+      }),
+      'UpdateItem (job usage)',
+    );
   }
 
   async get(jobId: string): Promise<Job | undefined> {
     const record = await this.load(jobId);
     if (!record) return undefined;
-    return toJob(record, await this.counts(jobId));
+    return toJob(record, await this.#counters(jobId));
   }
 
   async list(limit: number): Promise<Job[]> {
@@ -275,7 +342,7 @@ export class DynamoJobsStore implements JobLedger {
     const jobs: Job[] = [];
     for (const item of response.Items ?? []) {
       const record = fromItem(item);
-      jobs.push(toJob(record, await this.counts(record.jobId)));
+      jobs.push(toJob(record, await this.#counters(record.jobId)));
     }
     return jobs;
   }
@@ -405,15 +472,7 @@ export class DynamoJobsStore implements JobLedger {
     outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean> {
-    try {
-      await this.#db.send(
-        new TransactWriteCommand({ TransactItems: outcomeItems(this.#table, jobId, image, outcome, error) }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionCancel(error)) return false;
-      throw toLabelerError(error, 'DynamoDB TransactWriteItems (job outcome)');
-    }
+    return countOutcome(this.#db, this.#table, jobId, image, outcome, error);
   }
 
   /**
@@ -421,19 +480,29 @@ export class DynamoJobsStore implements JobLedger {
    * counts, the planner after it marks planning done, the canceller after it moves the job
    * to cancelling, so whichever writes last sees all. running → succeeded, cancelling →
    * cancelled; a cancel racing a success loses or wins the conditional write, and the
-   * loser's check reads the status again.
+   * loser's check reads the status again. The counters are never under (decision 0027) but
+   * may be over after a crash, so once they reach the total the markers themselves are
+   * counted, and those exact counts are what the finished job keeps.
    */
   async checkCompletion(jobId: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const record = await this.load(jobId);
       if (!record?.planningDone) return;
       if (record.status !== 'running' && record.status !== 'cancelling') return;
-      const counts = await this.counts(jobId);
-      if (jobTotalDone({ ...counts, total: record.total }) < record.total) return;
+      if (jobTotalDone({ ...(await this.counts(jobId)), total: record.total }) < record.total) return;
+      const exact = await this.#countMarkers(jobId);
+      if (jobTotalDone({ ...exact, total: record.total }) < record.total) return;
       // The total cannot grow once planning is done, so the status is the only condition.
       const to = record.status === 'running' ? 'succeeded' : 'cancelled';
-      if (await this.#transition(jobId, record.status, to, { finishedAt: this.#now().toISOString() })) return;
+      const finishedAt = this.#now().toISOString();
+      if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: exact })) return;
     }
+  }
+
+  async #countMarkers(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+    const counts = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for await (const marker of this.markers(jobId)) counts[marker.outcome]++;
+    return counts;
   }
 
   /**
@@ -477,6 +546,8 @@ export class DynamoJobsStore implements JobLedger {
             KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :img)',
             ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
             ExpressionAttributeValues: { ':pk': `${jobPk(jobId)}#${n}`, ':img': 'img#' },
+            // checkCompletion counts these after its own write: it must see every one written.
+            ConsistentRead: true,
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
           'Query (job markers)',
@@ -516,10 +587,25 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     ...(item.sample ? { sample: item.sample as JobSample } : {}),
     ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
     ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
+    ...(item.finalCounts ? { finalCounts: countsOf(item.finalCounts as Record<string, unknown>) } : {}),
   };
 }
 
-function toJob(record: JobRecord, counts: Omit<JobCounts, 'total'>): Job {
-  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, ...job } = record;
-  return { ...job, ...counts };
+function countsOf(item: Record<string, unknown>): Omit<JobCounts, 'total'> {
+  return {
+    labeled: Number(item.labeled ?? 0),
+    failed: Number(item.failed ?? 0),
+    skipped: Number(item.skipped ?? 0),
+    cancelled: Number(item.cancelled ?? 0),
+  };
+}
+
+/** A finished job shows the counts it kept; one still running its counters (over by a crash's images at most). */
+function toJob(record: JobRecord, counters: { counts: Omit<JobCounts, 'total'>; usage?: JobUsage }): Job {
+  const { pagesPlanned: _p, planStarted: _s, idempotencyKey: _k, finalCounts, ...job } = record;
+  return {
+    ...job,
+    ...(finalCounts ?? counters.counts),
+    ...(counters.usage ? { usage: counters.usage } : {}),
+  };
 }

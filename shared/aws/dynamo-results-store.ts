@@ -7,7 +7,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
-import { LabelerError } from '../errors.ts';
+import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobOutcome } from '../labeling/jobs.ts';
 import { resultAttributes, resultFromAttributes } from '../labeling/result-contract.ts';
@@ -25,7 +25,7 @@ import { paddedSequencer } from '../labeling/s3-event.ts';
 import type { Label } from '../model/classifier.ts';
 import { LABELING, RESULTS_TABLE } from '../settings.ts';
 import { BATCH_GET_KEYS, batchGetAll } from './batch-get.ts';
-import { counterAdd, isConditionCancel, outcomeMarker, shardPk } from './dynamo-jobs-store.ts';
+import { addToCounter, isConditionCancel, putMarker, shardPk, takeBack } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -40,9 +40,6 @@ const RANK_INDEXES = [labelIndex, rank2Index] as const;
  * own (`#top#NN`): a rewrite deletes those items in the same transaction.
  */
 const SEPARATE_INDEX = new WeakSet<ImageResult>();
-
-/** DynamoDB's limit on the items of one TransactWriteItems. */
-const TRANSACTION_ITEMS = 100;
 
 export function imagePk(bucket: string, key: string): string {
   return `img#${bucket}/${key}`;
@@ -117,10 +114,9 @@ export function labelSk(score: number, bucket: string, key: string): string {
 }
 
 /**
- * Results in one DynamoDB table: per (image, model) one result item, plus one small
- * index item per top-k label in the same partition, projected by the by-label GSI.
- * A result and its index items are written in one transaction, guarded by the
- * idempotency condition, so a duplicate delivery never writes a second result.
+ * Results in one DynamoDB table: per (image, model) one result item carrying its index keys
+ * (decision 0027), written by one Put guarded by the idempotency condition, so a duplicate
+ * delivery never writes a second result; a job's results are counted after their writes.
  */
 export class DynamoResultsStore implements ResultsStore {
   readonly #db: DynamoDBDocumentClient;
@@ -130,7 +126,7 @@ export class DynamoResultsStore implements ResultsStore {
 
   /**
    * @param indexMinScore labels scoring below it are stored but not indexed (LABELING.indexMinScore)
-   * @param jobsTable where results of labeling jobs are counted, in the result's own transaction
+   * @param jobsTable where results of labeling jobs are counted (a counter ADD, then a marker per image)
    */
   constructor(
     db: DynamoDBDocumentClient,
@@ -176,9 +172,16 @@ export class DynamoResultsStore implements ResultsStore {
   }
 
   async put(result: ImageResult, previous?: ImageResult, relabel = false): Promise<PutOutcome> {
-    const write = this.#writeOf({ result, previous, relabel });
-    const only = write.items.length === 1 ? write.items[0]?.Put : undefined;
-    if (only && !write.counter) {
+    const [outcome] = await this.putAll([{ result, previous, relabel }]);
+    if (outcome?.status === 'fulfilled') return outcome.value;
+    throw outcome?.reason ?? new Error('the results store gave no outcome');
+  }
+
+  /** One result's write: a conditional Put, or with an older layout's index items a transaction deleting them. */
+  async #write(w: ResultWrite): Promise<PutOutcome> {
+    const items = this.#itemsOf(w);
+    const only = items.length === 1 ? items[0]?.Put : undefined;
+    if (only) {
       // One item holds the result and its index entries: a conditional Put, half a transaction's units.
       try {
         await this.#db.send(new PutCommand(only as ConstructorParameters<typeof PutCommand>[0]));
@@ -188,24 +191,8 @@ export class DynamoResultsStore implements ResultsStore {
         throw toLabelerError(error, 'DynamoDB PutItem');
       }
     }
-    const items = write.counter
-      ? [
-          ...write.items,
-          counterAdd(write.counter.table, write.counter.shard, new Map([[write.counter.outcome, 1]])),
-        ]
-      : write.items;
     try {
       await this.#db.send(new TransactWriteCommand({ TransactItems: items }));
-      return 'written';
-    } catch (error) {
-      if (!isConditionCancel(error)) throw toLabelerError(error, 'DynamoDB TransactWriteItems');
-      if (items.length === write.resultItems || !onlyMarkerFailed(error)) return 'duplicate';
-    }
-    // The job already has this image's outcome but there is no such result: the job gave up
-    // on it (its message ran out of receives) and a redrive of the message labeled it now.
-    // The result is written; the job, already counted, is not counted again.
-    try {
-      await this.#db.send(new TransactWriteCommand({ TransactItems: items.slice(0, write.resultItems) }));
       return 'written';
     } catch (error) {
       if (isConditionCancel(error)) return 'duplicate';
@@ -214,91 +201,77 @@ export class DynamoResultsStore implements ResultsStore {
   }
 
   /**
-   * Writes several results with few requests (decision 0021): consecutive results of
-   * distinct images share one transaction of up to 100 items, their job counters added
-   * up per shard. A transaction that fails for any reason wrote nothing, so its results
-   * are then written one at a time by `put`, which tells duplicates from new ones.
+   * Writes each result with its own conditional Put, several at once, the same image twice
+   * in a batch in order so the newer one wins; then counts the job results written
+   * (decision 0027): per job one counter ADD for the batch, then each image's (job, image)
+   * marker. An image whose marker exists (its job gave up on it, and a redrive labeled it
+   * now) keeps its result and is not counted again. A result written whose count could not
+   * be recorded is reported rejected: its message comes back, finds the job's own result and
+   * counts it then (classify-records), so it is never lost.
    */
   async putAll(writes: readonly ResultWrite[]): Promise<Array<PromiseSettledResult<PutOutcome>>> {
     const settled: Array<PromiseSettledResult<PutOutcome>> = new Array(writes.length);
-    const one = async (i: number): Promise<void> => {
-      const { result, previous, relabel } = writes[i] as ResultWrite;
-      settled[i] = await this.put(result, previous, relabel).then(
-        (value) => ({ status: 'fulfilled', value }),
-        (reason: unknown) => ({ status: 'rejected', reason }),
-      );
-    };
-    // A write of one item is a Put of its own: in a group's transaction it would cost twice.
-    const single = writes.flatMap((w, i) =>
-      this.#writeOf(w).items.length === 1 && !w.result.jobId ? [i] : [],
-    );
-    // The same image twice in a batch (a re-upload) is written in order, so the newer one wins.
     const byImage = new Map<string, number[]>();
-    for (const i of single) {
-      const r = (writes[i] as ResultWrite).result;
-      const id = imagePk(r.bucket, r.key);
+    writes.forEach((w, i) => {
+      const id = imagePk(w.result.bucket, w.result.key);
       byImage.set(id, [...(byImage.get(id) ?? []), i]);
-    }
-    await mapLimit([...byImage.values()], 8, async (ordered) => {
-      for (const i of ordered) await one(i);
     });
-    const grouped = new Set(single);
-    const rest = writes.map((w, i) => ({ w, i })).filter(({ i }) => !grouped.has(i));
-    // Groups one after another: two at once would name the same shard counters and conflict.
-    for (const group of this.#groups(rest.map((r) => r.w)).map((g) => ({
-      items: g.items,
-      members: g.members.map((m) => rest[m]?.i ?? -1),
-    }))) {
-      if (group.members.length > 1) {
-        try {
-          await this.#db.send(new TransactWriteCommand({ TransactItems: group.items }));
-          for (const i of group.members) settled[i] = { status: 'fulfilled', value: 'written' };
-          continue;
-        } catch {
-          // A duplicate, a conflict or a fault: one at a time below says which.
-        }
+    await mapLimit([...byImage.values()], 8, async (ordered) => {
+      for (const i of ordered) {
+        settled[i] = await this.#write(writes[i] as ResultWrite).then(
+          (value) => ({ status: 'fulfilled', value }),
+          (reason: unknown) => ({ status: 'rejected', reason }),
+        );
       }
-      await mapLimit(group.members, 8, one);
+    });
+    const jobsTable = this.#jobsTable;
+    if (!jobsTable) return settled;
+    const byJob = new Map<string, number[]>();
+    writes.forEach((w, i) => {
+      const s = settled[i];
+      if (!w.result.jobId || s?.status !== 'fulfilled' || s.value !== 'written') return;
+      byJob.set(w.result.jobId, [...(byJob.get(w.result.jobId) ?? []), i]);
+    });
+    for (const [jobId, members] of byJob) {
+      await this.#count(jobsTable, jobId, members, writes, settled);
     }
     return settled;
   }
 
-  #groups(writes: readonly ResultWrite[]): Array<{ members: number[]; items: TransactItem[] }> {
-    const groups: Array<{ members: number[]; items: TransactItem[] }> = [];
-    let members: number[] = [];
-    let items: TransactItem[] = [];
-    let images = new Set<string>();
-    let counters = new Map<string, { table: string; counts: Map<JobOutcome, number> }>();
-    const close = (): void => {
-      if (members.length === 0) return;
-      const adds = [...counters].map(([shard, c]) => counterAdd(c.table, shard, c.counts));
-      groups.push({ members, items: [...items, ...adds] });
-      members = [];
-      items = [];
-      images = new Set();
-      counters = new Map();
+  async #count(
+    jobsTable: string,
+    jobId: string,
+    members: readonly number[],
+    writes: readonly ResultWrite[],
+    settled: Array<PromiseSettledResult<PutOutcome>>,
+  ): Promise<void> {
+    const outcomeOf = (i: number): JobOutcome =>
+      (writes[i] as ResultWrite).result.status === 'ok' ? 'labeled' : 'failed';
+    const tally = (of: readonly number[]): Map<JobOutcome, number> => {
+      const counts = new Map<JobOutcome, number>();
+      for (const i of of) counts.set(outcomeOf(i), (counts.get(outcomeOf(i)) ?? 0) + 1);
+      return counts;
     };
-    writes.forEach((w, i) => {
-      const write = this.#writeOf(w);
-      const image = imagePk(w.result.bucket, w.result.key);
-      const newCounter = write.counter && !counters.has(write.counter.shard) ? 1 : 0;
-      if (
-        images.has(image) ||
-        items.length + write.items.length + counters.size + newCounter > TRANSACTION_ITEMS
-      ) {
-        close();
-      }
-      members.push(i);
-      items.push(...write.items);
-      images.add(image);
-      if (write.counter) {
-        const c = counters.get(write.counter.shard) ?? { table: write.counter.table, counts: new Map() };
-        c.counts.set(write.counter.outcome, (c.counts.get(write.counter.outcome) ?? 0) + 1);
-        counters.set(write.counter.shard, c);
+    // The batch's ADD goes to one shard: the counters are summed, any shard may hold any image.
+    const first = (writes[members[0] as number] as ResultWrite).result;
+    const shard = shardPk(jobId, first);
+    try {
+      await addToCounter(this.#db, jobsTable, shard, tally(members));
+    } catch (reason) {
+      for (const i of members) settled[i] = { status: 'rejected', reason: uncounted(reason) };
+      return;
+    }
+    const refused: number[] = [];
+    await mapLimit(members, 8, async (i) => {
+      const { result } = writes[i] as ResultWrite;
+      try {
+        const marked = await putMarker(this.#db, jobsTable, jobId, result, outcomeOf(i), result.error);
+        if (!marked) refused.push(i);
+      } catch (reason) {
+        settled[i] = { status: 'rejected', reason: uncounted(reason) };
       }
     });
-    close();
-    return groups;
+    if (refused.length > 0) await takeBack(this.#db, jobsTable, shard, tally(refused));
   }
 
   /**
@@ -319,13 +292,13 @@ export class DynamoResultsStore implements ResultsStore {
     return keys;
   }
 
-  /** One result's items (the result with its index keys, deletes of an older layout's index items, job marker) and its job counter. */
-  #writeOf({ result, previous, relabel }: ResultWrite): {
-    items: TransactItem[];
-    resultItems: number;
-    counter?: { table: string; shard: string; outcome: JobOutcome };
-  } {
+  /** One result's items: the result with its index keys, and deletes of an older layout's index items. */
+  #itemsOf({ result, previous, relabel }: ResultWrite): TransactItem[] {
     const pk = imagePk(result.bucket, result.key);
+    // A job's message has no S3 sequencer ('0'): over a result of other content (mode `stale`
+    // after a re-upload) it writes if that result is still there, keeping its sequencer, so
+    // an upload's newer event wins and an older one arriving late still loses.
+    const replaces = result.jobId !== undefined && previous !== undefined && previous.eTag !== result.eTag;
     const items: TransactItem[] = [
       {
         Put: {
@@ -334,7 +307,7 @@ export class DynamoResultsStore implements ResultsStore {
             ...toItem(result),
             ...this.#indexKeys(result),
             // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
-            ...(relabel && previous ? { sequencer: paddedSequencer(previous.sequencer) } : {}),
+            ...((relabel || replaces) && previous ? { sequencer: paddedSequencer(previous.sequencer) } : {}),
           },
           ...(relabel && result.jobId
             ? {
@@ -344,15 +317,21 @@ export class DynamoResultsStore implements ResultsStore {
                 ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#jobId': 'jobId' },
                 ExpressionAttributeValues: { ':eTag': result.eTag, ':jobId': result.jobId },
               }
-            : {
-                ConditionExpression:
-                  'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
-                ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
-                ExpressionAttributeValues: {
-                  ':eTag': result.eTag,
-                  ':sequencer': paddedSequencer(result.sequencer),
-                },
-              }),
+            : replaces && previous
+              ? {
+                  ConditionExpression: 'attribute_not_exists(#pk) OR #eTag = :previous',
+                  ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag' },
+                  ExpressionAttributeValues: { ':previous': previous.eTag },
+                }
+              : {
+                  ConditionExpression:
+                    'attribute_not_exists(#pk) OR (#eTag <> :eTag AND #sequencer < :sequencer)',
+                  ExpressionAttributeNames: { '#pk': PK, '#eTag': 'eTag', '#sequencer': 'sequencer' },
+                  ExpressionAttributeValues: {
+                    ':eTag': result.eTag,
+                    ':sequencer': paddedSequencer(result.sequencer),
+                  },
+                }),
         },
       },
     ];
@@ -364,14 +343,7 @@ export class DynamoResultsStore implements ResultsStore {
         });
       }
     }
-    // A job's result is counted in the same transaction (decision 0014): written <=> counted,
-    // and a redelivery whose marker exists cancels the whole write.
-    const resultItems = items.length;
-    if (!result.jobId || !this.#jobsTable) return { items, resultItems };
-    const outcome = result.status === 'ok' ? 'labeled' : 'failed';
-    items.push(outcomeMarker(this.#jobsTable, result.jobId, result, outcome, result.error));
-    const counter = { table: this.#jobsTable, shard: shardPk(result.jobId, result), outcome } as const;
-    return { items, resultItems, counter };
+    return items;
   }
 
   async getByImage(bucket: string, key: string): Promise<ImageResult[]> {
@@ -649,10 +621,15 @@ function decodeCursor(
   });
 }
 
-/** Whether a cancelled result transaction failed on its job marker alone, the result's own condition holding. */
-function onlyMarkerFailed(error: unknown): boolean {
-  const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-  return (
-    reasons[0]?.Code !== 'ConditionalCheckFailed' && reasons.some((r) => r.Code === 'ConditionalCheckFailed')
+/**
+ * A result stored but not counted goes back to the queue whatever the cause: its redelivery
+ * counts it (decision 0027). Never permanent, which would make it a failed result instead.
+ */
+function uncounted(reason: unknown): TransientError {
+  const code = reason instanceof LabelerError ? reason.code : CODE.internal.unexpected;
+  return new TransientError(
+    code,
+    `the result is stored but its job count is not: ${errorMessage(reason)}`,
+    reason,
   );
 }

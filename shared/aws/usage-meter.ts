@@ -188,10 +188,17 @@ interface MeterableClient {
  * the serialize step, after a document client marshalled the input, so the refused-write
  * rule sees attribute values as DynamoDB counts them.
  */
-export function meterCalls(client: MeterableClient, meter: UsageMeter): void {
+export function meterCalls(
+  client: MeterableClient,
+  meterOrCurrent: UsageMeter | (() => UsageMeter | undefined),
+  name = 'labelerUsageMeter',
+): void {
   const service = String(client.config.serviceId ?? '').toLowerCase();
   client.middlewareStack.add(
     (next, context) => async (args) => {
+      // A function names the meter of the call's invocation (decision 0035); none: not metered.
+      const meter = typeof meterOrCurrent === 'function' ? meterOrCurrent() : meterOrCurrent;
+      if (!meter) return next(args);
       const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
       meter.countRequest(service, operation);
       if (service !== 'dynamodb' || !CAPACITY_OPERATIONS.has(operation)) return next(args);
@@ -217,6 +224,22 @@ export function meterCalls(client: MeterableClient, meter: UsageMeter): void {
         throw error;
       }
     },
-    { step: 'serialize', name: 'labelerUsageMeter', override: true, priority: 'high' },
+    { step: 'serialize', name, override: true, priority: 'high' },
   );
+}
+
+/** One invocation's requests and units as a job's receipt adds them up (decision 0035). */
+export function invocationUsage(snapshot: UsageSnapshot): {
+  s3Gets: number;
+  s3Puts: number;
+  dynamoWriteUnits: number;
+  dynamoReadUnits: number;
+} {
+  const units = Object.values(snapshot.units);
+  return {
+    s3Gets: snapshot.requests['s3:GetObject'] ?? 0,
+    s3Puts: snapshot.requests['s3:PutObject'] ?? 0,
+    dynamoWriteUnits: units.reduce((n, u) => n + u.write, 0),
+    dynamoReadUnits: units.reduce((n, u) => n + u.read, 0),
+  };
 }

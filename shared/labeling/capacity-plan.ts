@@ -51,15 +51,19 @@ export interface DynamoFootprint {
 }
 
 /**
- * The planning figure until the footprint bench measures it: issue 22's targets, 2.5 write
- * units per image on the upload path (the results table alone) and 3.5 on the job path (1
- * more for job accounting). Pass the measured figures in their place when they exist.
+ * The planning figure, from the footprint bench (decision 0027): the results table takes 1
+ * write unit per image plus 1 per indexed label (at most 2): 1.0 with B0 on the bench's
+ * images, 3.0 at the fashion model's worst case, 2.31 on the soak's; planned at 2.5, the
+ * upload target. Job accounting: the (job, image) marker, an eighth of a run's counter ADD and
+ * an 80th of an invocation's usage ADD (1.3 measured at 10 images in one invocation). Pass other
+ * figures where a model indexes more labels.
  */
 export const PLANNING_FOOTPRINT: DynamoFootprint = {
   resultsWriteUnits: 2.5,
-  jobsWriteUnits: 1,
+  jobsWriteUnits: 1.15,
   readUnits: 1,
-  source: "issue 22's targets (<= 2.5 write units per upload, <= 3.5 per job image), not yet measured",
+  source:
+    'the footprint bench (decision 0027): job accounting 1 marker + 1/8 counter ADD + 1/80 usage ADD write units per image; results 1 + indexed labels (1.0 B0, 3.0 worst case), planned at 2.5',
   estimate: true,
 };
 

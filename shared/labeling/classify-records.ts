@@ -4,7 +4,7 @@ import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
-import { isCancelled, type JobLedger } from './jobs.ts';
+import { isCancelled, type JobLedger, type JobOutcome } from './jobs.ts';
 import { resultLine } from './result-contract.ts';
 import type { ExportStore, ImageResult, ImageStore, ModelRef, ResultsStore } from './results.ts';
 import { imageId } from './results.ts';
@@ -54,6 +54,16 @@ export interface ClassifyDeps {
    * labeled by a later invocation; what was done is not done again (decision 0025).
    */
   readonly deadline?: InvocationDeadline;
+  /**
+   * What this invocation's clients have used so far (decision 0035): with `jobs`, each job's
+   * share is added to its usage at the end, for its receipt.
+   */
+  readonly usage?: InvocationUsage;
+}
+
+/** Requests and DynamoDB units of one invocation, as its metered clients counted them. */
+export interface InvocationUsage {
+  snapshot(): { s3Gets: number; s3Puts: number; dynamoWriteUnits: number; dynamoReadUnits: number };
 }
 
 export interface InvocationDeadline {
@@ -107,6 +117,52 @@ export async function classifyRecords(
   records: readonly QueueRecord[],
   deps: ClassifyDeps,
 ): Promise<BatchReport> {
+  const started = performance.now();
+  const report = await classifyBatch(records, deps);
+  await addJobUsage(records, deps, performance.now() - started);
+  return report;
+}
+
+/**
+ * Adds this invocation's usage to each job it labeled for, in proportion to the job's images
+ * in it (decision 0035). The event source's receive and delete are counted by rule (Lambda's
+ * poller sends them, not this code), and this ADD's own write unit with them.
+ */
+async function addJobUsage(records: readonly QueueRecord[], deps: ClassifyDeps, ms: number): Promise<void> {
+  const { jobs, usage } = deps;
+  if (!jobs?.addUsage || !usage) return;
+  const perJob = new Map<string, number>();
+  let images = 0;
+  for (const record of records) {
+    const parsed = parseS3EventBody(record.body);
+    if (parsed.kind !== 'objects') continue;
+    for (const ref of parsed.objects) {
+      images++;
+      if (ref.jobId) perJob.set(ref.jobId, (perJob.get(ref.jobId) ?? 0) + 1);
+    }
+  }
+  if (perJob.size === 0) return;
+  const used = usage.snapshot();
+  for (const [jobId, n] of perJob) {
+    const share = n / images;
+    try {
+      await jobs.addUsage(jobId, {
+        invocations: share,
+        computeMs: ms * share,
+        s3Gets: used.s3Gets * share,
+        s3Puts: used.s3Puts * share,
+        sqsRequests: 2 * share,
+        dynamoWriteUnits: used.dynamoWriteUnits * share + 1,
+        dynamoReadUnits: used.dynamoReadUnits * share,
+      });
+    } catch (error) {
+      // The receipt misses this invocation's share; the images and their counts are unaffected.
+      deps.log.warn('could not add the invocation to the job usage', { jobId, error: errorMessage(error) });
+    }
+  }
+}
+
+async function classifyBatch(records: readonly QueueRecord[], deps: ClassifyDeps): Promise<BatchReport> {
   const { labeler, results, log } = deps;
   const model: ModelRef = {
     id: labeler.classifier.manifest.id,
@@ -159,11 +215,15 @@ export async function classifyRecords(
   // marker behind each outcome makes a redelivered message count nothing a second time.
   const jobs = deps.jobs;
   const touchedJobs = new Set<string>();
-  const recordOutcome = async (w: Work, outcome: 'skipped' | 'cancelled'): Promise<void> => {
+  const recordOutcome = async (
+    w: Work,
+    outcome: JobOutcome,
+    error?: { code: string; message: string },
+  ): Promise<void> => {
     const jobId = w.ref.jobId;
     if (!jobs || !jobId) return;
     try {
-      await jobs.record(jobId, w.ref, outcome);
+      await jobs.record(jobId, w.ref, outcome, error);
       settled.add(w);
       touchedJobs.add(jobId);
     } catch (error) {
@@ -291,10 +351,14 @@ export async function classifyRecords(
       relabel.add(w);
       todo.push(w);
     } else if (prior?.eTag === w.ref.eTag) {
-      // Already labeled by this model version: skipped by uploads, by a job in mode
-      // `stale`, and by a job in mode `all` whose own result it is (a redelivery).
+      // Already labeled by this model version: skipped by uploads and by a job in mode
+      // `stale`. The job's own result (a redelivery) is its outcome: the delivery that wrote
+      // it may have stopped before counting it (decision 0027); if it counted, the marker
+      // refuses this second count.
       counts.duplicates++;
-      await recordOutcome(w, 'skipped');
+      const own = w.ref.jobId !== undefined && prior.jobId === w.ref.jobId;
+      if (!own) await recordOutcome(w, 'skipped');
+      else await recordOutcome(w, prior.status === 'ok' ? 'labeled' : 'failed', prior.error);
     } else {
       seen.add(id);
       todo.push(w);

@@ -5,8 +5,8 @@
  * figure in bench/RESULTS.md and docs/DEPLOY.md says where it came from, and
  * `jobs start --target auto` (chooseTarget) uses the same numbers.
  */
-import { GPU_INSTANCE_SIZES } from '../settings.ts';
-import type { JobTarget } from './jobs.ts';
+import { CLASSIFY, GPU_INSTANCE_SIZES, GPU_WORKER } from '../settings.ts';
+import type { Job, JobReceipt, JobTarget } from './jobs.ts';
 
 /**
  * List prices, us-east-1, on-demand, Linux, US $. Written down from the AWS pricing pages
@@ -410,8 +410,9 @@ export interface Footprint {
  * The measured footprint per image (bench/RESULTS.md, "Footprint per image", decision 0027),
  * fashion model (the label index's worst case: 2 labels indexed per image). Upload: a
  * conditional Put with its two index entries, the existing-result BatchGet, the image's GET,
- * a share of the batch's JSON Lines PUT, receive and delete. Job: its transaction with marker
- * and counter, the planner's listing and sends, the job's reads.
+ * a share of the batch's JSON Lines PUT, receive and delete. Job: the same Put, its (job,
+ * image) marker, shares of the counter and usage ADDs (about 1.14; the job item's own few
+ * writes do not grow with its images), the planner's listing and sends, the job's reads.
  */
 export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> = {
   upload: {
@@ -424,8 +425,8 @@ export const MEASURED_FOOTPRINT: Readonly<Record<'upload' | 'job', Footprint>> =
     logBytes: 0,
   },
   job: {
-    dynamoWriteUnits: 11,
-    dynamoReadUnits: 4.5,
+    dynamoWriteUnits: 4.1,
+    dynamoReadUnits: 4.1,
     s3Gets: 1,
     s3Puts: 0.1,
     s3Lists: 0.1,
@@ -454,4 +455,59 @@ export function billPerMillion(computeDollarsPerMillion: number, footprint: Foot
     { service: 'sqs', dollarsPerMillion: footprint.sqsRequests * p.sqsRequest },
     { service: 'logs', dollarsPerMillion: (footprint.logBytes * 1e6 * p.logIngestPerGb) / 1e9 },
   ];
+}
+
+/** Rekognition DetectLabels' list price per 1,000 images (first tier), the comparison a receipt shows. */
+export const REKOGNITION_PER_THOUSAND = 1;
+
+/**
+ * A finished job's receipt (decision 0035): what its workers counted as they went, priced at
+ * list prices. Lambda compute is its GB-seconds (the measured durations at the function's
+ * memory) plus its requests; a GPU worker's batches overlap `batchesInFlight` at a time, so
+ * their time over that is instance time, priced at the first instance type's on-demand rate.
+ * Undefined for a job not finished or without usage (one that ran before receipts).
+ */
+export function jobReceipt(
+  job: Job,
+  options: { lambdaMemoryMb?: number; gpuInstanceType?: string } = {},
+): JobReceipt | undefined {
+  const usage = job.usage;
+  if (!usage || !job.finishedAt) return undefined;
+  const wallSeconds = Math.max(0, (Date.parse(job.finishedAt) - Date.parse(job.createdAt)) / 1000);
+  const computeSeconds = usage.computeMs / 1000;
+  const memoryMb = options.lambdaMemoryMb ?? CLASSIFY.memoryMb;
+  const lambdaGbSeconds = job.target === 'lambda' ? computeSeconds * (memoryMb / 1024) : undefined;
+  const instance = options.gpuInstanceType ?? GPU_WORKER.instanceTypes[0] ?? '';
+  const compute =
+    lambdaGbSeconds !== undefined
+      ? lambdaGbSeconds * PRICES.lambda.x86PerGbSecond +
+        (usage.invocations * PRICES.lambda.perMillionRequests) / 1e6
+      : ((computeSeconds / GPU_WORKER.batchesInFlight) * (PRICES.ec2OnDemand[instance] ?? 0)) / 3600;
+  const p = SERVICE_PRICES;
+  const dynamodb =
+    (usage.dynamoWriteUnits * p.dynamoWriteUnit + usage.dynamoReadUnits * p.dynamoReadUnit) / 1e6;
+  const s3 = (usage.s3Gets * p.s3Get + usage.s3Puts * p.s3Put) / 1e6;
+  const sqs = (usage.sqsRequests * p.sqsRequest) / 1e6;
+  const total = compute + dynamodb + s3 + sqs;
+  const throughModel = job.labeled + job.failed;
+  return {
+    images: {
+      total: job.total,
+      labeled: job.labeled,
+      failed: job.failed,
+      skipped: job.skipped,
+      cancelled: job.cancelled,
+    },
+    wallSeconds,
+    imagesPerSecond: wallSeconds > 0 ? throughModel / wallSeconds : 0,
+    computeSeconds,
+    ...(lambdaGbSeconds !== undefined ? { lambdaGbSeconds } : {}),
+    dynamoWriteUnits: usage.dynamoWriteUnits,
+    dynamoReadUnits: usage.dynamoReadUnits,
+    s3Requests: { get: usage.s3Gets, put: usage.s3Puts },
+    sqsRequests: usage.sqsRequests,
+    dollars: { compute, dynamodb, s3, sqs, total },
+    dollarsPerThousand: throughModel > 0 ? (total / throughModel) * 1000 : 0,
+    rekognitionPerThousand: REKOGNITION_PER_THOUSAND,
+  };
 }

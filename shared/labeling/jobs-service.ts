@@ -1,5 +1,6 @@
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import { jobReceipt } from './cost-model.ts';
 import {
   assertReadableBucket,
   isCancelled,
@@ -44,8 +45,8 @@ export function jobsService(ports: JobsServicePorts): JobsService {
       const { jobId } = await startJob(parsed, ports.plan);
       return mustGet(jobId);
     },
-    get: (jobId) => store.get(jobId),
-    list: (options) => store.list(options?.limit ?? 20),
+    get: async (jobId) => withReceipt(await store.get(jobId)),
+    list: async (options) => (await store.list(options?.limit ?? 20)).map((job) => withReceipt(job) as Job),
     async cancel(jobId) {
       const job = await mustGet(jobId);
       if (isCancelled(job.status)) return job;
@@ -90,4 +91,10 @@ export function jobsService(ports: JobsServicePorts): JobsService {
       if (batch.length > 0) yield* flush();
     },
   };
+}
+
+/** A finished job carries its receipt (decision 0035): its usage priced by the cost model. */
+function withReceipt(job: Job | undefined): Job | undefined {
+  const receipt = job && jobReceipt(job);
+  return receipt ? { ...job, receipt } : job;
 }

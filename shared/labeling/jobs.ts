@@ -62,6 +62,61 @@ export interface Job extends JobCounts {
   /** The sample the job plans (its size, seed and bound); absent: the whole prefix. */
   readonly sample?: JobSample;
   readonly error?: { code: string; message: string };
+  /** What the job's workers used so far, counted as they went (decision 0035). */
+  readonly usage?: JobUsage;
+  /** A finished job's receipt: its usage priced by the cost model (decision 0035). */
+  readonly receipt?: JobReceipt;
+}
+
+/**
+ * What a job's workers used, each invocation adding its own (decision 0035): requests and
+ * DynamoDB units as its metered clients saw them, compute from its measured duration.
+ */
+export interface JobUsage {
+  readonly invocations: number;
+  /** Milliseconds the invocations ran: Lambda duration, or a GPU worker's batch time. */
+  readonly computeMs: number;
+  readonly s3Gets: number;
+  readonly s3Puts: number;
+  /** The event source's receive and delete per invocation (not the handler's own calls). */
+  readonly sqsRequests: number;
+  readonly dynamoWriteUnits: number;
+  readonly dynamoReadUnits: number;
+}
+
+export const JOB_USAGE_FIELDS = [
+  'invocations',
+  'computeMs',
+  's3Gets',
+  's3Puts',
+  'sqsRequests',
+  'dynamoWriteUnits',
+  'dynamoReadUnits',
+] as const satisfies ReadonlyArray<keyof JobUsage>;
+
+export interface JobReceipt {
+  readonly images: { total: number; labeled: number; failed: number; skipped: number; cancelled: number };
+  readonly wallSeconds: number;
+  /** Images labeled or failed (through the model) per second of wall time. */
+  readonly imagesPerSecond: number;
+  readonly computeSeconds: number;
+  /** Lambda's GB-seconds (target lambda); absent for GPU workers, priced by instance time. */
+  readonly lambdaGbSeconds?: number;
+  readonly dynamoWriteUnits: number;
+  readonly dynamoReadUnits: number;
+  readonly s3Requests: { readonly get: number; readonly put: number };
+  readonly sqsRequests: number;
+  /** $ by service, list prices (shared/labeling/cost-model.ts). */
+  readonly dollars: {
+    readonly compute: number;
+    readonly dynamodb: number;
+    readonly s3: number;
+    readonly sqs: number;
+    readonly total: number;
+  };
+  readonly dollarsPerThousand: number;
+  /** Rekognition DetectLabels' list price per 1,000 images, for comparison. */
+  readonly rekognitionPerThousand: number;
 }
 
 export interface JobFailure {
@@ -95,18 +150,19 @@ export interface JobSettings {
 
 /**
  * Port: the classify side of a job's accounting. Results (labeled / failed) are counted
- * by the results store in the same transaction that writes them; the other outcomes here.
+ * by the results store after it writes them; the other outcomes here, and a result of the
+ * job's own found on a redelivery (its count may not have been recorded: decision 0027).
  */
 export interface JobLedger {
   settings(jobId: string): Promise<JobSettings | undefined>;
   /**
-   * Records an image's outcome once; false when the image already had one. `failed` here
-   * is an image without a result (its message ran out of receives), so `error` says why.
+   * Records an image's outcome once; false when the image already had one. `failed` with
+   * `error` is an image without a result (its message ran out of receives).
    */
   record(
     jobId: string,
     image: { bucket: string; key: string },
-    outcome: 'skipped' | 'cancelled' | 'failed',
+    outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean>;
   /**
@@ -114,6 +170,8 @@ export interface JobLedger {
    * succeeded, a cancelling one cancelled.
    */
   checkCompletion(jobId: string): Promise<void>;
+  /** Adds what one invocation used for the job to its usage (decision 0035). */
+  addUsage?(jobId: string, usage: JobUsage): Promise<void>;
 }
 
 /** One image's recorded outcome for a job (`failed` carries why). */

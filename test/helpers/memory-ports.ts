@@ -11,8 +11,9 @@ import type {
   JobSettings,
   JobStatus,
   JobsStore,
+  JobUsage,
 } from '../../shared/labeling/jobs.ts';
-import { jobTotalDone } from '../../shared/labeling/jobs.ts';
+import { JOB_USAGE_FIELDS, jobTotalDone } from '../../shared/labeling/jobs.ts';
 import type { ListedObject, PlanJobRecord, PlanMessage, PlanPorts } from '../../shared/labeling/plan-job.ts';
 import { resultAttributes, resultFromAttributes } from '../../shared/labeling/result-contract.ts';
 import {
@@ -170,7 +171,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
   async record(
     jobId: string,
     image: { bucket: string; key: string },
-    outcome: 'skipped' | 'cancelled' | 'failed',
+    outcome: JobOutcome,
     error?: { code: string; message: string },
   ): Promise<boolean> {
     return this.mark(jobId, image, outcome, error);
@@ -205,11 +206,24 @@ export class MemoryJobs implements JobsStore, JobLedger {
     return counts;
   }
 
+  readonly #usage = new Map<string, JobUsage>();
+
+  async addUsage(jobId: string, usage: JobUsage): Promise<void> {
+    const sum = this.#usage.get(jobId);
+    this.#usage.set(
+      jobId,
+      sum
+        ? (Object.fromEntries(JOB_USAGE_FIELDS.map((f) => [f, sum[f] + usage[f]])) as unknown as JobUsage)
+        : { ...usage },
+    );
+  }
+
   async get(jobId: string): Promise<Job | undefined> {
     const job = this.#jobs.get(jobId);
     if (!job) return undefined;
     const { pagesPlanned: _p, planStarted: _s, ...rest } = job;
-    return { ...rest, ...this.counts(jobId) };
+    const usage = this.#usage.get(jobId);
+    return { ...rest, ...this.counts(jobId), ...(usage ? { usage } : {}) };
   }
 
   async list(limit: number): Promise<Job[]> {
@@ -268,10 +282,14 @@ export class MemoryResultsStore implements ResultsStore {
     const key = this.#key(result, result.model);
     const stored = this.#results.get(key);
     const sequencer = paddedSequencer(result.sequencer);
+    // A job's result over other content writes if that result is still there (no sequencer of its own).
+    const replaces = result.jobId !== undefined && previous !== undefined && previous.eTag !== result.eTag;
     const writes =
       relabel && result.jobId
         ? !stored || (stored.eTag === result.eTag && stored.jobId !== result.jobId)
-        : !stored || (stored.eTag !== result.eTag && String(stored.sequencer) < sequencer);
+        : replaces
+          ? !stored || stored.eTag === previous?.eTag
+          : !stored || (stored.eTag !== result.eTag && String(stored.sequencer) < sequencer);
     if (!writes) return 'duplicate';
     const jobs = this.#jobs;
     // A result whose job already has the image's outcome (the job gave up on it) is written, not counted again.
@@ -280,7 +298,7 @@ export class MemoryResultsStore implements ResultsStore {
     this.#results.set(key, {
       ...resultAttributes(result),
       // A relabel keeps the upload's sequencer, so an older event arriving late still loses.
-      sequencer: relabel && previous ? paddedSequencer(previous.sequencer) : sequencer,
+      sequencer: (relabel || replaces) && previous ? paddedSequencer(previous.sequencer) : sequencer,
     });
     return 'written';
   }

@@ -258,6 +258,33 @@ export function describeResultsStoreContract(ns: string, subject: () => ResultsS
       );
     });
 
+    it("writes a job's result over other content while that result is still there (mode stale after a re-upload)", async () => {
+      const { jobStore, counts } = subject();
+      const jobId = `job-${fresh().replace(/\W/g, '')}`;
+      const key = fresh();
+      const before = result({ key, eTag: 'old', sequencer: paddedSequencer('20') });
+      assert.equal(await jobStore.put(before), 'written');
+      // The job lists the new bytes: its message has no sequencer of its own.
+      const listed = result({ key, eTag: 'new', jobId, sequencer: paddedSequencer('0') });
+      assert.equal(await jobStore.put(listed, before), 'written');
+      assert.deepEqual(await jobStore.getByImage('b', key), [{ ...listed, sequencer: before.sequencer }]);
+      assert.deepEqual(await counts(jobId), { labeled: 1, failed: 0, skipped: 0, cancelled: 0 });
+      assert.equal(
+        await jobStore.put(listed, before),
+        'duplicate',
+        'a redelivery: the result it replaced is gone',
+      );
+      assert.equal(
+        await jobStore.put(result({ key, eTag: 'old', sequencer: paddedSequencer('20') })),
+        'duplicate',
+        'the old event arriving late still loses',
+      );
+      const newer = result({ key, eTag: 'newest', sequencer: paddedSequencer('30') });
+      assert.equal(await jobStore.put(newer), 'written', "a newer upload wins over the job's result");
+      const otherJob = result({ key, eTag: 'new', jobId: `${jobId}x`, sequencer: paddedSequencer('0') });
+      assert.equal(await jobStore.put(otherJob, before), 'duplicate', 'a job that saw an older result loses');
+    });
+
     it('refuses a key DynamoDB cannot hold as permanent (aws/invalid-request)', async () => {
       const { store } = subject();
       const error = await store.put(result({ key: 'k'.repeat(2100) })).then(

@@ -492,6 +492,7 @@ describe('the IAM contract: every AWS call each principal makes is allowed by th
     has('classify', 's3:PutObject', `s3://${RESOURCE_NAMES.resultsBucket}/results/`);
     has('classify', 'sqs:ReceiveMessage', RESOURCE_NAMES.incomingQueue);
     has('classify', 'dynamodb:UpdateItem', RESOURCE_NAMES.jobsTable);
+    has('classify', 'dynamodb:Query', RESOURCE_NAMES.jobsTable);
     has('plan-job', 's3:ListBucket', `s3://${RESOURCE_NAMES.imagesBucket}`);
     has('plan-job', 'sqs:SendMessage', RESOURCE_NAMES.planQueue);
     has('plan-job', 'sqs:SendMessage', RESOURCE_NAMES.bulkQueue);

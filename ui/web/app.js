@@ -336,6 +336,21 @@ function Estimate({ state }) {
   `;
 }
 
+/** A finished job's receipt (decision 0035): what it used and cost, next to Rekognition's price. */
+function Receipt({ receipt: r }) {
+  const usd = (x) => `$${x < 0.01 ? x.toFixed(6) : x.toFixed(4)}`;
+  const n = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+  return html`
+    <p class="muted receipt" aria-label="Receipt">
+      Receipt: <strong>${usd(r.dollars.total)}</strong> all-in, ${usd(r.dollarsPerThousand)} per 1,000 images
+      (Rekognition $${r.rekognitionPerThousand.toFixed(2)}) · ${r.imagesPerSecond.toFixed(2)} img/s over
+      ${r.wallSeconds.toFixed(1)} s · compute ${r.computeSeconds.toFixed(1)} s · DynamoDB
+      ${n(r.dynamoWriteUnits)} write / ${n(r.dynamoReadUnits)} read units · S3 ${n(r.s3Requests.get)} GET,
+      ${n(r.s3Requests.put)} PUT · SQS ${n(r.sqsRequests)}
+    </p>
+  `;
+}
+
 function JobCard({ job, truth, compare }) {
   const done = job.done;
   const total = job.planningDone ? job.total : undefined;
@@ -370,6 +385,7 @@ function JobCard({ job, truth, compare }) {
         ${truth && html`<a href=${link('evaluate', { job: job.jobId })}>Evaluation</a>`}
         ${compare && html`<a href=${link('compare', { job: job.jobId })}>Compare models</a>`}
       </div>
+      ${job.receipt && html`<${Receipt} receipt=${job.receipt} />`}
     </article>
   `;
 }
