@@ -1,5 +1,5 @@
 // What `npm run bench` keeps of the RESULTS.md it replaces: the parts other scripts write
-// (GPU runs, the cost model, the jobs measurements), which a bench run does not measure.
+// (GPU runs, the cost model, the jobs measurements, the footprint per image), which a bench run does not measure.
 import { END_MARKER, START_MARKER } from '../cost-model.ts';
 import { GPU_RUNS_HEADING } from '../gpu/record.ts';
 
@@ -9,6 +9,7 @@ export const KEPT_HEADINGS = [
   '## Jobs: planning rate',
   '## Feeding the GPU',
   '## Local stack: CPU by process',
+  '## Footprint per image',
 ] as const;
 
 /** The kept sections and the cost model's marked block of `previous`, to append to a new RESULTS.md. */
