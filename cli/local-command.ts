@@ -32,13 +32,13 @@ source mapping invoking the real classify handler. No AWS account needed.
 
   labeler local up [--data-dir <dir>] [--gpu-worker]
       Runs the stack until Ctrl-C and prints its endpoints and the environment
-      lines for the AWS CLI and SDKs. With --gpu-worker it also runs the GPU
-      worker (on the CPU) on the bulk queue, so "jobs start --target gpu" works
-      here; without it such a job is refused (job/no-gpu-worker). DynamoDB is kept in <dir> (default
+      lines for the AWS CLI and SDKs. DynamoDB is kept in <dir> (default
       .labeler/); S3 objects and queued messages are in memory and gone after a
       restart. One stack per <dir>. "labeler query" finds the running stack
       through <dir>/endpoints.json. Also serves the results page ("labeler ui")
-      on 127.0.0.1 and prints its URL.
+      on 127.0.0.1 and prints its URL. With --gpu-worker it also runs the GPU
+      worker (on the CPU) on the bulk queue, so "jobs start --target gpu" works
+      here; without it such a job is refused (job/no-gpu-worker).
 
   labeler local run <folder> [--model <dir|name>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
