@@ -7,7 +7,7 @@ import {
   type CompareSelection,
   type ModelChoice,
   readResultsFile,
-  resolveComparedModel,
+  resolveModelChoice,
   resultPairs,
 } from '../shared/labeling/compare-read.ts';
 import {
@@ -127,7 +127,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const [a, b] = (await Promise.all(models.map(resolveComparedModel))) as [ModelChoice, ModelChoice];
+  const [a, b] = (await Promise.all(models.map(resolveModelChoice))) as [ModelChoice, ModelChoice];
   if (by !== 'results' && a.name === b.name)
     throw new UsageError(`both --model name ${a.name}: a stack keeps one result per image and model`);
   const needsStack = by !== 'results' || values.truth === 'stack';

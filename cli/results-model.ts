@@ -1,4 +1,4 @@
-import { type ModelChoice, resolveComparedModel } from '../shared/labeling/compare-read.ts';
+import { type ModelChoice, resolveModelChoice } from '../shared/labeling/compare-read.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UsageError } from './args.ts';
 
@@ -9,7 +9,7 @@ import { UsageError } from './args.ts';
  * Without it: the bundled model, what the stack labels uploads with by default.
  */
 export function resultsModel(option: string | undefined): Promise<ModelChoice> {
-  return resolveComparedModel(option ?? resolveModelDir(undefined));
+  return resolveModelChoice(option ?? resolveModelDir(undefined));
 }
 
 /** A label the model does not have is a usage error; `id@version` names no labels to check against. */

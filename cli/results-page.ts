@@ -1,7 +1,7 @@
 import { listPage } from '../shared/aws/list-objects.ts';
 import { presignedGetUrl } from '../shared/aws/presign.ts';
 import { s3TruthObjects } from '../shared/aws/truth-objects.ts';
-import { type ModelChoice, resolveComparedModel } from '../shared/labeling/compare-read.ts';
+import { type ModelChoice, resolveModelChoice } from '../shared/labeling/compare-read.ts';
 import { readStackTruth, readTruthPath } from '../shared/labeling/ground-truth.ts';
 import { printedEstimate } from '../shared/labeling/job-estimate.ts';
 import { folderPrefix } from '../shared/labeling/job-location.ts';
@@ -24,7 +24,7 @@ export async function serveUi(
   if (compareRefs && (compareRefs.length !== 2 || compareRefs.some((m) => m === '')))
     throw new UsageError(`--compare takes two models, A,B (as fashion@1.0.0,int8/), got "${values.compare}"`);
   const compare = compareRefs
-    ? ((await Promise.all(compareRefs.map(resolveComparedModel))) as [ModelChoice, ModelChoice])
+    ? ((await Promise.all(compareRefs.map(resolveModelChoice))) as [ModelChoice, ModelChoice])
     : undefined;
   // A truth file that cannot be read is said now, not on the first evaluation.
   if (values.truth !== undefined && values.truth !== 'stack') await readTruthPath(values.truth);

@@ -29,7 +29,7 @@ const ID_AT_VERSION = /^([a-z0-9][a-z0-9._-]*)@(\S+)$/;
  * model this machine does not have); a path or a model name is a folder whose manifest
  * says the id and version. An existing path wins over `id@version`, as resolveModelDir's.
  */
-export async function resolveComparedModel(ref: string): Promise<ModelChoice> {
+export async function resolveModelChoice(ref: string): Promise<ModelChoice> {
   const at = ID_AT_VERSION.exec(ref);
   if (at && !existsSync(resolve(ref))) {
     const [, id, version] = at as unknown as [string, string, string];

@@ -9,7 +9,7 @@ import { formatComparison } from '../../shared/labeling/compare-format.ts';
 import {
   type ModelChoice,
   readResultsFile,
-  resolveComparedModel,
+  resolveModelChoice,
   resultPairs,
 } from '../../shared/labeling/compare-read.ts';
 import type { EvaluatedResult } from '../../shared/labeling/evaluate.ts';
@@ -280,16 +280,16 @@ describe('compare: reading results', () => {
   });
 
   it('names a model by id@version or by folder (its manifest and labels), and refuses an unknown one', async () => {
-    assert.deepEqual(await resolveComparedModel('fashion@2.0.0'), {
+    assert.deepEqual(await resolveModelChoice('fashion@2.0.0'), {
       name: 'fashion@2.0.0',
       ref: { id: 'fashion', version: '2.0.0' },
     });
-    const bundled = await resolveComparedModel(DEFAULT_MODEL_DIR);
+    const bundled = await resolveModelChoice(DEFAULT_MODEL_DIR);
     assert.equal(bundled.name, 'fashion-efficientnet@1.0.0');
     assert.equal(bundled.classes?.length, 10);
     assert.equal(bundled.classes?.[0], 'T-shirt/top');
     await assert.rejects(
-      resolveComparedModel('no-such-model-anywhere'),
+      resolveModelChoice('no-such-model-anywhere'),
       (e: unknown) => e instanceof LabelerError && e.code === 'model/not-found',
     );
   });
