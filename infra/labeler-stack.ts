@@ -110,6 +110,7 @@ export class LabelerStack extends Stack {
       resultsBucket,
       resultsTable,
       jobsTable,
+      planQueue: this.queues.plan.queue,
       ...(props.jobsMaxConcurrency ? { jobsMaxConcurrency: props.jobsMaxConcurrency } : {}),
     });
     this.jobScheduler = new JobScheduler(this, 'Jobs', {

@@ -100,6 +100,11 @@ export interface LocalStackOptions {
   /** Plan step sizes; tests use tiny pages. @default JOBS.pageSize, JOBS.stepBudgetMs */
   readonly planOptions?: Partial<PlanOptions>;
   /**
+   * The finishing recount's sizes (decision 0027); tests: `inlineRecountMax: 0` sends every
+   * job's recount through the plan queue in steps. @default JOBS.inlineRecountMax, 1 MB pages
+   */
+  readonly recount?: { readonly inlineRecountMax?: number; readonly recountPageLimit?: number };
+  /**
    * Run the GPU worker's entry point (functions/gpu-worker/main.ts) on the bulk queue as a
    * child process with the CPU provider, so jobs with target `gpu` run on one machine. @default false
    */
@@ -295,6 +300,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxBytes: IMAGE_LIMITS.maxBytes,
         maxPixels: IMAGE_LIMITS.maxPixels,
         jobsTable: names.jobsTable,
+        planQueueUrl: plan.url,
+        ...options.recount,
         maxReceiveCount,
       };
       const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
@@ -361,12 +368,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     if (options.planner ?? options.worker ?? true) {
-      const ports = createPlanPorts(clients, jobResources, model, LOCAL_REGION, sizing.objectsPerMessage);
+      const ports = createPlanPorts(
+        clients,
+        jobResources,
+        model,
+        LOCAL_REGION,
+        sizing.objectsPerMessage,
+        options.recount,
+      );
       const planOptions: PlanOptions = {
         pageSize: options.planOptions?.pageSize ?? JOBS.pageSize,
         stepBudgetMs: options.planOptions?.stepBudgetMs ?? JOBS.stepBudgetMs,
         ...(options.planOptions?.maxPagesPerStep
           ? { maxPagesPerStep: options.planOptions.maxPagesPerStep }
+          : {}),
+        ...(options.planOptions?.recountPagesPerStep
+          ? { recountPagesPerStep: options.planOptions.recountPagesPerStep }
           : {}),
       };
       // The plan-job function: batch size 1, one step at a time (as its reserved concurrency on AWS).
@@ -379,7 +396,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           const batchItemFailures: Array<{ itemIdentifier: string }> = [];
           for (const record of event.Records) {
             try {
-              await planStep(record.body, ports, planOptions);
+              const outcome = await planStep(record.body, ports, planOptions);
+              if (outcome.kind === 'recounted') log.info('finishing recount step', { ...outcome });
             } catch (error) {
               log.warn('plan step failed; it will be retried', { error: String(error) });
               batchItemFailures.push({ itemIdentifier: record.messageId });

@@ -32,6 +32,11 @@ const workerConfigSchema = z.object({
   [ENV.maxImagePixels]: positiveInt.default(IMAGE_LIMITS.maxPixels),
   /** Where job-tagged images are counted (decision 0014); without it job images are labeled uncounted. */
   [ENV.jobsTable]: z.string().min(1).optional(),
+  /**
+   * Where a big job's finishing recount is sent as paged steps (decision 0027); without it
+   * (the GPU task: no invocation timeout) the worker recounts inline.
+   */
+  [ENV.planQueueUrl]: z.string().url().optional(),
 });
 
 const gpuWorkerConfigSchema = workerConfigSchema.extend({
@@ -104,6 +109,12 @@ export interface WorkerConfig {
   readonly maxPixels: number;
   /** The jobs table, where the images of a labeling job are counted. */
   readonly jobsTable?: string;
+  /** The plan queue, where a big job's finishing recount goes as paged steps (decision 0027). */
+  readonly planQueueUrl?: string;
+  /** Tests (local stack): recount jobs above this many images in steps. @default JOBS.inlineRecountMax */
+  readonly inlineRecountMax?: number;
+  /** Tests (local stack): markers per recount page. @default DynamoDB's 1 MB page */
+  readonly recountPageLimit?: number;
   /**
    * The maxReceiveCount of the queue this worker consumes: the constant infra gives the
    * queue's redrive policy, not an environment variable, so the two cannot differ. On the
@@ -152,6 +163,7 @@ function toWorkerConfig(e: z.infer<typeof workerConfigSchema>, fallbackByDefault
     maxBytes: e[ENV.maxImageBytes],
     maxPixels: e[ENV.maxImagePixels],
     ...(e[ENV.jobsTable] ? { jobsTable: e[ENV.jobsTable] } : {}),
+    ...(e[ENV.planQueueUrl] ? { planQueueUrl: e[ENV.planQueueUrl] } : {}),
   };
 }
 

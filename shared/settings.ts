@@ -96,6 +96,22 @@ export const JOBS = {
   planTimeoutSeconds: 60,
   planVisibilityTimeoutSeconds: 6 * 60,
   planMaxReceiveCount: 5,
+  /**
+   * The most images a job's finishing recount counts inline, in whichever invocation saw the
+   * counters reach the total (decision 0027). A marker is ~150 bytes, so a 1 MB consistent
+   * Query page holds ~7,000; at 20-50 ms a page that is 140,000-350,000 markers/s, so
+   * 200,000 markers take ~0.6-1.5 s, well inside any invocation. Above it, one chain of
+   * recount steps on the plan queue counts them.
+   */
+  inlineRecountMax: 200_000,
+  /**
+   * Marker pages one recount step reads: 50 pages of up to ~7,000 markers are up to 350,000
+   * markers, 1-2.5 s at 20-50 ms a page, far inside the plan function's 60 s; a ten-million
+   * image job takes ~30 steps.
+   */
+  recountPagesPerStep: 50,
+  /** A recount chain's flag older than this is taken for a lost chain: the next check starts another. */
+  recountStaleMs: 15 * 60_000,
 } as const;
 
 /** Prefix under the results bucket where each batch writes one JSON Lines object. */

@@ -12,7 +12,7 @@ import {
 import { readManifestSync } from '../../shared/model/manifest.ts';
 import { CLASSIFY, ENV, JOB_IMAGES, lambdaVcpus, RESULTS_PREFIX } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { bindBucketObjects, bindTable, lambdaWorkload, type Workload } from './env-binding.ts';
+import { bindBucketObjects, bindQueue, bindTable, lambdaWorkload, type Workload } from './env-binding.ts';
 import { grantImageReads } from './grants.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
@@ -80,6 +80,11 @@ export interface ClassifyProps {
   readonly resultsTable: dynamodb.ITable;
   /** Where the images of labeling jobs are counted. */
   readonly jobsTable: dynamodb.ITable;
+  /**
+   * The plan queue: a big job's finishing recount is sent there as paged steps (decision 0027).
+   * @default - none: every recount inline
+   */
+  readonly planQueue?: sqs.IQueue;
   /**
    * ONNX Runtime intra-op threads. Lambda grants one vCPU per 1769 MB.
    * @default - the vCPUs the memory size buys (lambdaVcpus)
@@ -152,5 +157,7 @@ export class Classify extends Construct {
       ...(props.readableBuckets ?? []),
     ]);
     bindResultWriter(workload, props);
+    // A big job's finishing recount starts as one step on the plan queue (decision 0027).
+    if (props.planQueue) bindQueue(workload, { url: ENV.planQueueUrl }, props.planQueue, ['sqs:SendMessage']);
   }
 }

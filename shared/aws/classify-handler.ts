@@ -10,6 +10,7 @@ import { CLASSIFY } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
+import { sendPlan } from './plan-job.ts';
 import { S3ExportStore, S3ImageStore } from './s3-stores.ts';
 import { invocationUsage, meterCalls, UsageMeter, type UsageSnapshot } from './usage-meter.ts';
 
@@ -73,9 +74,19 @@ export async function createClassifyDeps(
     results: new DynamoResultsStore(clients.db, config.resultsTable, undefined, config.jobsTable),
     exports: new S3ExportStore(clients.s3, config.resultsBucket),
     log,
-    ...(config.jobsTable ? { jobs: new DynamoJobsStore(clients.db, config.jobsTable) } : {}),
+    ...(config.jobsTable ? { jobs: jobsStore(config, config.jobsTable, clients) } : {}),
     ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
   };
+}
+
+/** The worker's jobs store: with the plan queue, a big job's finishing recount goes there in steps. */
+function jobsStore(config: WorkerConfig, jobsTable: string, clients: AwsClients): DynamoJobsStore {
+  const planQueueUrl = config.planQueueUrl;
+  return new DynamoJobsStore(clients.db, jobsTable, undefined, {
+    ...(planQueueUrl ? { sendRecount: (message) => sendPlan(clients, planQueueUrl, message) } : {}),
+    ...(config.inlineRecountMax === undefined ? {} : { inlineRecountMax: config.inlineRecountMax }),
+    ...(config.recountPageLimit === undefined ? {} : { recountPageLimit: config.recountPageLimit }),
+  });
 }
 
 /** What the handler reads of Lambda's context object; the local stack's mappings pass the same. */

@@ -125,7 +125,7 @@ function describe(queue: DlqRole, m: Message): DeadLetter {
       return {
         ...base,
         objects: [],
-        ...(step.kind === 'continue' ? { jobId: step.jobId } : {}),
+        ...(step.kind === 'start' ? {} : { jobId: step.jobId }),
         error: stated
           ? { code: CODE.dlq.stated, message: stated }
           : {
@@ -133,7 +133,9 @@ function describe(queue: DlqRole, m: Message): DeadLetter {
               message:
                 step.kind === 'start'
                   ? `the plan step that starts a job over s3://${step.request.bucket}/${step.request.prefix} failed every attempt; the plan-job logs name message ${base.messageId}`
-                  : `plan step ${step.page} failed every attempt; the plan-job logs name message ${base.messageId}`,
+                  : step.kind === 'recount'
+                    ? `the finishing recount of ${step.jobId} (shard ${step.shard}) failed every attempt; the job stays ${'`running`'} until a completion check starts it again; the plan-job logs name message ${base.messageId}`
+                    : `plan step ${step.page} failed every attempt; the plan-job logs name message ${base.messageId}`,
             },
       };
     } catch (error) {

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import { NO_COUNTS, type OutcomeCounts, type RecountMessage } from '../labeling/finish-job.ts';
 import type {
   Job,
   JobCounts,
@@ -189,17 +190,37 @@ export interface JobMarker {
   readonly error?: { code: string; message: string };
 }
 
+/** How a finished job's markers are recounted (decision 0027). */
+export interface RecountOptions {
+  /**
+   * Sends a recount step to the plan queue. Without it every recount is inline (a process
+   * with no plan queue to send to), as before the paged recount.
+   */
+  readonly sendRecount?: (message: RecountMessage) => Promise<void>;
+  /** Jobs up to this many images are recounted inline. @default JOBS.inlineRecountMax */
+  readonly inlineRecountMax?: number;
+  /** Markers per recount page (tests: 2). @default DynamoDB's 1 MB page */
+  readonly recountPageLimit?: number;
+}
+
 /** Jobs in one DynamoDB table: the job item, and per shard a counter and outcome markers. */
 export class DynamoJobsStore implements JobLedger {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #now: () => Date;
+  readonly #recount: RecountOptions;
   readonly #cache = new Map<string, { at: number; settings: JobSettings | undefined }>();
 
-  constructor(db: DynamoDBDocumentClient, tableName: string, now: () => Date = () => new Date()) {
+  constructor(
+    db: DynamoDBDocumentClient,
+    tableName: string,
+    now: () => Date = () => new Date(),
+    recount: RecountOptions = {},
+  ) {
     this.#db = db;
     this.#table = tableName;
     this.#now = now;
+    this.#recount = recount;
   }
 
   get tableName(): string {
@@ -490,6 +511,11 @@ export class DynamoJobsStore implements JobLedger {
       if (!record?.planningDone) return;
       if (record.status !== 'running' && record.status !== 'cancelling') return;
       if (jobTotalDone({ ...(await this.counts(jobId)), total: record.total }) < record.total) return;
+      const send = this.#recount.sendRecount;
+      if (send && record.total > (this.#recount.inlineRecountMax ?? JOBS.inlineRecountMax)) {
+        await this.#startRecount(jobId, send);
+        return;
+      }
       const exact = await this.#countMarkers(jobId);
       if (jobTotalDone({ ...exact, total: record.total }) < record.total) return;
       // The total cannot grow once planning is done, so the status is the only condition.
@@ -497,6 +523,126 @@ export class DynamoJobsStore implements JobLedger {
       const finishedAt = this.#now().toISOString();
       if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: exact })) return;
     }
+  }
+
+  /**
+   * One recount chain per job: the flag `finishing` (its start time) is set on the condition
+   * that no chain is running, or that the running one is stale (lost: its last message gone
+   * to the dead-letter queue). A check that finds a chain running leaves `finishingAgain`, so
+   * a chain that ends short of the total starts over for it rather than leaving the job.
+   */
+  async #startRecount(jobId: string, send: (message: RecountMessage) => Promise<void>): Promise<void> {
+    const key = { [PK]: jobPk(jobId), [SK]: JOB_SK };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.#now().getTime();
+      try {
+        await this.#db.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: key,
+            UpdateExpression: 'SET finishing = :now REMOVE finishingAgain',
+            ConditionExpression: 'attribute_not_exists(finishing) OR finishing < :stale',
+            ExpressionAttributeValues: { ':now': now, ':stale': now - JOBS.recountStaleMs },
+          }),
+        );
+      } catch (error) {
+        if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') {
+          throw toLabelerError(error, 'DynamoDB UpdateItem (job recount start)');
+        }
+        if (
+          await this.#conditional(key, 'SET finishingAgain = :t', 'attribute_exists(finishing)', {
+            ':t': true,
+          })
+        )
+          return;
+        continue;
+      }
+      try {
+        await send({ kind: 'recount', jobId, shard: 0, counts: NO_COUNTS });
+      } catch (error) {
+        // No chain runs: the flag goes, so the caller's retry starts one.
+        await this.#conditional(key, 'REMOVE finishing', 'finishing = :now', { ':now': now }).catch(
+          () => false,
+        );
+        throw error;
+      }
+      return;
+    }
+  }
+
+  async #conditional(
+    key: Record<string, string>,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: key,
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw toLabelerError(error, 'DynamoDB UpdateItem (job recount)');
+    }
+  }
+
+  /** One consistent Query page of a shard's markers, counted; the cursor is the last sort key. */
+  async markersPage(
+    jobId: string,
+    shard: number,
+    cursor: string | undefined,
+  ): Promise<{ counts: OutcomeCounts; next?: string }> {
+    const pk = `${jobPk(jobId)}#${shard}`;
+    const limit = this.#recount.recountPageLimit;
+    const response = await this.#send<{
+      Items?: Array<Record<string, unknown>>;
+      LastEvaluatedKey?: Record<string, unknown>;
+    }>(
+      new QueryCommand({
+        TableName: this.#table,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :img)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#o': 'outcome' },
+        ExpressionAttributeValues: { ':pk': pk, ':img': 'img#' },
+        ProjectionExpression: '#o',
+        ConsistentRead: true,
+        ...(limit === undefined ? {} : { Limit: limit }),
+        ...(cursor ? { ExclusiveStartKey: { [PK]: pk, [SK]: cursor } } : {}),
+      }),
+      'Query (job markers page)',
+    );
+    const counts = { ...NO_COUNTS };
+    for (const item of response.Items ?? []) counts[item.outcome as JobOutcome]++;
+    const next = response.LastEvaluatedKey?.[SK];
+    return typeof next === 'string' ? { counts, next } : { counts };
+  }
+
+  async endRecount(jobId: string, counts: OutcomeCounts): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const record = await this.load(jobId);
+      if (!record || (record.status !== 'running' && record.status !== 'cancelling')) return false;
+      if (jobTotalDone({ ...counts, total: record.total }) < record.total) break;
+      const to = record.status === 'running' ? 'succeeded' : 'cancelled';
+      const finishedAt = this.#now().toISOString();
+      if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: counts })) return true;
+    }
+    const old = await this.#send<{ Attributes?: Record<string, unknown> }>(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+        UpdateExpression: 'REMOVE finishing, finishingAgain',
+        ReturnValues: 'ALL_OLD',
+      }),
+      'UpdateItem (job recount end)',
+    );
+    if (old.Attributes?.finishingAgain === true) await this.checkCompletion(jobId);
+    return false;
   }
 
   async #countMarkers(jobId: string): Promise<Omit<JobCounts, 'total'>> {

@@ -7,7 +7,7 @@ import type { ModelRef } from '../labeling/results.ts';
 import { s3EventBody } from '../labeling/s3-event.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
-import { DynamoJobsStore } from './dynamo-jobs-store.ts';
+import { DynamoJobsStore, type RecountOptions } from './dynamo-jobs-store.ts';
 import { toLabelerError } from './errors.ts';
 import { listPage } from './list-objects.ts';
 
@@ -41,8 +41,14 @@ export function createPlanPorts(
   region: string,
   /** Objects per job message: sized from the model (sizeInvocation) by whoever sends images. */
   objectsPerMessage: number = JOBS.objectsPerMessage,
+  /** Tests: recount every job in steps (0) of tiny pages. */
+  recount: Omit<RecountOptions, 'sendRecount'> = {},
 ): PlanPorts & { readonly store: DynamoJobsStore } {
-  const store = new DynamoJobsStore(clients.db, names.jobsTable);
+  // The planner's own completion checks start a big job's recount chain on its own queue.
+  const store = new DynamoJobsStore(clients.db, names.jobsTable, undefined, {
+    ...recount,
+    sendRecount: (message) => sendPlan(clients, names.planQueueUrl, message),
+  });
   const queueOf = (target: JobTarget) => (target === 'gpu' ? names.bulkQueueUrl : names.jobsQueueUrl);
   return {
     store,
@@ -99,13 +105,22 @@ export function createPlanPorts(
       });
     },
     async sendPlan(message: PlanMessage) {
-      await clients.sqs
-        .send(new SendMessageCommand({ QueueUrl: names.planQueueUrl, MessageBody: JSON.stringify(message) }))
-        .catch((error: unknown) => {
-          throw toLabelerError(error, 'SQS SendMessage (plan)');
-        });
+      await sendPlan(clients, names.planQueueUrl, message);
     },
   };
+}
+
+/** One message to the plan queue: a plan step or a recount step. */
+export async function sendPlan(
+  clients: Pick<AwsClients, 'sqs'>,
+  planQueueUrl: string,
+  message: PlanMessage,
+): Promise<void> {
+  await clients.sqs
+    .send(new SendMessageCommand({ QueueUrl: planQueueUrl, MessageBody: JSON.stringify(message) }))
+    .catch((error: unknown) => {
+      throw toLabelerError(error, 'SQS SendMessage (plan)');
+    });
 }
 
 /** Runs `fn` over `items`, at most `limit` at once; rejects with the first failure. */

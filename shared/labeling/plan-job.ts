@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import { JOBS } from '../settings.ts';
+import { type RecountJobsPort, recountStep } from './finish-job.ts';
 import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
 import type { ModelRef } from './results.ts';
@@ -50,6 +52,21 @@ export const planMessageSchema = z.discriminatedUnion('kind', [
     page: z.number().int().nonnegative(),
     token: z.string().min(1).optional(),
   }),
+  // A step of a big job's finishing recount (shared/labeling/finish-job.ts, decision 0027).
+  z.object({
+    kind: z.literal('recount'),
+    jobId: z.string().regex(/^j-[a-z0-9]{1,64}$/),
+    shard: z.number().int().nonnegative(),
+    cursor: z.string().min(1).optional(),
+    counts: z
+      .object({
+        labeled: z.number().int().nonnegative(),
+        failed: z.number().int().nonnegative(),
+        skipped: z.number().int().nonnegative(),
+        cancelled: z.number().int().nonnegative(),
+      })
+      .strict(),
+  }),
 ]);
 export type PlanMessage = z.infer<typeof planMessageSchema>;
 
@@ -84,7 +101,7 @@ export interface ListedObject {
 }
 
 /** The job state planning reads and writes (shared/aws/dynamo-jobs-store.ts). */
-export interface PlanJobsPort {
+export interface PlanJobsPort extends RecountJobsPort {
   /** `sample`: `request.sample` resolved, stored with the job (its bound included). */
   create(
     request: JobRequest,
@@ -145,6 +162,8 @@ export interface PlanOptions {
   /** How long a step waits for the step before it to be recorded before going back to the queue. @default 10000 */
   readonly predecessorWaitMs?: number;
   readonly clock?: () => number;
+  /** Marker pages one finishing-recount step reads (tests: 1). @default JOBS.recountPagesPerStep */
+  readonly recountPagesPerStep?: number;
 }
 
 export type PlanOutcome =
@@ -156,6 +175,7 @@ export type PlanOutcome =
       readonly objects: number;
       readonly done: boolean;
     }
+  | { readonly kind: 'recounted'; readonly jobId: string; readonly done: boolean; readonly finished: boolean }
   | { readonly kind: 'skipped'; readonly jobId: string; readonly reason: string };
 
 /**
@@ -193,6 +213,18 @@ export async function planStep(body: string, ports: PlanPorts, options: PlanOpti
   if (message.kind === 'start') {
     const started = await startJob(message.request, ports);
     return { kind: 'started', ...started };
+  }
+  if (message.kind === 'recount') {
+    const job = await ports.jobs.load(message.jobId);
+    if (!job) throw new LabelerError(CODE.job.notFound, `job ${message.jobId} does not exist`);
+    if (job.status !== 'running' && job.status !== 'cancelling') {
+      return { kind: 'skipped', jobId: message.jobId, reason: `job is ${job.status}` };
+    }
+    const step = await recountStep(message, ports.jobs, (next) => ports.sendPlan(next), {
+      shards: JOBS.counterShards,
+      maxPages: options.recountPagesPerStep ?? JOBS.recountPagesPerStep,
+    });
+    return { kind: 'recounted', jobId: message.jobId, ...step };
   }
   const { jobId, page } = message;
   let job = await ports.jobs.load(jobId);

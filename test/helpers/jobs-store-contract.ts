@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LabelerError } from '../../shared/errors.ts';
+import { type RecountMessage, recountStep } from '../../shared/labeling/finish-job.ts';
 import type { JobLedger, JobRequest, JobsStore } from '../../shared/labeling/jobs.ts';
+import { JOBS } from '../../shared/settings.ts';
 
 const model = { id: 'm', version: '1' };
 
@@ -10,7 +12,12 @@ const model = { id: 'm', version: '1' };
  * over MemoryJobs (test/unit/memory-jobs-store.test.ts) and DynamoJobsStore on DynamoDB Local
  * (test/integration/results-store.test.ts). `ns` keeps idempotency keys apart in one table.
  */
-export function describeJobsStoreContract(ns: string, subject: () => JobsStore & JobLedger): void {
+export function describeJobsStoreContract(
+  ns: string,
+  subject: () => JobsStore & JobLedger,
+  /** The same store recounting every job in pages of one marker, its steps sent to `send`. */
+  paged?: (send: (message: RecountMessage) => Promise<void>) => JobsStore & JobLedger,
+): void {
   let n = 0;
   const request = (overrides: Partial<JobRequest> = {}): JobRequest => ({
     bucket: 'b',
@@ -119,6 +126,34 @@ export function describeJobsStoreContract(ns: string, subject: () => JobsStore &
       assert.deepEqual([job?.status, job?.error?.code], ['failed', 'job/list-failed']);
       assert.ok(job?.finishedAt);
       assert.equal(await store.get('j-doesnotexist'), undefined);
+    });
+
+    it('recounts a large job in pages through a chain of steps, started once, and keeps the exact counts', async (t) => {
+      if (!paged) return t.skip('no paged subject');
+      const sent: RecountMessage[] = [];
+      const store = paged(async (m) => {
+        sent.push(m);
+      });
+      const { jobId } = (await store.create(request(), model)).record;
+      await store.recordPlanned(jobId, 0, 5, true);
+      for (const [i, key] of ['a', 'b', 'c', 'd', 'e'].entries()) {
+        assert.equal(await store.record(jobId, image(key), i < 2 ? 'failed' : 'skipped'), true);
+      }
+      await store.checkCompletion(jobId);
+      await store.checkCompletion(jobId);
+      assert.equal(sent.length, 1, 'one chain');
+      assert.equal((await store.get(jobId))?.status, 'running', 'not counted inline');
+      let steps = 0;
+      for (let m = sent.shift(); m; m = sent.shift()) {
+        steps++;
+        await recountStep(m, store, async (next) => void sent.push(next), {
+          shards: JOBS.counterShards,
+          maxPages: 1,
+        });
+      }
+      assert.ok(steps >= JOBS.counterShards, 'a step per shard at least');
+      const job = await store.get(jobId);
+      assert.deepEqual([job?.status, job?.failed, job?.skipped, job?.labeled], ['succeeded', 2, 3, 0]);
     });
   });
 }

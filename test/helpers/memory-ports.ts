@@ -1,6 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CODE } from '../../shared/error-codes.ts';
 import { ImageTooLargeError, LabelerError, ObjectNotFoundError } from '../../shared/errors.ts';
+import {
+  addCounts,
+  NO_COUNTS,
+  type OutcomeCounts,
+  type RecountMessage,
+} from '../../shared/labeling/finish-job.ts';
 import type {
   Job,
   JobCounts,
@@ -30,7 +36,7 @@ import {
 } from '../../shared/labeling/results.ts';
 import { paddedSequencer, s3EventBody } from '../../shared/labeling/s3-event.ts';
 import type { JobSample } from '../../shared/labeling/sample.ts';
-import { LABELING } from '../../shared/settings.ts';
+import { JOBS, LABELING } from '../../shared/settings.ts';
 
 /*
  * In-memory ports for the fast tier (test/unit): the use cases run against these exactly as
@@ -49,6 +55,14 @@ interface MemoryJob extends PlanJobRecord {
   readonly scheduleName?: string;
   readonly targetReason?: string;
   readonly error?: { code: string; message: string };
+  readonly finalCounts?: OutcomeCounts;
+}
+
+/** DynamoJobsStore's recount options (shared/aws/dynamo-jobs-store.ts RecountOptions). */
+interface MemoryRecountOptions {
+  readonly sendRecount?: (message: RecountMessage) => Promise<void>;
+  readonly inlineRecountMax?: number;
+  readonly recountPageLimit?: number;
 }
 
 /**
@@ -58,7 +72,56 @@ interface MemoryJob extends PlanJobRecord {
 export class MemoryJobs implements JobsStore, JobLedger {
   readonly #jobs = new Map<string, MemoryJob>();
   readonly #markers = new Map<string, Map<string, JobMarker>>();
+  /** Counter ADDs without their markers (a crash between the two): DynamoJobsStore's over-count. */
+  readonly #over = new Map<string, number>();
+  /** A job's recount chain: since when it runs, and whether a check came in meanwhile. */
+  readonly #finishing = new Map<string, { since: number; again: boolean }>();
+  readonly #recount: MemoryRecountOptions;
   #seq = 0;
+
+  constructor(recount: MemoryRecountOptions = {}) {
+    this.#recount = recount;
+  }
+
+  /** Test hook: `n` counter ADDs whose markers were never written (a worker crashed between). */
+  overCount(jobId: string, n: number): void {
+    this.#over.set(jobId, (this.#over.get(jobId) ?? 0) + n);
+  }
+
+  /** Whether a recount chain is flagged as running for the job. */
+  recounting(jobId: string): boolean {
+    return this.#finishing.has(jobId);
+  }
+
+  async markersPage(
+    jobId: string,
+    shard: number,
+    cursor: string | undefined,
+  ): Promise<{ counts: OutcomeCounts; next?: string }> {
+    const ids = [...(this.#markers.get(jobId)?.entries() ?? [])]
+      .filter(([id]) => memoryShard(id) === shard && (cursor === undefined || id > cursor))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const page = ids.slice(0, this.#recount.recountPageLimit ?? 1000);
+    const counts = { ...NO_COUNTS };
+    for (const [, m] of page) counts[m.outcome]++;
+    const last = page.at(-1)?.[0];
+    return page.length < ids.length && last !== undefined ? { counts, next: last } : { counts };
+  }
+
+  async endRecount(jobId: string, counts: OutcomeCounts): Promise<boolean> {
+    const job = this.#jobs.get(jobId);
+    if (!job || (job.status !== 'running' && job.status !== 'cancelling')) return false;
+    if (jobTotalDone({ ...counts, total: job.total }) >= job.total) {
+      return this.#transition(jobId, job.status, job.status === 'running' ? 'succeeded' : 'cancelled', {
+        finishedAt: new Date().toISOString(),
+        finalCounts: counts,
+      });
+    }
+    const chain = this.#finishing.get(jobId);
+    this.#finishing.delete(jobId);
+    if (chain?.again) await this.checkCompletion(jobId);
+    return false;
+  }
 
   async create(
     request: JobRequest,
@@ -157,6 +220,24 @@ export class MemoryJobs implements JobsStore, JobLedger {
   async checkCompletion(jobId: string): Promise<void> {
     const job = this.#jobs.get(jobId);
     if (!job?.planningDone || (job.status !== 'running' && job.status !== 'cancelling')) return;
+    const counters = addCounts(this.counts(jobId), { ...NO_COUNTS, labeled: this.#over.get(jobId) ?? 0 });
+    if (jobTotalDone({ ...counters, total: job.total }) < job.total) return;
+    const send = this.#recount.sendRecount;
+    if (send && job.total > (this.#recount.inlineRecountMax ?? JOBS.inlineRecountMax)) {
+      const chain = this.#finishing.get(jobId);
+      if (chain && chain.since >= Date.now() - JOBS.recountStaleMs) {
+        chain.again = true;
+        return;
+      }
+      this.#finishing.set(jobId, { since: Date.now(), again: false });
+      try {
+        await send({ kind: 'recount', jobId, shard: 0, counts: NO_COUNTS });
+      } catch (error) {
+        this.#finishing.delete(jobId);
+        throw error;
+      }
+      return;
+    }
     if (jobTotalDone({ ...this.counts(jobId), total: job.total }) < job.total) return;
     this.#transition(jobId, job.status, job.status === 'running' ? 'succeeded' : 'cancelled', {
       finishedAt: new Date().toISOString(),
@@ -221,9 +302,9 @@ export class MemoryJobs implements JobsStore, JobLedger {
   async get(jobId: string): Promise<Job | undefined> {
     const job = this.#jobs.get(jobId);
     if (!job) return undefined;
-    const { pagesPlanned: _p, planStarted: _s, ...rest } = job;
+    const { pagesPlanned: _p, planStarted: _s, finalCounts, ...rest } = job;
     const usage = this.#usage.get(jobId);
-    return { ...rest, ...this.counts(jobId), ...(usage ? { usage } : {}) };
+    return { ...rest, ...(finalCounts ?? this.counts(jobId)), ...(usage ? { usage } : {}) };
   }
 
   async list(limit: number): Promise<Job[]> {
@@ -234,6 +315,11 @@ export class MemoryJobs implements JobsStore, JobLedger {
   async *markers(jobId: string): AsyncIterable<JobMarker> {
     yield* this.#markers.get(jobId)?.values() ?? [];
   }
+}
+
+/** The shard of an image's marker, spread by a hash as DynamoJobsStore's shardPk. */
+function memoryShard(id: string): number {
+  return Number.parseInt(createHash('sha256').update(id).digest('hex').slice(0, 8), 16) % JOBS.counterShards;
 }
 
 /** DynamoDB's limit on a partition key; DynamoDB refuses longer ones (aws/invalid-request). */

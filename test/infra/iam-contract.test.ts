@@ -302,7 +302,6 @@ before(
       },
       60_000,
     );
-    await planner.stop();
 
     // The classify function on every queue an event source mapping feeds it.
     const classifyClients = recordedClients('classify');
@@ -319,6 +318,10 @@ before(
       maxBytes: IMAGE_LIMITS.maxBytes,
       maxPixels: IMAGE_LIMITS.maxPixels,
       jobsTable: names.jobsTable,
+      // Every job "large": its finishing recount goes to the plan queue (decision 0027), whose
+      // steps the plan-job function above, still running, reads.
+      planQueueUrl: local.queues.plan.url,
+      inlineRecountMax: 0,
       maxReceiveCount: CLASSIFY.maxReceiveCount,
     };
     const deps = await createClassifyDeps(config, classifyClients, quiet);
@@ -353,6 +356,7 @@ before(
       120_000,
     );
     for (const consumer of consumers) await consumer.stop();
+    await planner.stop();
     await deps.labeler.classifier.release();
 
     // The GPU worker's entry point, as ECS runs it, recording to a file (CALL_LOG_ENV).
@@ -492,7 +496,10 @@ describe('the IAM contract: every AWS call each principal makes is allowed by th
     has('classify', 's3:PutObject', `s3://${RESOURCE_NAMES.resultsBucket}/results/`);
     has('classify', 'sqs:ReceiveMessage', RESOURCE_NAMES.incomingQueue);
     has('classify', 'dynamodb:UpdateItem', RESOURCE_NAMES.jobsTable);
-    has('classify', 'dynamodb:Query', RESOURCE_NAMES.jobsTable);
+    // Every job here is recounted in steps: the classify function sends the first, the
+    // plan-job function reads the markers (a small job's inline recount is classify's Query).
+    has('classify', 'sqs:SendMessage', RESOURCE_NAMES.planQueue);
+    has('plan-job', 'dynamodb:Query', RESOURCE_NAMES.jobsTable);
     has('plan-job', 's3:ListBucket', `s3://${RESOURCE_NAMES.imagesBucket}`);
     has('plan-job', 'sqs:SendMessage', RESOURCE_NAMES.planQueue);
     has('plan-job', 'sqs:SendMessage', RESOURCE_NAMES.bulkQueue);
@@ -523,7 +530,7 @@ describe('the IAM contract: least privilege', () => {
       ['dynamodb:Scan', table(RESOURCE_NAMES.resultsTable)],
       ['dynamodb:DeleteItem', table(RESOURCE_NAMES.jobsTable)],
       ['dynamodb:GetItem', table('another-table')],
-      ['sqs:SendMessage', queue(RESOURCE_NAMES.planQueue)],
+      ['sqs:ReceiveMessage', queue(RESOURCE_NAMES.planQueue)],
       ['sqs:ReceiveMessage', queue(RESOURCE_NAMES.bulkQueue)],
     ],
     'plan-job': [

@@ -335,7 +335,7 @@ describe('least privilege', () => {
     }
   }
 
-  it('classify may read images, write results, count job images, consume incoming, log', () => {
+  it('classify may read images, write results, count job images, consume incoming, start a recount, log', () => {
     const role = functionRoleId(stack.classify.function);
     assertNoWildcardOnData(role);
     assert.deepEqual(actionsOf(role), [
@@ -354,8 +354,16 @@ describe('least privilege', () => {
       'sqs:GetQueueAttributes',
       'sqs:GetQueueUrl',
       'sqs:ReceiveMessage',
+      'sqs:SendMessage',
     ]);
     const statements = statementsOfRole(template, role);
+    // The one queue it sends to: the plan queue, a big job's finishing recount (decision 0027).
+    const sends = statements.filter((s) => s.Action.includes('sqs:SendMessage'));
+    assert.deepEqual(
+      sends.map((s) => s.Resource),
+      [[{ 'Fn::GetAtt': [idOf(stack.queues.plan.queue), 'Arn'] }]],
+      'the plan queue only',
+    );
     const reads = statements.filter((s) => s.Action.includes('s3:GetObject'));
     // Jobs label any prefix of the images bucket (datasets/x/y.jpg), not only uploads under images/.
     assert.deepEqual(

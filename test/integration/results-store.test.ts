@@ -80,7 +80,16 @@ describe('the DynamoDB results store (DynamoDB Local)', () => {
     ledger: jobs,
     counts: (jobId) => jobs.counts(jobId),
   }));
-  describeJobsStoreContract('ddb', () => jobs);
+  describeJobsStoreContract(
+    'ddb',
+    () => jobs,
+    (sendRecount) =>
+      new DynamoJobsStore(clients.db, 'jobs', undefined, {
+        inlineRecountMax: 0,
+        recountPageLimit: 1,
+        sendRecount,
+      }),
+  );
 
   const hits = async (label: string, minScore = 0) =>
     (await store.queryByLabel({ model, label, minScore, limit: 10 })).items.map((h) => `${h.key}:${h.score}`);

@@ -4,5 +4,9 @@ import { MemoryJobs } from '../helpers/memory-ports.ts';
 
 describe('the in-memory jobs store (the fast tier’s stand-in for the DynamoDB jobs table)', () => {
   const jobs = new MemoryJobs();
-  describeJobsStoreContract('mem', () => jobs);
+  describeJobsStoreContract(
+    'mem',
+    () => jobs,
+    (sendRecount) => new MemoryJobs({ inlineRecountMax: 0, recountPageLimit: 1, sendRecount }),
+  );
 });
