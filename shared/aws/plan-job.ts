@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobTarget } from '../labeling/jobs.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
 import type { ModelRef } from '../labeling/results.ts';
@@ -85,7 +86,7 @@ export function createPlanPorts(
       for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
       // A page's batches go out JOBS.sendConcurrency at a time: one after another, they and
       // not the listing bound the planner's rate (shared/labeling/capacity-plan.ts).
-      await inParallel(batches, JOBS.sendConcurrency, async (batch) => {
+      await mapLimit(batches, JOBS.sendConcurrency, async (batch) => {
         const entries = batch.map((body, n) => ({ Id: String(n), MessageBody: body }));
         const sent = await clients.sqs
           .send(new SendMessageBatchCommand({ QueueUrl: queueOf(target), Entries: entries }))
@@ -121,17 +122,4 @@ export async function sendPlan(
     .catch((error: unknown) => {
       throw toLabelerError(error, 'SQS SendMessage (plan)');
     });
-}
-
-/** Runs `fn` over `items`, at most `limit` at once; rejects with the first failure. */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
 }

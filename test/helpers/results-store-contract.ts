@@ -15,19 +15,12 @@ export interface ResultsStoreSubject {
   counts(jobId: string): Promise<Omit<JobCounts, 'total'>>;
 }
 
-const model = { id: 'm', version: '1' };
+export const model = { id: 'm', version: '1' };
 const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };
 
-/**
- * The ResultsStore semantics the use cases rely on, run over the in-memory store
- * (test/unit/memory-results-store.test.ts) and over DynamoDB Local
- * (test/integration/results-store.test.ts): what keeps the fast tier's store honest.
- * Every key is prefixed by `ns` so the tests share one table.
- */
-export function describeResultsStoreContract(ns: string, subject: () => ResultsStoreSubject): void {
-  let n = 0;
-  const fresh = () => `${ns}/${++n}`;
-  const result = (overrides: Partial<ImageResult>): ImageResult => ({
+/** An ok result of `model` for image b/k.png, as the store tests write it, with `overrides`. */
+export function storeResult(overrides: Partial<ImageResult>): ImageResult {
+  return {
     bucket: 'b',
     key: 'k.png',
     eTag: 'e1',
@@ -39,7 +32,19 @@ export function describeResultsStoreContract(ns: string, subject: () => ResultsS
     timings,
     labeledAt: '2026-11-27T00:00:00.000Z',
     ...overrides,
-  });
+  };
+}
+
+/**
+ * The ResultsStore semantics the use cases rely on, run over the in-memory store
+ * (test/unit/memory-results-store.test.ts) and over DynamoDB Local
+ * (test/integration/results-store.test.ts): what keeps the fast tier's store honest.
+ * Every key is prefixed by `ns` so the tests share one table.
+ */
+export function describeResultsStoreContract(ns: string, subject: () => ResultsStoreSubject): void {
+  let n = 0;
+  const fresh = () => `${ns}/${++n}`;
+  const result = storeResult;
   const hits = async (label: string, minScore = 0) =>
     (await subject().store.queryByLabel({ model, label, minScore, limit: 10 })).items.map(
       (h) => `${h.key}:${h.score}:${h.rank}`,

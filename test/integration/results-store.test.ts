@@ -18,26 +18,9 @@ import { LabelerError, TransientError } from '../../shared/errors.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 import { paddedSequencer } from '../../shared/labeling/s3-event.ts';
 import { describeJobsStoreContract } from '../helpers/jobs-store-contract.ts';
-import { describeResultsStoreContract } from '../helpers/results-store-contract.ts';
+import { describeResultsStoreContract, model, storeResult } from '../helpers/results-store-contract.ts';
 
-const model = { id: 'm', version: '1' };
-const timings = { readMs: 1, preprocessMs: 1, inferMs: 1, batchSize: 1 };
-
-function result(overrides: Partial<ImageResult>): ImageResult {
-  return {
-    bucket: 'b',
-    key: 'k.png',
-    eTag: 'e1',
-    size: 10,
-    sequencer: paddedSequencer('0A'),
-    model,
-    status: 'ok',
-    labels: [],
-    timings,
-    labeledAt: '2026-11-27T00:00:00.000Z',
-    ...overrides,
-  };
-}
+const result = storeResult;
 
 describe('the DynamoDB results store (DynamoDB Local)', () => {
   let dynamo: DynamoDbLocal;
