@@ -382,6 +382,13 @@ export const ERROR_CODES = {
     meaning:
       '`jobs start --target gpu` on a local stack started without `--gpu-worker`: nothing would label it',
   },
+  'job/unknown-model': {
+    kind: 'client',
+    exit: 2,
+    http: 400,
+    meaning:
+      '`jobs start --model`/`schedule add --model`: the stack hosts no model of that name, id or id@version; the hosted ones are named',
+  },
   'job/not-found': { kind: 'client', exit: 1, http: 404, meaning: 'no job with that id' },
   'job/not-cancellable': {
     kind: 'client',

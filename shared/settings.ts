@@ -238,6 +238,11 @@ export const ENV = {
   bulkQueueArn: 'BULK_QUEUE_ARN',
   jobsQueueUrl: 'JOBS_QUEUE_URL',
   planQueueUrl: 'PLAN_QUEUE_URL',
+  /**
+   * The models a stack hosts, their queues and its default (shared/labeling/stack-models.ts,
+   * JSON): how the plan-job function routes a job's images and what the query API defaults to.
+   */
+  stackModels: 'LABELER_STACK_MODELS',
   modelDir: 'MODEL_DIR',
   executionProviders: 'EXECUTION_PROVIDERS',
   allowCpuFallback: 'ALLOW_CPU_FALLBACK',

@@ -35,6 +35,11 @@ export interface JobRequest {
   readonly targetReason?: string;
   /** Label only this deterministic sample of the prefix (shared/labeling/sample.ts). */
   readonly sample?: SampleSpec;
+  /**
+   * The hosted model to label with: its name, id or id@version (stack-models.ts);
+   * absent: the stack's default model.
+   */
+  readonly model?: string;
 }
 
 export interface JobCounts {
