@@ -156,7 +156,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
           ? `of job ${selection.jobId}`
           : `under s3://${selection.bucket}/${selection.prefix}`;
       const comparer = new Comparer(a, b, truth);
-      for await (const pair of resultPairs(selection, selectionPortsOf(s, a.ref), a.ref, b.ref))
+      for await (const pair of resultPairs(selection, selectionPortsOf(s), a.ref, b.ref))
         comparer.add(pair.a, pair.b);
       comparison = comparer.report(options);
     }

@@ -179,7 +179,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
         by === 'job'
           ? { by, jobId: values.job as string }
           : { by, model, ...prefixLocation(values, s.resources.imagesBucket) };
-      const ports = selectionPortsOf(s, model);
+      const ports = selectionPortsOf(s);
       const tally = {
         withoutResult: 0,
         onMissing: (image: { bucket: string; key: string }) => evaluator.addMissing(image),

@@ -134,7 +134,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
         : by === 'prefix'
           ? { by, model, ...prefixLocation(values, resources.imagesBucket) }
           : { by, jobId: values.job as string };
-    const ports = selectionPortsOf(stack, model);
+    const ports = selectionPortsOf(stack);
     const destination: Destination =
       out === '-'
         ? streamDestination('standard output', process.stdout)

@@ -26,7 +26,9 @@ export const WAIT_TIMED_OUT = 124;
 const WAIT_INTERRUPTED = 130;
 
 const WHERE = `${STACK_HELP}
-  --model <dir|name> the model whose results jobs write (default: the bundled one)`;
+  --model <m>        "start": the model the job labels with, one the stack hosts: its
+                     name (labeler local up --model, cdk.json "models"), id, id@version
+                     or folder (default: the stack's default model, the one uploads get)`;
 
 const SUBCOMMAND_HELP = {
   start: `Usage: labeler jobs start --prefix <p> [--bucket <b>] [--target auto|lambda|gpu]
@@ -262,6 +264,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
             ...(auto ? { targetReason: auto.reason } : {}),
             mode,
             ...(sample ? { sample } : {}),
+            model: connection.model.name,
           })
           .catch(asUsage(CODE.job.invalidRequest));
         process.stdout.write(format === 'json' ? `${JSON.stringify(printedJob(job))}\n` : `${job.jobId}\n`);
@@ -460,6 +463,7 @@ export function printedJob(job: Job): Record<string, unknown> {
     target: job.target,
     mode: job.mode,
     model: `${job.model.id}@${job.model.version}`,
+    ...(job.model.name ? { modelName: job.model.name } : {}),
     planningDone: job.planningDone,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
@@ -484,7 +488,7 @@ function describeJob(job: Job): string {
     `job       ${job.jobId}`,
     `status    ${job.status}${job.planningDone ? '' : ' (listing objects)'}`,
     `objects   s3://${job.bucket}/${job.prefix} -> ${job.target}, mode ${job.mode}`,
-    `model     ${job.model.id}@${job.model.version}`,
+    `model     ${job.model.name ? `${job.model.name} (${job.model.id}@${job.model.version})` : `${job.model.id}@${job.model.version}`}`,
     ...(job.sample ? [`sample    ${describeSample(job.sample)}`] : []),
     `total     ${job.total}${job.planningDone ? '' : ' so far'}`,
     `labeled   ${job.labeled}`,

@@ -11,12 +11,18 @@ import {
   shellEnvironment,
   writeEndpoints,
 } from '../local/endpoints.ts';
-import { LOCAL_DEFAULTS, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { LOCAL_DEFAULTS, type LocalModel, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { readExpectedLabels } from '../shared/labeling/accuracy.ts';
 import type { BatchReport } from '../shared/labeling/classify-records.ts';
 import { parseS3EventBody } from '../shared/labeling/s3-event.ts';
+import {
+  defaultModelOf,
+  describeModels,
+  MODEL_NAME_IN_STACK,
+  modelNameOfDir,
+} from '../shared/labeling/stack-models.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
 import { UPLOAD_FILTER } from '../shared/settings.ts';
@@ -39,6 +45,9 @@ source mapping invoking the real classify handler. No AWS account needed.
       on 127.0.0.1 and prints its URL. With --gpu-worker it also runs the GPU
       worker (on the CPU) on the bulk queue, so "jobs start --target gpu" works
       here; without it such a job is refused (job/no-gpu-worker).
+      Several --model: the stack hosts each, with its own queues and workers (as
+      cdk.json's "models" on AWS); uploads get the first, or --default-model;
+      "jobs start --model <name>" labels with another.
 
   labeler local run <folder> [--model <dir|name>] [--expect <csv>] [--timeout <s>]
       Boots a fresh in-memory stack, runs "labeler upload <folder> --wait" against
@@ -50,8 +59,14 @@ source mapping invoking the real classify handler. No AWS account needed.
       and what is pending.
 
 Options:
-  --model <dir|name> model folder, or a model pulled or exported by name
-                     (default: the bundled Fashion-MNIST EfficientNet)
+  --model [<name>=]<dir|name>
+                     model folder, or a model pulled or exported by name ("fashion":
+                     the bundled Fashion-MNIST EfficientNet, the default); in the
+                     stack it is called <name>, else after its folder. "local up"
+                     takes it more than once
+  --default-model <name>
+                     "local up": the model uploads are labeled with (default: the
+                     first --model); switching it keeps every model's results
   --expect <csv>     a "file,label" CSV: report top-1 accuracy on stderr
   --timeout <s>      give up waiting for results after this long (default 600)
   --threads <n>      inference threads per invocation (default 1)
@@ -68,7 +83,8 @@ export { DEFAULT_DATA_DIR };
 
 export async function localCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    model: { type: 'string' },
+    model: { type: 'string', multiple: true },
+    'default-model': { type: 'string' },
     expect: { type: 'string' },
     timeout: { type: 'string' },
     threads: { type: 'string' },
@@ -82,19 +98,30 @@ export async function localCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${LOCAL_HELP}\n`);
     return values.help ? 0 : 2;
   }
-  const modelDir = resolveModelDir(values.model);
+  const models = (values.model ?? []).map(localModelOption);
   const tuning = {
     intraOpThreads: positiveInt(values.threads, '--threads', LOCAL_DEFAULTS.intraOpThreads),
     concurrency: positiveInt(values.concurrency, '--concurrency', LOCAL_DEFAULTS.concurrency),
   };
   if (sub === 'up') {
-    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, modelDir, {
+    if (models.length === 0) models.push({ dir: resolveModelDir(undefined) });
+    const defaultModel = values['default-model'];
+    const names = models.map((m) => m.name ?? modelNameOfDir(m.dir));
+    if (defaultModel !== undefined && !names.includes(defaultModel)) {
+      throw new UsageError(`--default-model ${defaultModel} is none of the models: ${names.join(', ')}`);
+    }
+    return localUp(values['data-dir'] ? resolve(values['data-dir']) : DEFAULT_DATA_DIR, models, {
       ...tuning,
       gpuWorker: values['gpu-worker'] === true,
+      ...(defaultModel ? { defaultModel } : {}),
     });
   }
   if (sub === 'run') {
     if (values['gpu-worker']) throw new UsageError('--gpu-worker is for "local up"');
+    if (models.length > 1 || values['default-model'] !== undefined) {
+      throw new UsageError('"local run" labels with one model: give --model once');
+    }
+    const modelDir = models[0]?.dir ?? resolveModelDir(undefined);
     const folder = rest[0];
     if (!folder || rest.length > 1) throw new UsageError('"local run" takes exactly one folder');
     const timeoutMs = positiveInt(values.timeout, '--timeout', 600) * 1000;
@@ -105,10 +132,23 @@ export async function localCommand(argv: string[]): Promise<number> {
 
 type Tuning = { intraOpThreads: number; concurrency: number };
 
+/** `--model [<name>=]<dir|name>`: a folder or model name, named in the stack by `<name>`. */
+function localModelOption(value: string): LocalModel {
+  const named = /^([a-z0-9][a-z0-9-]{0,39})=(.+)$/.exec(value);
+  if (!named && /^[^/=]+=/.test(value)) {
+    throw new UsageError(
+      `--model ${value}: a model's name in the stack is lower case letters, digits and dashes (${MODEL_NAME_IN_STACK.source})`,
+    );
+  }
+  return named
+    ? { name: named[1] as string, dir: resolveModelDir(named[2]) }
+    : { dir: resolveModelDir(value) };
+}
+
 async function localUp(
   dataDir: string,
-  modelDir: string,
-  options: Tuning & { gpuWorker: boolean },
+  models: readonly LocalModel[],
+  options: Tuning & { gpuWorker: boolean; defaultModel?: string },
 ): Promise<number> {
   const dbDir = join(dataDir, 'dynamodb');
   // A file, a folder it may not write, or one that cannot be created: one coded line.
@@ -120,9 +160,9 @@ async function localUp(
     // With --gpu-worker the GPU worker's entry point (CPU provider) serves the bulk queue, so
     // `jobs start --target gpu` works here; it exits with this process, however that ends.
     // Off by default: it loads a second copy of the model that Lambda-path work never uses.
-    const stack = await startLocalStack({ dataDir: dbDir, modelDir, ...options });
+    const stack = await startLocalStack({ dataDir: dbDir, models, ...options });
     try {
-      return await serve(stack, dataDir, modelDir, keptState);
+      return await serve(stack, dataDir, keptState);
     } finally {
       await removeEndpoints(dataDir);
       await stack.stop();
@@ -132,12 +172,8 @@ async function localUp(
   }
 }
 
-async function serve(
-  stack: LocalStack,
-  dataDir: string,
-  modelDir: string,
-  keptState: boolean,
-): Promise<number> {
+async function serve(stack: LocalStack, dataDir: string, keptState: boolean): Promise<number> {
+  const defaultModel = defaultModelOf(stack.models);
   // Listening before endpoints.json exists: whoever finds the stack through it can stop it.
   const stopped = new Promise<'signal' | LabelerError>((done) => {
     process.once('SIGINT', () => done('signal'));
@@ -151,6 +187,7 @@ async function serve(
       `  DynamoDB    ${stack.endpoints.dynamodb}`,
       `  query API   ${stack.endpoints.queryApi} (SigV4, service execute-api, as on AWS)`,
       `  upload to   s3://${stack.names.imagesBucket}/${UPLOAD_FILTER.prefix}...`,
+      `  models      ${describeModels(stack.models)}: uploads get ${defaultModel.name}`,
       `  results     table ${stack.names.resultsTable}, s3://${stack.names.resultsBucket}/results/`,
       `  state       ${dataDir} (DynamoDB only; S3 and SQS live in memory)`,
       ...(keptState
@@ -177,6 +214,7 @@ async function serve(
     endpoints: stack.endpoints,
     names: stack.names,
     readableBuckets: stack.readableBuckets.filter((b) => b !== stack.names.imagesBucket),
+    models: stack.models,
     ...(stack.gpuWorker ? { gpuWorker: 'cpu' as const } : {}),
     pid: process.pid,
     ...(stack.dynamoDbPid ? { dynamoDbPid: stack.dynamoDbPid } : {}),
@@ -188,7 +226,9 @@ async function serve(
   // The page reads the stack as `labeler ui` would, through endpoints.json; loaded only here,
   // so `local run` never bundles it. Without it the stack still serves everything else.
   const ui = await import('./results-page.ts')
-    .then(({ serveUi }) => serveUi({ 'data-dir': dataDir, model: modelDir }))
+    .then(({ serveUi }) =>
+      serveUi({ 'data-dir': dataDir, ...(defaultModel.dir ? { model: defaultModel.dir } : {}) }),
+    )
     .catch((error: unknown) => {
       process.stderr.write(`the results page could not start: ${errorMessage(error)}\n`);
       return undefined;

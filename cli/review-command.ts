@@ -152,7 +152,7 @@ async function reviewExport(argv: string[]): Promise<number> {
       by === 'prefix'
         ? { by, model, ...prefixLocation(values, resources.imagesBucket) }
         : { by, jobId: values.job as string };
-    const ports = selectionPortsOf(stack, model);
+    const ports = selectionPortsOf(stack);
     const configPath = `${out.replace(/\.json$/i, '')}.config.xml`;
     const destinations: Destination[] = [];
     return await untilSignal(

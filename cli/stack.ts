@@ -14,16 +14,24 @@ import { DynamoSchedules } from '../shared/aws/schedules-local.ts';
 import { SchedulerSchedules } from '../shared/aws/schedules-scheduler.ts';
 import { readStackOutputs, type StackOutputs } from '../shared/aws/stack-outputs.ts';
 import { CODE } from '../shared/error-codes.ts';
-import { LabelerError } from '../shared/errors.ts';
+import { LabelerError, ModelError } from '../shared/errors.ts';
 import type { ExportPorts } from '../shared/labeling/export.ts';
+import { imageCostOf, sizeInvocation } from '../shared/labeling/invocation-budget.ts';
 import { jobLocation } from '../shared/labeling/job-location.ts';
 import type { JobMode, JobsService } from '../shared/labeling/jobs.ts';
-import type { ModelRef } from '../shared/labeling/results.ts';
 import type { SampleSpec } from '../shared/labeling/sample.ts';
 import type { SchedulesPort } from '../shared/labeling/schedules.ts';
-import { readManifest } from '../shared/model/manifest.ts';
+import {
+  describeModels,
+  type HostedModel,
+  modelNameOfDir,
+  parseStackModels,
+  resolveHostedModel,
+  type StackModels,
+} from '../shared/labeling/stack-models.ts';
+import { type Manifest, readManifest } from '../shared/model/manifest.ts';
 import { resolveModelDir } from '../shared/model/model-store.ts';
-import { PACKAGE_ROOT } from '../shared/paths.ts';
+import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../shared/paths.ts';
 import { RESOURCE_NAMES } from '../shared/settings.ts';
 import { UsageError } from './args.ts';
 import { autoTarget, estimateOnStack } from './auto-target.ts';
@@ -50,6 +58,8 @@ export interface StackResources {
   readonly readableBuckets: readonly string[];
   /** The query API's base URL: API Gateway with IAM auth, or the local stack's signed loopback server. */
   readonly queryApiUrl?: string;
+  /** The models the stack hosts, each with its queues, and the default (decision 0037). */
+  readonly models: StackModels;
 }
 
 /**
@@ -137,6 +147,7 @@ async function openDeployed(name: string, region?: string, profile?: string): Pr
     },
     readableBuckets: outputs.get('ReadableBuckets').split(','),
     queryApiUrl: outputs.get('QueryApiUrl'),
+    models: parseStackModels(outputs.get('Models'), `stack ${name}'s output Models`),
   };
   const clients = createAwsClients({ region: outputs.region, ...(profile ? { profile } : {}) });
   return {
@@ -175,6 +186,7 @@ async function openLocal(dataDir: string): Promise<StackConnection> {
       },
       readableBuckets: [names.imagesBucket, ...(running.readableBuckets ?? [])],
       ...(running.endpoints.queryApi ? { queryApiUrl: running.endpoints.queryApi } : {}),
+      models: running.models ?? (await oneModelOf(url, DEFAULT_MODEL_DIR)),
     };
     return {
       kind: 'local',
@@ -190,6 +202,26 @@ async function openLocal(dataDir: string): Promise<StackConnection> {
     destroy(clients);
     throw error;
   }
+}
+
+/** The one model of a local stack started before stacks hosted several: the bundled one. */
+async function oneModelOf(url: (queue: string) => Promise<string>, dir: string): Promise<StackModels> {
+  const manifest = await readManifest(dir);
+  const name = modelNameOfDir(dir);
+  return {
+    default: name,
+    models: [
+      {
+        name,
+        id: manifest.id,
+        version: manifest.version,
+        jobsQueueUrl: await url(RESOURCE_NAMES.jobsQueue),
+        bulkQueueUrl: await url(RESOURCE_NAMES.bulkQueue),
+        objectsPerMessage: sizeInvocation(imageCostOf(manifest)).objectsPerMessage,
+        dir,
+      },
+    ],
+  };
 }
 
 /**
@@ -221,6 +253,7 @@ export function connectionTo(stack: LocalStack): StackConnection {
         planDlq: q.planDlq.url,
       },
       readableBuckets: stack.readableBuckets,
+      models: stack.models,
     },
     credentials: async () => LOCAL_CREDENTIALS,
     close: () => undefined,
@@ -233,8 +266,7 @@ export function jobsResourcesOf(resources: StackResources): JobsResources {
     jobsTable: resources.jobsTable,
     resultsTable: resources.resultsTable,
     planQueueUrl: resources.queueUrls.plan,
-    jobsQueueUrl: resources.queueUrls.jobs,
-    bulkQueueUrl: resources.queueUrls.bulk,
+    models: resources.models,
     readableBuckets: resources.readableBuckets,
   };
 }
@@ -244,27 +276,29 @@ export function resultsStoreOf(stack: StackConnection): DynamoResultsStore {
   return new DynamoResultsStore(stack.clients.db, stack.resources.resultsTable);
 }
 
-/** The stack's jobs, as `model` writes and reads them. */
-export function jobsServiceOf(stack: StackConnection, model: ModelRef): JobsService {
+/** The stack's jobs. */
+export function jobsServiceOf(stack: StackConnection): JobsService {
   const resources = {
     ...jobsResourcesOf(stack.resources),
     // A local stack consumes the GPU queue only when started with --gpu-worker.
     ...(stack.kind === 'local' ? { gpuWorkers: stack.localGpuWorker === true } : {}),
   };
-  return createJobsService(stack.clients, resources, model, stack.region);
+  return createJobsService(stack.clients, resources, stack.region);
 }
 
 /** What reading a selection of results (a job's, a prefix's) needs on a stack: export, evaluate, review. */
-export function selectionPortsOf(stack: StackConnection, model: ModelRef): ExportPorts {
+export function selectionPortsOf(stack: StackConnection): ExportPorts {
   const names = jobsResourcesOf(stack.resources);
   return {
     results: resultsStoreOf(stack),
-    jobs: jobsServiceOf(stack, model),
-    listPage: createPlanPorts(stack.clients, names, model, stack.region).listPage,
+    jobs: jobsServiceOf(stack),
+    listPage: createPlanPorts(stack.clients, names, stack.region).listPage,
   };
 }
 
 export interface JobsConnection {
+  /** The hosted model `--model` names (default: the stack's default): jobs started here label with it. */
+  readonly model: HostedModel;
   readonly jobs: JobsService;
   readonly imagesBucket: string;
   readonly readableBuckets: readonly string[];
@@ -288,22 +322,81 @@ export interface JobsConnection {
 }
 
 /**
+ * The hosted model `--model` names: a name, id or id@version of one the stack hosts, or a
+ * model folder (or pulled name) whose manifest is one the stack hosts; nothing: the default.
+ */
+export async function hostedModelChoice(
+  models: StackModels,
+  choice: string | undefined,
+): Promise<HostedModel> {
+  try {
+    return resolveHostedModel(models, choice);
+  } catch (error) {
+    if (choice === undefined || !(error instanceof LabelerError) || error.code !== CODE.job.unknownModel)
+      throw error;
+    let manifest: Manifest;
+    try {
+      manifest = await readManifest(resolveModelDir(choice));
+    } catch {
+      throw error;
+    }
+    try {
+      return resolveHostedModel(models, `${manifest.id}@${manifest.version}`);
+    } catch {
+      throw new LabelerError(
+        CODE.job.unknownModel,
+        `${choice} holds ${manifest.id}@${manifest.version}, which this stack does not host; it hosts ${describeModels(models)}`,
+      );
+    }
+  }
+}
+
+/**
+ * A hosted model's manifest (its cost per image prices a job, its labels check a query),
+ * read from its folder where the stack was made: absolute for a local stack, relative to
+ * this repository for a deployed one.
+ */
+export async function hostedManifest(model: HostedModel): Promise<Manifest> {
+  const dir = model.dir === undefined ? undefined : resolve(PACKAGE_ROOT, model.dir);
+  const manifest = dir ? await readManifest(dir).catch(() => undefined) : undefined;
+  if (manifest && manifest.id === model.id && manifest.version === model.version) return manifest;
+  throw new ModelError(
+    CODE.model.notFound,
+    `the stack hosts ${model.name} (${model.id}@${model.version}), but its folder ${dir ?? '(not recorded)'} ` +
+      'does not hold it on this machine: run the command where the stack was deployed from',
+  );
+}
+
+/**
  * The jobs of the stack the options name (the running local one by default), through
  * the same service either way; only schedules differ (EventBridge Scheduler on AWS).
  */
 export async function openJobs(values: StackValues & { model?: string }): Promise<JobsConnection> {
-  const manifest = await readManifest(resolveModelDir(values.model));
-  const model: ModelRef = { id: manifest.id, version: manifest.version };
   const stack = await openStack(values);
+  let model: HostedModel;
+  try {
+    model = await hostedModelChoice(stack.resources.models, values.model);
+  } catch (error) {
+    stack.close();
+    throw error;
+  }
+  // Read only by what prices a job: listing or cancelling jobs needs no model folder.
+  let manifest: Promise<Manifest> | undefined;
+  const manifestOf = () => {
+    manifest ??= hostedManifest(model);
+    return manifest;
+  };
   const { resources, outputs } = stack;
   let scheduler: SchedulerClient | undefined;
   return {
-    jobs: jobsServiceOf(stack, model),
+    model,
+    jobs: jobsServiceOf(stack),
     imagesBucket: resources.imagesBucket,
     readableBuckets: resources.readableBuckets,
-    autoTarget: (bucket, prefix, mode, sample) => autoTarget(stack, manifest, bucket, prefix, mode, sample),
-    estimate: (bucket, prefix, mode, sample) =>
-      estimateOnStack(stack, manifest, bucket, prefix, mode, sample),
+    autoTarget: async (bucket, prefix, mode, sample) =>
+      autoTarget(stack, await manifestOf(), bucket, prefix, mode, sample),
+    estimate: async (bucket, prefix, mode, sample) =>
+      estimateOnStack(stack, await manifestOf(), bucket, prefix, mode, sample),
     assertHasObjects: (bucket, prefix) => assertPrefixHasObjects(stack.clients.s3, bucket, prefix),
     schedules: () => {
       if (!outputs) return new DynamoSchedules(stack.clients.db);

@@ -127,8 +127,7 @@ export async function readStatus(
     ...(await countRecentResults(stack.clients.s3, stack.resources.resultsBucket, { since, now })),
   }));
   const jobs = await part(async () => {
-    const manifest = await readManifest(DEFAULT_MODEL_DIR);
-    const service = jobsServiceOf(stack, { id: manifest.id, version: manifest.version });
+    const service = jobsServiceOf(stack);
     const listed = await service.list({ limit: 50 });
     return listed
       .filter((j) => j.status === 'planning' || j.status === 'running' || j.status === 'cancelling')

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { LOCAL_CREDENTIALS } from '../shared/aws/clients.ts';
 import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
+import type { StackModels } from '../shared/labeling/stack-models.ts';
 
 /** What `local up` writes to `<data dir>/endpoints.json` and `labeler query` reads back. */
 export interface RunningStack {
@@ -18,6 +19,8 @@ export interface RunningStack {
   readonly names: Record<string, string>;
   /** Buckets besides the images bucket that this stack's jobs may label. */
   readonly readableBuckets?: readonly string[];
+  /** The models the stack hosts, their queues and default (decision 0037); absent: written before. */
+  readonly models?: StackModels;
   /** `cpu` when the stack runs the GPU worker (on the CPU provider: the machine has no GPU to use). */
   readonly gpuWorker?: 'cpu';
   /** The `local up` process. */

@@ -17,10 +17,16 @@ import { jobsTableDefinition, resultsTableDefinition } from '../shared/aws/table
 import type { WorkerConfig } from '../shared/config.ts';
 import { ConfigError, type LabelerError } from '../shared/errors.ts';
 import type { BatchReport, ClassifyLog } from '../shared/labeling/classify-records.ts';
-import { imageCostOf, sizeInvocation } from '../shared/labeling/invocation-budget.ts';
+import { type InvocationSizing, imageCostOf, sizeInvocation } from '../shared/labeling/invocation-budget.ts';
 import type { JobsService } from '../shared/labeling/jobs.ts';
 import { type PlanOptions, planStep } from '../shared/labeling/plan-job.ts';
-import { readManifest } from '../shared/model/manifest.ts';
+import {
+  defaultModelOf,
+  MODEL_NAME_IN_STACK,
+  modelNameOfDir,
+  type StackModels,
+} from '../shared/labeling/stack-models.ts';
+import { type Manifest, readManifest } from '../shared/model/manifest.ts';
 import { stderrLog } from '../shared/observability.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import {
@@ -31,6 +37,7 @@ import {
   JOB_IMAGES,
   JOBS,
   LABELING,
+  modelQueueNames,
   RESOURCE_NAMES,
   UPLOAD_FILTER,
 } from '../shared/settings.ts';
@@ -55,7 +62,16 @@ export const LOCAL_DEFAULTS = { concurrency: 2, intraOpThreads: 1 } as const;
 export interface LocalStackOptions {
   /** File-backed DynamoDB under this folder; in memory when absent. */
   readonly dataDir?: string;
+  /** The one model of the stack: the same as `models: [{ dir: modelDir }]`. @default the bundled model */
   readonly modelDir?: string;
+  /**
+   * The models the stack hosts (decision 0037), each with its own jobs and bulk queues and
+   * workers; a job names one, uploads get the default. A name defaults to the folder's.
+   * @default [{ dir: modelDir }]
+   */
+  readonly models?: readonly LocalModel[];
+  /** The name of the model uploads are labeled with. @default the first of `models` */
+  readonly defaultModel?: string;
   /** Start the classify worker (event source mapping + handler). @default true */
   readonly worker?: boolean;
   /** @default CLASSIFY.visibilityTimeoutSeconds */
@@ -117,6 +133,21 @@ export interface LocalStackOptions {
   readonly bulkVisibilityTimeoutSeconds?: number;
 }
 
+/** A model of a local stack: its folder and its name in the stack. */
+export interface LocalModel {
+  readonly dir: string;
+  /** @default modelNameOfDir(dir) */
+  readonly name?: string;
+}
+
+/** One hosted model's queues. */
+export interface ModelQueues {
+  readonly jobs: QueueRef;
+  readonly jobsDlq: QueueRef;
+  readonly bulk: QueueRef;
+  readonly bulkDlq: QueueRef;
+}
+
 export interface LocalEndpoints {
   readonly s3: string;
   readonly sqs: string;
@@ -134,6 +165,11 @@ export interface LocalStack {
   readonly region: string;
   readonly endpoints: LocalEndpoints;
   readonly names: typeof RESOURCE_NAMES;
+  /** The models the stack hosts, their queues and the default (decision 0037). */
+  readonly models: StackModels;
+  /** Each hosted model's queues, by name. */
+  readonly modelQueues: Readonly<Record<string, ModelQueues>>;
+  /** The shared queues, and the first model's jobs and bulk queues (a one-model stack's). */
   readonly queues: {
     readonly incoming: QueueRef;
     readonly incomingDlq: QueueRef;
@@ -148,18 +184,20 @@ export interface LocalStack {
   readonly jobs: JobsService;
   /** Job schedules, fired in this process (decision 0015). */
   readonly schedules: LocalScheduler;
-  /** The GPU worker's process on the bulk queue, when `gpuWorker` is on. */
+  /** The first model's GPU worker process on its bulk queue, when `gpuWorker` is on. */
   readonly gpuWorker: ChildProcess | undefined;
+  /** Every model's GPU worker process, by model name, when `gpuWorker` is on. */
+  readonly gpuWorkers: Readonly<Record<string, ChildProcess>>;
   /** Clients for callers (CLI, tests); the handler has its own. */
   readonly clients: AwsClients;
   readonly notifier: S3Notifier;
   /** Buckets jobs may label: the images bucket, then `readableBuckets`. */
   readonly readableBuckets: readonly string[];
-  /** The classify function's event source on the incoming queue (uploads). */
+  /** The default model's classify function's event source on the incoming queue (uploads). */
   readonly mapping: SqsBatchConsumer | undefined;
-  /** Its event source on the jobs queue (`lambda`-target job images). */
+  /** The first model's event source on its jobs queue (`lambda`-target job images). */
   readonly jobsMapping: SqsBatchConsumer | undefined;
-  /** The classify function's execution environments, when isolation is `process`. */
+  /** The default model's classify function's execution environments, when isolation is `process`. */
   readonly environments: ExecutionEnvironments | undefined;
   readonly dynamoDbPid: number | undefined;
   /** Settles with the error that leaves the stack unusable (DynamoDB Local exited); callers stop then. */
@@ -217,19 +255,52 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? CLASSIFY.visibilityTimeoutSeconds),
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: incomingDlq.arn, maxReceiveCount }),
     });
-    const jobsDlq = await createQueue(clients, names.jobsDlq, {});
-    const jobsQueue = await createQueue(clients, names.jobsQueue, {
-      VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? CLASSIFY.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDlq.arn, maxReceiveCount }),
-    });
-    const bulkDlq = await createQueue(clients, names.bulkDlq, {});
-    const bulk = await createQueue(clients, names.bulkQueue, {
-      VisibilityTimeout: String(options.bulkVisibilityTimeoutSeconds ?? GPU_WORKER.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: bulkDlq.arn,
-        maxReceiveCount: GPU_WORKER.maxReceiveCount,
+    // Each model: its manifest, its sizing (as the deployed stack's event sources and
+    // plan-job messages), its own jobs and bulk queues (decision 0037).
+    const hostedModels = await resolveLocalModels(options);
+    const modelQueues: Record<string, ModelQueues> = {};
+    for (const [n, hosted] of hostedModels.entries()) {
+      const queueNames = modelQueueNames(hosted.name, n === 0);
+      const jobsDlq = await createQueue(clients, queueNames.jobsDlq, {});
+      const jobs = await createQueue(clients, queueNames.jobsQueue, {
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? CLASSIFY.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDlq.arn, maxReceiveCount }),
+      });
+      const bulkDlq = await createQueue(clients, queueNames.bulkDlq, {});
+      const bulk = await createQueue(clients, queueNames.bulkQueue, {
+        VisibilityTimeout: String(
+          options.bulkVisibilityTimeoutSeconds ?? GPU_WORKER.visibilityTimeoutSeconds,
+        ),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: bulkDlq.arn,
+          maxReceiveCount: GPU_WORKER.maxReceiveCount,
+        }),
+      });
+      modelQueues[hosted.name] = { jobs, jobsDlq, bulk, bulkDlq };
+    }
+    const first = modelQueues[(hostedModels[0] as LocalHostedModel).name] as ModelQueues;
+    const models: StackModels = {
+      default: options.defaultModel ?? (hostedModels[0] as LocalHostedModel).name,
+      models: hostedModels.map((m) => {
+        const q = modelQueues[m.name] as ModelQueues;
+        return {
+          name: m.name,
+          id: m.manifest.id,
+          version: m.manifest.version,
+          jobsQueueUrl: q.jobs.url,
+          bulkQueueUrl: q.bulk.url,
+          jobsDlqUrl: q.jobsDlq.url,
+          bulkDlqUrl: q.bulkDlq.url,
+          objectsPerMessage: m.sizing.objectsPerMessage,
+          dir: m.dir,
+        };
       }),
-    });
+    };
+    // A default the stack does not host stops the start, naming the ones it does.
+    const defaultHosted = hostedModels.find(
+      (m) => m.name === defaultModelOf(models).name,
+    ) as LocalHostedModel;
+    const model = { id: defaultHosted.manifest.id, version: defaultHosted.manifest.version };
     const planDlq = await createQueue(clients, names.planDlq, {});
     const plan = await createQueue(clients, names.planQueue, {
       VisibilityTimeout: String(JOBS.planVisibilityTimeoutSeconds),
@@ -238,20 +309,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxReceiveCount: JOBS.planMaxReceiveCount,
       }),
     });
-    const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
-    const manifest = await readManifest(modelDir);
-    const model = { id: manifest.id, version: manifest.version };
-    // The same sizing as the deployed stack's event sources and plan-job function.
-    const sizing = sizeInvocation(imageCostOf(manifest));
     const jobResources = {
       jobsTable: names.jobsTable,
       resultsTable: names.resultsTable,
       planQueueUrl: plan.url,
-      jobsQueueUrl: jobsQueue.url,
-      bulkQueueUrl: bulk.url,
+      models,
       readableBuckets: [names.imagesBucket, ...(options.readableBuckets ?? [])],
     };
-    const jobs = createJobsService(clients, jobResources, model, LOCAL_REGION);
+    const jobs = createJobsService(clients, jobResources, LOCAL_REGION);
     await notifier.configure({
       id: 'labeler-incoming',
       bucket: names.imagesBucket,
@@ -287,95 +352,101 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (isolation === 'process' && options.configureHandlerClients) {
         throw new ConfigError('configureHandlerClients needs isolation "in-process"');
       }
-      const config: WorkerConfig = {
-        region: LOCAL_REGION,
-        resultsTable: names.resultsTable,
-        resultsBucket: names.resultsBucket,
-        modelDir,
-        executionProviders: ['cpu'],
-        intraOpThreads: options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads,
-        topK: LABELING.topK,
-        batchSize: options.batchSize ?? CLASSIFY.batchSize,
-        concurrency: 2,
-        maxBytes: IMAGE_LIMITS.maxBytes,
-        maxPixels: IMAGE_LIMITS.maxPixels,
-        jobsTable: names.jobsTable,
-        planQueueUrl: plan.url,
-        ...options.recount,
-        maxReceiveCount,
-      };
       const functionTimeoutMs = options.functionTimeoutMs ?? CLASSIFY.timeoutSeconds * 1000;
       const concurrency = options.concurrency ?? LOCAL_DEFAULTS.concurrency;
       const jobsConcurrency = options.jobsConcurrency ?? concurrency;
       const report = (r: BatchReport, event: SQSEvent) => {
         for (const listener of listeners) listener(r, event);
       };
-      let handler: SqsHandler;
-      if (isolation === 'process') {
-        // One function, two event sources: environments are shared, up to both maxima together.
-        // The uploads' share starts warm; the rest starts cold when both mappings are busy.
-        const started = await ExecutionEnvironments.start({
-          config,
-          endpoints,
-          size: concurrency + jobsConcurrency,
-          warm: concurrency,
-          timeoutMs: functionTimeoutMs,
-          log,
-          onReport: report,
-        });
-        environments = started;
-        cleanups.push(() => started.stop());
-        handler = started.invoke;
-      } else {
-        const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
-        cleanups.push(() => destroyClients(handlerClients));
-        options.configureHandlerClients?.(handlerClients);
-        const deps = await createClassifyDeps(config, handlerClients, log);
-        cleanups.push(() => deps.labeler.classifier.release());
-        handler = makeClassifyHandler(deps, report);
-      }
-      const invoke = options.wrapHandler ? options.wrapHandler(handler) : handler;
       const onError = (error: unknown) =>
         log.warn('classify invocation failed; its batch will be retried', { error: String(error) });
-      mapping = new SqsBatchConsumer({
-        sqs: clients.sqs,
-        queueUrl: incoming.url,
-        queueArn: incoming.arn,
-        region: LOCAL_REGION,
-        handler: invoke,
-        batchSize: options.batchSize ?? sizing.uploadBatchSize,
-        maxBatchingWindowMs: options.maxBatchingWindowMs ?? CLASSIFY.maxBatchingWindowSeconds * 1000,
-        functionTimeoutMs,
-        concurrency,
-        onError,
-      });
-      jobsMapping = new SqsBatchConsumer({
-        sqs: clients.sqs,
-        queueUrl: jobsQueue.url,
-        queueArn: jobsQueue.arn,
-        region: LOCAL_REGION,
-        handler: invoke,
-        batchSize: options.jobsBatchSize ?? sizing.jobBatchSize,
-        maxBatchingWindowMs: options.maxBatchingWindowMs ?? JOB_IMAGES.maxBatchingWindowSeconds * 1000,
-        functionTimeoutMs,
-        concurrency: jobsConcurrency,
-        onError,
-      });
-      for (const started of [mapping, jobsMapping]) {
-        started.start();
-        cleanups.push(() => started.stop());
+      // One classify function per model, each with the model baked in (decision 0037): the
+      // default's has two event sources (uploads, its jobs queue), the others' only their jobs queue.
+      for (const hosted of hostedModels) {
+        const isDefault = hosted === defaultHosted;
+        const queues = modelQueues[hosted.name] as ModelQueues;
+        const config: WorkerConfig = {
+          region: LOCAL_REGION,
+          resultsTable: names.resultsTable,
+          resultsBucket: names.resultsBucket,
+          modelDir: hosted.dir,
+          executionProviders: ['cpu'],
+          intraOpThreads: options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads,
+          topK: LABELING.topK,
+          batchSize: options.batchSize ?? CLASSIFY.batchSize,
+          concurrency: 2,
+          maxBytes: IMAGE_LIMITS.maxBytes,
+          maxPixels: IMAGE_LIMITS.maxPixels,
+          jobsTable: names.jobsTable,
+          planQueueUrl: plan.url,
+          ...options.recount,
+          maxReceiveCount,
+        };
+        let handler: SqsHandler;
+        if (isolation === 'process') {
+          // One function, two event sources: environments are shared, up to both maxima together.
+          // The uploads' share starts warm; the rest starts cold when both mappings are busy.
+          const started = await ExecutionEnvironments.start({
+            config,
+            endpoints,
+            size: (isDefault ? concurrency : 0) + jobsConcurrency,
+            // Another model's function starts one environment: a model that cannot load stops the start.
+            warm: isDefault ? concurrency : 1,
+            timeoutMs: functionTimeoutMs,
+            log,
+            onReport: report,
+          });
+          if (isDefault) environments = started;
+          cleanups.push(() => started.stop());
+          handler = started.invoke;
+        } else {
+          const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
+          cleanups.push(() => destroyClients(handlerClients));
+          options.configureHandlerClients?.(handlerClients);
+          const deps = await createClassifyDeps(config, handlerClients, log);
+          cleanups.push(() => deps.labeler.classifier.release());
+          handler = makeClassifyHandler(deps, report);
+        }
+        const invoke = options.wrapHandler ? options.wrapHandler(handler) : handler;
+        const started: SqsBatchConsumer[] = [];
+        if (isDefault) {
+          mapping = new SqsBatchConsumer({
+            sqs: clients.sqs,
+            queueUrl: incoming.url,
+            queueArn: incoming.arn,
+            region: LOCAL_REGION,
+            handler: invoke,
+            batchSize: options.batchSize ?? hosted.sizing.uploadBatchSize,
+            maxBatchingWindowMs: options.maxBatchingWindowMs ?? CLASSIFY.maxBatchingWindowSeconds * 1000,
+            functionTimeoutMs,
+            concurrency,
+            onError,
+          });
+          started.push(mapping);
+        }
+        const modelJobsMapping = new SqsBatchConsumer({
+          sqs: clients.sqs,
+          queueUrl: queues.jobs.url,
+          queueArn: queues.jobs.arn,
+          region: LOCAL_REGION,
+          handler: invoke,
+          batchSize: options.jobsBatchSize ?? hosted.sizing.jobBatchSize,
+          maxBatchingWindowMs: options.maxBatchingWindowMs ?? JOB_IMAGES.maxBatchingWindowSeconds * 1000,
+          functionTimeoutMs,
+          concurrency: jobsConcurrency,
+          onError,
+        });
+        if (hosted === hostedModels[0]) jobsMapping = modelJobsMapping;
+        started.push(modelJobsMapping);
+        for (const consumer of started) {
+          consumer.start();
+          cleanups.push(() => consumer.stop());
+        }
       }
     }
 
     if (options.planner ?? options.worker ?? true) {
-      const ports = createPlanPorts(
-        clients,
-        jobResources,
-        model,
-        LOCAL_REGION,
-        sizing.objectsPerMessage,
-        options.recount,
-      );
+      const ports = createPlanPorts(clients, jobResources, LOCAL_REGION, options.recount);
       const planOptions: PlanOptions = {
         pageSize: options.planOptions?.pageSize ?? JOBS.pageSize,
         stepBudgetMs: options.planOptions?.stepBudgetMs ?? JOBS.stepBudgetMs,
@@ -414,8 +485,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanups.push(() => planner.stop());
     }
 
-    let gpuWorker: ChildProcess | undefined;
-    if (options.gpuWorker) {
+    const gpuWorkers: Record<string, ChildProcess> = {};
+    // One GPU worker per model on its own bulk queue, as each model's ECS service on AWS.
+    for (const hosted of options.gpuWorker ? hostedModels : []) {
+      const { bulk } = modelQueues[hosted.name] as ModelQueues;
       const child = spawn(process.execPath, ['--import', TSX, GPU_WORKER_ENTRY], {
         // stdout belongs to the CLI's JSON Lines: the worker's logs go to stderr. It learns
         // this process's pid (ENV.localStackPid) and exits when that process is gone.
@@ -431,7 +504,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           [ENV.jobsTable]: names.jobsTable,
           [ENV.bulkQueueUrl]: bulk.url,
           [ENV.bulkQueueArn]: bulk.arn,
-          [ENV.modelDir]: modelDir,
+          [ENV.modelDir]: hosted.dir,
           [ENV.executionProviders]: 'cpu',
           [ENV.allowCpuFallback]: 'true',
           [ENV.intraOpThreads]: String(options.intraOpThreads ?? LOCAL_DEFAULTS.intraOpThreads),
@@ -449,9 +522,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
         },
       });
-      gpuWorker = child;
+      gpuWorkers[hosted.name] = child;
       child.once('exit', (code, signal) => {
-        if (!stopping) log.error('the GPU worker process exited', { code, signal: signal ?? undefined });
+        if (!stopping) {
+          log.error('the GPU worker process exited', {
+            model: hosted.name,
+            code,
+            signal: signal ?? undefined,
+          });
+        }
       });
       cleanups.push(async () => {
         stopping = true;
@@ -466,10 +545,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: LOCAL_REGION,
       endpoints: { ...endpoints, queryApi: queryApi.url },
       names,
-      queues: { incoming, incomingDlq, jobs: jobsQueue, jobsDlq, bulk, bulkDlq, plan, planDlq },
+      models,
+      modelQueues,
+      queues: {
+        incoming,
+        incomingDlq,
+        jobs: first.jobs,
+        jobsDlq: first.jobsDlq,
+        bulk: first.bulk,
+        bulkDlq: first.bulkDlq,
+        plan,
+        planDlq,
+      },
       jobs,
       schedules,
-      gpuWorker,
+      gpuWorker: gpuWorkers[(hostedModels[0] as LocalHostedModel).name],
+      gpuWorkers,
       clients,
       notifier,
       readableBuckets: jobResources.readableBuckets,
@@ -487,6 +578,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+interface LocalHostedModel {
+  readonly name: string;
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly sizing: InvocationSizing;
+}
+
+/** The stack's models with their manifests and sizing; a repeated name stops the start. */
+async function resolveLocalModels(options: LocalStackOptions): Promise<LocalHostedModel[]> {
+  const declared = options.models ?? [{ dir: options.modelDir ?? DEFAULT_MODEL_DIR }];
+  if (declared.length === 0) throw new ConfigError('a local stack hosts at least one model');
+  const models: LocalHostedModel[] = [];
+  for (const { dir, name } of declared) {
+    const manifest = await readManifest(dir);
+    const hostedName = name ?? modelNameOfDir(dir);
+    if (!MODEL_NAME_IN_STACK.test(hostedName)) {
+      throw new ConfigError(`"${hostedName}" is not a model name in a stack (${MODEL_NAME_IN_STACK.source})`);
+    }
+    if (models.some((m) => m.name === hostedName)) {
+      throw new ConfigError(
+        `two models are named "${hostedName}"; name one of them (--model <name>=<folder>)`,
+      );
+    }
+    // The same sizing as the deployed stack's event sources and plan-job messages.
+    models.push({ name: hostedName, dir, manifest, sizing: sizeInvocation(imageCostOf(manifest)) });
+  }
+  return models;
 }
 
 async function createQueue(

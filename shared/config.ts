@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { parseStackModels, type StackModels } from './labeling/stack-models.ts';
 import { DEFAULT_MODEL_DIR } from './paths.ts';
 import { CLASSIFY, ENV, type EnvName, GPU_WORKER, IMAGE_LIMITS, LABELING, RUNTIME_ENV } from './settings.ts';
 
@@ -44,21 +45,31 @@ const gpuWorkerConfigSchema = workerConfigSchema.extend({
   [ENV.bulkQueueArn]: z.string().startsWith('arn:'),
 });
 
+// The stack's models (shared/labeling/stack-models.ts), checked as they are read.
+const stackModels = z.string().transform((text, ctx) => {
+  try {
+    return parseStackModels(text, ENV.stackModels);
+  } catch (error) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
 const queryConfigSchema = z.object({
   [ENV.region]: region,
   [ENV.resultsTable]: z.string().min(1),
   [ENV.imagesBucket]: z.string().min(1),
-  [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
+  // Queries read the default model's results unless they name another.
+  [ENV.stackModels]: stackModels,
 });
 
 const planJobConfigSchema = z.object({
   [ENV.region]: region,
   [ENV.planQueueUrl]: z.string().url(),
-  [ENV.jobsQueueUrl]: z.string().url(),
-  [ENV.bulkQueueUrl]: z.string().url(),
   [ENV.jobsTable]: z.string().min(1),
   // No results table: planning lists and enqueues; `stale` is decided by the workers.
-  [ENV.modelDir]: z.string().min(1).default(DEFAULT_MODEL_DIR),
+  // Each job's images go to its model's queues, in messages sized from that model.
+  [ENV.stackModels]: stackModels,
 });
 
 /**
@@ -171,8 +182,8 @@ export interface QueryConfig {
   readonly region: string;
   readonly resultsTable: string;
   readonly imagesBucket: string;
-  /** The model baked into the image: queries read its results unless they name another. */
-  readonly modelDir: string;
+  /** The stack's models: queries read the default one's results unless they name another. */
+  readonly models: StackModels;
 }
 
 export function readQueryConfig(env: NodeJS.ProcessEnv): QueryConfig {
@@ -181,7 +192,7 @@ export function readQueryConfig(env: NodeJS.ProcessEnv): QueryConfig {
     region: e[ENV.region],
     resultsTable: e[ENV.resultsTable],
     imagesBucket: e[ENV.imagesBucket],
-    modelDir: e[ENV.modelDir],
+    models: e[ENV.stackModels],
   };
 }
 
@@ -198,9 +209,7 @@ export interface PlanJobConfig {
   readonly region: string;
   readonly jobsTable: string;
   readonly planQueueUrl: string;
-  readonly jobsQueueUrl: string;
-  readonly bulkQueueUrl: string;
-  readonly modelDir: string;
+  readonly models: StackModels;
 }
 
 export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
@@ -209,8 +218,6 @@ export function readPlanJobConfig(env: NodeJS.ProcessEnv): PlanJobConfig {
     region: e[ENV.region],
     jobsTable: e[ENV.jobsTable],
     planQueueUrl: e[ENV.planQueueUrl],
-    jobsQueueUrl: e[ENV.jobsQueueUrl],
-    bulkQueueUrl: e[ENV.bulkQueueUrl],
-    modelDir: e[ENV.modelDir],
+    models: e[ENV.stackModels],
   };
 }

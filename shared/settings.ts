@@ -24,6 +24,24 @@ export const RESOURCE_NAMES = {
   jobsDlq: 'labeler-jobs-dlq',
 } as const;
 
+/**
+ * The queues of one hosted model (decision 0037): the first model of a stack keeps the
+ * names a one-model stack always had, so adding a model never renames a queue in use;
+ * each further model's carry its name.
+ */
+export function modelQueueNames(
+  name: string,
+  first: boolean,
+): { jobsQueue: string; jobsDlq: string; bulkQueue: string; bulkDlq: string } {
+  const suffix = first ? '' : `-${name}`;
+  return {
+    jobsQueue: `${RESOURCE_NAMES.jobsQueue}${suffix}`,
+    jobsDlq: `${RESOURCE_NAMES.jobsDlq}${suffix}`,
+    bulkQueue: `${RESOURCE_NAMES.bulkQueue}${suffix}`,
+    bulkDlq: `${RESOURCE_NAMES.bulkDlq}${suffix}`,
+  };
+}
+
 /** Key schema of the results table: one item per (image, model), plus label index items. */
 export const RESULTS_TABLE = {
   partitionKey: 'pk',

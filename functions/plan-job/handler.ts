@@ -4,23 +4,15 @@ import { createPlanPorts } from '../../shared/aws/plan-job.ts';
 import { readPlanJobConfig } from '../../shared/config.ts';
 import { CODE } from '../../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../../shared/errors.ts';
-import { imageCostOf, sizeInvocation } from '../../shared/labeling/invocation-budget.ts';
 import { planStep } from '../../shared/labeling/plan-job.ts';
-import { readManifest } from '../../shared/model/manifest.ts';
 import { logger } from '../../shared/observability.ts';
 import { JOBS } from '../../shared/settings.ts';
 
 const config = readPlanJobConfig(process.env);
 const clients = createAwsClients({ region: config.region });
-const manifest = await readManifest(config.modelDir);
-// A slow model gets fewer objects per message, so one invocation's work fits its timeout.
-const ports = createPlanPorts(
-  clients,
-  config,
-  { id: manifest.id, version: manifest.version },
-  config.region,
-  sizeInvocation(imageCostOf(manifest)).objectsPerMessage,
-);
+// Each job's images go to its model's queues; a slow model's messages carry fewer objects
+// (sized at synthesis from its manifest), so one invocation's work fits its timeout.
+const ports = createPlanPorts(clients, config, config.region);
 
 /**
  * Consumes the plan queue (batch size 1): `start` requests from the CLI and EventBridge

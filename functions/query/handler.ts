@@ -3,12 +3,13 @@ import { createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import { readQueryConfig } from '../../shared/config.ts';
 import { answerQuery } from '../../shared/labeling/query-api.ts';
-import { readManifest } from '../../shared/model/manifest.ts';
+import { defaultModelOf } from '../../shared/labeling/stack-models.ts';
 import { lambdaLog } from '../../shared/observability.ts';
 
 const config = readQueryConfig(process.env);
-const manifest = await readManifest(config.modelDir);
-const model = { id: manifest.id, version: manifest.version };
+// Queries read the stack's default model's results unless they name another.
+const { id, version } = defaultModelOf(config.models);
+const model = { id, version };
 const store = new DynamoResultsStore(createAwsClients({ region: config.region }).db, config.resultsTable);
 
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {

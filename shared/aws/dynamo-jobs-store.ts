@@ -23,8 +23,8 @@ import type {
   JobUsage,
 } from '../labeling/jobs.ts';
 import { JOB_USAGE_FIELDS, jobTotalDone } from '../labeling/jobs.ts';
-import type { ModelRef } from '../labeling/results.ts';
 import type { JobSample } from '../labeling/sample.ts';
+import type { JobModel } from '../labeling/stack-models.ts';
 import { JOBS, JOBS_TABLE } from '../settings.ts';
 import { batchGetAll } from './batch-get.ts';
 import { toLabelerError } from './errors.ts';
@@ -238,7 +238,7 @@ export class DynamoJobsStore implements JobLedger {
   /** Writes the job item unless the job exists; returns the stored record and whether this call created it. */
   async create(
     request: JobRequest,
-    model: ModelRef,
+    model: JobModel,
     sample?: JobSample,
   ): Promise<{ record: JobRecord; created: boolean }> {
     const now = this.#now().toISOString();
@@ -720,7 +720,7 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     prefix: String(item.prefix ?? ''),
     target: item.target as JobTarget,
     mode: item.mode as JobMode,
-    model: item.model as ModelRef,
+    model: item.model as JobModel,
     planningDone: item.planningDone === true,
     createdAt: String(item.createdAt),
     updatedAt: String(item.updatedAt),

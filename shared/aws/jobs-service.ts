@@ -1,6 +1,5 @@
 import type { JobsService } from '../labeling/jobs.ts';
 import { jobsService } from '../labeling/jobs-service.ts';
-import type { ModelRef } from '../labeling/results.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoResultsStore } from './dynamo-results-store.ts';
 import { createPlanPorts, type JobsResources } from './plan-job.ts';
@@ -11,10 +10,9 @@ export type { JobsResources } from './plan-job.ts';
 export function createJobsService(
   clients: AwsClients,
   names: JobsResources,
-  model: ModelRef,
   region = 'us-east-1',
 ): JobsService {
-  const plan = createPlanPorts(clients, names, model, region);
+  const plan = createPlanPorts(clients, names, region);
   return jobsService({
     plan,
     store: plan.store,

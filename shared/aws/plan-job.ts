@@ -2,10 +2,9 @@ import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
-import type { JobTarget } from '../labeling/jobs.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
-import type { ModelRef } from '../labeling/results.ts';
 import { s3EventBody } from '../labeling/s3-event.ts';
+import { hostedModelOfJob, queueOfJob, type StackModels } from '../labeling/stack-models.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore, type RecountOptions } from './dynamo-jobs-store.ts';
@@ -17,10 +16,11 @@ export interface JobsResources {
   readonly jobsTable: string;
   readonly resultsTable: string;
   readonly planQueueUrl: string;
-  /** Target `lambda`: the jobs queue, the classify function's second event source. */
-  readonly jobsQueueUrl: string;
-  /** Target `gpu`: the GPU workers' queue. */
-  readonly bulkQueueUrl: string;
+  /**
+   * The models the stack hosts, each with its own queues (target `lambda`: its classify
+   * function's jobs queue; `gpu`: its GPU workers' queue), and the default one.
+   */
+  readonly models: StackModels;
   /** Buckets the stack's labeling roles may read; a job over any other is refused at start. */
   readonly readableBuckets: readonly string[];
   /**
@@ -38,10 +38,7 @@ export function createPlanPorts(
   clients: AwsClients,
   // Planning never reads results: callers holding the whole JobsResources may pass it.
   names: Omit<JobsResources, 'resultsTable' | 'readableBuckets'> & { readonly resultsTable?: string },
-  model: ModelRef,
   region: string,
-  /** Objects per job message: sized from the model (sizeInvocation) by whoever sends images. */
-  objectsPerMessage: number = JOBS.objectsPerMessage,
   /** Tests: recount every job in steps (0) of tiny pages. */
   recount: Omit<RecountOptions, 'sendRecount'> = {},
 ): PlanPorts & { readonly store: DynamoJobsStore } {
@@ -50,11 +47,10 @@ export function createPlanPorts(
     ...recount,
     sendRecount: (message) => sendPlan(clients, names.planQueueUrl, message),
   });
-  const queueOf = (target: JobTarget) => (target === 'gpu' ? names.bulkQueueUrl : names.jobsQueueUrl);
   return {
     store,
     jobs: store,
-    model,
+    models: names.models,
     async listPage(bucket, prefix, token, maxKeys) {
       const page = await listPage(clients.s3, {
         bucket,
@@ -73,7 +69,10 @@ export function createPlanPorts(
       const objects: ListedObject[] = page.objects.map(({ key, size, eTag }) => ({ key, size, eTag }));
       return page.next ? { objects, next: page.next } : { objects };
     },
-    async sendImages({ target, jobId, mode }, bucket, objects) {
+    async sendImages({ target, jobId, mode, model }, bucket, objects) {
+      // The job's model's own queue, in messages sized from that model (sizeInvocation).
+      const queueUrl = queueOfJob(names.models, model, target);
+      const { objectsPerMessage } = hostedModelOfJob(names.models, model);
       const bodies: string[] = [];
       for (let i = 0; i < objects.length; i += objectsPerMessage) {
         // Sequencer 0: a job's event never supersedes a real upload event for the same key.
@@ -89,7 +88,7 @@ export function createPlanPorts(
       await mapLimit(batches, JOBS.sendConcurrency, async (batch) => {
         const entries = batch.map((body, n) => ({ Id: String(n), MessageBody: body }));
         const sent = await clients.sqs
-          .send(new SendMessageBatchCommand({ QueueUrl: queueOf(target), Entries: entries }))
+          .send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))
           .catch((error: unknown) => {
             throw toLabelerError(error, 'SQS SendMessageBatch');
           });

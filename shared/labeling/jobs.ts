@@ -3,6 +3,7 @@ import { LabelerError } from '../errors.ts';
 import type { PlanJobsPort } from './plan-job.ts';
 import type { ImageResult, ModelRef } from './results.ts';
 import type { JobSample, SampleSpec } from './sample.ts';
+import type { JobModel } from './stack-models.ts';
 
 /** `lambda`: the classify function (jobs queue); `gpu`: the GPU workers (bulk queue). */
 export type JobTarget = 'lambda' | 'gpu';
@@ -57,7 +58,7 @@ export interface Job extends JobCounts {
   readonly prefix: string;
   readonly target: JobTarget;
   readonly mode: JobMode;
-  readonly model: ModelRef;
+  readonly model: JobModel;
   readonly planningDone: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;

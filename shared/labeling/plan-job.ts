@@ -5,8 +5,8 @@ import { JOBS } from '../settings.ts';
 import { type RecountJobsPort, recountStep } from './finish-job.ts';
 import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
-import type { ModelRef } from './results.ts';
 import { inSample, type JobSample, resolveSample } from './sample.ts';
+import { type JobModel, resolveHostedModel, type StackModels } from './stack-models.ts';
 
 const seedSchema = z
   .number()
@@ -42,6 +42,8 @@ export const jobRequestSchema = z.object({
   scheduleName: z.string().min(1).max(256).optional(),
   targetReason: z.string().min(1).max(1000).optional(),
   sample: sampleSchema.optional(),
+  // A hosted model's name, id or id@version (stack-models.ts); resolved at start.
+  model: z.string().min(1).max(200).optional(),
 });
 
 export const planMessageSchema = z.discriminatedUnion('kind', [
@@ -105,7 +107,7 @@ export interface PlanJobsPort extends RecountJobsPort {
   /** `sample`: `request.sample` resolved, stored with the job (its bound included). */
   create(
     request: JobRequest,
-    model: ModelRef,
+    model: JobModel,
     sample?: JobSample,
   ): Promise<{ record: PlanJobRecord; created: boolean }>;
   load(jobId: string): Promise<PlanJobRecord | undefined>;
@@ -128,6 +130,8 @@ export interface PlanJobRecord {
   readonly planStarted: boolean;
   /** Only keys in the sample are planned. */
   readonly sample?: JobSample;
+  /** The model the job labels with: its images go to that model's queues. */
+  readonly model: JobModel;
 }
 
 export interface PlanPorts {
@@ -144,12 +148,18 @@ export interface PlanPorts {
    * target's queue (the mode tells the worker whether to label an already labeled object).
    */
   sendImages(
-    job: { readonly target: JobTarget; readonly jobId: string; readonly mode: JobMode },
+    job: {
+      readonly target: JobTarget;
+      readonly jobId: string;
+      readonly mode: JobMode;
+      readonly model: JobModel;
+    },
     bucket: string,
     objects: readonly ListedObject[],
   ): Promise<void>;
   sendPlan(message: PlanMessage): Promise<void>;
-  readonly model: ModelRef;
+  /** The models the stack hosts: a request names one, or gets the default. */
+  readonly models: StackModels;
 }
 
 export interface PlanOptions {
@@ -188,12 +198,18 @@ export async function startJob(
   ports: PlanPorts,
 ): Promise<{ jobId: string; created: boolean }> {
   const request = parseJobRequest(input);
+  // Before anything is listed: a model the stack does not host is the caller's error.
+  const hosted = resolveHostedModel(ports.models, request.model);
   // A sample's bound is fixed once, before the job exists: every plan step then decides
   // each listed key alone. A count lists the prefix here (decision 0036).
   const sample = request.sample
     ? await resolveSample(request.sample, () => listKeys(ports, request.bucket, request.prefix))
     : undefined;
-  const { record, created } = await ports.jobs.create(request, ports.model, sample);
+  const { record, created } = await ports.jobs.create(
+    request,
+    { id: hosted.id, version: hosted.version, name: hosted.name },
+    sample,
+  );
   if (!record.planStarted && record.status === 'planning') {
     await ports.sendPlan({ kind: 'continue', jobId: record.jobId, page: 0 });
     await ports.jobs.markPlanStarted(record.jobId);

@@ -20,6 +20,11 @@ export interface HostedModel extends ModelRef {
   readonly bulkDlqUrl?: string;
   /** Objects per job message, sized from the model's cost per image (sizeInvocation). */
   readonly objectsPerMessage: number;
+  /**
+   * The model's folder where the stack was made (local: absolute; deployed: relative to the
+   * repository), for what needs its manifest (estimates, label names); may be absent here.
+   */
+  readonly dir?: string;
 }
 
 /** The models of one stack; `default` is the name of the one uploads are labeled with. */
@@ -98,14 +103,22 @@ export function describeModels(models: StackModels): string {
 }
 
 /**
- * Where a job's images go: its model's queue for its target. A job recorded before stacks
- * hosted several models has no name: the model with its id and version, else the default.
+ * The hosted model a job labels with: by its recorded name; a job recorded before stacks
+ * hosted several models has none: the model with its id and version, else the default.
  */
-export function queueOfJob(models: StackModels, model: JobModel, target: 'lambda' | 'gpu'): string {
-  const hosted =
+export function hostedModelOfJob(models: StackModels, model: JobModel): HostedModel {
+  return (
     (model.name !== undefined ? models.models.find((m) => m.name === model.name) : undefined) ??
     models.models.find((m) => m.id === model.id && m.version === model.version) ??
-    defaultModelOf(models);
+    defaultModelOf(models)
+  );
+}
+
+/**
+ * Where a job's images go: its model's queue for its target.
+ */
+export function queueOfJob(models: StackModels, model: JobModel, target: 'lambda' | 'gpu'): string {
+  const hosted = hostedModelOfJob(models, model);
   if (target === 'lambda') return hosted.jobsQueueUrl;
   if (!hosted.bulkQueueUrl) {
     throw new LabelerError(
@@ -160,6 +173,7 @@ function hostedModel(value: unknown, where: string): HostedModel {
   const bulkQueueUrl = text('bulkQueueUrl', true);
   const jobsDlqUrl = text('jobsDlqUrl', true);
   const bulkDlqUrl = text('bulkDlqUrl', true);
+  const dir = text('dir', true);
   return {
     name,
     id: text('id') as string,
@@ -169,5 +183,6 @@ function hostedModel(value: unknown, where: string): HostedModel {
     ...(jobsDlqUrl ? { jobsDlqUrl } : {}),
     ...(bulkDlqUrl ? { bulkDlqUrl } : {}),
     objectsPerMessage,
+    ...(dir ? { dir } : {}),
   };
 }

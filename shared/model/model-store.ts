@@ -8,6 +8,9 @@ import { DEFAULT_MODEL_DIR } from '../paths.ts';
 /** Overrides where `labeler model pull` and `labeler model export` keep models by name. */
 export const MODELS_DIR_ENV = 'LABELER_MODELS_DIR';
 
+/** What `--model` calls the bundled Fashion-MNIST EfficientNet (models/fashion-efficientnet). */
+export const BUNDLED_MODEL_NAME = 'fashion';
+
 /** A model name: the folder name under the models cache (the manifest id's alphabet). */
 export const MODEL_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
@@ -24,15 +27,16 @@ export function modelsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * The one place a model reference (`--model`, MODEL_DIR) becomes a folder: nothing means
- * the bundled model; an existing path is that folder; otherwise a bare name
- * (efficientnet_b3) is the folder of that name in the models cache, where `labeler model
- * pull` and `labeler model export` put them. A folder of the same name as a pulled model
- * wins, as a path the user typed should.
+ * the bundled model; an existing path is that folder; `fashion` (BUNDLED_MODEL_NAME) is
+ * the bundled model; otherwise a bare name (efficientnet_b3) is the folder of that name in
+ * the models cache, where `labeler model pull` and `labeler model export` put them. A
+ * folder of the same name as a pulled model wins, as a path the user typed should.
  */
 export function resolveModelDir(ref: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (ref === undefined || ref === '') return DEFAULT_MODEL_DIR;
   const asPath = resolve(ref);
   if (existsSync(asPath) || !MODEL_NAME.test(ref)) return asPath;
+  if (ref === BUNDLED_MODEL_NAME) return DEFAULT_MODEL_DIR;
   const cache = modelsCacheDir(env);
   const named = join(cache, ref);
   if (existsSync(named)) return named;

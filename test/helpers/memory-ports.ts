@@ -36,6 +36,12 @@ import {
 } from '../../shared/labeling/results.ts';
 import { paddedSequencer, s3EventBody } from '../../shared/labeling/s3-event.ts';
 import type { JobSample } from '../../shared/labeling/sample.ts';
+import {
+  hostedModelOfJob,
+  type JobModel,
+  queueOfJob,
+  type StackModels,
+} from '../../shared/labeling/stack-models.ts';
 import { JOBS, LABELING } from '../../shared/settings.ts';
 
 /*
@@ -46,7 +52,7 @@ import { JOBS, LABELING } from '../../shared/settings.ts';
 
 /** A job as this store holds it: the plan record plus what `Job` shows. */
 interface MemoryJob extends PlanJobRecord {
-  readonly model: ModelRef;
+  readonly model: JobModel;
   readonly planningDone: boolean;
   readonly total: number;
   readonly createdAt: string;
@@ -125,7 +131,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
 
   async create(
     request: JobRequest,
-    model: ModelRef,
+    model: JobModel,
     sample?: JobSample,
   ): Promise<{ record: MemoryJob; created: boolean }> {
     const jobId = request.idempotencyKey
@@ -541,37 +547,59 @@ export class MemoryExports implements ExportStore {
 export interface QueuedMessage {
   readonly messageId: string;
   readonly body: string;
+  /** Image messages: the hosted model whose queue it went to. */
+  readonly model?: string;
+}
+
+/** One hosted model, named "default", as a stack of one model (stack-models.ts). */
+export function oneModelStack(model: ModelRef, objectsPerMessage = 10): StackModels {
+  return {
+    default: 'default',
+    models: [
+      {
+        name: 'default',
+        ...model,
+        jobsQueueUrl: 'memory://jobs/default',
+        bulkQueueUrl: 'memory://bulk/default',
+        objectsPerMessage,
+      },
+    ],
+  };
 }
 
 /**
  * The plan ports over a MemoryS3 and MemoryJobs: image messages go to `queues[target]` as
- * S3-event bodies tagged with the job (sequencer 0, as shared/aws/plan-job.ts sends them),
- * plan messages to `planQueue`.
+ * S3-event bodies tagged with the job (sequencer 0, as shared/aws/plan-job.ts sends them)
+ * and the model whose queue they are routed to, in that model's message size; plan
+ * messages to `planQueue`. A ModelRef stands for a stack hosting that one model.
  */
 export function memoryPlanPorts(
   s3: MemoryS3,
   jobs: MemoryJobs,
-  model: ModelRef,
+  hosted: ModelRef | StackModels,
   objectsPerMessage = 10,
 ): PlanPorts & {
   readonly queues: Record<'lambda' | 'gpu', QueuedMessage[]>;
   readonly planQueue: QueuedMessage[];
 } {
+  const models = 'models' in hosted ? hosted : oneModelStack(hosted, objectsPerMessage);
   const queues: Record<'lambda' | 'gpu', QueuedMessage[]> = { lambda: [], gpu: [] };
   const planQueue: QueuedMessage[] = [];
   let n = 0;
   const id = () => `m-${++n}`;
   return {
     jobs,
-    model,
+    models,
     queues,
     planQueue,
     async listPage(bucket, prefix, token, maxKeys) {
       return s3.listPage(bucket, prefix, token, maxKeys);
     },
-    async sendImages({ target, jobId, mode }, bucket, objects) {
-      for (let i = 0; i < objects.length; i += objectsPerMessage) {
-        const records = objects.slice(i, i + objectsPerMessage).map((o) => ({
+    async sendImages({ target, jobId, mode, model }, bucket, objects) {
+      queueOfJob(models, model, target);
+      const routed = hostedModelOfJob(models, model);
+      for (let i = 0; i < objects.length; i += routed.objectsPerMessage) {
+        const records = objects.slice(i, i + routed.objectsPerMessage).map((o) => ({
           region: 'us-east-1',
           bucket,
           key: o.key,
@@ -579,7 +607,11 @@ export function memoryPlanPorts(
           eTag: o.eTag,
           sequencer: '0',
         }));
-        queues[target].push({ messageId: id(), body: s3EventBody(records, { jobId, mode }) });
+        queues[target].push({
+          messageId: id(),
+          body: s3EventBody(records, { jobId, mode }),
+          model: routed.name,
+        });
       }
     },
     async sendPlan(message: PlanMessage) {

@@ -229,7 +229,7 @@ before(
       signal: new AbortController().signal,
     });
     assert.equal(upload.uploaded, 1, 'the user uploaded one image');
-    const userJobs = createJobsService(user, jobResources(), model, local.region);
+    const userJobs = createJobsService(user, jobResources(), local.region);
     const lambdaJob = await userJobs.start({
       bucket: names.imagesBucket,
       prefix: 'datasets/x/',
@@ -278,7 +278,7 @@ before(
 
     // The plan-job function: pages of one object, so a job continues itself.
     const planClients = recordedClients('plan-job');
-    const ports = createPlanPorts(planClients, jobResources(), model, local.region);
+    const ports = createPlanPorts(planClients, jobResources(), local.region);
     const planner = eventSource(
       planClients,
       local.queues.plan.url,

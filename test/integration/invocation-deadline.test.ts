@@ -86,12 +86,12 @@ describe('an invocation running out of time (context.getRemainingTimeInMillis)',
       {
         jobsTable: stack.names.jobsTable,
         planQueueUrl: stack.queues.plan.url,
-        jobsQueueUrl: stack.queues.jobs.url,
-        bulkQueueUrl: stack.queues.bulk.url,
+        models: {
+          ...stack.models,
+          models: stack.models.models.map((m) => ({ ...m, objectsPerMessage: 10 })),
+        },
       },
-      { id: deps.labeler.classifier.manifest.id, version: deps.labeler.classifier.manifest.version },
       stack.region,
-      10,
     );
     ({ jobId } = await startJob({ bucket, prefix, target: 'lambda', mode: 'all' }, ports));
     const plan = await stack.clients.sqs.send(

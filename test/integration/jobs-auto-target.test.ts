@@ -54,11 +54,9 @@ describe('jobs start --target auto (cost model, local emulators)', () => {
         jobsTable: stack.names.jobsTable,
         resultsTable: stack.names.resultsTable,
         planQueueUrl: stack.queues.plan.url,
-        jobsQueueUrl: stack.queues.jobs.url,
-        bulkQueueUrl: stack.queues.bulk.url,
+        models: stack.models,
         readableBuckets: stack.readableBuckets,
       },
-      { id: 'test-model', version: '1' },
       stack.region,
     );
     const job = await jobs.start({

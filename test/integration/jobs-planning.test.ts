@@ -35,10 +35,8 @@ describe('labeling jobs: planning in pages that continue themselves (decision 00
         jobsTable: stack.names.jobsTable,
         resultsTable: stack.names.resultsTable,
         planQueueUrl: stack.queues.plan.url,
-        jobsQueueUrl: stack.queues.jobs.url,
-        bulkQueueUrl: stack.queues.bulk.url,
+        models: stack.models,
       },
-      { id: 'test-model', version: '1' },
       stack.region,
     );
   });

@@ -327,10 +327,8 @@ describe('local AWS glue: S3 notifications, the SQS batch consumer, plan-job, th
         jobsTable: stack.names.jobsTable,
         resultsTable: stack.names.resultsTable,
         planQueueUrl: stack.queues.plan.url,
-        jobsQueueUrl: stack.queues.jobs.url,
-        bulkQueueUrl: stack.queues.bulk.url,
+        models: stack.models,
       },
-      { id: 'test-model', version: '1' },
       stack.region,
     );
     const { jobId } = await startJob({ bucket, prefix: 'datasets/d1/', target: 'gpu', mode: 'all' }, ports);

@@ -190,6 +190,7 @@ describe('the error code registry (shared/error-codes.ts)', () => {
       'job/invalid-request',
       'job/invalid-sample',
       'job/bucket-not-readable',
+      'job/unknown-model',
       'review/bad-export',
     ]);
     const httpBefore = (code: string) => {
