@@ -161,3 +161,48 @@ export function resolveModels(choice: ModelsChoice): ResolvedModel[] {
 export function perModel(model: Pick<ResolvedModel, 'name' | 'legacy'>, base: string): string {
   return model.legacy ? base : `${base}-${model.name}`;
 }
+
+/** Lambda's limit on a function's environment, keys and values together. */
+export const LAMBDA_ENVIRONMENT_BYTES = 4096;
+/** What the plan-job and query functions' other variables take, generously (decision 0038). */
+const OTHER_VARIABLES_BYTES = 700;
+
+/**
+ * The size ENV.stackModels takes once deployed, at its longest: queue URLs in the region with
+ * the longest name. Each model adds about 230 bytes plus three times its name and its id and
+ * version, so a 4 KB environment holds about ten models (decision 0038).
+ */
+export function stackModelsBytes(
+  models: readonly ResolvedModel[],
+  stackName: string,
+  withBulk: boolean,
+): number {
+  const url = (queue: string) =>
+    `https://sqs.ap-southeast-4.amazonaws.com/123456789012/${stackName}-${queue}`;
+  return JSON.stringify({
+    default: models[0]?.name ?? '',
+    models: models.map((m) => ({
+      name: m.name,
+      id: m.manifest.id,
+      version: m.manifest.version,
+      jobsQueueUrl: url(`labeler-${m.name}-jobs`),
+      ...(withBulk ? { bulkQueueUrl: url(`labeler-${m.name}-bulk`) } : {}),
+      objectsPerMessage: m.sizing.objectsPerMessage,
+    })),
+  }).length;
+}
+
+/** Refuses more models than the functions' environment can name (Lambda's 4 KB). */
+export function checkStackModelsFit(
+  models: readonly ResolvedModel[],
+  stackName: string,
+  withBulk: boolean,
+): void {
+  const bytes = stackModelsBytes(models, stackName, withBulk);
+  if (bytes + OTHER_VARIABLES_BYTES > LAMBDA_ENVIRONMENT_BYTES) {
+    throw new ConfigError(
+      `context "models": ${models.length} models take about ${bytes} bytes of the plan-job and query functions' ` +
+        `environment, more than Lambda's ${LAMBDA_ENVIRONMENT_BYTES} bytes leave: host fewer models or shorter names in one stack`,
+    );
+  }
+}

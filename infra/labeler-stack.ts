@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -13,6 +13,7 @@ import { QueryApi } from './constructs/query-api.ts';
 import { type ModelQueues, Queues } from './constructs/queues.ts';
 import { Storage } from './constructs/storage.ts';
 import {
+  checkStackModelsFit,
   type ModelChoice,
   modelsContext,
   perModel,
@@ -135,6 +136,7 @@ export class LabelerStack extends Stack {
     const models = resolveModels(choice);
     this.defaultModel = choice.defaultModel;
     const withGpu = props.gpuWorkers !== false;
+    if (!Token.isUnresolved(this.stackName)) checkStackModelsFit(models, this.stackName, withGpu);
 
     this.queues = new Queues(this, 'Queues');
     this.storage = new Storage(this, 'Storage', {

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { modelsContext } from '../../infra/hosted-models.ts';
+import {
+  checkStackModelsFit,
+  modelsContext,
+  resolveModels,
+  stackModelsBytes,
+} from '../../infra/hosted-models.ts';
 import { DEFAULT_MODEL_DIR } from '../../infra/image.ts';
 import { CODE } from '../../shared/error-codes.ts';
 import { LabelerError } from '../../shared/errors.ts';
@@ -232,6 +237,25 @@ describe('two models: each its own labeling workers', () => {
     assert.equal(planEnv[ENV.bulkQueueUrl], undefined);
   });
 
+  it("the estimate of the variable's size is what it takes deployed in the longest-named region", () => {
+    const value = joined(envOf(two, two.stack.jobScheduler.function)[ENV.stackModels]);
+    const deployed = value.replace(/<(\w+)>/g, (_, id: string) => {
+      const name = resources(two)[id]?.Properties?.QueueName;
+      return `https://sqs.ap-southeast-4.amazonaws.com/123456789012/${name}`;
+    });
+    assert.equal(
+      stackModelsBytes(
+        two.stack.hostedModels.map((h) => h.model),
+        'Labeler',
+        true,
+      ),
+      // The estimate names every model's queues as the second model's are named.
+      deployed.length +
+        ('labeler-fashion-efficientnet-jobs'.length - 'labeler-jobs-queue'.length) +
+        ('labeler-fashion-efficientnet-bulk'.length - 'labeler-bulk'.length),
+    );
+  });
+
   it('plan-job may send to every model’s jobs and bulk queue and the plan queue, nothing else', () => {
     const role = referencedId(functions[idOf(two.stack.jobScheduler.function)]?.Properties.Role);
     assert.ok(role);
@@ -453,6 +477,23 @@ describe('bad model settings stop synthesis, naming the setting', () => {
           error.message,
         ),
     ));
+
+  it("more models than the functions' 4 KB environment can name", () => {
+    const named = (n: number, length: number) =>
+      resolveModels({
+        models: Array.from({ length: n }, (_, i) => ({
+          name: `m${i}`.padEnd(length, 'x'),
+          dir: DEFAULT_MODEL_DIR,
+        })),
+        defaultModel: 'm0'.padEnd(length, 'x'),
+      });
+    assert.doesNotThrow(() => checkStackModelsFit(named(8, 20), 'Labeler', true));
+    assert.throws(
+      () => checkStackModelsFit(named(10, 40), 'Labeler', true),
+      (error: unknown) =>
+        error instanceof LabelerError && /"models": 10 models take about \d+ bytes/.test(error.message),
+    );
+  });
 
   it('reads -c lists: folders separated by commas, or JSON with {name, dir}', () => {
     assert.deepEqual(modelsContext({ models: `${DEFAULT_MODEL_DIR}, ${SECOND_DIR}/` }), {
