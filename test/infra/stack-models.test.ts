@@ -385,6 +385,31 @@ describe('two models: each its own labeling workers', () => {
   });
 });
 
+describe('two models without GPU workers', () => {
+  it('a further model gets a jobs queue only, and no model names a bulk queue', () => {
+    const serverless = synthesizeLabeler({ ...TWO_MODELS, gpuWorkers: false });
+    try {
+      const second = hosted(serverless, 'second');
+      assert.equal(second.queues.bulk, undefined);
+      const names = Object.values(resourcesOf(serverless.template, 'AWS::SQS::Queue')).map(
+        (q) => q.Properties.QueueName,
+      );
+      assert.ok(names.includes('Labeler-labeler-second-jobs'));
+      assert.ok(!names.some((n) => String(n).includes('second-bulk')), names.join(', '));
+      const models = parseStackModels(joined(serverless.template.toJSON().Outputs?.Models?.Value));
+      assert.deepEqual(
+        models.models.map((m) => [m.name, m.bulkQueueUrl, m.bulkDlqUrl]),
+        [
+          [FIRST, undefined, undefined],
+          ['second', undefined, undefined],
+        ],
+      );
+    } finally {
+      serverless.cleanup();
+    }
+  });
+});
+
 describe('switching the default model', () => {
   const incoming = idOf(switched.stack.queues.incoming.queue);
 
