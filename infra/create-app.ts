@@ -1,6 +1,7 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ScheduleError } from '../shared/labeling/schedules.ts';
+import { modelsContext } from './hosted-models.ts';
 import { LabelerStack } from './labeler-stack.ts';
 
 export interface LabelerApp {
@@ -30,7 +31,13 @@ export const FEATURE_FLAGS = {
 export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const { nag = true, ...appProps } = options;
   const app = new App({ ...appProps, context: { ...FEATURE_FLAGS, ...appProps.context } });
-  const modelDir: unknown = app.node.tryGetContext('modelDir');
+  // cdk.json `models: ["models/a", {"name": "b", "dir": "models/b"}]` and `defaultModel: "b"`,
+  // or `-c models=models/a,models/b`; `modelDir` is the one-model shorthand (decision 0038).
+  const models = modelsContext({
+    models: app.node.tryGetContext('models'),
+    defaultModel: app.node.tryGetContext('defaultModel'),
+    modelDir: app.node.tryGetContext('modelDir'),
+  });
   const gpuWorkers: unknown = app.node.tryGetContext('gpuWorkers');
   const createSlr: unknown = app.node.tryGetContext('createEcsServiceLinkedRole');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
@@ -45,7 +52,8 @@ export function createApp(options: CreateAppOptions = {}): LabelerApp {
   const stack = new LabelerStack(app, 'Labeler', {
     description:
       'Labeler: labels images with an EfficientNet ONNX model (S3 -> SQS -> Lambda/ECS -> DynamoDB)',
-    modelDir: typeof modelDir === 'string' ? modelDir : undefined,
+    models: models.models,
+    defaultModel: models.defaultModel,
     // `-c gpuWorkers=false` leaves out the VPC, ECS cluster and GPU instances.
     gpuWorkers: gpuWorkers !== false && gpuWorkers !== 'false',
     // `-c createEcsServiceLinkedRole=true` in an account that never used ECS (`labeler doctor` tells).

@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -6,20 +6,55 @@ import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts
 import { ALARMS, JOB_IMAGES, JOBS_TABLE, RESULTS_TABLE, TABLE_WARM_THROUGHPUT } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
-import { GPU_WORKER_SERVICE_NAME, GpuWorkers } from './constructs/gpu-workers.ts';
+import { GpuWorkers } from './constructs/gpu-workers.ts';
 import { JobScheduler } from './constructs/job-scheduler.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
-import { Queues } from './constructs/queues.ts';
+import { type ModelQueues, Queues } from './constructs/queues.ts';
 import { Storage } from './constructs/storage.ts';
+import {
+  checkStackModelsFit,
+  type ModelChoice,
+  modelsContext,
+  perModel,
+  type ResolvedModel,
+  resolveModels,
+} from './hosted-models.ts';
 import { CUDA_PROVIDER_SHA256, cudaProviderPinned, LabelerImage } from './image.ts';
+
+/** One hosted model's labeling workers: its image, queues and classify function. */
+export interface HostedModelWorkers {
+  readonly model: ResolvedModel;
+  readonly image: LabelerImage;
+  readonly queues: ModelQueues;
+  readonly classify: Classify;
+  /** Whether uploads are labeled with it (its function has the incoming queue's event source). */
+  readonly isDefault: boolean;
+}
+
+/** Alarm and widget names: the first model's are a one-model stack's, the others' lead with the model. */
+function monitoredName(model: ResolvedModel, base: string): string {
+  return model.legacy ? base : `${model.name}-${base}`;
+}
 
 export interface LabelerStackProps extends StackProps {
   /**
-   * Model folder baked into the images, relative to the repository root.
+   * Model folder baked into the images, relative to the repository root: the one-model
+   * shorthand of `models` (give one or the other).
    * @default 'models/fashion-efficientnet'
    */
   readonly modelDir?: string;
+  /**
+   * The models the stack hosts (cdk.json context `models`), each with its own labeling
+   * workers and queues (decision 0038). The first keeps a one-model stack's resources.
+   * @default - the one model of `modelDir`
+   */
+  readonly models?: readonly ModelChoice[];
+  /**
+   * The name of the model uploads are labeled with (cdk.json context `defaultModel`).
+   * @default - the first of `models`
+   */
+  readonly defaultModel?: string;
   /**
    * Whether to create the GPU workers (VPC, ECS cluster, GPU Auto Scaling group).
    * @default true
@@ -79,7 +114,12 @@ export interface LabelerStackProps extends StackProps {
 export class LabelerStack extends Stack {
   readonly storage: Storage;
   readonly queues: Queues;
+  /** The first model's classify function (a one-model stack's). */
   readonly classify: Classify;
+  /** Every hosted model's labeling workers and queues, the first model's first. */
+  readonly hostedModels: readonly HostedModelWorkers[];
+  /** The name of the model uploads are labeled with. */
+  readonly defaultModel: string;
   readonly jobScheduler: JobScheduler;
   readonly queryApi: QueryApi;
   readonly gpuWorkers: GpuWorkers | undefined;
@@ -88,7 +128,15 @@ export class LabelerStack extends Stack {
 
   constructor(scope: Construct, id: string, props: LabelerStackProps = {}) {
     super(scope, id, props);
-    const image = new LabelerImage({ modelDir: props.modelDir });
+    const choice = modelsContext({
+      models: props.models,
+      defaultModel: props.defaultModel,
+      modelDir: props.modelDir,
+    });
+    const models = resolveModels(choice);
+    this.defaultModel = choice.defaultModel;
+    const withGpu = props.gpuWorkers !== false;
+    if (!Token.isUnresolved(this.stackName)) checkStackModelsFit(models, this.stackName, withGpu);
 
     this.queues = new Queues(this, 'Queues');
     this.storage = new Storage(this, 'Storage', {
@@ -101,24 +149,67 @@ export class LabelerStack extends Stack {
     );
     const readableBuckets = [imagesBucket, ...extraBuckets];
 
-    this.classify = new Classify(this, 'Classify', {
-      image,
-      queue: this.queues.incoming.queue,
-      jobsQueue: this.queues.jobs.queue,
-      imagesBucket,
-      readableBuckets: extraBuckets,
-      resultsBucket,
-      resultsTable,
-      jobsTable,
-      planQueue: this.queues.plan.queue,
-      ...(props.jobsMaxConcurrency ? { jobsMaxConcurrency: props.jobsMaxConcurrency } : {}),
+    // Each model labels on its own function and queues; only the default's takes uploads.
+    this.hostedModels = models.map((model) => {
+      const image = new LabelerImage({ modelDir: model.dir });
+      const queues: ModelQueues = model.legacy
+        ? { jobs: this.queues.jobs, bulk: this.queues.bulk }
+        : this.queues.addModel(model.name, { bulk: withGpu });
+      const isDefault = model.name === this.defaultModel;
+      const classify = new Classify(this, perModel(model, 'Classify'), {
+        image,
+        ...(isDefault ? { queue: this.queues.incoming.queue } : {}),
+        jobsQueue: queues.jobs.queue,
+        sizing: model.sizing,
+        ...(model.legacy ? {} : { serviceName: `labeler-classify-${model.name}` }),
+        imagesBucket,
+        readableBuckets: extraBuckets,
+        resultsBucket,
+        resultsTable,
+        jobsTable,
+        planQueue: this.queues.plan.queue,
+        ...(props.jobsMaxConcurrency ? { jobsMaxConcurrency: props.jobsMaxConcurrency } : {}),
+      });
+      return { model, image, queues, classify, isDefault };
     });
+    const first = this.hostedModels[0] as HostedModelWorkers;
+    const defaults = this.hostedModels.find((h) => h.isDefault) as HostedModelWorkers;
+    this.classify = first.classify;
+    // What plan-job routes by (ENV.stackModels) and the CLI reads (the Models output).
+    const stackModels = (withDeadLetters: boolean) =>
+      this.toJsonString({
+        default: this.defaultModel,
+        models: this.hostedModels.map(({ model, queues }) => ({
+          name: model.name,
+          id: model.manifest.id,
+          version: model.manifest.version,
+          jobsQueueUrl: queues.jobs.queue.queueUrl,
+          ...(withGpu && queues.bulk ? { bulkQueueUrl: queues.bulk.queue.queueUrl } : {}),
+          ...(withDeadLetters
+            ? {
+                jobsDlqUrl: queues.jobs.deadLetterQueue.queueUrl,
+                ...(withGpu && queues.bulk ? { bulkDlqUrl: queues.bulk.deadLetterQueue.queueUrl } : {}),
+              }
+            : {}),
+          objectsPerMessage: model.sizing.objectsPerMessage,
+        })),
+      });
+    // The functions' copy leaves out the dead-letter queues: none of them reads one, and
+    // Lambda allows 4 KB of environment in all (decision 0038).
+    const functionStackModels = stackModels(false);
+
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
-      image,
+      // Planning reads no model file (its models are in ENV.stackModels): any image serves,
+      // and the first model's stays put when the default changes.
+      image: first.image,
       readableBuckets,
       planQueue: this.queues.plan,
-      jobsQueue: this.queues.jobs.queue,
-      bulkQueue: this.queues.bulk.queue,
+      stackModels: functionStackModels,
+      // The bulk queues only where GPU workers drain them (ENV.stackModels names no other).
+      modelQueues: this.hostedModels.flatMap(({ queues }) => [
+        queues.jobs.queue,
+        ...(withGpu && queues.bulk ? [queues.bulk.queue] : []),
+      ]),
       jobsTable,
       // A schedule without a bucket labels this stack's images bucket.
       schedules: (props.schedules ?? []).map((declared) => {
@@ -133,14 +224,24 @@ export class LabelerStack extends Stack {
         return spec;
       }),
     });
-    this.queryApi = new QueryApi(this, 'Query', { image, resultsTable, imagesBucket });
+    this.queryApi = new QueryApi(this, 'Query', {
+      // Queries default to the default model's results: its manifest is the one baked in.
+      image: defaults.image,
+      resultsTable,
+      imagesBucket,
+      stackModels: functionStackModels,
+    });
     this.athena = new Athena(this, 'Athena', { resultsBucket });
     this.gpuWorkers =
       props.gpuWorkers === false
         ? undefined
         : new GpuWorkers(this, 'GpuWorkers', {
-            image,
-            queue: this.queues.bulk.queue,
+            models: this.hostedModels.map(({ model, image, queues }) => ({
+              name: model.name,
+              legacy: model.legacy,
+              image,
+              queue: (queues.bulk ?? this.queues.bulk).queue,
+            })),
             imagesBucket,
             readableBuckets: extraBuckets,
             resultsBucket,
@@ -166,24 +267,34 @@ export class LabelerStack extends Stack {
         { name: 'Incoming', workQueue: this.queues.incoming, maxMessageAge: Duration.minutes(15) },
         // Job images queue up by design: a long job is not a stuck one. Only waiting work
         // with nothing deleted for a while (no progress) pages someone; uploads have their own queue.
-        {
-          name: 'Jobs',
-          workQueue: this.queues.jobs,
-          noProgressAfter: Duration.minutes(ALARMS.jobsNoProgressMinutes),
-        },
-        // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
-        {
-          name: 'Bulk',
-          workQueue: this.queues.bulk,
-          maxMessageAge: Duration.hours(2),
-          // Work waiting and nothing deleted: no worker is draining it (no capacity, crashing tasks).
-          noProgressAfter: Duration.minutes(ALARMS.bulkNoProgressMinutes),
-        },
+        ...this.hostedModels.flatMap(({ model, queues }) => [
+          {
+            name: monitoredName(model, 'Jobs'),
+            workQueue: queues.jobs,
+            noProgressAfter: Duration.minutes(ALARMS.jobsNoProgressMinutes),
+          },
+          // Bulk jobs are meant to queue up; hours-old items mean the GPU workers are not draining.
+          ...(queues.bulk
+            ? [
+                {
+                  name: monitoredName(model, 'Bulk'),
+                  workQueue: queues.bulk,
+                  maxMessageAge: Duration.hours(2),
+                  // Work waiting and nothing deleted: no worker is draining it (no capacity, crashing tasks).
+                  noProgressAfter: Duration.minutes(ALARMS.bulkNoProgressMinutes),
+                },
+              ]
+            : []),
+        ]),
         // A plan step waits behind at most a few others; an old one means planning is stuck.
         { name: 'Plan', workQueue: this.queues.plan, maxMessageAge: Duration.minutes(30) },
       ],
       functions: [
-        { name: 'Classify', function: this.classify.function, alarmOnErrors: true },
+        ...this.hostedModels.map(({ model, classify }) => ({
+          name: monitoredName(model, 'Classify'),
+          function: classify.function,
+          alarmOnErrors: true,
+        })),
         { name: 'PlanJob', function: this.jobScheduler.function, alarmOnErrors: true },
         { name: 'Query', function: this.queryApi.function, alarmOnErrors: false },
       ],
@@ -199,18 +310,19 @@ export class LabelerStack extends Stack {
       gpuFleet: this.gpuWorkers && {
         service: this.gpuWorkers.service,
         autoScalingGroup: this.gpuWorkers.autoScalingGroup,
+        otherServices: this.gpuWorkers.services.slice(1),
       },
       // The Powertools `service` of every process that labels images (their ImagesFailed share).
       labelingServices: [
-        this.classify.function.serviceName,
-        ...(this.gpuWorkers ? [GPU_WORKER_SERVICE_NAME] : []),
+        ...this.hostedModels.map(({ classify }) => classify.function.serviceName),
+        ...(this.gpuWorkers?.services.map((s) => s.serviceName) ?? []),
       ],
       alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [
             new cloudwatch.GraphWidget({
               title: 'GPU workers: bulk backlog',
-              left: [this.gpuWorkers.backlog],
+              left: this.gpuWorkers.services.map((s) => s.backlog),
             }),
           ]
         : [],
@@ -246,6 +358,8 @@ export class LabelerStack extends Stack {
       // `jobs start --dry-run` estimates wall time at what this stack was deployed with.
       JobsCapacity: JSON.stringify(jobsCapacityOutput(props)),
       AlarmTopicArn: this.monitoring.topic.topicArn,
+      // The hosted models, their queues and the default (shared/labeling/stack-models.ts).
+      Models: stackModels(true),
       // Present only with GPU workers: `jobs start --target auto` reads it to price the GPU side.
       // The first (preferred) type when several are allowed.
       ...(this.gpuWorkers

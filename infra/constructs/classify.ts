@@ -66,8 +66,11 @@ export const IMAGE_MODEL_DIR = '/opt/model';
 
 export interface ClassifyProps {
   readonly image: LabelerImage;
-  /** Queue of S3 upload events. */
-  readonly queue: sqs.IQueue;
+  /**
+   * Queue of S3 upload events: given to the stack's default model only (decision 0038).
+   * @default - no upload event source
+   */
+  readonly queue?: sqs.IQueue;
   /** Queue of `lambda`-target job images: a second event source with its own concurrency. */
   readonly jobsQueue: sqs.IQueue;
   readonly imagesBucket: s3.IBucket;
@@ -100,6 +103,16 @@ export interface ClassifyProps {
    * @default JOB_IMAGES.maxConcurrency
    */
   readonly jobsMaxConcurrency?: number;
+  /**
+   * Batch sizes and deadline reserve of the baked-in model.
+   * @default - sized from the image's model manifest
+   */
+  readonly sizing?: InvocationSizing;
+  /**
+   * Powertools service name (logs, metrics' `service` dimension).
+   * @default 'labeler-classify'
+   */
+  readonly serviceName?: string;
 }
 
 /**
@@ -108,8 +121,8 @@ export interface ClassifyProps {
  */
 export class Classify extends Construct {
   readonly function: LabelerFunction;
-  /** Uploads: the incoming queue. */
-  readonly eventSource: SqsEventSource;
+  /** Uploads: the incoming queue; the default model's function only. */
+  readonly eventSource: SqsEventSource | undefined;
   /** Jobs: the jobs queue, scaled on its own so a job never delays an upload. */
   readonly jobsEventSource: SqsEventSource;
   /** Batch sizes and deadline reserve, from the baked-in model's cost per image. */
@@ -120,7 +133,7 @@ export class Classify extends Construct {
     this.function = new LabelerFunction(this, 'Function', {
       image: props.image,
       handler: HANDLERS.classify,
-      serviceName: 'labeler-classify',
+      serviceName: props.serviceName ?? 'labeler-classify',
       memorySize: CLASSIFY.memoryMb,
       timeout: Duration.seconds(CLASSIFY.timeoutSeconds),
       logLevel: props.logLevel,
@@ -133,15 +146,17 @@ export class Classify extends Construct {
     const workload = lambdaWorkload(this.function);
 
     // How much one invocation takes on follows from the model (decision 0025).
-    const sizing = sizeInvocation(imageCostOf(readManifestSync(props.image.modelDir)));
+    const sizing = props.sizing ?? sizeInvocation(imageCostOf(readManifestSync(props.image.modelDir)));
     this.sizing = sizing;
-    this.eventSource = new SqsEventSource(props.queue, {
-      batchSize: sizing.uploadBatchSize,
-      maxBatchingWindow: Duration.seconds(CLASSIFY.maxBatchingWindowSeconds),
-      maxConcurrency: CLASSIFY.maxConcurrency,
-      reportBatchItemFailures: true,
-    });
-    this.function.addEventSource(this.eventSource);
+    this.eventSource =
+      props.queue &&
+      new SqsEventSource(props.queue, {
+        batchSize: sizing.uploadBatchSize,
+        maxBatchingWindow: Duration.seconds(CLASSIFY.maxBatchingWindowSeconds),
+        maxConcurrency: CLASSIFY.maxConcurrency,
+        reportBatchItemFailures: true,
+      });
+    if (this.eventSource) this.function.addEventSource(this.eventSource);
     this.jobsEventSource = new SqsEventSource(props.jobsQueue, {
       batchSize: sizing.jobBatchSize,
       maxBatchingWindow: Duration.seconds(JOB_IMAGES.maxBatchingWindowSeconds),

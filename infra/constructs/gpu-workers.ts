@@ -11,6 +11,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, GPU_INSTANCE_SIZES, GPU_WORKER } from '../../shared/settings.ts';
+import { perModel } from '../hosted-models.ts';
 import type { LabelerImage } from '../image.ts';
 import { bindResultWriter, IMAGE_MODEL_DIR } from './classify.ts';
 import { bindQueue, containerWorkload } from './env-binding.ts';
@@ -58,10 +59,34 @@ export function gpuTaskSizeForAll(instanceTypes: readonly string[]): ReturnType<
 /** Powertools service name of the GPU worker: its logs and metrics carry it. */
 export const GPU_WORKER_SERVICE_NAME = 'labeler-gpu-worker';
 
-export interface GpuWorkersProps {
+/** One hosted model's GPU workers: its image, the queue they drain, the ids they get. */
+export interface GpuWorkerModel {
+  readonly name: string;
+  /** Keeps a one-model stack's ids (`Task`, `Service`): the first model (decision 0038). */
+  readonly legacy: boolean;
   readonly image: LabelerImage;
-  /** Queue of planned job items. */
+  /** Queue of the model's planned job items. */
   readonly queue: sqs.IQueue;
+}
+
+/** The task definition and service of one model, scaled on its own queue's backlog. */
+export interface GpuModelService {
+  readonly name: string;
+  readonly taskDefinition: ecs.Ec2TaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly service: ecs.Ec2Service;
+  /** Visible plus in-flight messages of the model's queue: what its task count follows. */
+  readonly backlog: cloudwatch.MathExpression;
+  /** Powertools service name of its workers. */
+  readonly serviceName: string;
+}
+
+export interface GpuWorkersProps {
+  /**
+   * The hosted models, each with its own task definition (its image) and service on the
+   * shared cluster and instances. At least one.
+   */
+  readonly models: readonly GpuWorkerModel[];
   readonly imagesBucket: s3.IBucket;
   /**
    * Buckets besides the images bucket whose objects jobs may label (cdk.json `readableBuckets`).
@@ -117,11 +142,12 @@ export interface GpuWorkersProps {
 }
 
 /**
- * GPU workers draining the bulk queue: a VPC with public subnets only (no NAT
+ * GPU workers draining the models' bulk queues: a VPC with public subnets only (no NAT
  * gateway; no inbound rules; S3 and DynamoDB through free gateway endpoints), an
  * ECS cluster on an Auto Scaling group of GPU instances (Amazon Linux 2023 ECS GPU AMI,
- * 0..maxTasks) behind a capacity provider with managed scaling, and an EC2 service
- * whose task asks for one GPU.
+ * 0..maxTasks) behind a capacity provider with managed scaling, and per hosted model an EC2
+ * service whose task (that model's image) asks for one GPU. The models share the instances:
+ * maxTasks bounds the fleet, not each model.
  *
  * Task count follows the queue backlog with step scaling, down to zero. There is
  * deliberately no CPU-based scaling: a CPU scale-in would stop a task in the middle
@@ -133,13 +159,15 @@ export class GpuWorkers extends Construct {
   readonly cluster: ecs.Cluster;
   readonly autoScalingGroup: autoscaling.AutoScalingGroup;
   readonly capacityProvider: ecs.AsgCapacityProvider;
+  /** The first model's (a one-model stack's) task definition, container, service and backlog. */
   readonly taskDefinition: ecs.Ec2TaskDefinition;
   readonly container: ecs.ContainerDefinition;
   readonly service: ecs.Ec2Service;
-  /** The worker's logs (one JSON line per event; the no-CUDA alarm filters them). */
-  readonly logGroup: logs.LogGroup;
-  /** The metric the task count follows: visible plus in-flight messages. */
   readonly backlog: cloudwatch.MathExpression;
+  /** Every model's service, the first model's first. */
+  readonly services: readonly GpuModelService[];
+  /** Every model's workers log here (one JSON line per event; the no-CUDA alarm filters them). */
+  readonly logGroup: logs.LogGroup;
   /** The preferred EC2 instance type (a stack output: `jobs start --target auto` prices it). */
   readonly instanceType: string;
   /** Every instance type the group may launch, most preferred first. */
@@ -297,19 +325,40 @@ export class GpuWorkers extends Construct {
         "The ECS capacity provider owns this group's size; scaling activity is in the group's activity history and ECS service events, and nobody would subscribe to per-instance notifications.",
     });
 
-    this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task');
     this.logGroup = new logs.LogGroup(this, 'WorkerLogs', {
       retention: logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    if (props.models.length === 0) throw new Error('GPU workers need at least one model');
+    this.services = props.models.map((model, index) =>
+      this.#modelService(model, index, props, { taskSize, maxTasks, backlogSteps }),
+    );
+    const first = this.services[0] as GpuModelService;
+    this.taskDefinition = first.taskDefinition;
+    this.container = first.container;
+    this.service = first.service;
+    this.backlog = first.backlog;
+  }
+
+  #modelService(
+    model: GpuWorkerModel,
+    index: number,
+    props: GpuWorkersProps,
+    sizes: { taskSize: ReturnType<typeof gpuTaskSize>; maxTasks: number; backlogSteps: readonly number[] },
+  ): GpuModelService {
+    const { taskSize, maxTasks, backlogSteps } = sizes;
+    // The first model keeps a one-model stack's ids, so an upgrade replaces nothing.
+    const id = (base: string) => perModel(model, base);
+    const serviceName = model.legacy ? GPU_WORKER_SERVICE_NAME : `${GPU_WORKER_SERVICE_NAME}-${model.name}`;
+    const taskDefinition = new ecs.Ec2TaskDefinition(this, id('Task'));
     const allowCpuFallback = props.allowCpuFallback ?? GPU_WORKER.allowCpuFallback;
-    this.container = this.taskDefinition.addContainer('worker', {
-      image: props.image.gpuImage(),
+    const container = taskDefinition.addContainer('worker', {
+      image: model.image.gpuImage(),
       gpuCount: 1,
       cpu: taskSize.cpu,
       memoryReservationMiB: taskSize.memoryReservationMiB,
       stopTimeout: Duration.seconds(120),
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'gpu-worker', logGroup: this.logGroup }),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: id('gpu-worker'), logGroup: this.logGroup }),
       environment: {
         [ENV.modelDir]: IMAGE_MODEL_DIR,
         [ENV.executionProviders]: 'cuda',
@@ -320,12 +369,12 @@ export class GpuWorkers extends Construct {
         [ENV.decodeConcurrency]: String(taskSize.vcpus),
         [ENV.region]: Stack.of(this).region,
         [ENV.logLevel]: props.logLevel ?? 'INFO',
-        [ENV.serviceName]: GPU_WORKER_SERVICE_NAME,
+        [ENV.serviceName]: serviceName,
         [ENV.ortDisableTelemetry]: '1',
       },
     });
-    const workload = containerWorkload(this.taskDefinition, this.container);
-    bindQueue(workload, { url: ENV.bulkQueueUrl, arn: ENV.bulkQueueArn }, props.queue, [
+    const workload = containerWorkload(taskDefinition, container);
+    bindQueue(workload, { url: ENV.bulkQueueUrl, arn: ENV.bulkQueueArn }, model.queue, [
       'sqs:ReceiveMessage',
       'sqs:DeleteMessage',
       'sqs:ChangeMessageVisibility',
@@ -334,11 +383,11 @@ export class GpuWorkers extends Construct {
     ]);
     bindResultWriter(workload, props);
     // Job items name their bucket and key: the buckets are not variables.
-    grantImageReads((s) => this.taskDefinition.addToTaskRolePolicy(s), this.taskDefinition, [
+    grantImageReads((s) => taskDefinition.addToTaskRolePolicy(s), taskDefinition, [
       props.imagesBucket,
       ...(props.readableBuckets ?? []),
     ]);
-    Validations.of(this.taskDefinition).acknowledge(
+    Validations.of(taskDefinition).acknowledge(
       {
         id: 'AwsSolutions-ECS2',
         reason:
@@ -351,9 +400,9 @@ export class GpuWorkers extends Construct {
       },
     );
 
-    this.service = new ecs.Ec2Service(this, 'Service', {
+    const service = new ecs.Ec2Service(this, id('Service'), {
       cluster: this.cluster,
-      taskDefinition: this.taskDefinition,
+      taskDefinition,
       desiredCount: 0,
       // One GPU per instance: replace tasks in place rather than needing a spare GPU.
       minHealthyPercent: 0,
@@ -364,18 +413,27 @@ export class GpuWorkers extends Construct {
       ],
     });
 
-    this.backlog = new cloudwatch.MathExpression({
-      label: 'Bulk queue backlog (visible + in flight)',
-      expression: 'visible + inFlight',
+    // Metric ids unique across models: the dashboard graphs every backlog in one widget.
+    const n = model.legacy ? '' : String(index);
+    const backlog = new cloudwatch.MathExpression({
+      label: model.legacy
+        ? 'Bulk queue backlog (visible + in flight)'
+        : `Bulk queue backlog of ${model.name} (visible + in flight)`,
+      expression: `visible${n} + inFlight${n}`,
       usingMetrics: {
-        visible: props.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
-        inFlight: props.queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1) }),
+        [`visible${n}`]: model.queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+        }),
+        [`inFlight${n}`]: model.queue.metricApproximateNumberOfMessagesNotVisible({
+          period: Duration.minutes(1),
+        }),
       },
       period: Duration.minutes(1),
     });
-    const scaling = this.service.autoScaleTaskCount({ minCapacity: 0, maxCapacity: maxTasks });
+    // Each model's service follows its own queue; the instances they share are capped at maxTasks.
+    const scaling = service.autoScaleTaskCount({ minCapacity: 0, maxCapacity: maxTasks });
     scaling.scaleOnMetric('QueueBacklog', {
-      metric: this.backlog,
+      metric: backlog,
       adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
       scalingSteps: [
         { upper: 0, change: 0 },
@@ -384,5 +442,6 @@ export class GpuWorkers extends Construct {
       evaluationPeriods: 3,
       cooldown: Duration.minutes(2),
     });
+    return { name: model.name, taskDefinition, container, service, backlog, serviceName };
   }
 }

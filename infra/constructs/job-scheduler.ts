@@ -15,7 +15,7 @@ import {
 } from '../../shared/labeling/schedules.ts';
 import { ENV, JOBS } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { IMAGE_MODEL_DIR, JOB_ACCOUNTING_ACTIONS } from './classify.ts';
+import { JOB_ACCOUNTING_ACTIONS } from './classify.ts';
 import { bindQueue, bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
 import type { WorkQueue } from './work-queue.ts';
@@ -26,10 +26,13 @@ export interface JobSchedulerProps {
   readonly readableBuckets: readonly s3.IBucket[];
   /** Plan steps: `start` requests (CLI, schedules) and the function's own `continue` steps. */
   readonly planQueue: WorkQueue;
-  /** Where a `lambda` job's images go (the jobs queue, the classify function's second source). */
-  readonly jobsQueue: sqs.IQueue;
-  /** Where a `gpu` job's images go (the GPU workers' queue). */
-  readonly bulkQueue: sqs.IQueue;
+  /**
+   * The stack's hosted models and their queues, as ENV.stackModels' JSON (tokens resolved at
+   * deploy): a job's images go to its model's jobs queue (`lambda`) or bulk queue (`gpu`).
+   */
+  readonly stackModels: string;
+  /** Every hosted model's jobs and bulk queues: the function sends job images to them. */
+  readonly modelQueues: readonly sqs.IQueue[];
   readonly jobsTable: dynamodb.ITable;
   /**
    * Schedules declared in the app's configuration (cdk.json context `schedules`).
@@ -76,8 +79,8 @@ export class JobScheduler extends Construct {
       memorySize: 512,
       timeout: Duration.seconds(JOBS.planTimeoutSeconds),
       logLevel: props.logLevel,
-      // Jobs record the model they label with; its manifest is in the image.
-      environment: { [ENV.modelDir]: IMAGE_MODEL_DIR },
+      // Jobs record the model they label with: its id and version are in the stack's models.
+      environment: { [ENV.stackModels]: props.stackModels },
     });
     // One plan step per invocation: a failed step is retried alone, never a neighbour.
     this.eventSource = new SqsEventSource(planQueue, { batchSize: 1, reportBatchItemFailures: true });
@@ -93,8 +96,13 @@ export class JobScheduler extends Construct {
     );
     // Its own continuation steps go back on the plan queue.
     bindQueue(workload, { url: ENV.planQueueUrl }, planQueue, ['sqs:SendMessage']);
-    bindQueue(workload, { url: ENV.jobsQueueUrl }, props.jobsQueue, ['sqs:SendMessage']);
-    bindQueue(workload, { url: ENV.bulkQueueUrl }, props.bulkQueue, ['sqs:SendMessage']);
+    // The models' queues are named in ENV.stackModels: each job's images go to its model's.
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['sqs:SendMessage'],
+        resources: props.modelQueues.map((queue) => queue.queueArn),
+      }),
+    );
     // Job item reads and transitions, and the sharded counters (BatchGetItem) for completion.
     bindTable(workload, ENV.jobsTable, props.jobsTable, JOB_ACCOUNTING_ACTIONS);
 

@@ -50,6 +50,12 @@ export interface MonitoredTable {
 export interface MonitoredGpuFleet {
   readonly service: ecs.IBaseService;
   readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
+  /**
+   * Services of further hosted models on the same instances: each gets its own
+   * `<name>-GpuTasksBelowDesired` alarm.
+   * @default - none
+   */
+  readonly otherServices?: readonly { readonly name: string; readonly service: ecs.IBaseService }[];
 }
 
 export interface MonitoringProps {
@@ -342,37 +348,16 @@ export class Monitoring extends Construct {
     );
   }
 
-  #gpuFleetAlarms({ service, autoScalingGroup }: MonitoredGpuFleet): void {
+  #gpuFleetAlarms({ service, autoScalingGroup, otherServices }: MonitoredGpuFleet): void {
+    this.#gpuTasksAlarm('GpuTasksBelowDesired', service, 'The GPU service');
+    for (const other of otherServices ?? []) {
+      this.#gpuTasksAlarm(
+        `${other.name}-GpuTasksBelowDesired`,
+        other.service,
+        `The GPU service of model ${other.name}`,
+      );
+    }
     const period = Duration.minutes(5);
-    const ecsMetric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: 'ECS/ContainerInsights',
-        metricName,
-        dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
-        period,
-        statistic,
-      });
-    const tasksPeriods = ALARMS.gpuTasksShortMinutes / 5;
-    this.#alarm(
-      'GpuTasksBelowDesired',
-      new cloudwatch.MathExpression({
-        label: 'GPU tasks desired but not running',
-        // The lowest desired count above the highest running count, for the whole period.
-        expression: 'desired - FILL(running, 0)',
-        usingMetrics: {
-          desired: ecsMetric('DesiredTaskCount', 'Minimum'),
-          running: ecsMetric('RunningTaskCount', 'Maximum'),
-        },
-        period,
-      }),
-      {
-        alarmDescription: `The GPU service has run fewer tasks than desired for ${ALARMS.gpuTasksShortMinutes} minutes: no instance to place them on, or tasks that stop at start-up`,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: tasksPeriods,
-        datapointsToAlarm: tasksPeriods,
-      },
-    );
     const asgMetric = (metricName: string, statistic: string) =>
       new cloudwatch.Metric({
         namespace: 'AWS/AutoScaling',
@@ -399,6 +384,39 @@ export class Monitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: instancePeriods,
         datapointsToAlarm: instancePeriods,
+      },
+    );
+  }
+
+  #gpuTasksAlarm(id: string, service: ecs.IBaseService, what: string): void {
+    const period = Duration.minutes(5);
+    const ecsMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName,
+        dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
+        period,
+        statistic,
+      });
+    const tasksPeriods = ALARMS.gpuTasksShortMinutes / 5;
+    this.#alarm(
+      id,
+      new cloudwatch.MathExpression({
+        label: 'GPU tasks desired but not running',
+        // The lowest desired count above the highest running count, for the whole period.
+        expression: 'desired - FILL(running, 0)',
+        usingMetrics: {
+          desired: ecsMetric('DesiredTaskCount', 'Minimum'),
+          running: ecsMetric('RunningTaskCount', 'Maximum'),
+        },
+        period,
+      }),
+      {
+        alarmDescription: `${what} has run fewer tasks than desired for ${ALARMS.gpuTasksShortMinutes} minutes: no instance to place them on, or tasks that stop at start-up`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: tasksPeriods,
+        datapointsToAlarm: tasksPeriods,
       },
     );
   }

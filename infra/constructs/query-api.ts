@@ -32,6 +32,11 @@ export interface QueryApiProps {
   /** Queries name keys in this bucket unless they pass another. */
   readonly imagesBucket: s3.IBucket;
   /**
+   * The stack's hosted models (ENV.stackModels' JSON): queries default to the default model's results.
+   * @default - the model baked into the image only
+   */
+  readonly stackModels?: string;
+  /**
    * Steady-state request rate limit of the API.
    * @default 50
    */
@@ -70,6 +75,7 @@ export class QueryApi extends Construct {
         // The default bucket of image queries: a name only, the function never reads the bucket.
         [ENV.imagesBucket]: props.imagesBucket.bucketName,
         [ENV.modelDir]: IMAGE_MODEL_DIR,
+        ...(props.stackModels !== undefined ? { [ENV.stackModels]: props.stackModels } : {}),
       },
     });
     bindTable(

@@ -1,5 +1,6 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { ConfigError } from '../../shared/errors.ts';
 import { CLASSIFY, GPU_WORKER, JOBS, RESOURCE_NAMES } from '../../shared/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -17,6 +18,14 @@ export interface QueuesProps {
   readonly namePrefix?: string;
 }
 
+/** The queues of one hosted model: its classify function's and its GPU workers'. */
+export interface ModelQueues {
+  /** `lambda`-target job images: the model's classify function's event source. */
+  readonly jobs: WorkQueue;
+  /** `gpu`-target job images, drained by the model's GPU workers; absent without them. */
+  readonly bulk?: WorkQueue;
+}
+
 export class Queues extends Construct {
   readonly incoming: WorkQueue;
   /** `lambda`-target job images, the classify function's second event source. */
@@ -24,10 +33,12 @@ export class Queues extends Construct {
   readonly bulk: WorkQueue;
   /** Job plan steps, consumed one at a time by the plan-job function. */
   readonly plan: WorkQueue;
+  readonly #prefix: string;
 
   constructor(scope: Construct, id: string, props: QueuesProps = {}) {
     super(scope, id);
     const prefix = props.namePrefix ?? Stack.of(this).stackName;
+    this.#prefix = prefix;
     this.incoming = new WorkQueue(this, 'Incoming', {
       queueName: `${prefix}-${RESOURCE_NAMES.incomingQueue}`,
       deadLetterQueueName: `${prefix}-${RESOURCE_NAMES.incomingDlq}`,
@@ -53,4 +64,39 @@ export class Queues extends Construct {
       maxReceiveCount: JOBS.planMaxReceiveCount,
     });
   }
+
+  /**
+   * The queues of a further hosted model (decision 0038): `Jobs-<name>` and `Bulk-<name>`,
+   * named `<prefix>-labeler-<name>-jobs` and `<prefix>-labeler-<name>-bulk`, each with a
+   * `-dlq` dead-letter queue, sized like the first model's (which are `jobs` and `bulk`).
+   * The kind last and the model name between fixed words: no model name makes one queue's
+   * name another's, the first model's included.
+   */
+  addModel(name: string, options: { readonly bulk: boolean }): ModelQueues {
+    const base = `${this.#prefix}-labeler-${name}`;
+    const jobs = new WorkQueue(this, `Jobs-${name}`, {
+      queueName: checkedQueueName(`${base}-jobs`),
+      deadLetterQueueName: checkedQueueName(`${base}-jobs-dlq`),
+      visibilityTimeout: Duration.seconds(CLASSIFY.visibilityTimeoutSeconds),
+      maxReceiveCount: CLASSIFY.maxReceiveCount,
+    });
+    if (!options.bulk) return { jobs };
+    const bulk = new WorkQueue(this, `Bulk-${name}`, {
+      queueName: checkedQueueName(`${base}-bulk`),
+      deadLetterQueueName: checkedQueueName(`${base}-bulk-dlq`),
+      visibilityTimeout: Duration.seconds(GPU_WORKER.visibilityTimeoutSeconds),
+      maxReceiveCount: GPU_WORKER.maxReceiveCount,
+    });
+    return { jobs, bulk };
+  }
+}
+
+/** SQS refuses names over 80 characters at deploy time; say so at synthesis. */
+function checkedQueueName(name: string): string {
+  if (!Token.isUnresolved(name) && name.length > 80) {
+    throw new ConfigError(
+      `queue name "${name}" is longer than SQS's 80 characters: shorten the model's name or the stack's`,
+    );
+  }
+  return name;
 }

@@ -4,14 +4,24 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { REPO_ROOT } from '../../infra/image.ts';
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from '../../infra/image.ts';
 import { ENTRY_ENV } from '../../shared/config.ts';
 import { ENV, type EnvName } from '../../shared/settings.ts';
-import { referencedId, resourcesOf, statementsOfRole, synthesizeLabeler } from './support.ts';
+import {
+  makeSecondModel,
+  referencedId,
+  resourcesOf,
+  statementsOfRole,
+  synthesizeLabeler,
+} from './support.ts';
 
-const synth = synthesizeLabeler();
+const second = makeSecondModel();
+const synth = synthesizeLabeler({ models: [DEFAULT_MODEL_DIR, { name: 'second', dir: second.dir }] });
 const { stack, template } = synth;
-after(() => synth.cleanup());
+after(() => {
+  synth.cleanup();
+  second.cleanup();
+});
 
 function idOf(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
@@ -35,10 +45,8 @@ function lambdaEntry(fn: IConstruct): Deployed {
   };
 }
 
-function gpuEntry(): Deployed {
-  const gpu = stack.gpuWorkers;
-  assert.ok(gpu);
-  const p = resourcesOf(template, 'AWS::ECS::TaskDefinition')[idOf(gpu.taskDefinition)]?.Properties ?? {};
+function gpuEntry(taskDefinition: IConstruct): Deployed {
+  const p = resourcesOf(template, 'AWS::ECS::TaskDefinition')[idOf(taskDefinition)]?.Properties ?? {};
   const [container] = p.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[];
   const roleId = referencedId(p.TaskRoleArn);
   assert.ok(container && roleId);
@@ -49,11 +57,27 @@ function gpuEntry(): Deployed {
   };
 }
 
-const entries: Record<keyof typeof ENTRY_ENV, Deployed> = {
-  classify: lambdaEntry(stack.classify.function),
+const gpu = stack.gpuWorkers;
+assert.ok(gpu);
+/** Every process of a stack hosting two models: each model's labeling workers read alike. */
+const deployedEntries: [string, keyof typeof ENTRY_ENV, Deployed][] = [
+  ...stack.hostedModels.map((h): [string, 'classify', Deployed] => [
+    `classify (${h.model.name})`,
+    'classify',
+    lambdaEntry(h.classify.function),
+  ]),
+  ['planJob', 'planJob', lambdaEntry(stack.jobScheduler.function)],
+  ['query', 'query', lambdaEntry(stack.queryApi.function)],
+  ...gpu.services.map((s): [string, 'gpuWorker', Deployed] => [
+    `gpuWorker (${s.name})`,
+    'gpuWorker',
+    gpuEntry(s.taskDefinition),
+  ]),
+];
+const entries = {
+  gpuWorker: gpuEntry(gpu.taskDefinition),
   planJob: lambdaEntry(stack.jobScheduler.function),
   query: lambdaEntry(stack.queryApi.function),
-  gpuWorker: gpuEntry(),
 };
 
 /** Variables that name a resource the process never touches itself, with the reason. */
@@ -63,33 +87,46 @@ const NAME_ONLY: Partial<Record<keyof typeof ENTRY_ENV, readonly EnvName[]>> = {
 };
 
 describe('environment contract: each entry point gets exactly what it reads', () => {
-  for (const [entry, deployed] of Object.entries(entries) as [keyof typeof ENTRY_ENV, Deployed][]) {
+  for (const [label, entry, deployed] of deployedEntries) {
     const reads = ENTRY_ENV[entry];
 
-    it(`${entry}: sets nothing the code does not read`, () => {
+    it(`${label}: sets nothing the code does not read`, () => {
       const readable = new Set<string>([...reads.required, ...reads.optional]);
       const unread = Object.keys(deployed.env).filter((name) => !readable.has(name));
       assert.deepEqual(unread, []);
     });
 
-    it(`${entry}: sets every variable the code requires`, () => {
+    it(`${label}: sets every variable the code requires`, () => {
       const missing = reads.required.filter(
         (name) => !(name in deployed.env) && !deployed.runtimeProvides.includes(name),
       );
       assert.deepEqual(missing, []);
     });
 
-    it(`${entry}: every variable naming a resource comes with a permission on it`, () => {
+    it(`${label}: every variable naming a resource comes with a permission on it`, () => {
       const resources = JSON.stringify(
         statementsOfRole(template, deployed.roleId).flatMap((s) => s.Resource),
       );
       for (const [name, value] of Object.entries(deployed.env)) {
         const target = referencedId(value);
         if (!target || target.startsWith('AWS::') || NAME_ONLY[entry]?.includes(name as EnvName)) continue;
-        assert.ok(resources.includes(`"${target}"`), `${entry}: ${name} names ${target} without a grant`);
+        assert.ok(resources.includes(`"${target}"`), `${label}: ${name} names ${target} without a grant`);
       }
     });
   }
+
+  it("plan-job and query are told the stack's models under the name they read (ENV.stackModels)", () => {
+    for (const entry of ['planJob', 'query'] as const) {
+      const reads = [...ENTRY_ENV[entry].required, ...ENTRY_ENV[entry].optional];
+      assert.ok(reads.includes(ENV.stackModels), `${entry} reads ${ENV.stackModels}`);
+      const models = JSON.stringify(entries[entry].env[ENV.stackModels]);
+      for (const h of stack.hostedModels)
+        assert.ok(
+          models.includes(JSON.stringify({ Ref: idOf(h.queues.jobs.queue) })),
+          `${entry}: ${h.model.name}`,
+        );
+    }
+  });
 
   it('the GPU worker is told its queue ARN under the name it reads', () => {
     assert.ok(ENTRY_ENV.gpuWorker.required.includes(ENV.bulkQueueArn));

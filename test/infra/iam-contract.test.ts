@@ -11,6 +11,7 @@ import type { IConstruct } from 'constructs';
 import { connectionTo, jobsResourcesOf, type StackConnection } from '../../cli/stack.ts';
 import { readStatus } from '../../cli/status-command.ts';
 import { runUpload } from '../../cli/upload-display.ts';
+import { DEFAULT_MODEL_DIR as BUNDLED_MODEL_FOLDER } from '../../infra/image.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type AwsCall, CALL_LOG_ENV } from '../../shared/aws/call-recorder.ts';
 import { createClassifyDeps, makeClassifyHandler } from '../../shared/aws/classify-handler.ts';
@@ -40,7 +41,7 @@ import {
   type TemplateJson,
 } from '../helpers/iam-contract.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { synthesizeLabeler } from './support.ts';
+import { makeSecondModel, synthesizeLabeler } from './support.ts';
 
 /**
  * The IAM contract (GitHub issue 19, item 3; decision 0023). Each principal's real code runs
@@ -627,5 +628,119 @@ describe('the IAM contract bites', () => {
       `the narrowed grant fails the dataset read: ${failures.join('\n')}`,
     );
     assert.ok(!failures.some((f) => f.includes('/images/')), 'uploads under images/ are still allowed');
+  });
+});
+
+// --- several models (decision 0038) ---------------------------------------------------------
+// A stack hosting two models, the second the default: its workers make the calls the first
+// model's make, on their own queues. The recorded calls are replayed against that template
+// with the first model's queue names written as the second's.
+describe('the IAM contract with two models: each model’s workers are allowed the same calls on their own queues', () => {
+  const secondModel = makeSecondModel();
+  const two = synthesizeLabeler({
+    models: [BUNDLED_MODEL_FOLDER, { name: 'second', dir: secondModel.dir }],
+    defaultModel: 'second',
+  });
+  after(() => {
+    two.cleanup();
+    secondModel.cleanup();
+  });
+  const twoJson = two.assembly.getStackArtifact(two.stack.artifactId).template as TemplateJson;
+  const twoResolved = new ResolvedTemplate(twoJson, STACK_NAME, BUCKETS);
+  const [first, second] = two.stack.hostedModels;
+  const secondGpu = two.stack.gpuWorkers?.services[1];
+  assert.ok(first && second && secondGpu);
+  const roleOf = (fn: IConstruct) => {
+    const props = twoJson.Resources[idOf(fn)]?.Properties as { Role?: { 'Fn::GetAtt': [string, string] } };
+    const role = props.Role?.['Fn::GetAtt'][0];
+    assert.ok(role);
+    return role;
+  };
+  const taskRoleOf = (task: IConstruct) => {
+    const props = twoJson.Resources[idOf(task)]?.Properties as {
+      TaskRoleArn?: { 'Fn::GetAtt': [string, string] };
+    };
+    const role = props.TaskRoleArn?.['Fn::GetAtt'][0];
+    assert.ok(role);
+    return role;
+  };
+  const principals = {
+    firstClassify: twoResolved.principalOfRole('classify (first)', roleOf(first.classify.function)),
+    secondClassify: twoResolved.principalOfRole('classify (second)', roleOf(second.classify.function)),
+    secondGpu: twoResolved.principalOfRole('gpu-worker (second)', taskRoleOf(secondGpu.taskDefinition)),
+    planJob: twoResolved.principalOfRole('plan-job', roleOf(two.stack.jobScheduler.function)),
+  };
+  /** The first model's local queue names, as the second model's. */
+  const AS_SECOND: Record<string, string> = {
+    [RESOURCE_NAMES.jobsQueue]: 'labeler-second-jobs',
+    [RESOURCE_NAMES.bulkQueue]: 'labeler-second-bulk',
+  };
+  const renamed = (call: AwsCall): AwsCall => ({
+    ...call,
+    resources: call.resources.map((r) => {
+      const rename = (value: string | undefined, sep: string) => {
+        if (value === undefined) return value;
+        const parts = value.split(sep);
+        const last = parts.at(-1) ?? '';
+        return [...parts.slice(0, -1), AS_SECOND[last] ?? last].join(sep);
+      };
+      return {
+        ...r,
+        ...(r.queueName !== undefined ? { queueName: rename(r.queueName, '/') } : {}),
+        ...(r.queueUrl !== undefined ? { queueUrl: rename(r.queueUrl, '/') } : {}),
+        ...(r.queueArn !== undefined ? { queueArn: rename(r.queueArn, ':') } : {}),
+      };
+    }),
+  });
+  async function refusedFor(who: Principal, recorded: readonly AwsCall[]): Promise<string[]> {
+    const requests = new Map<string, IamRequest>();
+    for (const call of recorded)
+      for (const request of requestsOf(call, twoResolved))
+        requests.set(`${request.action} ${request.resource}`, request);
+    assert.ok(requests.size > 0, `${who.name}: calls to check`);
+    const out: string[] = [];
+    for (const request of requests.values()) {
+      const result = await evaluate(who, request, twoResolved);
+      if (result !== 'Allowed')
+        out.push(`${request.call}: ${request.action} on ${request.resource} is ${result}`);
+    }
+    return out;
+  }
+  const of = (principal: string) => calls.filter((c) => c.principal === principal);
+
+  it('the default (second) model’s classify role: uploads and its own jobs queue', async () => {
+    assert.deepEqual(await refusedFor(principals.secondClassify, of('classify').map(renamed)), []);
+  });
+
+  it('the second model’s GPU task role: its own bulk queue', async () => {
+    assert.deepEqual(await refusedFor(principals.secondGpu, of('gpu-worker').map(renamed)), []);
+  });
+
+  it('the first model’s classify role, no longer the default: everything but uploads', async () => {
+    const incoming = `${STACK_NAME}-${RESOURCE_NAMES.incomingQueue}`;
+    const refused = await refusedFor(principals.firstClassify, of('classify'));
+    assert.ok(refused.length > 0 && refused.every((r) => r.includes(incoming)), refused.join('\n'));
+  });
+
+  it('plan-job may send to every model’s jobs and bulk queues', async () => {
+    const sends = of('plan-job');
+    assert.deepEqual(await refusedFor(principals.planJob, [...sends, ...sends.map(renamed)]), []);
+  });
+
+  it('a model’s workers are refused the other model’s queues', async () => {
+    const queue = (local: string) => twoResolved.queueArn(local);
+    const denied: [Principal, string, string][] = [
+      [principals.secondClassify, 'sqs:ReceiveMessage', queue(RESOURCE_NAMES.jobsQueue)],
+      [principals.firstClassify, 'sqs:ReceiveMessage', queue('labeler-second-jobs')],
+      [principals.secondGpu, 'sqs:ReceiveMessage', queue(RESOURCE_NAMES.bulkQueue)],
+      [principals.planJob, 'sqs:ReceiveMessage', queue('labeler-second-bulk')],
+    ];
+    const allowed: string[] = [];
+    for (const [who, action, resource] of denied) {
+      const result = await evaluate(who, { action, resource }, twoResolved);
+      if (result === 'Allowed' || result.startsWith('error'))
+        allowed.push(`${who.name} ${action} on ${resource}`);
+    }
+    assert.deepEqual(allowed, []);
   });
 });

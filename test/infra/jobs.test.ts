@@ -63,7 +63,7 @@ describe('plan queue and plan-job function', () => {
     });
   });
 
-  it('names the plan, jobs and bulk queues and both tables to the function', () => {
+  it('names the plan queue, the models with their queues and the jobs table to the function', () => {
     const env =
       (
         resourcesOf(template, 'AWS::Lambda::Function')[planFunctionId]?.Properties.Environment as
@@ -73,9 +73,13 @@ describe('plan queue and plan-job function', () => {
           | undefined
       )?.Variables ?? {};
     assert.deepEqual(env[ENV.planQueueUrl], { Ref: planId });
-    assert.deepEqual(env[ENV.jobsQueueUrl], { Ref: idOf(stack.queues.jobs.queue) });
-    assert.equal(env.INCOMING_QUEUE_URL, undefined, 'job images never queue behind uploads');
-    assert.deepEqual(env[ENV.bulkQueueUrl], { Ref: idOf(stack.queues.bulk.queue) });
+    // The stack's models (one here) with their jobs queues; no bulk queue without GPU workers.
+    const models = JSON.stringify(env[ENV.stackModels]);
+    assert.ok(models.includes(JSON.stringify({ Ref: idOf(stack.queues.jobs.queue) })), models);
+    assert.ok(!models.includes(idOf(stack.queues.incoming.queue)), 'job images never queue behind uploads');
+    assert.ok(!models.includes('bulkQueueUrl'), models);
+    assert.equal(env[ENV.jobsQueueUrl], undefined);
+    assert.equal(env.INCOMING_QUEUE_URL, undefined);
     assert.deepEqual(env[ENV.jobsTable], { Ref: idOf(stack.storage.jobsTable) });
     // Planning never reads results (`stale` is decided by the workers): no name, no grant.
     assert.equal(env[ENV.resultsTable], undefined);

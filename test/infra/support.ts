@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { createApp } from '../../infra/create-app.ts';
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from '../../infra/image.ts';
 import type { LabelerStack } from '../../infra/labeler-stack.ts';
 
 export interface Synthesized {
@@ -91,4 +92,24 @@ export function statementsOfRole(template: Template, roleLogicalId: string): Sta
 export function referencedId(value: unknown): string | undefined {
   const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
   return v.Ref ?? v['Fn::GetAtt']?.[0];
+}
+
+/**
+ * A second model folder for stacks hosting two models: directly under models/ (the image
+ * build copies only such a folder), made by the test and removed by `cleanup`. Its manifest
+ * is the bundled one's with its own id and version and a measured cost per image, so its
+ * batches are sized differently; no model file (synthesis reads the manifest only).
+ */
+export function makeSecondModel(cpuMsPerImage = 4000): {
+  readonly dir: string;
+  readonly cleanup: () => void;
+} {
+  const dir = `models/.infra-test-${process.pid}-${cpuMsPerImage}`;
+  mkdirSync(join(REPO_ROOT, dir), { recursive: true });
+  const bundled = JSON.parse(readFileSync(join(REPO_ROOT, DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
+  writeFileSync(
+    join(REPO_ROOT, dir, 'manifest.json'),
+    JSON.stringify({ ...bundled, id: 'second-model', version: '2.0.0', cpuMsPerImage }),
+  );
+  return { dir, cleanup: () => rmSync(join(REPO_ROOT, dir), { recursive: true, force: true }) };
 }
