@@ -173,7 +173,6 @@ export class LabelerStack extends Stack {
       return { model, image, queues, classify, isDefault };
     });
     const first = this.hostedModels[0] as HostedModelWorkers;
-    const defaults = this.hostedModels.find((h) => h.isDefault) as HostedModelWorkers;
     this.classify = first.classify;
     // What plan-job routes by (ENV.stackModels) and the CLI reads (the Models output).
     const stackModels = (withDeadLetters: boolean) =>
@@ -192,6 +191,8 @@ export class LabelerStack extends Stack {
               }
             : {}),
           objectsPerMessage: model.sizing.objectsPerMessage,
+          // The CLI prices a job from the model's manifest, in this repository (the output only).
+          ...(withDeadLetters ? { dir: model.dir } : {}),
         })),
       });
     // The functions' copy leaves out the dead-letter queues: none of them reads one, and
@@ -225,8 +226,9 @@ export class LabelerStack extends Stack {
       }),
     });
     this.queryApi = new QueryApi(this, 'Query', {
-      // Queries default to the default model's results: its manifest is the one baked in.
-      image: defaults.image,
+      // Queries read no model file (the default model is named in ENV.stackModels): the first
+      // model's image stays put when the default changes.
+      image: first.image,
       resultsTable,
       imagesBucket,
       stackModels: functionStackModels,

@@ -25,20 +25,25 @@ export const RESOURCE_NAMES = {
 } as const;
 
 /**
- * The queues of one hosted model (decision 0037): the first model of a stack keeps the
- * names a one-model stack always had, so adding a model never renames a queue in use;
- * each further model's carry its name.
+ * The queues of one hosted model (decisions 0037, 0038): the first model of a stack keeps the
+ * names a one-model stack always had, so adding a model never renames a queue in use; a
+ * further model's are `labeler-<name>-jobs`, `-bulk` and their `-dlq`s. The kind last and
+ * the name between fixed words: no model name makes one queue's name another's.
  */
 export function modelQueueNames(
   name: string,
   first: boolean,
 ): { jobsQueue: string; jobsDlq: string; bulkQueue: string; bulkDlq: string } {
-  const suffix = first ? '' : `-${name}`;
+  if (first) {
+    const { jobsQueue, jobsDlq, bulkQueue, bulkDlq } = RESOURCE_NAMES;
+    return { jobsQueue, jobsDlq, bulkQueue, bulkDlq };
+  }
+  const base = `labeler-${name}`;
   return {
-    jobsQueue: `${RESOURCE_NAMES.jobsQueue}${suffix}`,
-    jobsDlq: `${RESOURCE_NAMES.jobsDlq}${suffix}`,
-    bulkQueue: `${RESOURCE_NAMES.bulkQueue}${suffix}`,
-    bulkDlq: `${RESOURCE_NAMES.bulkDlq}${suffix}`,
+    jobsQueue: `${base}-jobs`,
+    jobsDlq: `${base}-jobs-dlq`,
+    bulkQueue: `${base}-bulk`,
+    bulkDlq: `${base}-bulk-dlq`,
   };
 }
 

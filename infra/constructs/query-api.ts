@@ -9,7 +9,6 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV, RESULTS_TABLE } from '../../shared/settings.ts';
 import { HANDLERS, type LabelerImage } from '../image.ts';
-import { IMAGE_MODEL_DIR } from './classify.ts';
 import { bindTable, lambdaWorkload } from './env-binding.ts';
 import { LabelerFunction } from './labeler-function.ts';
 
@@ -31,11 +30,8 @@ export interface QueryApiProps {
   readonly resultsTable: dynamodb.ITable;
   /** Queries name keys in this bucket unless they pass another. */
   readonly imagesBucket: s3.IBucket;
-  /**
-   * The stack's hosted models (ENV.stackModels' JSON): queries default to the default model's results.
-   * @default - the model baked into the image only
-   */
-  readonly stackModels?: string;
+  /** The stack's hosted models (ENV.stackModels' JSON): queries default to the default model's results. */
+  readonly stackModels: string;
   /**
    * Steady-state request rate limit of the API.
    * @default 50
@@ -74,8 +70,7 @@ export class QueryApi extends Construct {
       environment: {
         // The default bucket of image queries: a name only, the function never reads the bucket.
         [ENV.imagesBucket]: props.imagesBucket.bucketName,
-        [ENV.modelDir]: IMAGE_MODEL_DIR,
-        ...(props.stackModels !== undefined ? { [ENV.stackModels]: props.stackModels } : {}),
+        [ENV.stackModels]: props.stackModels,
       },
     });
     bindTable(

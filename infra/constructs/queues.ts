@@ -1,7 +1,7 @@
 import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ConfigError } from '../../shared/errors.ts';
-import { CLASSIFY, GPU_WORKER, JOBS, RESOURCE_NAMES } from '../../shared/settings.ts';
+import { CLASSIFY, GPU_WORKER, JOBS, modelQueueNames, RESOURCE_NAMES } from '../../shared/settings.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
@@ -67,23 +67,21 @@ export class Queues extends Construct {
 
   /**
    * The queues of a further hosted model (decision 0038): `Jobs-<name>` and `Bulk-<name>`,
-   * named `<prefix>-labeler-<name>-jobs` and `<prefix>-labeler-<name>-bulk`, each with a
-   * `-dlq` dead-letter queue, sized like the first model's (which are `jobs` and `bulk`).
-   * The kind last and the model name between fixed words: no model name makes one queue's
-   * name another's, the first model's included.
+   * named by modelQueueNames, each with a dead-letter queue, sized like the first model's.
    */
   addModel(name: string, options: { readonly bulk: boolean }): ModelQueues {
-    const base = `${this.#prefix}-labeler-${name}`;
+    const names = modelQueueNames(name, false);
+    const named = (queue: string) => checkedQueueName(`${this.#prefix}-${queue}`);
     const jobs = new WorkQueue(this, `Jobs-${name}`, {
-      queueName: checkedQueueName(`${base}-jobs`),
-      deadLetterQueueName: checkedQueueName(`${base}-jobs-dlq`),
+      queueName: named(names.jobsQueue),
+      deadLetterQueueName: named(names.jobsDlq),
       visibilityTimeout: Duration.seconds(CLASSIFY.visibilityTimeoutSeconds),
       maxReceiveCount: CLASSIFY.maxReceiveCount,
     });
     if (!options.bulk) return { jobs };
     const bulk = new WorkQueue(this, `Bulk-${name}`, {
-      queueName: checkedQueueName(`${base}-bulk`),
-      deadLetterQueueName: checkedQueueName(`${base}-bulk-dlq`),
+      queueName: named(names.bulkQueue),
+      deadLetterQueueName: named(names.bulkDlq),
       visibilityTimeout: Duration.seconds(GPU_WORKER.visibilityTimeoutSeconds),
       maxReceiveCount: GPU_WORKER.maxReceiveCount,
     });
