@@ -205,6 +205,8 @@ export class LabelerStack extends Stack {
         this.classify.function.serviceName,
         ...(this.gpuWorkers ? [GPU_WORKER_SERVICE_NAME] : []),
       ],
+      // Each declared schedule's runs send their label drift (decision 0039): one alarm each.
+      driftSchedules: (props.schedules ?? []).map((declared) => String(declared.name)),
       alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [

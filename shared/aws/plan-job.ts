@@ -6,6 +6,7 @@ import type { JobTarget } from '../labeling/jobs.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
 import type { ModelRef } from '../labeling/results.ts';
 import { s3EventBody } from '../labeling/s3-event.ts';
+import { stdoutDriftMetric } from '../observability.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore, type RecountOptions } from './dynamo-jobs-store.ts';
@@ -47,6 +48,8 @@ export function createPlanPorts(
 ): PlanPorts & { readonly store: DynamoJobsStore } {
   // The planner's own completion checks start a big job's recount chain on its own queue.
   const store = new DynamoJobsStore(clients.db, names.jobsTable, undefined, {
+    // A scheduled job the planner finishes (a paged recount's end) sends its drift (decision 0039).
+    driftMetric: stdoutDriftMetric,
     ...recount,
     sendRecount: (message) => sendPlan(clients, names.planQueueUrl, message),
   });
