@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { CODE } from '../error-codes.ts';
+import { LabelerError } from '../errors.ts';
 import { DRIFT } from '../settings.ts';
-import type { Job, LabelSummary } from './jobs.ts';
+import { type Job, type LabelSummary, TERMINAL_STATUSES } from './jobs.ts';
 
 /**
  * What a job's finishing recount adds up over the markers of the images it labeled ok
@@ -226,4 +228,111 @@ export async function scheduleDrift(
   const top1 = { ...summary.top1 };
   const baseline = await baselines.claimBaseline(job.scheduleName, { jobId: job.jobId, top1 });
   return { schedule: job.scheduleName, divergence: jensenShannon(baseline.top1, top1) };
+}
+
+/** What `jobs schedule drift` and the page read: the jobs, the schedule's baseline, whether it exists. */
+export interface DriftSource {
+  list(options: { limit: number }): Promise<Job[]>;
+  scheduleBaseline?(schedule: string): Promise<string | undefined>;
+  /** Whether a schedule of that name exists now (its runs may outlive it). */
+  scheduleExists(schedule: string): Promise<boolean>;
+}
+
+/** Jobs `jobs schedule drift` reads, newest first, to find a schedule's runs (the listing's own maximum). */
+export const DRIFT_JOBS_SCANNED = 1000;
+
+/**
+ * A schedule's runs against its baseline: `--baseline`, else the run the jobs store keeps as
+ * the schedule's baseline (the first to finish with labels, what the LabelDrift metric
+ * compares with), else the first finished run among those listed. Typed errors for a
+ * schedule with no runs, none finished, or a baseline not among its runs.
+ */
+export async function readScheduleDrift(
+  source: DriftSource,
+  schedule: string,
+  options: { readonly baseline?: string; readonly limit?: number; readonly threshold?: number } = {},
+): Promise<DriftReport> {
+  const runs = (await source.list({ limit: DRIFT_JOBS_SCANNED })).filter((j) => j.scheduleName === schedule);
+  if (runs.length === 0) {
+    if (await source.scheduleExists(schedule)) {
+      throw new LabelerError(CODE.schedule.noFinishedRun, `schedule ${schedule} has not started a job yet`);
+    }
+    throw new LabelerError(
+      CODE.schedule.notFound,
+      `no schedule named ${schedule}, nor any job started by one`,
+    );
+  }
+  const wanted = options.baseline ?? (await source.scheduleBaseline?.(schedule));
+  let baseline: Job | undefined;
+  if (wanted !== undefined) {
+    baseline = runs.find((j) => j.jobId === wanted);
+    if (!baseline && options.baseline !== undefined) {
+      throw new LabelerError(
+        CODE.schedule.baselineNotARun,
+        `job ${wanted} is not a run of schedule ${schedule} (its runs: ${runs
+          .slice(0, 5)
+          .map((j) => j.jobId)
+          .join(', ')}${runs.length > 5 ? ', ...' : ''})`,
+      );
+    }
+  }
+  baseline ??= firstFinishedRun(runs);
+  if (!baseline) {
+    throw new LabelerError(
+      CODE.schedule.noFinishedRun,
+      `no run of schedule ${schedule} has finished with labels yet (${runs.length} run${runs.length === 1 ? '' : 's'}, ` +
+        `${runs.filter((j) => !TERMINAL_STATUSES.has(j.status)).length} still running)`,
+    );
+  }
+  if (!baseline.labelSummary) {
+    throw new LabelerError(
+      CODE.schedule.noFinishedRun,
+      `job ${baseline.jobId} is ${baseline.status} without a label summary: a baseline is a run that finished with labels`,
+    );
+  }
+  return driftReport(schedule, runs, baseline, {
+    threshold: options.threshold ?? DRIFT.threshold,
+    ...(options.limit === undefined ? {} : { limit: options.limit }),
+  });
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** `--format table`: one line per run, then the labels that moved most. */
+export function formatDriftTable(report: DriftReport, shifts = 3): string {
+  const lines = [
+    `schedule ${report.schedule}: ${report.runs.length} run${report.runs.length === 1 ? '' : 's'} against baseline ${report.baselineJobId}, threshold ${report.threshold}`,
+    [
+      'run',
+      'created',
+      'status',
+      'images',
+      'mean top-1',
+      'top-1 < 0.5',
+      'divergence',
+      'labels that moved (baseline → run)',
+    ].join('\t'),
+  ];
+  for (const run of report.runs) {
+    const moved = run.labels
+      .filter((l) => l.run !== l.baseline)
+      .slice(0, shifts)
+      .map((l) => `${l.label} ${pct(l.baseline)} → ${pct(l.run)}`)
+      .join(', ');
+    lines.push(
+      [
+        `${run.jobId}${run.baseline ? ' (baseline)' : ''}`,
+        run.createdAt,
+        run.status,
+        String(run.images),
+        run.meanTop1Score === undefined ? '-' : run.meanTop1Score.toFixed(3),
+        run.shareUnderHalf === undefined ? '-' : pct(run.shareUnderHalf),
+        run.divergence === undefined
+          ? '-'
+          : `${run.divergence.toFixed(4)}${run.overThreshold ? ' OVER' : ''}`,
+        moved || '-',
+      ].join('\t'),
+    );
+  }
+  return lines.join('\n');
 }
