@@ -227,11 +227,11 @@ export function validateSchedule(input: {
 }
 
 /**
- * A schedule's sample: `{count|percent, seed}` as stored, or "50" / "5%" as cdk.json may
+ * A schedule's sample: `{count|percent, seed}` as stored, or 50 / "5%" as cdk.json may
  * write it; checked by the same rules as `jobs start --sample` (job/invalid-sample).
  */
 function scheduleSample(name: string, sample: unknown): SampleSpec {
-  if (typeof sample === 'string') return parseSample(sample);
+  if (typeof sample === 'string' || typeof sample === 'number') return parseSample(String(sample));
   if (typeof sample === 'object' && sample !== null) {
     const { count, percent, seed = DEFAULT_SAMPLE_SEED } = sample as Record<string, unknown>;
     const size = count !== undefined ? String(count) : percent !== undefined ? `${String(percent)}%` : '';
