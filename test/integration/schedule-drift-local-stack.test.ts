@@ -128,6 +128,15 @@ describe('label drift of a schedule on the local stack (test clock)', () => {
       { Namespace: 'Labeler', Dimensions: [['Schedule']], Metrics: [{ Name: 'LabelDrift', Unit: 'None' }] },
     ]);
 
+    // `jobs status` shows the summary the job keeps, in JSON and in text.
+    const status = await runCli(['jobs', 'status', third.jobId, '--format', 'json', '--data-dir', dataDir]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(JSON.parse(status.stdout).labelSummary, third.labelSummary);
+    const text = await runCli(['jobs', 'status', third.jobId, '--data-dir', dataDir]);
+    const [only] = Object.keys(third.labelSummary?.top1 ?? {});
+    assert.match(text.stdout, new RegExp(`^top-1 +${only} 10 \\(100\\.0%\\)$`, 'm'));
+    assert.match(text.stdout, /^scores +mean top-1 0\.\d{3}, \d+\.\d% under 0\.5 \(10 images labeled ok\)$/m);
+
     // The CLI reads the same runs through the stack: the same divergences.
     const json = await runCli([
       'jobs',
