@@ -214,3 +214,86 @@ describe('label drift of a schedule on the local stack (test clock)', () => {
     assert.match(other.stderr, /schedule\/baseline-not-a-run/);
   });
 });
+
+/**
+ * The same drift when every job's finishing recount is paged (decision 0027): the histogram
+ * travels in the recount steps' messages, and the planner, which makes the finishing
+ * transition at the chain's end, is the process that writes the metric.
+ */
+describe('label drift when the recount runs in steps on the plan queue (local stack, test clock)', () => {
+  let stack: LocalStack;
+  let now = Date.parse('2026-11-28T10:00:00Z');
+  const emf: Array<Record<string, unknown>> = [];
+  const realWrite = process.stderr.write.bind(process.stderr);
+
+  before(async () => {
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      for (const line of String(chunk).split('\n')) {
+        if (line.startsWith('{"_aws"')) emf.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    stack = await startLocalStack({
+      isolation: 'in-process',
+      now: () => new Date(now),
+      schedulePollMs: 0,
+      recount: { inlineRecountMax: 0, recountPageLimit: 2 },
+      planOptions: { recountPagesPerStep: 1 },
+    });
+  });
+  after(async () => {
+    process.stderr.write = realWrite;
+    await stack?.stop();
+  });
+
+  it('keeps the same histogram and sends the divergence from the planner', async () => {
+    await stack.schedules.add({
+      name: 'paged',
+      expression: 'rate(1 minute)',
+      bucket: RESOURCE_NAMES.imagesBucket,
+      prefix: 'paged/',
+      target: 'lambda',
+      mode: 'stale',
+    });
+    const run = async (day: number, file: (i: number) => string): Promise<Job> => {
+      for (let i = 0; i < 6; i++) {
+        await stack.clients.s3.send(
+          new PutObjectCommand({
+            Bucket: RESOURCE_NAMES.imagesBucket,
+            Key: `paged/day${day}/${i}.png`,
+            Body: await readFile(join(SAMPLES, file(i))),
+          }),
+        );
+      }
+      now += 60_000;
+      const [firing] = await stack.schedules.tick();
+      assert.ok(firing);
+      const job = await waitFor(
+        `paged run ${day}`,
+        async () => {
+          const j = await stack.jobs.get(firing.jobId);
+          return j && j.status !== 'planning' && j.status !== 'running' ? j : undefined;
+        },
+        180_000,
+      );
+      assert.equal(job.status, 'succeeded');
+      return job;
+    };
+    const mixed = await run(1, (i) => `test-${String(i).padStart(5, '0')}.png`);
+    assert.equal(mixed.labelSummary?.images, 6);
+    const one = await run(2, () => 'test-00000.png');
+    assert.equal(one.labelSummary?.images, 6);
+    assert.equal(Object.keys(one.labelSummary?.top1 ?? {}).length, 1);
+    const lines = await waitFor(
+      'two LabelDrift lines',
+      async () => {
+        const found = emf.filter((e) => e.Schedule === 'paged');
+        return found.length >= 2 ? found : undefined;
+      },
+      30_000,
+    );
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0]?.[DRIFT.metricName], 0);
+    assert.ok((lines[1]?.[DRIFT.metricName] as number) > DRIFT.threshold);
+  });
+});
