@@ -310,6 +310,7 @@ function Jobs({ config }) {
 function Drift() {
   const state = useApi('drift');
   const items = state.data?.items ?? [];
+  if (state.error) return html`<${Status} state=${state} />`;
   if (items.length === 0) return null;
   return html`
     <section class="card drift" aria-label="Label drift per schedule">
