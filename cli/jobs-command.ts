@@ -1,8 +1,9 @@
 import { CODE, type ErrorCode } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
+import { formatDriftTable, readScheduleDrift } from '../shared/labeling/drift.ts';
 import { describeEstimate, printedEstimate } from '../shared/labeling/job-estimate.ts';
 import { folderPrefix, jobLocation } from '../shared/labeling/job-location.ts';
-import type { JobReceipt } from '../shared/labeling/jobs.ts';
+import type { JobReceipt, LabelSummary } from '../shared/labeling/jobs.ts';
 import {
   assertReadableBucket,
   type Job,
@@ -15,7 +16,7 @@ import {
 import { parseJobRequest } from '../shared/labeling/plan-job.ts';
 import { describeSample, parseSample, type SampleSpec, sampleSize } from '../shared/labeling/sample.ts';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
-import { RESOURCE_NAMES } from '../shared/settings.ts';
+import { DRIFT, RESOURCE_NAMES } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
 import { JobProgress } from './progress.ts';
 import { type JobsConnection, openJobs, STACK_HELP, STACK_OPTIONS } from './stack.ts';
@@ -89,8 +90,11 @@ One JSON line per image the job could not label: bucket, key, error code and mes
   schedule: `Usage: labeler jobs schedule add <name> --expression <e> --prefix <p>
                                   [--bucket <b>] [--target lambda|gpu]
                                   [--mode all|stale] [--timezone <zone>]
+                                  [--sample <n|p%> [--seed <s>]] [--model <name>]
        labeler jobs schedule list [--format text|json]
        labeler jobs schedule remove <name>
+       labeler jobs schedule drift <name> [--baseline <job-id>]
+                                  [--format table|json] [--limit <n>]
 
 Recurring jobs. <e> is an EventBridge Scheduler expression:
   rate(<n> minute|minutes|hour|hours|day|days)        e.g. rate(6 hours)
@@ -98,7 +102,24 @@ Recurring jobs. <e> is an EventBridge Scheduler expression:
       one of the two day fields must be "?"; days of the week 1-7 = SUN-SAT
       e.g. cron(0 2 * * ? *) = every day at 02:00 in --timezone (default UTC)
 Each firing starts one job, keyed <name>@<scheduled time>. On a deployed stack the
-schedule lives in EventBridge Scheduler; locally the running stack fires it.`,
+schedule lives in EventBridge Scheduler; locally the running stack fires it.
+--sample labels the same deterministic sample of the prefix each firing (as
+"jobs start --sample"; --seed picks another, default 0); --model names the hosted
+model each firing's job labels with (its name, id or id@version; default: the
+stack's default model).
+
+drift: each run of the schedule (newest last; --limit: the last <n>) against a
+baseline, by its top-1 labels: every finished job keeps its top-1 label counts, mean
+top-1 score and share of top-1 scores under 0.5. The baseline is the schedule's
+first run that finished with labels, or --baseline <job-id> (one of its runs). Per
+run: images, mean top-1 score, share under 0.5, the Jensen-Shannon divergence of its
+label shares from the baseline's (0 = the same mix, 1 = no label in common) marked
+OVER above the threshold (${DRIFT.threshold}), and the labels whose shares moved most;
+--format json adds every label's share in both. When a scheduled run finishes, the
+stack sends the same divergence as the Labeler/LabelDrift metric (dimension
+Schedule), which alarms on a deployed stack for schedules declared in cdk.json.
+Errors: schedule/not-found (no schedule nor run of that name),
+schedule/no-finished-run, schedule/baseline-not-a-run.`,
 } as const;
 
 export const JOBS_HELP = `Usage: labeler jobs <command> [options]
@@ -112,7 +133,7 @@ Commands:
   list                            jobs, newest first
   cancel <job-id>                 stop a job
   failures <job-id>               the images it could not label, with their codes
-  schedule add|list|remove        recurring jobs
+  schedule add|list|remove|drift  recurring jobs; drift: each run's top-1 labels vs the first
 
 Also: labeler query job <job-id> prints one JSON line per image of a job.
 
@@ -137,6 +158,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   expression: { type: 'string' },
   timezone: { type: 'string' },
+  baseline: { type: 'string' },
   ...STACK_OPTIONS,
   model: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -151,9 +173,10 @@ const ALLOWED: Record<string, readonly (keyof Values)[]> = {
   list: ['format', 'limit'],
   cancel: ['format'],
   failures: [],
-  'schedule add': ['expression', 'prefix', 'bucket', 'target', 'mode', 'timezone'],
+  'schedule add': ['expression', 'prefix', 'bucket', 'target', 'mode', 'timezone', 'sample', 'seed'],
   'schedule list': ['format'],
   'schedule remove': [],
+  'schedule drift': ['baseline', 'format', 'limit'],
 };
 const COMMON: readonly (keyof Values)[] = ['stack', 'region', 'profile', 'data-dir', 'model', 'help'];
 
@@ -174,14 +197,20 @@ export async function jobsCommand(argv: string[]): Promise<number> {
   const allowed = ALLOWED[name];
   if (!allowed)
     throw new UsageError(
-      `unknown schedule command "${name.slice('schedule '.length)}"; use add, list or remove`,
+      `unknown schedule command "${name.slice('schedule '.length)}"; use add, list, remove or drift`,
     );
   for (const option of Object.keys(values) as (keyof Values)[]) {
     if (!allowed.includes(option) && !COMMON.includes(option)) {
       throw new UsageError(`"jobs ${name}" does not take --${option}`);
     }
   }
-  const format = oneOf(values.format, '--format', ['text', 'json'] as const, 'text');
+  // `schedule drift` prints a table (its --format is table|json); the others text|json.
+  const format =
+    name === 'schedule drift'
+      ? oneOf(values.format, '--format', ['table', 'json'] as const, 'table') === 'json'
+        ? 'json'
+        : 'text'
+      : oneOf(values.format, '--format', ['text', 'json'] as const, 'text');
 
   const expectArgs = (count: number, what: string) => {
     if (args.length !== count) {
@@ -223,10 +252,14 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       if (values.expression === undefined) throw new UsageError('"jobs schedule add" needs --expression');
       if (values.prefix === undefined) throw new UsageError('"jobs schedule add" needs --prefix');
       // The stack's bucket is known only once connected; any valid name checks the rest now.
+      if (values.seed !== undefined && values.sample === undefined)
+        throw new UsageError('--seed goes with --sample');
       scheduleFrom(values, args[0], locationOf(values, RESOURCE_NAMES.imagesBucket));
       break;
     case 'schedule remove':
+    case 'schedule drift':
       expectArgs(1, '<name>');
+      if (values.baseline !== undefined) checkJobId(values.baseline);
       break;
   }
   const target = oneOf(values.target, '--target', ['lambda', 'gpu', 'auto'] as const, 'auto');
@@ -340,11 +373,17 @@ export async function jobsCommand(argv: string[]): Promise<number> {
             prefix,
             target: s.target,
             mode: s.mode,
+            ...(s.sample ? { sample: { size: sampleSize(s.sample), seed: s.sample.seed } } : {}),
+            ...(s.model ? { model: s.model } : {}),
           };
+          const extra = [
+            ...(s.sample ? [`sample ${sampleSize(s.sample)} seed ${s.sample.seed}`] : []),
+            ...(s.model ? [`model ${s.model}`] : []),
+          ];
           process.stdout.write(
             format === 'json'
               ? `${JSON.stringify(printed)}\n`
-              : `${scheduleName}\t${expression}\t${printed.timezone}\ts3://${bucket}/${prefix}\t${s.target}\t${s.mode}\n`,
+              : `${[scheduleName, expression, printed.timezone, `s3://${bucket}/${prefix}`, s.target, s.mode, ...extra].join('\t')}\n`,
           );
         }
         if (list.length === 0) process.stderr.write('no schedules\n');
@@ -353,6 +392,27 @@ export async function jobsCommand(argv: string[]): Promise<number> {
       case 'schedule remove': {
         await connection.schedules().remove(args[0] as string);
         process.stderr.write(`schedule ${args[0]} removed\n`);
+        return 0;
+      }
+      case 'schedule drift': {
+        const schedule = args[0] as string;
+        const report = await readScheduleDrift(
+          {
+            list: (options) => jobs.list(options),
+            ...(jobs.scheduleBaseline
+              ? { scheduleBaseline: (s: string) => jobs.scheduleBaseline?.(s) ?? Promise.resolve(undefined) }
+              : {}),
+            scheduleExists: async (s) => (await connection.schedules().list()).some((x) => x.name === s),
+          },
+          schedule,
+          {
+            ...(values.baseline === undefined ? {} : { baseline: values.baseline }),
+            ...(limit === undefined ? {} : { limit }),
+          },
+        );
+        process.stdout.write(
+          format === 'json' ? `${JSON.stringify(report)}\n` : `${formatDriftTable(report)}\n`,
+        );
         return 0;
       }
     }
@@ -376,6 +436,8 @@ function scheduleFrom(
       prefix,
       target: values.target ?? 'lambda',
       mode: values.mode ?? 'stale',
+      ...(values.sample === undefined ? {} : { sample: parseSample(values.sample, values.seed) }),
+      ...(values.model === undefined ? {} : { model: values.model }),
     });
   } catch (error) {
     if (error instanceof ScheduleError) throw new UsageError(error.message);
@@ -473,6 +535,7 @@ export function printedJob(job: Job): Record<string, unknown> {
     ...(job.sample ? { sample: { size: sampleSize(job.sample), seed: job.sample.seed } } : {}),
     ...(job.error ? { error: job.error } : {}),
     ...(job.receipt ? { receipt: job.receipt } : {}),
+    ...(job.labelSummary ? { labelSummary: job.labelSummary } : {}),
   };
 }
 
@@ -500,8 +563,24 @@ function describeJob(job: Job): string {
     ...(job.scheduleName ? [`schedule  ${job.scheduleName}`] : []),
     ...(job.targetReason ? [`why       ${job.targetReason}`] : []),
     ...(job.error ? [`error     [${job.error.code}] ${job.error.message}`] : []),
+    ...(job.labelSummary ? labelLines(job.labelSummary) : []),
     ...(job.receipt ? receiptLines(job.receipt) : []),
   ].join('\n');
+}
+
+/** A finished job's top-1 labels (decision 0039): the most frequent first, then its score summary. */
+function labelLines(summary: LabelSummary, shown = 5): string[] {
+  const byCount = Object.entries(summary.top1).sort(([a, m], [b, n]) => n - m || (a < b ? -1 : 1));
+  const share = (n: number) => `${((n / summary.images) * 100).toFixed(1)}%`;
+  const listed = byCount
+    .slice(0, shown)
+    .map(([label, n]) => `${label} ${n} (${share(n)})`)
+    .join(', ');
+  const rest = byCount.length > shown ? `, ${byCount.length - shown} more (--format json lists all)` : '';
+  return [
+    `top-1     ${listed}${rest}`,
+    `scores    mean top-1 ${summary.meanTop1Score.toFixed(3)}, ${(summary.shareUnderHalf * 100).toFixed(1)}% under 0.5 (${summary.images} images labeled ok)`,
+  ];
 }
 
 /** A finished job's receipt (decision 0035), as `jobs status` prints it. */

@@ -46,8 +46,10 @@ export async function serveUi(
         results: queryApiOf(stack),
         jobs: jobs.jobs,
         // The job form's estimate: the same count and figures as `jobs start --dry-run`.
-        estimate: async (prefix, mode) =>
-          printedEstimate(await jobs.estimate(stack.resources.imagesBucket, folderPrefix(prefix), mode)),
+        estimate: async (prefix, mode, sample) =>
+          printedEstimate(
+            await jobs.estimate(stack.resources.imagesBucket, folderPrefix(prefix), mode, sample),
+          ),
         listKeys: async (prefix, limit, cursor) => {
           const page = await listPage(s3, {
             bucket: stack.resources.imagesBucket,

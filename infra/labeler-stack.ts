@@ -319,6 +319,8 @@ export class LabelerStack extends Stack {
         ...this.hostedModels.map(({ classify }) => classify.function.serviceName),
         ...(this.gpuWorkers?.services.map((s) => s.serviceName) ?? []),
       ],
+      // Each declared schedule's runs send their label drift (decision 0039): one alarm each.
+      driftSchedules: (props.schedules ?? []).map((declared) => String(declared.name)),
       alarmEmail: props.alarmEmail,
       extraWidgets: this.gpuWorkers
         ? [

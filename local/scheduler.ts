@@ -1,23 +1,17 @@
 import type { StoredSchedule } from '../shared/aws/schedules-local.ts';
 import { errorMessage } from '../shared/errors.ts';
+import type { JobRequest } from '../shared/labeling/jobs.ts';
 import {
   nextFiring,
   parseScheduleExpression,
   type ScheduleSpec,
   type SchedulesPort,
-  scheduleIdempotencyKey,
+  scheduledJobRequest,
 } from '../shared/labeling/schedules.ts';
 
 /** What a firing calls: JobsService.start, narrowed to what a schedule passes. */
 export interface JobStarter {
-  start(request: {
-    bucket: string;
-    prefix: string;
-    target: ScheduleSpec['target'];
-    mode: ScheduleSpec['mode'];
-    idempotencyKey: string;
-    scheduleName: string;
-  }): Promise<{ jobId: string }>;
+  start(request: JobRequest & { idempotencyKey: string; scheduleName: string }): Promise<{ jobId: string }>;
 }
 
 export interface Firing {
@@ -124,14 +118,7 @@ export class LocalScheduler implements SchedulesPort {
       }
       if (due) {
         try {
-          const job = await this.#options.jobs.start({
-            bucket: schedule.bucket,
-            prefix: schedule.prefix,
-            target: schedule.target,
-            mode: schedule.mode,
-            scheduleName: schedule.name,
-            idempotencyKey: scheduleIdempotencyKey(schedule.name, due),
-          });
+          const job = await this.#options.jobs.start(scheduledJobRequest(schedule, due.toISOString()));
           fired.push({ name: schedule.name, scheduledTime: due.toISOString(), jobId: job.jobId });
         } catch (error) {
           // Not marked done: the next tick starts it again, under the same key.

@@ -27,7 +27,7 @@ import {
   type StackModels,
 } from '../shared/labeling/stack-models.ts';
 import { type Manifest, readManifest } from '../shared/model/manifest.ts';
-import { stderrLog } from '../shared/observability.ts';
+import { stderrDriftMetric, stderrLog } from '../shared/observability.ts';
 import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import {
   CLASSIFY,
@@ -403,7 +403,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           const handlerClients = createAwsClients({ region: LOCAL_REGION, endpoints, local: true });
           cleanups.push(() => destroyClients(handlerClients));
           options.configureHandlerClients?.(handlerClients);
-          const deps = await createClassifyDeps(config, handlerClients, log);
+          // stdout is the CLI's JSON Lines: a finished schedule's drift metric goes to stderr.
+          const deps = await createClassifyDeps(config, handlerClients, log, stderrDriftMetric);
           cleanups.push(() => deps.labeler.classifier.release());
           handler = makeClassifyHandler(deps, report);
         }
@@ -446,7 +447,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     if (options.planner ?? options.worker ?? true) {
-      const ports = createPlanPorts(clients, jobResources, LOCAL_REGION, options.recount);
+      const ports = createPlanPorts(clients, jobResources, LOCAL_REGION, {
+        ...options.recount,
+        driftMetric: stderrDriftMetric,
+      });
       const planOptions: PlanOptions = {
         pageSize: options.planOptions?.pageSize ?? JOBS.pageSize,
         stepBudgetMs: options.planOptions?.stepBudgetMs ?? JOBS.stepBudgetMs,

@@ -425,7 +425,25 @@ export const ERROR_CODES = {
     exit: 1,
     meaning: '`jobs schedule add`: a schedule of that name exists',
   },
-  'schedule/not-found': { kind: 'client', exit: 1, http: 404, meaning: 'no schedule of that name' },
+  'schedule/not-found': {
+    kind: 'client',
+    exit: 1,
+    http: 404,
+    meaning: 'no schedule of that name (`jobs schedule drift`: nor any job it started)',
+  },
+  'schedule/no-finished-run': {
+    kind: 'client',
+    exit: 1,
+    http: 409,
+    meaning:
+      '`jobs schedule drift`: no run of the schedule has finished with labels yet, or the `--baseline` run has not',
+  },
+  'schedule/baseline-not-a-run': {
+    kind: 'client',
+    exit: 1,
+    http: 400,
+    meaning: '`jobs schedule drift --baseline`: that job was not started by this schedule',
+  },
 
   'dlq/retries-exhausted': {
     kind: 'transient',

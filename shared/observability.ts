@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BatchReport, ClassifyLog } from './labeling/classify-records.ts';
-import { ENV } from './settings.ts';
+import type { DriftMetric } from './labeling/drift.ts';
+import { DRIFT, ENV } from './settings.ts';
 
 const serviceName = process.env[ENV.serviceName] ?? 'labeler';
 
@@ -30,6 +31,31 @@ export function publishBatchMetrics(report: BatchReport): void {
   metrics.addMetric('InferenceMs', MetricUnit.Milliseconds, report.stageMs.inference);
   metrics.publishStoredMetrics();
 }
+
+/**
+ * The `Labeler/LabelDrift` metric of one finished scheduled run as one EMF document
+ * (decision 0039). Its only dimension is `Schedule`, without Powertools' `service`: the
+ * classify function, a GPU worker or the planner may finish the run, and the schedule's one
+ * alarm must see the value whichever did.
+ */
+export function labelDriftEmf(schedule: string, divergence: number): string {
+  const single = new Metrics({ namespace: 'Labeler', serviceName });
+  single.clearDefaultDimensions();
+  single.addDimension('Schedule', schedule);
+  single.addMetric(DRIFT.metricName, MetricUnit.NoUnit, divergence);
+  return JSON.stringify(single.serializeMetrics());
+}
+
+/** The drift metric written as an EMF line by `write`. */
+export function driftMetricTo(write: (line: string) => void): DriftMetric {
+  return (schedule, divergence) => write(`${labelDriftEmf(schedule, divergence)}\n`);
+}
+
+/** Lambda and ECS: EMF on stdout, which CloudWatch Logs turns into the metric. */
+export const stdoutDriftMetric: DriftMetric = driftMetricTo((line) => process.stdout.write(line));
+
+/** The local stack, whose stdout is the CLI's JSON Lines: the same EMF line on stderr. */
+export const stderrDriftMetric: DriftMetric = driftMetricTo((line) => process.stderr.write(line));
 
 /** A plain logger for the one-machine stack and the CLI: stderr, warnings and errors only. */
 export const stderrLog: ClassifyLog = {

@@ -137,6 +137,24 @@ export const JOBS = {
   recountStaleMs: 15 * 60_000,
 } as const;
 
+/** Drift of a schedule's runs (decision 0039): the top-1 label histogram of each run against its first. */
+export const DRIFT = {
+  /**
+   * Jensen–Shannon divergence (base 2, in [0, 1]) over which a run counts as drifted and the
+   * `LabelDrift` alarm fires. 0.05: "Bag" going from 8 % to 40 % of a 10-class histogram
+   * (the others shrinking in proportion) is 0.108, from 8 % to 20 % is 0.022; two runs of
+   * the same distribution differ by sampling alone by 0.022 (99th percentile) at 300 images a
+   * run and 0.008 at 1,000, so a nightly run of a few hundred images or more alarms on a
+   * shift like the first and not on noise. Runs of ~100 images are noisier (0.078 at the
+   * 99th percentile): a schedule of so few images alarms on noise now and then.
+   */
+  threshold: 0.05,
+  /** The score summary's "low" top-1 score: the share of top-1 scores under it is recorded. */
+  lowScore: 0.5,
+  /** CloudWatch metric (namespace Labeler, dimension Schedule) with each finished run's divergence. */
+  metricName: 'LabelDrift',
+} as const;
+
 /** Prefix under the results bucket where each batch writes one JSON Lines object. */
 export const RESULTS_PREFIX = 'results';
 

@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { CODE, httpStatusOf } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { type ComparedModel, Comparer } from '../shared/labeling/compare.ts';
+import { DRIFT_JOBS_SCANNED, readScheduleDrift } from '../shared/labeling/drift.ts';
 import { Evaluator, resultFromStore } from '../shared/labeling/evaluate.ts';
 import { type GroundTruth, TruthSet } from '../shared/labeling/ground-truth.ts';
 import { type JobMode, type JobsService, type JobTarget, jobView } from '../shared/labeling/jobs.ts';
 import { type ModelRef, type Page, printedResult, type ResultsStore } from '../shared/labeling/results.ts';
+import { parseSample, type SampleSpec } from '../shared/labeling/sample.ts';
 import { PACKAGE_ROOT } from '../shared/paths.ts';
+import { DRIFT } from '../shared/settings.ts';
 
 /** The read side of the results the page shows: by image and by label, nothing else. */
 export type ResultsReader = Pick<ResultsStore, 'getByImage' | 'queryByLabel'>;
@@ -33,7 +36,7 @@ export interface UiBackend {
    * `jobs start --dry-run` for the job form: the count and each target's all-in cost and
    * wall time of a job over `prefix` of `bucket` (printedEstimate's shape); starts nothing.
    */
-  estimate?(prefix: string, mode: JobMode): Promise<Record<string, unknown>>;
+  estimate?(prefix: string, mode: JobMode, sample?: SampleSpec): Promise<Record<string, unknown>>;
   /** Ground truth for the evaluation view (`labeler ui --truth`), read again on each request. */
   readonly truth?: { readonly source: string; read(): Promise<GroundTruth> };
   /** Two models for the comparison view (`labeler ui --compare A,B`): A, then B. */
@@ -171,6 +174,7 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
           prefix: String(body.prefix ?? ''),
           target: oneOf(body.target, ['lambda', 'gpu'] as const, 'lambda') satisfies JobTarget,
           mode: oneOf(body.mode, ['stale', 'all'] as const, 'stale') satisfies JobMode,
+          ...(sampleOf(body.sample) ?? {}),
         });
         return send(res, 201, jobView(job));
       }
@@ -178,7 +182,35 @@ export async function startUiServer(backend: UiBackend, options: { port?: number
         if (!backend.estimate)
           throw new LabelerError(CODE.ui.notAvailable, 'this server cannot estimate jobs');
         const mode = oneOf(q.get('mode') ?? undefined, ['stale', 'all'] as const, 'stale') satisfies JobMode;
-        return send(res, 200, await backend.estimate(q.get('prefix') ?? '', mode));
+        const sample = sampleOf(q.get('sample') ?? undefined)?.sample;
+        return send(res, 200, await backend.estimate(q.get('prefix') ?? '', mode, sample));
+      }
+      case 'GET /api/drift': {
+        // Every schedule that started a job among the newest, each against its baseline.
+        const jobs = await backend.jobs.list({ limit: DRIFT_JOBS_SCANNED });
+        const names = [...new Set(jobs.flatMap((j) => (j.scheduleName ? [j.scheduleName] : [])))].sort();
+        const items = [];
+        for (const schedule of names) {
+          const report = await readScheduleDrift(
+            {
+              list: async () => jobs,
+              ...(backend.jobs.scheduleBaseline
+                ? {
+                    scheduleBaseline: (s: string) =>
+                      backend.jobs.scheduleBaseline?.(s) ?? Promise.resolve(undefined),
+                  }
+                : {}),
+              scheduleExists: async () => true,
+            },
+            schedule,
+          ).catch((error: unknown) => {
+            // A schedule none of whose runs finished yet has no chart, not an error for the page.
+            if (error instanceof LabelerError && error.code === CODE.schedule.noFinishedRun) return undefined;
+            throw error;
+          });
+          if (report) items.push(report);
+        }
+        return send(res, 200, { threshold: DRIFT.threshold, items });
       }
       case 'GET /api/jobs/:id': {
         const job = await backend.jobs.get(jobId);
@@ -351,6 +383,7 @@ const ROUTES = [
   'GET /api/jobs',
   'POST /api/jobs',
   'GET /api/estimate',
+  'GET /api/drift',
   'GET /api/jobs/:id',
   'GET /api/jobs/:id/failures',
   'GET /api/jobs/:id/results',
@@ -429,6 +462,12 @@ function limit(value: string | null): number {
       `limit must be an integer from 1 to ${MAX_LIMIT}, got ${value}`,
     );
   return n;
+}
+
+/** The job form's sample, "50" or "5%" as `jobs start --sample` takes it; empty: the whole prefix. */
+function sampleOf(value: unknown): { sample: SampleSpec } | undefined {
+  if (value === undefined || value === null || String(value).trim() === '') return undefined;
+  return { sample: parseSample(String(value)) };
 }
 
 function oneOf<const T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {

@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { CODE } from '../../shared/error-codes.ts';
-import { ALARMS } from '../../shared/settings.ts';
+import { ALARMS, DRIFT } from '../../shared/settings.ts';
 import type { WorkQueue } from './work-queue.ts';
 
 export interface MonitoredQueue {
@@ -83,6 +83,12 @@ export interface MonitoringProps {
    * @default - no failed-share alarm
    */
   readonly labelingServices?: readonly string[];
+  /**
+   * Names of the schedules declared in cdk.json: each gets an alarm on its `Labeler/LabelDrift`
+   * (dimension Schedule) above DRIFT.threshold, the divergence a finished run sends (decision 0039).
+   * @default - none
+   */
+  readonly driftSchedules?: readonly string[];
   /**
    * E-mail address subscribed to the alarm topic.
    * @default - none: synthesis warns, and someone must subscribe to the topic
@@ -259,6 +265,7 @@ export class Monitoring extends Construct {
     if (props.labelingServices && props.labelingServices.length > 0) {
       this.#failedShareAlarm(props.labelingServices);
     }
+    for (const schedule of props.driftSchedules ?? []) this.#driftAlarm(schedule);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
@@ -452,6 +459,29 @@ export class Monitoring extends Construct {
       {
         alarmDescription: `More than ${percent} % of the images labeled in ${ALARMS.failedImagesWindowMinutes} minutes failed (at least ${ALARMS.failedImagesMinCount} images): a bad batch of uploads, a model or preprocessing fault, or access denied; \`labeler query\` and the function log name the error codes`,
         threshold: ALARMS.failedImagesShare,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      },
+    );
+  }
+
+  /**
+   * `LabelDrift<Schedule>`: a finished run of the schedule sent a divergence from its first
+   * run above DRIFT.threshold. One data point per run, so the largest in an hour; no run, no data.
+   */
+  #driftAlarm(schedule: string): void {
+    this.#alarm(
+      `LabelDrift${pascal(schedule)}`,
+      new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: DRIFT.metricName,
+        dimensionsMap: { Schedule: schedule },
+        period: Duration.hours(1),
+        statistic: 'Maximum',
+      }),
+      {
+        alarmDescription: `A run of schedule "${schedule}" labeled a top-1 label mix that diverges from its first run by more than ${DRIFT.threshold} (Jensen–Shannon): what arrives changed, or the model did; \`labeler jobs schedule drift ${schedule}\` shows the labels that moved`,
+        threshold: DRIFT.threshold,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
       },

@@ -5,7 +5,9 @@ import type { WorkerConfig } from '../config.ts';
 import type { BatchReport, ClassifyDeps, ClassifyLog } from '../labeling/classify-records.ts';
 import { classifyRecords } from '../labeling/classify-records.ts';
 import { createImageLabeler } from '../labeling/create-labeler.ts';
+import type { DriftMetric } from '../labeling/drift.ts';
 import { imageCostOf, sizeInvocation } from '../labeling/invocation-budget.ts';
+import { stdoutDriftMetric } from '../observability.ts';
 import { CLASSIFY } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore } from './dynamo-jobs-store.ts';
@@ -37,6 +39,8 @@ export async function createClassifyDeps(
   config: WorkerConfig,
   clients: AwsClients,
   log: ClassifyLog,
+  /** Where a scheduled job this process finishes sends its drift (decision 0039). @default EMF on stdout */
+  driftMetric: DriftMetric = stdoutDriftMetric,
 ): Promise<ClassifyWorker> {
   setLabelingHeapGrowth();
   const labeler = await createImageLabeler(
@@ -74,15 +78,21 @@ export async function createClassifyDeps(
     results: new DynamoResultsStore(clients.db, config.resultsTable, undefined, config.jobsTable),
     exports: new S3ExportStore(clients.s3, config.resultsBucket),
     log,
-    ...(config.jobsTable ? { jobs: jobsStore(config, config.jobsTable, clients) } : {}),
+    ...(config.jobsTable ? { jobs: jobsStore(config, config.jobsTable, clients, driftMetric) } : {}),
     ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
   };
 }
 
 /** The worker's jobs store: with the plan queue, a big job's finishing recount goes there in steps. */
-function jobsStore(config: WorkerConfig, jobsTable: string, clients: AwsClients): DynamoJobsStore {
+function jobsStore(
+  config: WorkerConfig,
+  jobsTable: string,
+  clients: AwsClients,
+  driftMetric: DriftMetric,
+): DynamoJobsStore {
   const planQueueUrl = config.planQueueUrl;
   return new DynamoJobsStore(clients.db, jobsTable, undefined, {
+    driftMetric,
     ...(planQueueUrl ? { sendRecount: (message) => sendPlan(clients, planQueueUrl, message) } : {}),
     ...(config.inlineRecountMax === undefined ? {} : { inlineRecountMax: config.inlineRecountMax }),
     ...(config.recountPageLimit === undefined ? {} : { recountPageLimit: config.recountPageLimit }),

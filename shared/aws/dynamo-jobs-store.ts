@@ -9,7 +9,21 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
-import { NO_COUNTS, type OutcomeCounts, type RecountMessage } from '../labeling/finish-job.ts';
+import {
+  type DriftMetric,
+  NO_TALLY,
+  scheduleDrift,
+  summarize,
+  type Top1,
+  type Top1Tally,
+  tallyOf,
+} from '../labeling/drift.ts';
+import {
+  firstRecountStep,
+  NO_COUNTS,
+  type OutcomeCounts,
+  type RecountMessage,
+} from '../labeling/finish-job.ts';
 import type {
   Job,
   JobCounts,
@@ -21,6 +35,7 @@ import type {
   JobStatus,
   JobTarget,
   JobUsage,
+  LabelSummary,
 } from '../labeling/jobs.ts';
 import { JOB_USAGE_FIELDS, jobTotalDone } from '../labeling/jobs.ts';
 import type { JobSample } from '../labeling/sample.ts';
@@ -75,6 +90,7 @@ function markerPut(
   image: { bucket: string; key: string },
   outcome: JobOutcome,
   error?: { code: string; message: string },
+  top?: Top1,
 ): PutCommandInput {
   return {
     TableName: jobsTable,
@@ -85,6 +101,9 @@ function markerPut(
       key: image.key,
       outcome,
       ...(error ? { error } : {}),
+      // The top-1 label and score ride on the marker (decision 0039): the finishing recount
+      // reads the markers anyway, so the histogram is exact under redelivery like the counts.
+      ...(top && outcome === 'labeled' ? { topLabel: top.label, topScore: top.score } : {}),
     },
     ConditionExpression: 'attribute_not_exists(#pk)',
     ExpressionAttributeNames: { '#pk': PK },
@@ -106,10 +125,11 @@ export async function countOutcome(
   image: { bucket: string; key: string },
   outcome: JobOutcome,
   error?: { code: string; message: string },
+  top?: Top1,
 ): Promise<boolean> {
   const shard = shardPk(jobId, image);
   await addToCounter(db, jobsTable, shard, new Map([[outcome, 1]]));
-  if (await putMarker(db, jobsTable, jobId, image, outcome, error)) return true;
+  if (await putMarker(db, jobsTable, jobId, image, outcome, error, top)) return true;
   await takeBack(db, jobsTable, shard, new Map([[outcome, 1]]));
   return false;
 }
@@ -122,9 +142,10 @@ export async function putMarker(
   image: { bucket: string; key: string },
   outcome: JobOutcome,
   error?: { code: string; message: string },
+  top?: Top1,
 ): Promise<boolean> {
   try {
-    await db.send(new PutCommand(markerPut(jobsTable, jobId, image, outcome, error)));
+    await db.send(new PutCommand(markerPut(jobsTable, jobId, image, outcome, error, top)));
     return true;
   } catch (failure) {
     if ((failure as { name?: string }).name === 'ConditionalCheckFailedException') return false;
@@ -188,6 +209,14 @@ export interface JobMarker {
   readonly key: string;
   readonly outcome: JobOutcome;
   readonly error?: { code: string; message: string };
+  readonly top?: Top1;
+}
+
+/** A marker item's top-1 label and score, when it has them. */
+function topOf(item: Record<string, unknown>): Top1 | undefined {
+  return item.outcome === 'labeled' && typeof item.topLabel === 'string' && typeof item.topScore === 'number'
+    ? { label: item.topLabel, score: item.topScore }
+    : undefined;
 }
 
 /** How a finished job's markers are recounted (decision 0027). */
@@ -201,6 +230,17 @@ export interface RecountOptions {
   readonly inlineRecountMax?: number;
   /** Markers per recount page (tests: 2). @default DynamoDB's 1 MB page */
   readonly recountPageLimit?: number;
+  /**
+   * Where a finished scheduled job's divergence from its schedule's baseline goes (the
+   * `LabelDrift` metric, decision 0039); without it the baseline is still kept, nothing sent.
+   */
+  readonly driftMetric?: DriftMetric;
+}
+
+const SCHEDULE_BASELINE_SK = 'baseline';
+
+function schedulePk(schedule: string): string {
+  return `sched#${schedule}`;
 }
 
 /** Jobs in one DynamoDB table: the job item, and per shard a counter and outcome markers. */
@@ -492,8 +532,9 @@ export class DynamoJobsStore implements JobLedger {
     image: { bucket: string; key: string },
     outcome: JobOutcome,
     error?: { code: string; message: string },
+    top?: Top1,
   ): Promise<boolean> {
-    return countOutcome(this.#db, this.#table, jobId, image, outcome, error);
+    return countOutcome(this.#db, this.#table, jobId, image, outcome, error, top);
   }
 
   /**
@@ -516,13 +557,89 @@ export class DynamoJobsStore implements JobLedger {
         await this.#startRecount(jobId, send);
         return;
       }
-      const exact = await this.#countMarkers(jobId);
+      const { counts: exact, top1 } = await this.#countMarkers(jobId);
       if (jobTotalDone({ ...exact, total: record.total }) < record.total) return;
-      // The total cannot grow once planning is done, so the status is the only condition.
-      const to = record.status === 'running' ? 'succeeded' : 'cancelled';
-      const finishedAt = this.#now().toISOString();
-      if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: exact })) return;
+      if (await this.#finish(record, exact, summarize(top1))) return;
     }
+  }
+
+  /**
+   * The finishing transition with the exact counts and the label summary. The total cannot
+   * grow once planning is done, so the status is the only condition. A scheduled run's
+   * baseline is claimed first, so a failure to claim it comes back with the caller's retry
+   * (after the transition nothing would check the job again); the divergence is sent only
+   * by whichever call made the transition.
+   */
+  async #finish(
+    record: JobRecord,
+    counts: OutcomeCounts,
+    summary: LabelSummary | undefined,
+  ): Promise<boolean> {
+    const to = record.status === 'running' ? 'succeeded' : 'cancelled';
+    const drift = to === 'succeeded' ? await scheduleDrift(record, summary, this) : undefined;
+    const moved = await this.#transition(record.jobId, record.status, to, {
+      finishedAt: this.#now().toISOString(),
+      finalCounts: counts,
+      ...(summary ? { labelSummary: summary } : {}),
+    });
+    if (moved && drift) this.#recount.driftMetric?.(drift.schedule, drift.divergence);
+    return moved;
+  }
+
+  /**
+   * Makes `candidate` the schedule's baseline unless it has one: read first (a finished run
+   * of an established schedule reads once), then a conditional Put, so the first run to
+   * finish keeps it for good.
+   */
+  async claimBaseline(
+    schedule: string,
+    candidate: { jobId: string; top1: Record<string, number> },
+  ): Promise<{ jobId: string; top1: Record<string, number> }> {
+    const known = await this.#baseline(schedule);
+    if (known) return known;
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            [PK]: schedulePk(schedule),
+            [SK]: SCHEDULE_BASELINE_SK,
+            jobId: candidate.jobId,
+            top1: candidate.top1,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return candidate;
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') {
+        throw toLabelerError(error, 'DynamoDB PutItem (schedule baseline)');
+      }
+    }
+    const now = await this.#baseline(schedule);
+    if (!now)
+      throw new LabelerError(CODE.job.notFound, `the baseline of schedule ${schedule} vanished`, {
+        permanent: false,
+      });
+    return now;
+  }
+
+  async #baseline(schedule: string): Promise<{ jobId: string; top1: Record<string, number> } | undefined> {
+    const response = await this.#send<{ Item?: Record<string, unknown> }>(
+      new GetCommand({
+        TableName: this.#table,
+        Key: { [PK]: schedulePk(schedule), [SK]: SCHEDULE_BASELINE_SK },
+        ConsistentRead: true,
+      }),
+      'GetItem (schedule baseline)',
+    );
+    const item = response.Item;
+    return item ? { jobId: String(item.jobId), top1: countsMap(item.top1) } : undefined;
+  }
+
+  async scheduleBaseline(schedule: string): Promise<string | undefined> {
+    return (await this.#baseline(schedule))?.jobId;
   }
 
   /**
@@ -558,7 +675,7 @@ export class DynamoJobsStore implements JobLedger {
         continue;
       }
       try {
-        await send({ kind: 'recount', jobId, shard: 0, counts: NO_COUNTS });
+        await send(firstRecountStep(jobId));
       } catch (error) {
         // No chain runs: the flag goes, so the caller's retry starts one.
         await this.#conditional(key, 'REMOVE finishing', 'finishing = :now', { ':now': now }).catch(
@@ -598,7 +715,7 @@ export class DynamoJobsStore implements JobLedger {
     jobId: string,
     shard: number,
     cursor: string | undefined,
-  ): Promise<{ counts: OutcomeCounts; next?: string }> {
+  ): Promise<{ counts: OutcomeCounts; top1: Top1Tally; next?: string }> {
     const pk = `${jobPk(jobId)}#${shard}`;
     const limit = this.#recount.recountPageLimit;
     const response = await this.#send<{
@@ -608,9 +725,15 @@ export class DynamoJobsStore implements JobLedger {
       new QueryCommand({
         TableName: this.#table,
         KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :img)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#o': 'outcome' },
+        ExpressionAttributeNames: {
+          '#pk': PK,
+          '#sk': SK,
+          '#o': 'outcome',
+          '#l': 'topLabel',
+          '#s': 'topScore',
+        },
         ExpressionAttributeValues: { ':pk': pk, ':img': 'img#' },
-        ProjectionExpression: '#o',
+        ProjectionExpression: '#o, #l, #s',
         ConsistentRead: true,
         ...(limit === undefined ? {} : { Limit: limit }),
         ...(cursor ? { ExclusiveStartKey: { [PK]: pk, [SK]: cursor } } : {}),
@@ -618,19 +741,23 @@ export class DynamoJobsStore implements JobLedger {
       'Query (job markers page)',
     );
     const counts = { ...NO_COUNTS };
-    for (const item of response.Items ?? []) counts[item.outcome as JobOutcome]++;
+    const tops: Top1[] = [];
+    for (const item of response.Items ?? []) {
+      counts[item.outcome as JobOutcome]++;
+      const top = topOf(item);
+      if (top) tops.push(top);
+    }
+    const top1 = tallyOf(tops);
     const next = response.LastEvaluatedKey?.[SK];
-    return typeof next === 'string' ? { counts, next } : { counts };
+    return typeof next === 'string' ? { counts, top1, next } : { counts, top1 };
   }
 
-  async endRecount(jobId: string, counts: OutcomeCounts): Promise<boolean> {
+  async endRecount(jobId: string, counts: OutcomeCounts, top1?: Top1Tally): Promise<boolean> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const record = await this.load(jobId);
       if (!record || (record.status !== 'running' && record.status !== 'cancelling')) return false;
       if (jobTotalDone({ ...counts, total: record.total }) < record.total) break;
-      const to = record.status === 'running' ? 'succeeded' : 'cancelled';
-      const finishedAt = this.#now().toISOString();
-      if (await this.#transition(jobId, record.status, to, { finishedAt, finalCounts: counts })) return true;
+      if (await this.#finish(record, counts, top1 ? summarize(top1) : undefined)) return true;
     }
     const old = await this.#send<{ Attributes?: Record<string, unknown> }>(
       new UpdateCommand({
@@ -645,10 +772,14 @@ export class DynamoJobsStore implements JobLedger {
     return false;
   }
 
-  async #countMarkers(jobId: string): Promise<Omit<JobCounts, 'total'>> {
+  async #countMarkers(jobId: string): Promise<{ counts: OutcomeCounts; top1: Top1Tally }> {
     const counts = { labeled: 0, failed: 0, skipped: 0, cancelled: 0 };
-    for await (const marker of this.markers(jobId)) counts[marker.outcome]++;
-    return counts;
+    const tops: Top1[] = [];
+    for await (const marker of this.markers(jobId)) {
+      counts[marker.outcome]++;
+      if (marker.top) tops.push(marker.top);
+    }
+    return { counts, top1: tops.length === 0 ? NO_TALLY : tallyOf(tops) };
   }
 
   /**
@@ -699,11 +830,13 @@ export class DynamoJobsStore implements JobLedger {
           'Query (job markers)',
         );
         for (const item of response.Items ?? []) {
+          const top = topOf(item);
           yield {
             bucket: String(item.bucket),
             key: String(item.key),
             outcome: item.outcome as JobOutcome,
             ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
+            ...(top ? { top } : {}),
           };
         }
         start = response.LastEvaluatedKey;
@@ -734,6 +867,23 @@ function fromItem(item: Record<string, unknown>): JobRecord {
     ...(item.idempotencyKey ? { idempotencyKey: String(item.idempotencyKey) } : {}),
     ...(item.error ? { error: item.error as { code: string; message: string } } : {}),
     ...(item.finalCounts ? { finalCounts: countsOf(item.finalCounts as Record<string, unknown>) } : {}),
+    ...(item.labelSummary ? { labelSummary: summaryOf(item.labelSummary as Record<string, unknown>) } : {}),
+  };
+}
+
+/** A number map as DynamoDB returns it (numbers may come back as strings of digits). */
+function countsMap(value: unknown): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries((value ?? {}) as Record<string, unknown>).map(([k, n]) => [k, Number(n)]),
+  );
+}
+
+function summaryOf(item: Record<string, unknown>): LabelSummary {
+  return {
+    images: Number(item.images ?? 0),
+    top1: countsMap(item.top1),
+    meanTop1Score: Number(item.meanTop1Score ?? 0),
+    shareUnderHalf: Number(item.shareUnderHalf ?? 0),
   };
 }
 

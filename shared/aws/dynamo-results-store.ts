@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
+import { topOfResult } from '../labeling/drift.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { JobOutcome } from '../labeling/jobs.ts';
 import { resultAttributes, resultFromAttributes } from '../labeling/result-contract.ts';
@@ -265,7 +266,15 @@ export class DynamoResultsStore implements ResultsStore {
     await mapLimit(members, 8, async (i) => {
       const { result } = writes[i] as ResultWrite;
       try {
-        const marked = await putMarker(this.#db, jobsTable, jobId, result, outcomeOf(i), result.error);
+        const marked = await putMarker(
+          this.#db,
+          jobsTable,
+          jobId,
+          result,
+          outcomeOf(i),
+          result.error,
+          topOfResult(result),
+        );
         if (!marked) refused.push(i);
       } catch (reason) {
         settled[i] = { status: 'rejected', reason: uncounted(reason) };

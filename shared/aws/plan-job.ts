@@ -5,6 +5,7 @@ import { mapLimit } from '../labeling/image-labeler.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
 import { s3EventBody } from '../labeling/s3-event.ts';
 import { hostedModelOfJob, queueOfJob, type StackModels } from '../labeling/stack-models.ts';
+import { stdoutDriftMetric } from '../observability.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
 import { DynamoJobsStore, type RecountOptions } from './dynamo-jobs-store.ts';
@@ -44,6 +45,8 @@ export function createPlanPorts(
 ): PlanPorts & { readonly store: DynamoJobsStore } {
   // The planner's own completion checks start a big job's recount chain on its own queue.
   const store = new DynamoJobsStore(clients.db, names.jobsTable, undefined, {
+    // A scheduled job the planner finishes (a paged recount's end) sends its drift (decision 0039).
+    driftMetric: stdoutDriftMetric,
     ...recount,
     sendRecount: (message) => sendPlan(clients, names.planQueueUrl, message),
   });

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-scheduler';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import type { SampleSpec } from '../labeling/sample.ts';
 import {
   SCHEDULE_DELIVERY,
   SCHEDULED_TIME_PLACEHOLDER,
@@ -106,6 +107,9 @@ export class SchedulerSchedules implements SchedulesPort {
         prefix: String(request.prefix ?? ''),
         target: request.target === 'gpu' ? 'gpu' : 'lambda',
         mode: request.mode === 'all' ? 'all' : 'stale',
+        // The target input is the schedule's only record of its sample and model.
+        ...(isSample(request.sample) ? { sample: request.sample } : {}),
+        ...(typeof request.model === 'string' ? { model: request.model } : {}),
       });
     }
     return schedules;
@@ -121,6 +125,11 @@ export class SchedulerSchedules implements SchedulesPort {
         throw toLabelerError(error, `Scheduler DeleteSchedule ${name}`);
       });
   }
+}
+
+function isSample(value: unknown): value is SampleSpec {
+  const v = value as Record<string, unknown> | undefined;
+  return typeof v?.seed === 'number' && (typeof v.count === 'number' || typeof v.percent === 'number');
 }
 
 function parseStartInput(input: string | undefined): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { CODE } from '../error-codes.ts';
 import { errorMessage, LabelerError, TransientError } from '../errors.ts';
 import { RESULTS_PREFIX } from '../settings.ts';
+import { type Top1, topOfResult } from './drift.ts';
 import type { ImageLabeler, LabelOutcome } from './image-labeler.ts';
 import { isCancelled, type JobLedger, type JobOutcome } from './jobs.ts';
 import { resultLine } from './result-contract.ts';
@@ -219,11 +220,12 @@ async function classifyBatch(records: readonly QueueRecord[], deps: ClassifyDeps
     w: Work,
     outcome: JobOutcome,
     error?: { code: string; message: string },
+    top?: Top1,
   ): Promise<void> => {
     const jobId = w.ref.jobId;
     if (!jobs || !jobId) return;
     try {
-      await jobs.record(jobId, w.ref, outcome, error);
+      await jobs.record(jobId, w.ref, outcome, error, top);
       settled.add(w);
       touchedJobs.add(jobId);
     } catch (error) {
@@ -358,7 +360,8 @@ async function classifyBatch(records: readonly QueueRecord[], deps: ClassifyDeps
       counts.duplicates++;
       const own = w.ref.jobId !== undefined && prior.jobId === w.ref.jobId;
       if (!own) await recordOutcome(w, 'skipped');
-      else await recordOutcome(w, prior.status === 'ok' ? 'labeled' : 'failed', prior.error);
+      else
+        await recordOutcome(w, prior.status === 'ok' ? 'labeled' : 'failed', prior.error, topOfResult(prior));
     } else {
       seen.add(id);
       todo.push(w);

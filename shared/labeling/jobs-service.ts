@@ -75,6 +75,12 @@ export function jobsService(ports: JobsServicePorts): JobsService {
         }
       }
     },
+    ...(store.scheduleBaseline
+      ? {
+          scheduleBaseline: (schedule: string) =>
+            store.scheduleBaseline?.(schedule) ?? Promise.resolve(undefined),
+        }
+      : {}),
     async *results(jobId): AsyncIterable<ImageResult> {
       const job = await mustGet(jobId);
       let batch: Array<{ bucket: string; key: string }> = [];

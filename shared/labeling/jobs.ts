@@ -1,5 +1,6 @@
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
+import type { Top1 } from './drift.ts';
 import type { PlanJobsPort } from './plan-job.ts';
 import type { ImageResult, ModelRef } from './results.ts';
 import type { JobSample, SampleSpec } from './sample.ts';
@@ -72,6 +73,22 @@ export interface Job extends JobCounts {
   readonly usage?: JobUsage;
   /** A finished job's receipt: its usage priced by the cost model (decision 0035). */
   readonly receipt?: JobReceipt;
+  /**
+   * A finished job's top-1 labels and scores over the images it labeled ok, counted from its
+   * outcome markers with its counts (decision 0039); absent when it labeled nothing ok.
+   */
+  readonly labelSummary?: LabelSummary;
+}
+
+/** A job's top-1 label histogram and score summary (decision 0039). */
+export interface LabelSummary {
+  /** Images labeled ok that the histogram counts. */
+  readonly images: number;
+  /** Top-1 label → images, labels in order. */
+  readonly top1: Readonly<Record<string, number>>;
+  readonly meanTop1Score: number;
+  /** Share of the images whose top-1 score is under 0.5 (DRIFT.lowScore). */
+  readonly shareUnderHalf: number;
 }
 
 /**
@@ -143,6 +160,8 @@ export interface JobsService {
   failures(jobId: string): AsyncIterable<JobFailure>;
   /** Every result the job wrote (for `labeler query job`). */
   results(jobId: string): AsyncIterable<ImageResult>;
+  /** The job id of a schedule's baseline run (decision 0039); undefined before one finished. */
+  scheduleBaseline?(schedule: string): Promise<string | undefined>;
 }
 
 /** How one image of a job ended; each is counted once per (job, image). */
@@ -170,6 +189,8 @@ export interface JobLedger {
     image: { bucket: string; key: string },
     outcome: JobOutcome,
     error?: { code: string; message: string },
+    /** A `labeled` image's top-1 label and score, kept on its marker (decision 0039). */
+    top?: Top1,
   ): Promise<boolean>;
   /**
    * When planning is done and every planned image has an outcome: a running job becomes
@@ -186,6 +207,8 @@ export interface JobMarker {
   readonly key: string;
   readonly outcome: JobOutcome;
   readonly error?: { code: string; message: string };
+  /** A `labeled` image's top-1 label and score (markers written before decision 0039 have none). */
+  readonly top?: Top1;
 }
 
 /**
@@ -199,6 +222,8 @@ export interface JobsStore extends PlanJobsPort {
   /** planning|running → cancelling; false when the job is in neither. */
   cancel(jobId: string): Promise<boolean>;
   markers(jobId: string): AsyncIterable<JobMarker>;
+  /** The job id of a schedule's baseline run: its first to finish with a label summary (decision 0039). */
+  scheduleBaseline?(schedule: string): Promise<string | undefined>;
 }
 
 /** The images of a job accounted for: the one definition of a job's progress ("done"). */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import { JOBS } from '../settings.ts';
+import { top1TallySchema } from './drift.ts';
 import { type RecountJobsPort, recountStep } from './finish-job.ts';
 import { folderPrefix } from './job-location.ts';
 import type { JobMode, JobRequest, JobStatus, JobTarget } from './jobs.ts';
@@ -68,6 +69,7 @@ export const planMessageSchema = z.discriminatedUnion('kind', [
         cancelled: z.number().int().nonnegative(),
       })
       .strict(),
+    top1: top1TallySchema.optional(),
   }),
 ]);
 export type PlanMessage = z.infer<typeof planMessageSchema>;

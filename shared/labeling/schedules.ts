@@ -1,7 +1,8 @@
 import { Cron } from 'croner';
 import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
-import type { JobMode, JobTarget } from './jobs.ts';
+import type { JobMode, JobRequest, JobTarget } from './jobs.ts';
+import { DEFAULT_SAMPLE_SEED, parseSample, type SampleSpec } from './sample.ts';
 
 /** A recurring labeling job: the same declaration in cdk.json, `jobs schedule add` and the local stack. */
 export interface ScheduleSpec {
@@ -14,6 +15,10 @@ export interface ScheduleSpec {
   readonly prefix: string;
   readonly target: JobTarget;
   readonly mode: JobMode;
+  /** Each firing's job labels this deterministic sample of the prefix (decision 0036). */
+  readonly sample?: SampleSpec;
+  /** The hosted model each firing's job labels with (JobRequest.model); absent: the stack's default. */
+  readonly model?: string;
 }
 
 /** Where schedules live: EventBridge Scheduler on AWS, a table of the local stack on this machine. */
@@ -156,8 +161,20 @@ export function validateSchedule(input: {
   prefix?: unknown;
   target?: unknown;
   mode?: unknown;
+  sample?: unknown;
+  model?: unknown;
 }): ScheduleSpec {
-  const { name, expression, timezone, bucket, prefix, target = 'lambda', mode = 'stale' } = input;
+  const {
+    name,
+    expression,
+    timezone,
+    bucket,
+    prefix,
+    target = 'lambda',
+    mode = 'stale',
+    sample,
+    model,
+  } = input;
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new ScheduleError(
       `schedule name ${JSON.stringify(name)} must be 1-64 letters, digits, ".", "_" or "-"`,
@@ -193,6 +210,9 @@ export function validateSchedule(input: {
   if (mode !== 'all' && mode !== 'stale') {
     throw new ScheduleError(`schedule ${name}: mode must be all or stale, got ${JSON.stringify(mode)}`);
   }
+  if (model !== undefined && (typeof model !== 'string' || model.trim() === '' || model.length > 256)) {
+    throw new ScheduleError(`schedule ${name}: model must be a hosted model's name, id or id@version`);
+  }
   return {
     name,
     expression: expression.trim(),
@@ -201,6 +221,47 @@ export function validateSchedule(input: {
     prefix,
     target,
     mode,
+    ...(sample === undefined ? {} : { sample: scheduleSample(name, sample) }),
+    ...(model === undefined ? {} : { model: (model as string).trim() }),
+  };
+}
+
+/**
+ * A schedule's sample: `{count|percent, seed}` as stored, or 50 / "5%" as cdk.json may
+ * write it; checked by the same rules as `jobs start --sample` (job/invalid-sample).
+ */
+function scheduleSample(name: string, sample: unknown): SampleSpec {
+  if (typeof sample === 'string' || typeof sample === 'number') return parseSample(String(sample));
+  if (typeof sample === 'object' && sample !== null) {
+    const { count, percent, seed = DEFAULT_SAMPLE_SEED } = sample as Record<string, unknown>;
+    const size = count !== undefined ? String(count) : percent !== undefined ? `${String(percent)}%` : '';
+    if (
+      size !== '' &&
+      (typeof count === 'number' || typeof percent === 'number') &&
+      typeof seed === 'number'
+    ) {
+      return parseSample(size, String(seed));
+    }
+  }
+  throw new ScheduleError(
+    `schedule ${name}: sample must be a number of objects or a percentage (e.g. 50 or 5%)`,
+  );
+}
+
+/** The job a firing starts: same schedule and time, same idempotency key, so the same job. */
+export function scheduledJobRequest(
+  schedule: ScheduleSpec,
+  scheduledTime: string,
+): JobRequest & { readonly idempotencyKey: string; readonly scheduleName: string } {
+  return {
+    bucket: schedule.bucket,
+    prefix: schedule.prefix,
+    target: schedule.target,
+    mode: schedule.mode,
+    scheduleName: schedule.name,
+    idempotencyKey: `${schedule.name}@${scheduledTime}`,
+    ...(schedule.sample ? { sample: schedule.sample } : {}),
+    ...(schedule.model ? { model: schedule.model } : {}),
   };
 }
 
@@ -218,17 +279,7 @@ function isTimeZone(zone: string): boolean {
  * Scheduler fills `<aws.scheduler.scheduled-time>` in; locally the firing time goes in.
  */
 export function scheduleStartMessage(schedule: ScheduleSpec, scheduledTime: string) {
-  return {
-    kind: 'start',
-    request: {
-      bucket: schedule.bucket,
-      prefix: schedule.prefix,
-      target: schedule.target,
-      mode: schedule.mode,
-      scheduleName: schedule.name,
-      idempotencyKey: `${schedule.name}@${scheduledTime}`,
-    },
-  } as const;
+  return { kind: 'start', request: scheduledJobRequest(schedule, scheduledTime) } as const;
 }
 
 /**

@@ -300,6 +300,15 @@ describe('labeler jobs: usage errors and help (no stack needed)', () => {
       ['schedule', 'add', 'x', '--expression', 'rate(1 day)', '--prefix', 'p', '--timezone', 'Mars/Base'],
       /unknown time zone/,
     ],
+    [
+      ['schedule', 'add', 'x', '--expression', 'rate(1 day)', '--prefix', 'p', '--seed', '3'],
+      /--seed goes with --sample/,
+    ],
+    [['schedule', 'drift'], /exactly one <name>/],
+    [['schedule', 'drift', 'x', '--format', 'text'], /--format must be one of table, json/],
+    [['schedule', 'drift', 'x', '--limit', '0'], /--limit must be/],
+    [['schedule', 'drift', 'x', '--baseline', 'bad id'], /is not a job id/],
+    [['schedule', 'drift', 'x', '--prefix', 'p'], /does not take --prefix/],
   ] as const) {
     it(`jobs ${args.join(' ')} is a usage error`, async () => {
       const run = await runCli(['jobs', ...args, '--data-dir', nowhere]);
@@ -315,6 +324,33 @@ describe('labeler jobs: usage errors and help (no stack needed)', () => {
     const run = await runCli(['jobs', 'list', '--data-dir', nowhere]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /\[local\/not-running\]/);
+  });
+
+  it('schedule add --sample refuses a malformed sample with its code before connecting', async () => {
+    const run = await runCli([
+      'jobs',
+      'schedule',
+      'add',
+      'x',
+      '--expression',
+      'rate(1 day)',
+      '--prefix',
+      'p',
+      '--sample',
+      'lots',
+      '--data-dir',
+      nowhere,
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /job\/invalid-sample/);
+  });
+
+  it('jobs schedule --help explains drift, --sample and --model', async () => {
+    const run = await runCli(['jobs', 'schedule', '--help']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /labeler jobs schedule drift <name> \[--baseline <job-id>\]/);
+    assert.match(run.stdout, /Jensen-Shannon divergence/);
+    assert.match(run.stdout, /\[--sample <n\|p%> \[--seed <s>\]\] \[--model <name>\]/);
   });
 
   for (const sub of ['start', 'status', 'list', 'cancel', 'failures', 'schedule']) {

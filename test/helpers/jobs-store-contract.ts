@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LabelerError } from '../../shared/errors.ts';
+import type { ScheduleBaselines } from '../../shared/labeling/drift.ts';
 import { type RecountMessage, recountStep } from '../../shared/labeling/finish-job.ts';
 import type { JobLedger, JobRequest, JobsStore } from '../../shared/labeling/jobs.ts';
 import { JOBS } from '../../shared/settings.ts';
@@ -14,9 +15,9 @@ const model = { id: 'm', version: '1' };
  */
 export function describeJobsStoreContract(
   ns: string,
-  subject: () => JobsStore & JobLedger,
+  subject: () => JobsStore & JobLedger & ScheduleBaselines,
   /** The same store recounting every job in pages of one marker, its steps sent to `send`. */
-  paged?: (send: (message: RecountMessage) => Promise<void>) => JobsStore & JobLedger,
+  paged?: (send: (message: RecountMessage) => Promise<void>) => JobsStore & JobLedger & ScheduleBaselines,
 ): void {
   let n = 0;
   const request = (overrides: Partial<JobRequest> = {}): JobRequest => ({
@@ -128,6 +129,67 @@ export function describeJobsStoreContract(
       assert.equal(await store.get('j-doesnotexist'), undefined);
     });
 
+    it('keeps the top-1 histogram and score summary of the images labeled ok, each image once', async () => {
+      const store = subject();
+      const { jobId } = (await store.create(request(), model)).record;
+      await store.recordPlanned(jobId, 0, 5, true);
+      assert.equal(
+        await store.record(jobId, image('a'), 'labeled', undefined, { label: 'Bag', score: 0.9 }),
+        true,
+      );
+      assert.equal(
+        await store.record(jobId, image('a'), 'labeled', undefined, { label: 'Shirt', score: 0.1 }),
+        false,
+        'a redelivery counts nothing: the first top-1 stands',
+      );
+      await store.record(jobId, image('b'), 'labeled', undefined, { label: 'Bag', score: 0.4 });
+      await store.record(jobId, image('c'), 'labeled', undefined, { label: 'Shirt', score: 0.75 });
+      await store.record(jobId, image('d'), 'skipped');
+      await store.record(jobId, image('e'), 'failed', { code: 'image/empty', message: 'zero bytes' });
+      await store.checkCompletion(jobId);
+      const job = await store.get(jobId);
+      assert.equal(job?.status, 'succeeded');
+      assert.deepEqual(job?.labelSummary, {
+        images: 3,
+        top1: { Bag: 2, Shirt: 1 },
+        meanTop1Score: (0.9 + 0.4 + 0.75) / 3,
+        shareUnderHalf: 1 / 3,
+      });
+      const tops = [];
+      for await (const m of store.markers(jobId)) tops.push([m.key, m.top?.label, m.top?.score]);
+      assert.deepEqual(tops.sort(), [
+        ['a', 'Bag', 0.9],
+        ['b', 'Bag', 0.4],
+        ['c', 'Shirt', 0.75],
+        ['d', undefined, undefined],
+        ['e', undefined, undefined],
+      ]);
+    });
+
+    it('a job that labeled nothing ok has no label summary', async () => {
+      const store = subject();
+      const { jobId } = (await store.create(request(), model)).record;
+      await store.recordPlanned(jobId, 0, 1, true);
+      await store.record(jobId, image('a'), 'skipped');
+      await store.checkCompletion(jobId);
+      const job = await store.get(jobId);
+      assert.deepEqual([job?.status, job?.labelSummary], ['succeeded', undefined]);
+    });
+
+    it("keeps a schedule's first claimed baseline for good", async () => {
+      const store = subject();
+      const schedule = `${ns}-nightly-${++n}`;
+      assert.equal(await store.scheduleBaseline?.(schedule), undefined);
+      const first = await store.claimBaseline(schedule, {
+        jobId: 'j-first',
+        top1: { Bag: 2, 'T-shirt/top': 1 },
+      });
+      assert.deepEqual(first, { jobId: 'j-first', top1: { Bag: 2, 'T-shirt/top': 1 } });
+      const second = await store.claimBaseline(schedule, { jobId: 'j-second', top1: { Shirt: 5 } });
+      assert.deepEqual(second, first, 'a later run does not replace it');
+      assert.equal(await store.scheduleBaseline?.(schedule), 'j-first');
+    });
+
     it('recounts a large job in pages through a chain of steps, started once, and keeps the exact counts', async (t) => {
       if (!paged) return t.skip('no paged subject');
       const sent: RecountMessage[] = [];
@@ -135,9 +197,14 @@ export function describeJobsStoreContract(
         sent.push(m);
       });
       const { jobId } = (await store.create(request(), model)).record;
-      await store.recordPlanned(jobId, 0, 5, true);
+      await store.recordPlanned(jobId, 0, 5, false);
       for (const [i, key] of ['a', 'b', 'c', 'd', 'e'].entries()) {
         assert.equal(await store.record(jobId, image(key), i < 2 ? 'failed' : 'skipped'), true);
+      }
+      await store.recordPlanned(jobId, 1, 3, true);
+      const tops = { f: ['Bag', 0.3], g: ['Bag', 0.8], h: ['Sandal', 0.6] } as const;
+      for (const [key, [label, score]] of Object.entries(tops)) {
+        assert.equal(await store.record(jobId, image(key), 'labeled', undefined, { label, score }), true);
       }
       await store.checkCompletion(jobId);
       await store.checkCompletion(jobId);
@@ -153,7 +220,17 @@ export function describeJobsStoreContract(
       }
       assert.ok(steps >= JOBS.counterShards, 'a step per shard at least');
       const job = await store.get(jobId);
-      assert.deepEqual([job?.status, job?.failed, job?.skipped, job?.labeled], ['succeeded', 2, 3, 0]);
+      assert.deepEqual([job?.status, job?.failed, job?.skipped, job?.labeled], ['succeeded', 2, 3, 3]);
+      assert.deepEqual(
+        job?.labelSummary,
+        {
+          images: 3,
+          top1: { Bag: 2, Sandal: 1 },
+          meanTop1Score: (0.3 + 0.8 + 0.6) / 3,
+          shareUnderHalf: 1 / 3,
+        },
+        'the histogram carried through the steps, as the counts',
+      );
     });
   });
 }

@@ -2,7 +2,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import { CODE } from '../../shared/error-codes.ts';
 import { ImageTooLargeError, LabelerError, ObjectNotFoundError } from '../../shared/errors.ts';
 import {
+  type DriftMetric,
+  NO_TALLY,
+  scheduleDrift,
+  summarize,
+  type Top1,
+  type Top1Tally,
+  tallyOf,
+  topOfResult,
+} from '../../shared/labeling/drift.ts';
+import {
   addCounts,
+  firstRecountStep,
   NO_COUNTS,
   type OutcomeCounts,
   type RecountMessage,
@@ -18,6 +29,7 @@ import type {
   JobStatus,
   JobsStore,
   JobUsage,
+  LabelSummary,
 } from '../../shared/labeling/jobs.ts';
 import { JOB_USAGE_FIELDS, jobTotalDone } from '../../shared/labeling/jobs.ts';
 import type { ListedObject, PlanJobRecord, PlanMessage, PlanPorts } from '../../shared/labeling/plan-job.ts';
@@ -62,6 +74,7 @@ interface MemoryJob extends PlanJobRecord {
   readonly targetReason?: string;
   readonly error?: { code: string; message: string };
   readonly finalCounts?: OutcomeCounts;
+  readonly labelSummary?: LabelSummary;
 }
 
 /** DynamoJobsStore's recount options (shared/aws/dynamo-jobs-store.ts RecountOptions). */
@@ -69,6 +82,7 @@ interface MemoryRecountOptions {
   readonly sendRecount?: (message: RecountMessage) => Promise<void>;
   readonly inlineRecountMax?: number;
   readonly recountPageLimit?: number;
+  readonly driftMetric?: DriftMetric;
 }
 
 /**
@@ -84,6 +98,8 @@ export class MemoryJobs implements JobsStore, JobLedger {
   readonly #finishing = new Map<string, { since: number; again: boolean }>();
   readonly #recount: MemoryRecountOptions;
   #seq = 0;
+  /** Schedule → its baseline run's id and top-1 histogram (DynamoJobsStore's `sched#` items). */
+  readonly #baselines = new Map<string, { jobId: string; top1: Record<string, number> }>();
 
   constructor(recount: MemoryRecountOptions = {}) {
     this.#recount = recount;
@@ -103,25 +119,23 @@ export class MemoryJobs implements JobsStore, JobLedger {
     jobId: string,
     shard: number,
     cursor: string | undefined,
-  ): Promise<{ counts: OutcomeCounts; next?: string }> {
+  ): Promise<{ counts: OutcomeCounts; top1: Top1Tally; next?: string }> {
     const ids = [...(this.#markers.get(jobId)?.entries() ?? [])]
       .filter(([id]) => memoryShard(id) === shard && (cursor === undefined || id > cursor))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const page = ids.slice(0, this.#recount.recountPageLimit ?? 1000);
     const counts = { ...NO_COUNTS };
     for (const [, m] of page) counts[m.outcome]++;
+    const top1 = tallyOf(page.flatMap(([, m]) => (m.top ? [m.top] : [])));
     const last = page.at(-1)?.[0];
-    return page.length < ids.length && last !== undefined ? { counts, next: last } : { counts };
+    return page.length < ids.length && last !== undefined ? { counts, top1, next: last } : { counts, top1 };
   }
 
-  async endRecount(jobId: string, counts: OutcomeCounts): Promise<boolean> {
+  async endRecount(jobId: string, counts: OutcomeCounts, top1?: Top1Tally): Promise<boolean> {
     const job = this.#jobs.get(jobId);
     if (!job || (job.status !== 'running' && job.status !== 'cancelling')) return false;
     if (jobTotalDone({ ...counts, total: job.total }) >= job.total) {
-      return this.#transition(jobId, job.status, job.status === 'running' ? 'succeeded' : 'cancelled', {
-        finishedAt: new Date().toISOString(),
-        finalCounts: counts,
-      });
+      return this.#finish(job, counts, top1 ? summarize(top1) : undefined);
     }
     const chain = this.#finishing.get(jobId);
     this.#finishing.delete(jobId);
@@ -237,7 +251,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
       }
       this.#finishing.set(jobId, { since: Date.now(), again: false });
       try {
-        await send({ kind: 'recount', jobId, shard: 0, counts: NO_COUNTS });
+        await send(firstRecountStep(jobId));
       } catch (error) {
         this.#finishing.delete(jobId);
         throw error;
@@ -245,9 +259,35 @@ export class MemoryJobs implements JobsStore, JobLedger {
       return;
     }
     if (jobTotalDone({ ...this.counts(jobId), total: job.total }) < job.total) return;
-    this.#transition(jobId, job.status, job.status === 'running' ? 'succeeded' : 'cancelled', {
+    const tops = [...(this.#markers.get(jobId)?.values() ?? [])].flatMap((m) => (m.top ? [m.top] : []));
+    await this.#finish(job, this.counts(jobId), summarize(tops.length === 0 ? NO_TALLY : tallyOf(tops)));
+  }
+
+  /** DynamoJobsStore's finishing transition: counts and summary kept, a scheduled run's drift sent. */
+  async #finish(job: MemoryJob, counts: OutcomeCounts, summary: LabelSummary | undefined): Promise<boolean> {
+    const to = job.status === 'running' ? 'succeeded' : 'cancelled';
+    const drift = to === 'succeeded' ? await scheduleDrift(job, summary, this) : undefined;
+    const moved = this.#transition(job.jobId, job.status, to, {
       finishedAt: new Date().toISOString(),
+      finalCounts: counts,
+      ...(summary ? { labelSummary: summary } : {}),
     });
+    if (moved && drift) this.#recount.driftMetric?.(drift.schedule, drift.divergence);
+    return moved;
+  }
+
+  async claimBaseline(
+    schedule: string,
+    candidate: { jobId: string; top1: Record<string, number> },
+  ): Promise<{ jobId: string; top1: Record<string, number> }> {
+    const known = this.#baselines.get(schedule);
+    if (known) return known;
+    this.#baselines.set(schedule, candidate);
+    return candidate;
+  }
+
+  async scheduleBaseline(schedule: string): Promise<string | undefined> {
+    return this.#baselines.get(schedule)?.jobId;
   }
 
   async settings(jobId: string): Promise<JobSettings | undefined> {
@@ -260,8 +300,9 @@ export class MemoryJobs implements JobsStore, JobLedger {
     image: { bucket: string; key: string },
     outcome: JobOutcome,
     error?: { code: string; message: string },
+    top?: Top1,
   ): Promise<boolean> {
-    return this.mark(jobId, image, outcome, error);
+    return this.mark(jobId, image, outcome, error, top);
   }
 
   /** Records an outcome unless the image has one; the results store calls it with the result's write. */
@@ -270,6 +311,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
     image: { bucket: string; key: string },
     outcome: JobOutcome,
     error?: { code: string; message: string },
+    top?: Top1,
   ): boolean {
     const markers = this.#markers.get(jobId) ?? new Map<string, JobMarker>();
     this.#markers.set(jobId, markers);
@@ -279,6 +321,7 @@ export class MemoryJobs implements JobsStore, JobLedger {
       key: image.key,
       outcome,
       ...(error ? { error } : {}),
+      ...(top && outcome === 'labeled' ? { top: { label: top.label, score: top.score } } : {}),
     });
     return true;
   }
@@ -386,7 +429,13 @@ export class MemoryResultsStore implements ResultsStore {
     const jobs = this.#jobs;
     // A result whose job already has the image's outcome (the job gave up on it) is written, not counted again.
     if (jobs && result.jobId)
-      jobs.mark(result.jobId, result, result.status === 'ok' ? 'labeled' : 'failed', result.error);
+      jobs.mark(
+        result.jobId,
+        result,
+        result.status === 'ok' ? 'labeled' : 'failed',
+        result.error,
+        topOfResult(result),
+      );
     this.#results.set(key, {
       ...resultAttributes(result),
       // A relabel keeps the upload's sequencer, so an older event arriving late still loses.

@@ -4,7 +4,7 @@ import { type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { scheduleContext } from '../../infra/create-app.ts';
 import { SCHEDULE_DELIVERY, ScheduleError } from '../../shared/labeling/schedules.ts';
-import { ENV, JOBS, RESULTS_TABLE } from '../../shared/settings.ts';
+import { DRIFT, ENV, JOBS, RESULTS_TABLE } from '../../shared/settings.ts';
 import { referencedId, resourcesOf, statementsOfRole, synthesizeLabeler } from './support.ts';
 
 // Arrange, once for the file: the real app (cdk-nag included) with two schedules declared
@@ -98,6 +98,33 @@ describe('plan queue and plan-job function', () => {
       (alarms[0]?.Properties.AlarmActions as unknown[] | undefined)?.length,
       'notifies the alarm topic',
     );
+  });
+
+  it('alarms per declared schedule on its LabelDrift above DRIFT.threshold, through the alarm topic', () => {
+    const drift = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.MetricName === DRIFT.metricName,
+    );
+    assert.deepEqual(
+      drift.map((a) => [a.Properties.AlarmName, a.Properties.Namespace, a.Properties.Dimensions]).sort(),
+      [
+        [
+          `${stack.stackName}-LabelDriftHourlyInbox`,
+          'Labeler',
+          [{ Name: 'Schedule', Value: 'hourly-inbox' }],
+        ],
+        [
+          `${stack.stackName}-LabelDriftNightlyDatasets`,
+          'Labeler',
+          [{ Name: 'Schedule', Value: 'nightly-datasets' }],
+        ],
+      ],
+    );
+    const topic = idOf(stack.monitoring.topic);
+    for (const alarm of drift) {
+      assert.equal(alarm.Properties.Threshold, DRIFT.threshold);
+      assert.equal(alarm.Properties.ComparisonOperator, 'GreaterThanThreshold');
+      assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topic }]);
+    }
   });
 
   it('has no by-job index on the results table', () => {

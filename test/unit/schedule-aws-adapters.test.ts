@@ -136,6 +136,24 @@ describe('Scheduler adapter against a stub Scheduler API', () => {
     assert.ok(body.ClientToken, 'the SDK makes the create idempotent');
   });
 
+  it('puts a schedule’s sample and model in its target input, and reads them back from it', async () => {
+    await schedules.add({
+      name: 'sampled',
+      expression: 'rate(1 day)',
+      bucket: 'labeler-images',
+      prefix: 'inbox/',
+      target: 'lambda',
+      mode: 'stale',
+      sample: { percent: 5, seed: 7 },
+      model: 'fashion@2',
+    });
+    const input = JSON.parse(JSON.parse(stub.requests.at(-1)?.body ?? '{}').Target.Input);
+    assert.deepEqual([input.request.sample, input.request.model], [{ percent: 5, seed: 7 }, 'fashion@2']);
+    const back = (await schedules.list()).find((s) => s.name === 'sampled');
+    assert.deepEqual([back?.sample, back?.model], [{ percent: 5, seed: 7 }, 'fashion@2']);
+    await schedules.remove('sampled');
+  });
+
   it('lists the group and reads each schedule back from its target input', async () => {
     assert.deepEqual(await schedules.list(), [
       {

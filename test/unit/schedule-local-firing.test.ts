@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LocalScheduler } from '../../local/scheduler.ts';
 import type { StoredSchedule } from '../../shared/aws/schedules-local.ts';
+import type { JobRequest } from '../../shared/labeling/jobs.ts';
 import type { ScheduleSpec } from '../../shared/labeling/schedules.ts';
 
 /** A test clock: time moves only when the test says so. */
@@ -27,12 +28,15 @@ function memoryStore(now: () => Date) {
 
 function recordingJobs(failFirst = 0) {
   const keys: string[] = [];
+  const requests: JobRequest[] = [];
   let failures = failFirst;
   return {
     keys,
-    start: async (request: { idempotencyKey: string }) => {
+    requests,
+    start: async (request: JobRequest & { idempotencyKey: string }) => {
       if (failures-- > 0) throw new Error('plan queue unavailable (injected)');
       keys.push(request.idempotencyKey);
+      requests.push(request);
       return { jobId: `job-${keys.length}` };
     },
   };
@@ -77,6 +81,23 @@ describe('local scheduler with a test clock', () => {
     clock.advance(10 * 60_000 + 5_000);
     await scheduler.tick();
     assert.deepEqual(jobs.keys, ['every-minute@2026-11-28T10:10:00.000Z']);
+  });
+
+  it('starts each firing’s job with the schedule’s sample and model', async () => {
+    const clock = testClock('2026-11-28T10:00:00Z');
+    const jobs = recordingJobs();
+    const scheduler = new LocalScheduler({ store: memoryStore(clock.now), jobs, now: clock.now, pollMs: 0 });
+    await scheduler.add({
+      ...spec('sampled', 'rate(1 minute)'),
+      sample: { count: 50, seed: 3 },
+      model: 'fashion',
+    });
+    clock.advance(60_000);
+    await scheduler.tick();
+    assert.deepEqual(
+      jobs.requests.map((r) => [r.sample, r.model, r.scheduleName]),
+      [[{ count: 50, seed: 3 }, 'fashion', 'sampled']],
+    );
   });
 
   it('fires a cron schedule at its wall-clock minute', async () => {

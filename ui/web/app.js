@@ -255,6 +255,7 @@ function Jobs({ config }) {
           prefix: form.get('prefix'),
           mode: form.get('mode'),
           target: form.get('target'),
+          ...(form.get('sample') ? { sample: form.get('sample') } : {}),
         }),
       });
       setStarting(`started ${job.jobId}`);
@@ -266,7 +267,11 @@ function Jobs({ config }) {
   // The same count and figures as `labeler jobs start --dry-run`; starts nothing.
   const estimateJob = async (e) => {
     const form = new FormData(e.currentTarget.form);
-    const query = new URLSearchParams({ prefix: form.get('prefix'), mode: form.get('mode') });
+    const query = new URLSearchParams({
+      prefix: form.get('prefix'),
+      mode: form.get('mode'),
+      ...(form.get('sample') ? { sample: form.get('sample') } : {}),
+    });
     setEstimate({ loading: true });
     try {
       setEstimate({ data: await api(`estimate?${query}`) });
@@ -286,14 +291,72 @@ function Jobs({ config }) {
       <label>Target
         <select name="target"><option value="lambda">lambda</option><option value="gpu">gpu</option></select>
       </label>
+      <label>Sample (as jobs start --sample)
+        <input name="sample" type="text" placeholder="all, or 50, or 5%" />
+      </label>
       <button type="button" onClick=${estimateJob}>Estimate</button>
       <button type="submit">Start job</button>
       <span role="status">${starting}</span>
     </form>
     <${Estimate} state=${estimate} />
+    <${Drift} />
     <${Status} state=${state} />
     ${state.data && jobs.length === 0 && html`<p>No jobs yet.</p>`}
     ${jobs.map((job) => html`<${JobCard} job=${job} truth=${config.truth} compare=${config.compare} />`)}
+  `;
+}
+
+/** Each schedule's runs against its baseline (`labeler jobs schedule drift`): one small chart each. */
+function Drift() {
+  const state = useApi('drift');
+  const items = state.data?.items ?? [];
+  if (state.error) return html`<${Status} state=${state} />`;
+  if (items.length === 0) return null;
+  return html`
+    <section class="card drift" aria-label="Label drift per schedule">
+      <h3>Label drift per schedule</h3>
+      <p class="muted">
+        Jensen–Shannon divergence of each run's top-1 labels from the schedule's first finished run; the dashed
+        line is the threshold (${state.data.threshold}) over which the stack sends an alarm.
+      </p>
+      ${items.map((report) => html`<${DriftChart} report=${report} />`)}
+    </section>
+  `;
+}
+
+const CHART = { width: 320, height: 90, pad: 8 };
+
+/** A schedule's divergence per run (oldest left) against its threshold line, in plain SVG. */
+function DriftChart({ report }) {
+  const runs = report.runs.filter((r) => r.divergence !== undefined);
+  const { width, height, pad } = CHART;
+  // The axis reaches at least twice the threshold, so the line never sits at the top edge.
+  const top = Math.max(report.threshold * 2, ...runs.map((r) => r.divergence));
+  const x = (i) => (runs.length < 2 ? width / 2 : pad + (i * (width - 2 * pad)) / (runs.length - 1));
+  const y = (v) => height - pad - (v / top) * (height - 2 * pad);
+  const over = runs.filter((r) => r.overThreshold).length;
+  return html`
+    <figure class="drift-chart" data-schedule=${report.schedule} aria-label=${`Drift of schedule ${report.schedule}`}>
+      <figcaption>
+        <strong>${report.schedule}</strong> · ${runs.length} run${runs.length === 1 ? '' : 's'} against
+        <code>${report.baselineJobId ?? '-'}</code>${over > 0 ? html` · <span class="over">${over} over the threshold</span>` : ''}
+      </figcaption>
+      <svg viewBox=${`0 0 ${width} ${height}`} width=${width} height=${height} role="img"
+        aria-label=${`Divergence per run of ${report.schedule}, threshold ${report.threshold}`}>
+        <line class="threshold" x1=${pad} x2=${width - pad} y1=${y(report.threshold)} y2=${y(report.threshold)}
+          data-threshold=${report.threshold} />
+        ${runs.length > 1 && html`<polyline class="divergence" points=${runs.map((r, i) => `${x(i)},${y(r.divergence)}`).join(' ')} />`}
+        ${runs.map(
+          (
+            r,
+            i,
+          ) => html`<circle class=${r.overThreshold ? 'run over' : 'run'} cx=${x(i)} cy=${y(r.divergence)} r="4"
+            data-job=${r.jobId} data-divergence=${r.divergence}>
+            <title>${r.jobId} (${r.createdAt}): ${r.divergence.toFixed(4)}${r.overThreshold ? ' — over the threshold' : ''}</title>
+          </circle>`,
+        )}
+      </svg>
+    </figure>
   `;
 }
 
