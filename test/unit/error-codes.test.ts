@@ -200,6 +200,10 @@ describe('the error code registry (shared/error-codes.ts)', () => {
       if (code.endsWith('/not-found')) return 404;
       // compare/ came after the registry; its page route answers like evaluation's (truth/)
       if (/^(query|job|ui|truth|compare)\//.test(code)) return 400;
+      // drift (decision 0039) came after too: a schedule with no finished run yet is a state
+      // the request conflicts with; a --baseline of another schedule's job a bad request
+      if (code === 'schedule/no-finished-run') return 409;
+      if (code === 'schedule/baseline-not-a-run') return 400;
       if (['aws/throttled', 'aws/unavailable', 'aws/timeout'].includes(code)) return 503;
       return 500;
     };
