@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DynamoResultsStore } from '../../shared/aws/dynamo-results-store.ts';
 import type { ImageResult } from '../../shared/labeling/results.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
+import { s3EventBody } from '../helpers/events.ts';
 import { LabelerProcess, readEndpointsFile, waitForEndpoints } from '../helpers/labeler-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -286,6 +288,88 @@ describe('a local stack hosting two models: jobs start --model, uploads under th
     assert.match(
       badDefault.stderr,
       /--default-model nope is none of the models: fashion-efficientnet, candidate/,
+    );
+  });
+
+  it('status shows every model’s jobs and bulk queues by name; dlq lists and redrives one model’s jobs DLQ', async () => {
+    const status = await cli('status', '--format', 'json');
+    assert.equal(status.code, 0, status.stderr);
+    const queues = (JSON.parse(status.stdout) as { queues: Record<string, { ok: boolean }> }).queues;
+    assert.deepEqual(Object.keys(queues), [
+      'incoming',
+      'incomingDlq',
+      ...['fashion-efficientnet', 'candidate'].flatMap((m) => [
+        `jobs:${m}`,
+        `jobsDlq:${m}`,
+        `bulk:${m}`,
+        `bulkDlq:${m}`,
+      ]),
+      'plan',
+      'planDlq',
+    ]);
+    assert.ok(Object.values(queues).every((q) => q.ok));
+    const text = await cli('status');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^jobs:candidate DLQ +0 +0 +0$/m);
+    assert.match(text.stdout, /^bulk:fashion-efficientnet +0 /m);
+
+    // A message the candidate's jobs queue gave up on: its DLQ, found by the model's name.
+    const key = 'parked/candidate-dlq.png';
+    const body = bodies[0] as Buffer;
+    const c = clients as AwsClients;
+    const put = await c.s3.send(
+      new PutObjectCommand({ Bucket: RESOURCE_NAMES.imagesBucket, Key: key, Body: body }),
+    );
+    const endpoints = (await readEndpointsFile(dataDir)) as unknown as {
+      models: { models: Array<{ name: string; jobsDlqUrl: string }> };
+    };
+    const dlqUrl = endpoints.models.models.find((m) => m.name === 'candidate')?.jobsDlqUrl as string;
+    await c.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: dlqUrl,
+        MessageBody: s3EventBody({
+          bucket: RESOURCE_NAMES.imagesBucket,
+          key,
+          eTag: put.ETag ?? '',
+          size: body.length,
+        }),
+      }),
+    );
+    const bare = await cli('dlq', 'list', '--queue', 'jobs');
+    assert.equal(bare.code, 2, bare.stderr);
+    assert.match(bare.stderr, /--queue jobs:<model>, one of fashion-efficientnet .*candidate/);
+    const empty = await cli('dlq', 'list', '--queue', 'jobs:fashion-efficientnet');
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stderr, /0 messages in the jobs:fashion-efficientnet dead-letter queue/);
+
+    const listed = await cli('dlq', 'list', '--queue', 'jobs:candidate');
+    assert.equal(listed.code, 0, listed.stderr);
+    const letters = jsonLines(listed.stdout) as Array<{
+      queue: string;
+      objects: Array<{ key: string }>;
+      error: { code: string; message: string };
+    }>;
+    assert.deepEqual(
+      letters.map((l) => [l.queue, l.objects[0]?.key, l.error.code]),
+      [['jobs:candidate', key, 'dlq/retries-exhausted']],
+    );
+    assert.match(letters[0]?.error.message ?? '', /1 of 1 objects have no result/);
+
+    const redrive = await cli('dlq', 'redrive', '--queue', `jobs:${CANDIDATE.id}@${CANDIDATE.version}`);
+    assert.equal(redrive.code, 0, redrive.stderr);
+    assert.deepEqual(jsonLines(redrive.stdout), [{ queue: 'jobs:candidate', how: 'moved-here', moved: 1 }]);
+    const result = await waitFor(
+      `${key} labeled after the redrive`,
+      async () => {
+        const found = await store().getByImage(RESOURCE_NAMES.imagesBucket, key);
+        return found.length > 0 ? found : undefined;
+      },
+      120_000,
+    );
+    assert.deepEqual(
+      result.map((r) => r.model.id),
+      [CANDIDATE.id],
+      'back on the candidate’s queue, labeled by the candidate',
     );
   });
 
