@@ -258,6 +258,27 @@ describe('a local stack hosting two models: jobs start --model, uploads under th
 
     const back = await startJob('--model', 'fashion', '--mode', 'stale');
     assert.deepEqual([back.skipped, back.labeled], [30, OBJECTS - 30], 'and the same the other way');
+
+    // compare names both by their names in the stack; the candidate is the same network.
+    const compared = await cli(
+      'compare',
+      '--model',
+      'fashion-efficientnet',
+      '--model',
+      'candidate',
+      '--prefix',
+      PREFIX,
+      '--format',
+      'json',
+    );
+    assert.equal(compared.code, 0, compared.stderr);
+    const c = JSON.parse(compared.stdout) as {
+      models: { a: string; b: string };
+      images: { compared: number };
+      agreement: { agree: number };
+    };
+    assert.deepEqual(c.models, { a: 'fashion-efficientnet@1.0.0', b: 'candidate-model@2.0.0' });
+    assert.deepEqual([c.images.compared, c.agreement.agree], [OBJECTS, OBJECTS]);
   });
 
   it('an unknown --model is a usage error naming the hosted models; so is a --default-model the stack does not host', async () => {
