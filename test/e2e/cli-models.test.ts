@@ -124,6 +124,12 @@ describe('a local stack hosting two models: jobs start --model, uploads under th
     return jsonLines(run.stdout);
   };
   const sortedKeys = (rows: Array<Record<string, unknown>>) => rows.map((r) => String(r.key)).sort();
+  /** The model a results page shows (its /api/config), the page started by `local up` or `labeler ui`. */
+  const pageModel = async (owner: LabelerProcess) => {
+    const [, url] = (await owner.waitForOutput(/Results page: (http:\/\/127\.0\.0\.1:\d+\/)/)) as string[];
+    const config = (await (await fetch(`${url}api/config`)).json()) as { model: { id: string } };
+    return config.model.id;
+  };
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'labeler-models-'));
@@ -154,6 +160,7 @@ describe('a local stack hosting two models: jobs start --model, uploads under th
       models: { default: string; models: Array<{ name: string; id: string }> };
     };
     assert.equal(endpoints.models.default, 'fashion-efficientnet');
+    assert.equal(await pageModel(up as LabelerProcess), BUNDLED.id, 'the page shows the default model');
     assert.deepEqual(
       endpoints.models.models.map((m) => [m.name, m.id]),
       [
@@ -422,6 +429,20 @@ describe('a local stack hosting two models: jobs start --model, uploads under th
       exportedNow.every((r) => r.model === CANDIDATE.id),
       'export without --model reads the new default’s (the candidate’s) results',
     );
+
+    assert.equal(await pageModel(up as LabelerProcess), CANDIDATE.id, 'the page shows the new default');
+    for (const [extra, shown] of [
+      [[], CANDIDATE.id],
+      [['--model', 'fashion'], BUNDLED.id],
+    ] as const) {
+      const ui = new LabelerProcess(['ui', '--data-dir', dataDir, ...extra]);
+      try {
+        assert.equal(await pageModel(ui), shown, `labeler ui ${extra.join(' ')}`);
+      } finally {
+        ui.kill('SIGINT');
+        await ui.exited;
+      }
+    }
 
     const after = await uploadAndWait('images/after-switch/', 3);
     for (const [key, results] of after) {
