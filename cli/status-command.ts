@@ -15,7 +15,8 @@ export const STATUS_HELP = `Usage: labeler status [--minutes <n>] [--format text
 
 One screen on a stack's state:
   queues    messages waiting, in flight and delayed in the incoming, jobs, bulk
-            and plan queues and their dead-letter queues. The age of the oldest
+            and plan queues and their dead-letter queues (a stack hosting several
+            models: each one's as jobs:<model>, bulk:<model>). The age of the oldest
             message is not shown: SQS does not return it; on AWS it is the
             CloudWatch metric AWS/SQS ApproximateAgeOfOldestMessage (the stack's
             alarms watch it), which this command does not read.
