@@ -18,6 +18,7 @@ import {
 } from '../shared/labeling/ground-truth.ts';
 import { oneOf, parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { signalStatus, stdoutWritten } from './output.ts';
+import { resultsModel } from './results-model.ts';
 import {
   openStack,
   prefixLocation,
@@ -48,6 +49,8 @@ Models (--model twice: A, then B):
   <id>@<version>     results of that model id and version (no folder needed)
   <dir|name>         a model folder or a pulled/exported model's name: its manifest
                      names the id and version, its labels file orders the matrix
+  <name>             with --job or --prefix: a model the stack hosts, by its name in
+                     the stack (or id), as "jobs start --model" names it
 
 Results (exactly one source):
   --job <id>         the images a labeling job labeled or failed (whatever model it
@@ -127,12 +130,17 @@ export async function compareCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const [a, b] = (await Promise.all(models.map(resolveModelChoice))) as [ModelChoice, ModelChoice];
-  if (by !== 'results' && a.name === b.name)
-    throw new UsageError(`both --model name ${a.name}: a stack keeps one result per image and model`);
   const needsStack = by !== 'results' || values.truth === 'stack';
   const stack = needsStack ? await openStack(values) : undefined;
   try {
+    // Over a stack's results, a model it hosts is named as `jobs start --model` names it too.
+    const [a, b] = (await Promise.all(
+      models.map((m) =>
+        stack && by !== 'results' ? resultsModel(m, stack.resources.models) : resolveModelChoice(m),
+      ),
+    )) as [ModelChoice, ModelChoice];
+    if (by !== 'results' && a.name === b.name)
+      throw new UsageError(`both --model name ${a.name}: a stack keeps one result per image and model`);
     const truth = values.truth === undefined ? undefined : new TruthSet(await readTruth(values.truth, stack));
     const options = { threshold, top, ...(truth ? { truth } : {}) };
     let where: string;

@@ -1,20 +1,19 @@
 import {
   type DeadLetter,
   type DeadLetterQueue,
-  DLQ_ROLES,
-  type DlqRole,
   LIST_VISIBILITY_SECONDS,
   listDeadLetters,
   moveMessages,
   type RedriveReport,
   startRedrive,
 } from '../shared/aws/dead-letters.ts';
-import { readManifest } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
-import { oneOf, parse, positiveInt, UsageError } from './args.ts';
+import type { ModelRef } from '../shared/labeling/results.ts';
+import { parse, positiveInt, UsageError } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { count } from './output.ts';
+import { resultsModel } from './results-model.ts';
 import { openStack, resultsStoreOf, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import { chooseDlq } from './stack-queues.ts';
 
 export const DLQ_HELP = `Usage: labeler dlq <list|redrive> [--queue incoming|jobs|bulk|plan] [options]
 
@@ -41,20 +40,17 @@ Queues (--queue, default incoming):
   jobs       Lambda-target job images (classify function)
   bulk       GPU-target job images (GPU workers)
   plan       labeling jobs' plan steps (plan-job function)
+  A stack hosting several models has a jobs and a bulk queue per model: name it
+  jobs:<model> or bulk:<model> (the model's name, id or id@version); "labeler
+  status" shows them all.
 
 Options:
   --max <n>          list at most this many messages (default 100)
   --format <f>       jsonl (default) or table
-  --model <dir>      the model whose results mark an object done (default: the bundled one)
+  --model <m>        the model whose results mark an object done (default: the
+                     queue's model; for incoming, the stack's default model)
 ${STACK_HELP}
   -h, --help         show this help`;
-
-const DLQ_OF: Record<DlqRole, 'incomingDlq' | 'jobsDlq' | 'bulkDlq' | 'planDlq'> = {
-  incoming: 'incomingDlq',
-  jobs: 'jobsDlq',
-  bulk: 'bulkDlq',
-  plan: 'planDlq',
-};
 
 export async function dlqCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -73,7 +69,6 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   if (sub !== 'list' && sub !== 'redrive')
     throw new UsageError(`unknown subcommand "dlq ${sub}"; use list or redrive`);
   if (extra.length > 0) throw new UsageError(`"dlq ${sub}" takes no arguments`);
-  const role = oneOf(values.queue, '--queue', DLQ_ROLES, 'incoming');
   if (sub === 'redrive') {
     for (const option of ['max', 'format', 'model'] as const) {
       if (values[option] !== undefined) throw new UsageError(`--${option} goes with "dlq list"`);
@@ -83,12 +78,14 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   const max = positiveInt(values.max, '--max', 100);
   const stack = await openStack(values);
   try {
-    const queue: DeadLetterQueue = {
-      role,
-      dlqUrl: stack.resources.queueUrls[DLQ_OF[role]],
-      sourceUrl: stack.resources.queueUrls[role],
-    };
-    if (sub === 'list') return await list(stack, queue, { max, format, model: values.model });
+    const { model, ...queue } = chooseDlq(stack.resources, values.queue ?? 'incoming');
+    if (sub === 'list') {
+      const marking = await resultsModel(
+        values.model ?? (model ? `${model.id}@${model.version}` : undefined),
+        stack.resources.models,
+      );
+      return await list(stack, queue, { max, format, model: marking.ref });
+    }
     return await redrive(stack, queue);
   } finally {
     stack.close();
@@ -117,13 +114,12 @@ const COLUMNS: readonly Column<DeadLetter>[] = [
 async function list(
   stack: StackConnection,
   queue: DeadLetterQueue,
-  options: { max: number; format: 'jsonl' | 'table'; model: string | undefined },
+  options: { max: number; format: 'jsonl' | 'table'; model: ModelRef },
 ): Promise<number> {
-  const manifest = await readManifest(resolveModelDir(options.model));
   const letters = await listDeadLetters(stack.clients.sqs, queue, {
     max: options.max,
     results: resultsStoreOf(stack),
-    model: { id: manifest.id, version: manifest.version },
+    model: options.model,
   });
   const out = new RowWriter<DeadLetter>({ format: options.format, columns: COLUMNS, json: (l) => l });
   for (const letter of letters) out.write(letter);

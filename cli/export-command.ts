@@ -25,7 +25,7 @@ import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { count, signalStatus } from './output.ts';
 import { CountProgress } from './progress.ts';
-import { checkLabel, resultsModel } from './results-model.ts';
+import { checkLabel, folderModel, resultsModel } from './results-model.ts';
 import { openStack, prefixLocation, STACK_HELP, STACK_OPTIONS, selectionPortsOf } from './stack.ts';
 
 export const EXPORT_HELP = `Usage: labeler export (--label <l> [--min-score <s>] | --prefix <p> | --job <id>)
@@ -53,9 +53,10 @@ Output:
                      or - for standard output
 
   --model <m>        with --label and --prefix: the model whose results to export:
-                     a folder, a model name or id@version (a model this machine
-                     need not have; its labels are then not checked). Default: the
-                     bundled one; a job knows its model
+                     one the stack hosts (its name, id or id@version), else a
+                     folder, a model name or id@version (a model this machine need
+                     not have; its labels are then not checked). Default: the
+                     stack's default model (the one uploads get); a job knows its model
 
 ${STACK_HELP}
 
@@ -119,15 +120,19 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const s3Out = parseS3Url(out);
   const minScore = unitInterval(values['min-score'], '--min-score', 0);
 
-  const chosenModel = await resultsModel(values.model);
-  const model: ModelRef = chosenModel.ref;
-  if (by === 'label') checkLabel(chosenModel, values.label as string);
+  // A folder is resolved before connecting: a label it does not have never waits on a stack.
+  const folder = await folderModel(values.model);
+  if (folder && by === 'label') checkLabel(folder, values.label as string);
 
   if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 
   const stack = await openStack(values);
   try {
     const { resources } = stack;
+    // The stack's models next: by name, id or id@version; without --model, its default.
+    const chosenModel = folder ?? (await resultsModel(values.model, resources.models));
+    const model: ModelRef = chosenModel.ref;
+    if (by === 'label') checkLabel(chosenModel, values.label as string);
     const selection: ExportSelection =
       by === 'label'
         ? { by, model, label: values.label as string, minScore }

@@ -12,7 +12,7 @@ import { LABELING } from '../shared/settings.ts';
 import { parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { type Column, RowWriter, rowFormat } from './formats.ts';
 import { stdoutWritten } from './output.ts';
-import { checkLabel, resultsModel } from './results-model.ts';
+import { checkLabel, folderModel, resultsModel } from './results-model.ts';
 import { openJobs, openStack, queryApiOf, STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
 export const QUERY_HELP = `Usage: labeler query <image|label|job> ... [options]
@@ -50,10 +50,12 @@ be read, 2 for a usage error: a bad option, a label the model does not have
 Options:
   --format <f>       jsonl, table or csv (default jsonl)
   --bucket <name>    images bucket (default: the stack's)
-  --model <m>        the model whose results to read: a folder, a model name or
+  --model <m>        the model whose results to read: one the stack hosts (its
+                     name, id or id@version), else a folder, a model name or
                      id@version (a model this machine need not have; its labels
-                     are then not checked). Default: the bundled one, except for
-                     "query image" (every model's) and "query job" (the job's)
+                     are then not checked). Default: the stack's default model (the
+                     one uploads get), except for "query image" (every model's)
+                     and "query job" (the job's)
 ${STACK_HELP}
   -h, --help         show this help`;
 
@@ -84,11 +86,17 @@ export async function queryCommand(argv: string[]): Promise<number> {
   if (values.model !== undefined && what === 'job')
     throw new UsageError('--model goes with "query image" and "query label"; a job reads its own model');
   if (what === 'job') return queryJob(subject, values, format);
-  // Resolved before connecting: a model that does not exist never waits on a stack.
-  const model = what === 'image' && values.model === undefined ? undefined : await resultsModel(values.model);
+  // A folder is resolved before connecting: a label it does not have never waits on a stack.
+  const folder = await folderModel(values.model);
+  if (folder && what === 'label') checkLabel(folder, subject);
 
   const stack = await openStack(values);
   try {
+    // The stack's models next: by name, id or id@version; without --model, its default.
+    const model =
+      what === 'image' && values.model === undefined
+        ? undefined
+        : (folder ?? (await resultsModel(values.model, stack.resources.models)));
     const api = queryApiOf(stack);
     if (what === 'image') {
       const all = await api.getByImage(values.bucket ?? stack.resources.imagesBucket, subject);
@@ -102,7 +110,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
       if (results.length === 0) process.stderr.write(`no results for ${subject}\n`);
       return 0;
     }
-    const labelModel = model ?? (await resultsModel(undefined));
+    const labelModel = model ?? (await resultsModel(undefined, stack.resources.models));
     checkLabel(labelModel, subject);
     const page = await api.queryByLabel({
       model: labelModel.ref,

@@ -1,15 +1,53 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CODE } from '../shared/error-codes.ts';
+import { LabelerError } from '../shared/errors.ts';
 import { type ModelChoice, resolveModelChoice } from '../shared/labeling/compare-read.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
+import { type HostedModel, resolveHostedModel, type StackModels } from '../shared/labeling/stack-models.ts';
+import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { UsageError } from './args.ts';
 
 /**
- * `query`'s and `export`'s `--model`: whose results to read. A folder or a model name (its
- * manifest gives id, version and labels), or `id@version` alone, as `labeler compare` takes
- * it: a stack may hold a second model's results without this machine holding the model.
- * Without it: the bundled model, what the stack labels uploads with by default.
+ * `query`'s and `export`'s `--model`: whose results to read. First a model the stack hosts,
+ * by name, id or id@version (its folder, where this machine has it, gives the labels);
+ * else a folder or a model name (its manifest gives id, version and labels), or
+ * `id@version` alone, as `labeler compare` takes it: a stack may hold a second model's
+ * results without this machine holding the model, or hosting it any more.
+ * Without it: the stack's default model, the one uploads are labeled with.
  */
-export function resultsModel(option: string | undefined): Promise<ModelChoice> {
-  return resolveModelChoice(option ?? resolveModelDir(undefined));
+export async function resultsModel(option: string | undefined, models: StackModels): Promise<ModelChoice> {
+  const local = await folderModel(option);
+  if (local) return local;
+  let hosted: HostedModel | undefined;
+  try {
+    hosted = resolveHostedModel(models, option);
+  } catch (error) {
+    // Not hosted (or hosted in several versions): a folder, a pulled name or id@version.
+    if (!(error instanceof LabelerError && error.code === CODE.job.unknownModel) || option === undefined)
+      throw error;
+    return resolveModelChoice(option);
+  }
+  return hostedChoice(hosted);
+}
+
+/**
+ * A `--model` that is a path to an existing folder (it has a slash: a hosted model's name
+ * never does) is that folder, resolved before any stack is opened: a label it does not
+ * have is refused without waiting on one. Anything else needs the stack's models.
+ */
+export async function folderModel(option: string | undefined): Promise<ModelChoice | undefined> {
+  if (option === undefined || !option.includes('/') || !existsSync(resolve(option))) return undefined;
+  return resolveModelChoice(option);
+}
+
+/** A hosted model, with its labels where its folder is on this machine and holds that model. */
+async function hostedChoice(model: HostedModel): Promise<ModelChoice> {
+  const ref = { id: model.id, version: model.version };
+  if (model.dir !== undefined) {
+    const fromDir = await resolveModelChoice(resolve(PACKAGE_ROOT, model.dir)).catch(() => undefined);
+    if (fromDir && fromDir.ref.id === ref.id && fromDir.ref.version === ref.version) return fromDir;
+  }
+  return { name: `${ref.id}@${ref.version}`, ref };
 }
 
 /** A label the model does not have is a usage error; `id@version` names no labels to check against. */

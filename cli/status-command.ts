@@ -7,23 +7,16 @@ import {
 import { CODE } from '../shared/error-codes.ts';
 import { errorMessage, LabelerError } from '../shared/errors.ts';
 import { type Job, jobTotalDone } from '../shared/labeling/jobs.ts';
-import { readManifest } from '../shared/model/manifest.ts';
-import { DEFAULT_MODEL_DIR } from '../shared/paths.ts';
 import { oneOf, parse, positiveInt, UsageError } from './args.ts';
-import {
-  jobsServiceOf,
-  openStack,
-  type QueueRole,
-  STACK_HELP,
-  STACK_OPTIONS,
-  type StackConnection,
-} from './stack.ts';
+import { jobsServiceOf, openStack, STACK_HELP, STACK_OPTIONS, type StackConnection } from './stack.ts';
+import { queueName, stackQueues } from './stack-queues.ts';
 
 export const STATUS_HELP = `Usage: labeler status [--minutes <n>] [--format text|json] [--stack <s>]
 
 One screen on a stack's state:
   queues    messages waiting, in flight and delayed in the incoming, jobs, bulk
-            and plan queues and their dead-letter queues. The age of the oldest
+            and plan queues and their dead-letter queues (a stack hosting several
+            models: each one's as jobs:<model>, bulk:<model>). The age of the oldest
             message is not shown: SQS does not return it; on AWS it is the
             CloudWatch metric AWS/SQS ApproximateAgeOfOldestMessage (the stack's
             alarms watch it), which this command does not read.
@@ -47,17 +40,6 @@ ${STACK_HELP}
 Exit status: 0 when the stack was read (a part that could not be read is shown as
 unavailable, with its error code), 1 when the stack cannot be reached, 2 for a
 usage error.`;
-
-const QUEUES: ReadonlyArray<{ role: QueueRole; name: string }> = [
-  { role: 'incoming', name: 'incoming' },
-  { role: 'incomingDlq', name: 'incoming DLQ' },
-  { role: 'jobs', name: 'jobs' },
-  { role: 'jobsDlq', name: 'jobs DLQ' },
-  { role: 'bulk', name: 'bulk' },
-  { role: 'bulkDlq', name: 'bulk DLQ' },
-  { role: 'plan', name: 'plan' },
-  { role: 'planDlq', name: 'plan DLQ' },
-];
 
 type Part<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string } };
 
@@ -112,9 +94,10 @@ export async function readStatus(
   minutes: number,
   now = new Date(),
 ): Promise<StackStatus> {
+  // Every model's jobs and bulk queues: `jobs:<model>` where the stack hosts several.
   const queueEntries = await Promise.all(
-    QUEUES.map(async ({ role }) => {
-      const depth = await part(() => readQueueDepth(stack.clients.sqs, stack.resources.queueUrls[role]));
+    stackQueues(stack.resources).map(async ({ role, url }) => {
+      const depth = await part(() => readQueueDepth(stack.clients.sqs, url));
       const withAge = depth.ok
         ? { ok: true as const, value: { ...depth.value, oldestMessageAgeSeconds: null } }
         : depth;
@@ -170,18 +153,19 @@ async function part<T>(read: () => Promise<T>): Promise<Part<T>> {
 }
 
 export function renderStatus(s: StackStatus): string {
+  const queues = Object.entries(s.queues).map(([role, q]) => ({ name: queueName(role), q }));
+  // A model's name widens the column only where the stack hosts several.
+  const width = Math.max(15, ...queues.map(({ name }) => name.length));
   const lines = [
     `stack ${s.stack} (${s.kind}) at ${s.at}`,
     '',
-    'queue            waiting  in flight  delayed',
+    `${'queue'.padEnd(width + 2)}waiting  in flight  delayed`,
   ];
-  for (const { role, name } of QUEUES) {
-    const q = s.queues[role];
-    if (!q) continue;
+  for (const { name, q } of queues) {
     lines.push(
       q.ok
-        ? `${name.padEnd(15)} ${String(q.value.visible).padStart(8)} ${String(q.value.inFlight).padStart(10)} ${String(q.value.delayed).padStart(8)}`
-        : `${name.padEnd(15)} unavailable [${q.error.code}] ${q.error.message}`,
+        ? `${name.padEnd(width)} ${String(q.value.visible).padStart(8)} ${String(q.value.inFlight).padStart(10)} ${String(q.value.delayed).padStart(8)}`
+        : `${name.padEnd(width)} unavailable [${q.error.code}] ${q.error.message}`,
     );
   }
   lines.push(

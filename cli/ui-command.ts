@@ -2,7 +2,7 @@ import { parse, UsageError } from './args.ts';
 import { serveUi } from './results-page.ts';
 import { STACK_HELP, STACK_OPTIONS } from './stack.ts';
 
-export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <dir>] [--truth <t>] [--compare <A>,<B>]
+export const UI_HELP = `Usage: labeler ui [--stack <name>] [--port <n>] [--model <m>] [--truth <t>] [--compare <A>,<B>]
 
 Serves the results page on http://127.0.0.1:<port>/ and prints its URL (it opens
 no browser): a gallery filtered by label and minimum score or by key prefix, each
@@ -11,7 +11,9 @@ histogram of top labels. The page reads through your own credentials: objects
 through signed S3 GET URLs, results and jobs as the other commands read them.
 
   --port <n>         port on 127.0.0.1 (default: a free one)
-  --model <dir>      the model whose results to show (default: the bundled one)
+  --model <m>        the model whose results to show: one the stack hosts (name, id
+                     or id@version), a folder or a model name (default: the stack's
+                     default model, the one uploads get)
   --truth <t>        ground truth for the evaluation view of a job or prefix (confusion
                      heat map, per-class bars, reliability diagram, threshold curve):
                      a CSV, ImageFolder folder or Label Studio JSON as "labeler evaluate

@@ -20,10 +20,12 @@ import { toLabelerError } from './errors.ts';
 /** The pipeline's queues that have a dead-letter queue. */
 export type DlqRole = 'incoming' | 'jobs' | 'bulk' | 'plan';
 export const DLQ_ROLES: readonly DlqRole[] = ['incoming', 'jobs', 'bulk', 'plan'];
+/** A queue by role, or one hosted model's jobs or bulk queue on a stack with several (`jobs:<model>`). */
+export type DlqName = DlqRole | `${'jobs' | 'bulk'}:${string}`;
 
 /** A message in a dead-letter queue, with what it was about and why it is there. */
 export interface DeadLetter {
-  readonly queue: DlqRole;
+  readonly queue: DlqName;
   readonly messageId: string;
   /** Receives in the source queue and the DLQ together (SQS keeps counting after the move), listings included. */
   readonly receiveCount: number;
@@ -38,7 +40,7 @@ export interface DeadLetter {
 export const LIST_VISIBILITY_SECONDS = 30;
 
 export interface DeadLetterQueue {
-  readonly role: DlqRole;
+  readonly role: DlqName;
   readonly dlqUrl: string;
   /** Where `redrive` returns the messages: the queue whose redrive policy sent them here. */
   readonly sourceUrl: string;
@@ -106,7 +108,7 @@ async function makeVisible(sqs: SQSClient, queueUrl: string, messages: readonly 
 
 const RETRIES_EXHAUSTED = CODE.dlq.retriesExhausted;
 
-function describe(queue: DlqRole, m: Message): DeadLetter {
+function describe(queue: DlqName, m: Message): DeadLetter {
   const attributes = m.Attributes ?? {};
   const sent = Number(attributes.SentTimestamp);
   const base = {

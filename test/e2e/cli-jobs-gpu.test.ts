@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
-import { PACKAGE_ROOT } from '../../shared/paths.ts';
+import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
 import { RESOURCE_NAMES } from '../../shared/settings.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
@@ -13,10 +13,12 @@ import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts'
 const SAMPLES = join(PACKAGE_ROOT, 'models', 'fashion-efficientnet', 'samples');
 const COUNT = 24;
 const GENEROUS_MS = 600_000;
+const CANDIDATE = { id: 'candidate-model', version: '2.0.0' };
 
 /**
  * `labeler local up --gpu-worker` runs the GPU worker's entry point (CPU provider) on the
- * bulk queue, so a job with `--target gpu` runs to the end on one machine.
+ * bulk queue, so a job with `--target gpu` runs to the end on one machine; with two
+ * models, one worker per model on its own bulk queue.
  */
 describe('labeler jobs start --target gpu on local up', () => {
   let dataDir: string;
@@ -25,9 +27,16 @@ describe('labeler jobs start --target gpu on local up', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'labeler-jobs-gpu-'));
-    up = new LabelerProcess(['local', 'up', '--data-dir', dataDir, '--gpu-worker'], {
-      ownProcessGroup: true,
-    });
+    // A second hosted model (a copy under another id): each model has its own GPU worker.
+    const candidateDir = join(dataDir, 'candidate');
+    await cp(DEFAULT_MODEL_DIR, candidateDir, { recursive: true });
+    const manifestPath = join(candidateDir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, ...CANDIDATE }));
+    up = new LabelerProcess(
+      ['local', 'up', '--data-dir', dataDir, '--gpu-worker', '--model', 'fashion', '--model', candidateDir],
+      { ownProcessGroup: true },
+    );
     const endpoints = await waitForEndpoints(dataDir, up);
     clients = createAwsClients({ region: endpoints.region, endpoints: endpoints.endpoints, local: true });
     const samples = (await readdir(SAMPLES)).filter((f) => f.endsWith('.png')).sort();
@@ -80,6 +89,49 @@ describe('labeler jobs start --target gpu on local up', () => {
     assert.equal(last?.labeled, COUNT);
     // The worker's structured log: it started on the CPU provider and took the batches.
     assert.match(up.stderr, /"message":"gpu worker ready".*"executionProvider":"cpu"/);
+  });
+
+  it('jobs start --model candidate --target gpu labels with the candidate’s own GPU worker', {
+    timeout: GENEROUS_MS,
+  }, async () => {
+    const run = await runCli([
+      'jobs',
+      'start',
+      '--prefix',
+      'datasets/gpu/',
+      '--model',
+      'candidate',
+      '--target',
+      'gpu',
+      '--mode',
+      'all',
+      '--wait',
+      '--timeout',
+      '480',
+      '--format',
+      'json',
+      '--data-dir',
+      dataDir,
+    ]);
+    assert.equal(run.code, 0, `${run.stderr}\n--- local up:\n${up.stderr}`);
+    const last = jsonLines(run.stdout).at(-1);
+    assert.deepEqual(
+      [last?.status, last?.target, last?.labeled, last?.model],
+      ['succeeded', 'gpu', COUNT, `${CANDIDATE.id}@${CANDIDATE.version}`],
+    );
+    const results = await runCli(['query', 'job', String(last?.jobId), '--data-dir', dataDir]);
+    assert.equal(results.code, 0, results.stderr);
+    const rows = jsonLines(results.stdout);
+    assert.equal(rows.length, COUNT);
+    assert.ok(
+      rows.every((r) => r.model === CANDIDATE.id && r.modelVersion === CANDIDATE.version),
+      'every result carries the candidate’s id@version',
+    );
+    // Its worker is a process of its own, on the candidate's bulk queue.
+    assert.match(
+      up.stderr,
+      new RegExp(`"message":"gpu worker ready".*"queueUrl":"[^"]*/${RESOURCE_NAMES.bulkQueue}-candidate"`),
+    );
   });
 
   it('auto stays on Lambda: the local GPU worker runs on the CPU; the reason on stderr', async () => {

@@ -9,6 +9,7 @@ import { csvLine } from '../../shared/csv.ts';
 import { fileDestination } from '../../shared/labeling/export-destination.ts';
 import { CSV_COLUMNS, type ExportFormat, encodeResults } from '../../shared/labeling/export-formats.ts';
 import { type ImageResult, printedResult } from '../../shared/labeling/results.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/paths.ts';
 import { csvObjects, parquetRows, parseCsv, printedFromCsv } from '../helpers/export-readers.ts';
 
 const base = {
@@ -182,7 +183,11 @@ describe('labeler export: usage errors before any stack is opened', () => {
   const cases: Array<[string[], RegExp]> = [
     [['--out', 'x.jsonl'], /exactly one of --label/],
     [['--job', 'j', '--prefix', 'p/', '--out', 'x.jsonl'], /exactly one of --label/],
-    [['--label', 'Nope', '--out', 'x.jsonl'], /unknown label "Nope".*"Ankle boot"/],
+    // A model folder is read before connecting; the stack's default model needs the stack.
+    [
+      ['--label', 'Nope', '--model', DEFAULT_MODEL_DIR, '--out', 'x.jsonl'],
+      /unknown label "Nope".*"Ankle boot"/,
+    ],
     [['--job', 'j', '--out', 'x.txt'], /--format jsonl\|csv\|parquet is required/],
     [['--job', 'j', '--format', 'xml', '--out', 'x.xml'], /--format must be one of jsonl, csv, parquet/],
     [['--job', 'j'], /--out .* is required/],
