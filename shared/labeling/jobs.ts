@@ -2,7 +2,7 @@ import { CODE } from '../error-codes.ts';
 import { LabelerError } from '../errors.ts';
 import type { Top1 } from './drift.ts';
 import type { PlanJobsPort } from './plan-job.ts';
-import type { ImageResult, ModelRef } from './results.ts';
+import type { ImageResult } from './results.ts';
 import type { JobSample, SampleSpec } from './sample.ts';
 import type { JobModel } from './stack-models.ts';
 
