@@ -27,19 +27,19 @@ export function modelsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * The one place a model reference (`--model`, MODEL_DIR) becomes a folder: nothing means
- * the bundled model; an existing path is that folder; `fashion` (BUNDLED_MODEL_NAME) is
- * the bundled model; otherwise a bare name (efficientnet_b3) is the folder of that name in
- * the models cache, where `labeler model pull` and `labeler model export` put them. A
- * folder of the same name as a pulled model wins, as a path the user typed should.
+ * the bundled model; an existing path is that folder; otherwise a bare name (efficientnet_b3)
+ * is the folder of that name in the models cache, where `labeler model pull` and `labeler
+ * model export` put them, and failing that `fashion` (BUNDLED_MODEL_NAME) is the bundled
+ * model. A folder of the same name as a pulled model wins, as a path the user typed should.
  */
 export function resolveModelDir(ref: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (ref === undefined || ref === '') return DEFAULT_MODEL_DIR;
   const asPath = resolve(ref);
   if (existsSync(asPath) || !MODEL_NAME.test(ref)) return asPath;
-  if (ref === BUNDLED_MODEL_NAME) return DEFAULT_MODEL_DIR;
   const cache = modelsCacheDir(env);
   const named = join(cache, ref);
   if (existsSync(named)) return named;
+  if (ref === BUNDLED_MODEL_NAME) return DEFAULT_MODEL_DIR;
   throw new ModelError(
     CODE.model.notFound,
     `"${ref}" is neither a model folder nor a model named so in ${cache} ` +

@@ -139,7 +139,9 @@ describe('two models: each its own labeling workers', () => {
 
   it('two classify functions, each on its own image with its model folder baked in', () => {
     const images = [first, second].map(
-      (h) => (functions[idOf(h.classify.function)]?.Properties?.Code as { ImageUri: unknown }).ImageUri,
+      (h) =>
+        (functions[idOf(h.classify.function)]?.Properties?.Code as { ImageUri: unknown } | undefined)
+          ?.ImageUri,
     );
     assert.notDeepEqual(images[0], images[1]);
     assert.deepEqual(
@@ -294,7 +296,7 @@ describe('two models: each its own labeling workers', () => {
     const tasks = resourcesOf(two.template, 'AWS::ECS::TaskDefinition');
     const services = resourcesOf(two.template, 'AWS::ECS::Service');
     const builds = gpu.services.map((s, i) => {
-      const [container] = tasks[idOf(s.taskDefinition)]?.Properties?.ContainerDefinitions as {
+      const [container] = (tasks[idOf(s.taskDefinition)]?.Properties?.ContainerDefinitions ?? []) as {
         Image: unknown;
         Environment: { Name: string; Value: unknown }[];
       }[];
