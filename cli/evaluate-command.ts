@@ -19,11 +19,12 @@ import {
 } from '../shared/labeling/ground-truth.ts';
 import type { ModelRef } from '../shared/labeling/results.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
 import { LABELING } from '../shared/settings.ts';
 import { oneOf, parse, positiveInt, UsageError, unitInterval } from './args.ts';
 import { signalStatus, stdoutWritten } from './output.ts';
 import {
+  jobsServiceOf,
+  labelsModelDir,
   openStack,
   prefixLocation,
   STACK_HELP,
@@ -79,8 +80,10 @@ Options:
                        (default ${DEFAULT_THRESHOLDS.join(',')})
   --min-accuracy <a>   print the lowest minimum score whose images reach accuracy <a>
                        (0 to 1, as 0.98) and the share of the images it keeps
-  --model <dir|name>   the model whose classes make the rows and, with --prefix, whose
-                       results to read (default: the bundled one)
+  --model <m>          the model whose classes make the rows and, with --prefix, whose
+                       results to read: a hosted model's name, id or id@version, a folder
+                       or a pulled name (default: the job's model, else the stack's
+                       default model; with --results and a truth file, the bundled one)
 ${STACK_HELP}
   (--results with a file truth reads no stack.)
 
@@ -140,11 +143,15 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const bundle = await loadModelBundle(resolveModelDir(values.model));
-  const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
   const needsStack = by !== 'results' || truthArg === 'stack';
   const stack = needsStack ? await openStack(values) : undefined;
   try {
+    // The classes of --model, else of the job's model, else of the stack's default model.
+    const job = by === 'job' && stack ? await jobsServiceOf(stack).get(values.job as string) : undefined;
+    const bundle = await loadModelBundle(
+      await labelsModelDir(stack?.resources.models, values.model, job?.model),
+    );
+    const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
     const truth: GroundTruth =
       truthArg === 'stack'
         ? await readStackTruth(

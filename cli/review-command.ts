@@ -25,6 +25,8 @@ import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { count, signalStatus } from './output.ts';
 import {
+  jobsServiceOf,
+  labelsModelDir,
   openStack,
   prefixLocation,
   STACK_HELP,
@@ -63,8 +65,9 @@ left out and counted on stderr; the whole selection is held in memory to sort it
                      credentials, their expiry said on stderr) or s3 (s3://bucket/key,
                      for a project with S3 cloud storage)
   --url-expiry <s>   presigned URLs stay valid <s> seconds (default and most ${MAX_URL_EXPIRY_S}: 7 days)
-  --model <dir>      with --prefix: the model whose results to review (default: the
-                     bundled one); a job knows its model
+  --model <m>        with --prefix: the model whose results to review, a hosted
+                     model's name, id or id@version, or a folder (default: the
+                     stack's default model); a job knows its model
 
 review import <file>: the JSON export of the Label Studio project (an array of tasks
 with their annotations). Each answer (a single choice) of a task that names its image
@@ -141,12 +144,16 @@ async function reviewExport(argv: string[]): Promise<number> {
     throw new UsageError('--url-expiry goes with presigned URLs, not --image-urls s3');
   const expiry = urlExpiry(values['url-expiry']);
 
-  const bundle = await loadModelBundle(resolveModelDir(values.model));
-  const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
   if (by === 'prefix') prefixLocation(values, 'bucket-checked-once-connected');
 
   const stack = await openStack(values);
   try {
+    // The classes of --model, else of the job's model, else of the stack's default model.
+    const job = by === 'job' ? await jobsServiceOf(stack).get(values.job as string) : undefined;
+    const bundle = await loadModelBundle(
+      await labelsModelDir(stack.resources.models, values.model, job?.model),
+    );
+    const model: ModelRef = { id: bundle.manifest.id, version: bundle.manifest.version };
     const { resources } = stack;
     const selection: ExportSelection =
       by === 'prefix'

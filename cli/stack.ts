@@ -22,8 +22,11 @@ import type { JobMode, JobsService } from '../shared/labeling/jobs.ts';
 import type { SampleSpec } from '../shared/labeling/sample.ts';
 import type { SchedulesPort } from '../shared/labeling/schedules.ts';
 import {
+  defaultModelOf,
   describeModels,
   type HostedModel,
+  hostedModelOfJob,
+  type JobModel,
   modelNameOfDir,
   parseStackModels,
   resolveHostedModel,
@@ -357,14 +360,45 @@ export async function hostedModelChoice(
  * this repository for a deployed one.
  */
 export async function hostedManifest(model: HostedModel): Promise<Manifest> {
+  return (await hostedFolder(model)).manifest;
+}
+
+/** A hosted model's folder on this machine and its manifest (hostedManifest). */
+async function hostedFolder(model: HostedModel): Promise<{ dir: string; manifest: Manifest }> {
   const dir = model.dir === undefined ? undefined : resolve(PACKAGE_ROOT, model.dir);
   const manifest = dir ? await readManifest(dir).catch(() => undefined) : undefined;
-  if (manifest && manifest.id === model.id && manifest.version === model.version) return manifest;
+  if (dir && manifest && manifest.id === model.id && manifest.version === model.version)
+    return { dir, manifest };
   throw new ModelError(
     CODE.model.notFound,
     `the stack hosts ${model.name} (${model.id}@${model.version}), but its folder ${dir ?? '(not recorded)'} ` +
-      'does not hold it on this machine: run the command where the stack was deployed from',
+      'does not hold it on this machine: run the command where the stack was deployed from, or give --model <its folder>',
   );
+}
+
+/**
+ * The folder of the model whose labels a command works in: `--model` (a model the stack
+ * hosts, by name, id or id@version, else a folder or a pulled name), else the job's model,
+ * else the stack's default model; the bundled model where no stack is open.
+ */
+export async function labelsModelDir(
+  models: StackModels | undefined,
+  option: string | undefined,
+  jobModel?: JobModel,
+): Promise<string> {
+  if (models === undefined) return resolveModelDir(option);
+  let hosted: HostedModel | undefined;
+  if (option !== undefined) {
+    // A hosted model's name, id or id@version; anything else is a folder or a pulled name.
+    try {
+      hosted = resolveHostedModel(models, option);
+    } catch {
+      return resolveModelDir(option);
+    }
+  } else {
+    hosted = jobModel ? hostedModelOfJob(models, jobModel) : defaultModelOf(models);
+  }
+  return (await hostedFolder(hosted)).dir;
 }
 
 /**
