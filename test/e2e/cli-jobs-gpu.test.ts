@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../../shared/paths.ts';
-import { RESOURCE_NAMES } from '../../shared/settings.ts';
+import { modelQueueNames, RESOURCE_NAMES } from '../../shared/settings.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { LabelerProcess, waitForEndpoints } from '../helpers/labeler-process.ts';
 
@@ -130,7 +130,9 @@ describe('labeler jobs start --target gpu on local up', () => {
     // Its worker is a process of its own, on the candidate's bulk queue.
     assert.match(
       up.stderr,
-      new RegExp(`"message":"gpu worker ready".*"queueUrl":"[^"]*/${RESOURCE_NAMES.bulkQueue}-candidate"`),
+      new RegExp(
+        `"message":"gpu worker ready".*"queueUrl":"[^"]*/${modelQueueNames('candidate', false).bulkQueue}"`,
+      ),
     );
   });
 
