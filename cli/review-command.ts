@@ -21,7 +21,6 @@ import {
   truthKey,
 } from '../shared/labeling/review.ts';
 import { loadModelBundle } from '../shared/model/manifest.ts';
-import { resolveModelDir } from '../shared/model/model-store.ts';
 import { oneOf, parse, UsageError, unitInterval } from './args.ts';
 import { count, signalStatus } from './output.ts';
 import {
@@ -78,8 +77,9 @@ the file: importing it again writes the same object), kept apart from the model'
 results. Skipped (cancelled) annotations are ignored and counted; answers whose label
 is not one of the model's classes are not written and are listed on stderr. The
 object's s3:// URL is printed on stdout.
-  --model <dir>      the model whose classes answers are checked against (default:
-                     the bundled one)
+  --model <m>        the model whose classes answers are checked against: a hosted
+                     model's name, id or id@version, or a folder (default: the
+                     stack's default model)
 
 ${STACK_HELP}
 
@@ -257,36 +257,37 @@ async function reviewImport(argv: string[]): Promise<number> {
       `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     );
   }
-  const bundle = await loadModelBundle(resolveModelDir(values.model));
-  const importedAt = new Date();
-  let parsed: ReturnType<typeof parseLabelStudioExport>;
-  try {
-    parsed = parseLabelStudioExport(bytes.toString('utf8'), bundle.labels, importedAt);
-  } catch (error) {
-    if (error instanceof LabelerError && error.code === CODE.review.badExport)
-      throw new UsageError(`[${error.code}] ${file}: ${error.message}`);
-    throw error;
-  }
-  const notes = [
-    parsed.cancelled > 0 ? `${count(parsed.cancelled, 'skipped annotation')} ignored` : '',
-    parsed.unanswered > 0 ? `${count(parsed.unanswered, 'task')} without an answer` : '',
-    parsed.noChoice > 0 ? `${count(parsed.noChoice, 'annotation')} without a single choice ignored` : '',
-    parsed.unlocated > 0
-      ? `${count(parsed.unlocated, 'answered task')} naming no image (no data.bucket/data.key or s3:// data.image) ignored`
-      : '',
-    parsed.unknownLabels.size > 0
-      ? `${count(
-          [...parsed.unknownLabels.values()].reduce((a, b) => a + b, 0),
-          'answer',
-        )} with a label not among the model's classes not written: ${[...parsed.unknownLabels]
-          .map(([label, n]) => `${JSON.stringify(label)} (${n})`)
-          .join(', ')}`
-      : '',
-  ].filter(Boolean);
-  const noteText = notes.length > 0 ? `; ${notes.join('; ')}` : '';
-
   const stack = await openStack(values);
   try {
+    // Answers are checked against the classes of --model, else of the stack's default model.
+    const bundle = await loadModelBundle(await labelsModelDir(stack.resources.models, values.model));
+    const importedAt = new Date();
+    let parsed: ReturnType<typeof parseLabelStudioExport>;
+    try {
+      parsed = parseLabelStudioExport(bytes.toString('utf8'), bundle.labels, importedAt);
+    } catch (error) {
+      if (error instanceof LabelerError && error.code === CODE.review.badExport)
+        throw new UsageError(`[${error.code}] ${file}: ${error.message}`);
+      throw error;
+    }
+    const notes = [
+      parsed.cancelled > 0 ? `${count(parsed.cancelled, 'skipped annotation')} ignored` : '',
+      parsed.unanswered > 0 ? `${count(parsed.unanswered, 'task')} without an answer` : '',
+      parsed.noChoice > 0 ? `${count(parsed.noChoice, 'annotation')} without a single choice ignored` : '',
+      parsed.unlocated > 0
+        ? `${count(parsed.unlocated, 'answered task')} naming no image (no data.bucket/data.key or s3:// data.image) ignored`
+        : '',
+      parsed.unknownLabels.size > 0
+        ? `${count(
+            [...parsed.unknownLabels.values()].reduce((a, b) => a + b, 0),
+            'answer',
+          )} with a label not among the model's classes not written: ${[...parsed.unknownLabels]
+            .map(([label, n]) => `${JSON.stringify(label)} (${n})`)
+            .join(', ')}`
+        : '',
+    ].filter(Boolean);
+    const noteText = notes.length > 0 ? `; ${notes.join('; ')}` : '';
+
     const bucket = stack.resources.resultsBucket;
     const key = truthKey(importId(bytes), importedAt);
     return await untilSignal(
