@@ -1,5 +1,6 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigError } from '../shared/errors.ts';
 import { ScheduleError } from '../shared/labeling/schedules.ts';
 import { modelsContext } from './hosted-models.ts';
 import { LabelerStack } from './labeler-stack.ts';
@@ -109,10 +110,14 @@ function listContext(name: string, value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   let list: unknown = value;
   if (typeof value === 'string') {
-    list = value.trim().startsWith('[') ? JSON.parse(value) : value.split(',').map((t) => t.trim());
+    try {
+      list = value.trim().startsWith('[') ? JSON.parse(value) : value.split(',').map((t) => t.trim());
+    } catch {
+      throw new ConfigError(`context "${name}" is not JSON: ${value}`);
+    }
   }
   if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && t !== '')) {
-    throw new Error(`context "${name}" must be a list of names, got ${JSON.stringify(value)}`);
+    throw new ConfigError(`context "${name}" must be a list of names, got ${JSON.stringify(value)}`);
   }
   return list as string[];
 }
@@ -127,7 +132,7 @@ export function readableBucketsContext(value: unknown): string[] {
   const names = value === '' ? [] : (listContext('readableBuckets', value) ?? []);
   for (const name of names) {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) {
-      throw new Error(`context "readableBuckets": "${name}" is not an S3 bucket name`);
+      throw new ConfigError(`context "readableBuckets": "${name}" is not an S3 bucket name`);
     }
   }
   return [...new Set(names)];
@@ -142,7 +147,7 @@ export function numberContext(app: App, name: string, min: number, max: number):
   if (value === undefined || value === '') return undefined;
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(
+    throw new ConfigError(
       `context "${name}" must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
     );
   }
