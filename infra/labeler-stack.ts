@@ -222,6 +222,21 @@ export class LabelerStack extends Stack {
               'add the bucket to the "readableBuckets" list in cdk.json\'s context',
           );
         }
+        // Likewise a model the stack does not host: every firing's job would be refused.
+        const namesOf = ({ model }: HostedModelWorkers) => [
+          model.name,
+          model.manifest.id,
+          `${model.manifest.id}@${model.manifest.version}`,
+        ];
+        if (
+          spec.model !== undefined &&
+          !this.hostedModels.some((h) => namesOf(h).includes(spec.model ?? ''))
+        ) {
+          throw new ScheduleError(
+            `schedule "${spec.name}" labels with model "${spec.model}", which this stack does not host: ` +
+              `name one of cdk.json's "models" (${this.hostedModels.map(({ model }) => model.name).join(', ')})`,
+          );
+        }
         return spec;
       }),
     });

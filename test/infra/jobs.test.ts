@@ -272,6 +272,27 @@ describe('buckets a job may label (cdk.json readableBuckets)', () => {
     );
   });
 
+  it('refuses at synthesis a schedule naming a model the stack does not host; a hosted one by name or id@version passes', () => {
+    assert.throws(
+      () =>
+        synthesizeLabeler({
+          gpuWorkers: false,
+          schedules: [{ name: 'x', expression: 'rate(1 hour)', prefix: '', model: 'candidate' }],
+        }),
+      (error: unknown) =>
+        error instanceof ScheduleError &&
+        /model "candidate", which this stack does not host: name one of cdk.json's "models" \(fashion-efficientnet\)/.test(
+          error.message,
+        ),
+    );
+    for (const model of ['fashion-efficientnet', 'fashion-efficientnet@1.0.0']) {
+      synthesizeLabeler({
+        gpuWorkers: false,
+        schedules: [{ name: 'x', expression: 'rate(1 hour)', prefix: '', model }],
+      });
+    }
+  });
+
   it('refuses a readableBuckets entry that is not a bucket name', () => {
     assert.throws(
       () => synthesizeLabeler({ gpuWorkers: false, readableBuckets: ['Not_A_Bucket'] }),
