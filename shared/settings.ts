@@ -277,7 +277,6 @@ export const ENV = {
   jobsTable: 'JOBS_TABLE',
   bulkQueueUrl: 'BULK_QUEUE_URL',
   bulkQueueArn: 'BULK_QUEUE_ARN',
-  jobsQueueUrl: 'JOBS_QUEUE_URL',
   planQueueUrl: 'PLAN_QUEUE_URL',
   /**
    * The models a stack hosts, their queues and its default (shared/labeling/stack-models.ts,

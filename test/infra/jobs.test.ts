@@ -78,7 +78,7 @@ describe('plan queue and plan-job function', () => {
     assert.ok(models.includes(JSON.stringify({ Ref: idOf(stack.queues.jobs.queue) })), models);
     assert.ok(!models.includes(idOf(stack.queues.incoming.queue)), 'job images never queue behind uploads');
     assert.ok(!models.includes('bulkQueueUrl'), models);
-    assert.equal(env[ENV.jobsQueueUrl], undefined);
+    assert.equal(env.JOBS_QUEUE_URL, undefined);
     assert.equal(env.INCOMING_QUEUE_URL, undefined);
     assert.deepEqual(env[ENV.jobsTable], { Ref: idOf(stack.storage.jobsTable) });
     // Planning never reads results (`stale` is decided by the workers): no name, no grant.

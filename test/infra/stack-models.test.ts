@@ -231,7 +231,7 @@ describe('two models: each its own labeling workers', () => {
     }
     const planEnv = envOf(two, two.stack.jobScheduler.function);
     assert.equal(
-      planEnv[ENV.jobsQueueUrl],
+      planEnv.JOBS_QUEUE_URL,
       undefined,
       'the queues are in the models, not variables of their own',
     );
