@@ -4,8 +4,8 @@ import { CODE } from '../shared/error-codes.ts';
 import { LabelerError } from '../shared/errors.ts';
 import { type ModelChoice, resolveModelChoice } from '../shared/labeling/compare-read.ts';
 import { type HostedModel, resolveHostedModel, type StackModels } from '../shared/labeling/stack-models.ts';
-import { PACKAGE_ROOT } from '../shared/paths.ts';
 import { UsageError } from './args.ts';
+import { hostedModelFolder } from './stack.ts';
 
 /**
  * `query`'s and `export`'s `--model`: whose results to read. First a model the stack hosts,
@@ -42,12 +42,9 @@ export async function folderModel(option: string | undefined): Promise<ModelChoi
 
 /** A hosted model, with its labels where its folder is on this machine and holds that model. */
 async function hostedChoice(model: HostedModel): Promise<ModelChoice> {
-  const ref = { id: model.id, version: model.version };
-  if (model.dir !== undefined) {
-    const fromDir = await resolveModelChoice(resolve(PACKAGE_ROOT, model.dir)).catch(() => undefined);
-    if (fromDir && fromDir.ref.id === ref.id && fromDir.ref.version === ref.version) return fromDir;
-  }
-  return { name: `${ref.id}@${ref.version}`, ref };
+  const folder = await hostedModelFolder(model);
+  if (folder) return resolveModelChoice(folder.dir);
+  return { name: `${model.id}@${model.version}`, ref: { id: model.id, version: model.version } };
 }
 
 /** A label the model does not have is a usage error; `id@version` names no labels to check against. */

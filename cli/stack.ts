@@ -363,12 +363,25 @@ export async function hostedManifest(model: HostedModel): Promise<Manifest> {
   return (await hostedFolder(model)).manifest;
 }
 
-/** A hosted model's folder on this machine and its manifest (hostedManifest). */
-async function hostedFolder(model: HostedModel): Promise<{ dir: string; manifest: Manifest }> {
+/**
+ * A hosted model's folder where the stack was made (absolute for a local stack, relative to
+ * this repository for a deployed one), when it is on this machine and holds that model.
+ */
+export async function hostedModelFolder(
+  model: HostedModel,
+): Promise<{ dir: string; manifest: Manifest } | undefined> {
   const dir = model.dir === undefined ? undefined : resolve(PACKAGE_ROOT, model.dir);
   const manifest = dir ? await readManifest(dir).catch(() => undefined) : undefined;
-  if (dir && manifest && manifest.id === model.id && manifest.version === model.version)
-    return { dir, manifest };
+  return dir && manifest && manifest.id === model.id && manifest.version === model.version
+    ? { dir, manifest }
+    : undefined;
+}
+
+/** hostedModelFolder, or model/not-found saying where to run the command. */
+async function hostedFolder(model: HostedModel): Promise<{ dir: string; manifest: Manifest }> {
+  const found = await hostedModelFolder(model);
+  if (found) return found;
+  const dir = model.dir === undefined ? undefined : resolve(PACKAGE_ROOT, model.dir);
   throw new ModelError(
     CODE.model.notFound,
     `the stack hosts ${model.name} (${model.id}@${model.version}), but its folder ${dir ?? '(not recorded)'} ` +

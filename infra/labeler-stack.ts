@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { ScheduleError, validateSchedule } from '../shared/labeling/schedules.ts';
+import { resolveHostedModel } from '../shared/labeling/stack-models.ts';
 import { ALARMS, JOB_IMAGES, JOBS_TABLE, RESULTS_TABLE, TABLE_WARM_THROUGHPUT } from '../shared/settings.ts';
 import { Athena } from './constructs/athena.ts';
 import { Classify } from './constructs/classify.ts';
@@ -199,6 +200,15 @@ export class LabelerStack extends Stack {
     // Lambda allows 4 KB of environment in all (decision 0038).
     const functionStackModels = stackModels(false);
 
+    // The models by name, id and version, as a schedule's `model` names one.
+    const namedModels = {
+      default: this.defaultModel,
+      models: this.hostedModels.map(({ model }) => ({
+        name: model.name,
+        id: model.manifest.id,
+        version: model.manifest.version,
+      })),
+    };
     this.jobScheduler = new JobScheduler(this, 'Jobs', {
       // Planning reads no model file (its models are in ENV.stackModels): any image serves,
       // and the first model's stays put when the default changes.
@@ -223,19 +233,15 @@ export class LabelerStack extends Stack {
           );
         }
         // Likewise a model the stack does not host: every firing's job would be refused.
-        const namesOf = ({ model }: HostedModelWorkers) => [
-          model.name,
-          model.manifest.id,
-          `${model.manifest.id}@${model.manifest.version}`,
-        ];
-        if (
-          spec.model !== undefined &&
-          !this.hostedModels.some((h) => namesOf(h).includes(spec.model ?? ''))
-        ) {
-          throw new ScheduleError(
-            `schedule "${spec.name}" labels with model "${spec.model}", which this stack does not host: ` +
-              `name one of cdk.json's "models" (${this.hostedModels.map(({ model }) => model.name).join(', ')})`,
-          );
+        if (spec.model !== undefined) {
+          try {
+            resolveHostedModel(namedModels, spec.model);
+          } catch {
+            throw new ScheduleError(
+              `schedule "${spec.name}" labels with model "${spec.model}", which this stack does not host: ` +
+                `name one of cdk.json's "models" (${namedModels.models.map((m) => m.name).join(', ')})`,
+            );
+          }
         }
         return spec;
       }),

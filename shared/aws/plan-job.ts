@@ -4,7 +4,7 @@ import { LabelerError } from '../errors.ts';
 import { mapLimit } from '../labeling/image-labeler.ts';
 import type { ListedObject, PlanMessage, PlanPorts } from '../labeling/plan-job.ts';
 import { s3EventBody } from '../labeling/s3-event.ts';
-import { hostedModelOfJob, queueOfJob, type StackModels } from '../labeling/stack-models.ts';
+import { routeOfJob, type StackModels } from '../labeling/stack-models.ts';
 import { stdoutDriftMetric } from '../observability.ts';
 import { JOBS } from '../settings.ts';
 import type { AwsClients } from './clients.ts';
@@ -74,8 +74,7 @@ export function createPlanPorts(
     },
     async sendImages({ target, jobId, mode, model }, bucket, objects) {
       // The job's model's own queue, in messages sized from that model (sizeInvocation).
-      const queueUrl = queueOfJob(names.models, model, target);
-      const { objectsPerMessage } = hostedModelOfJob(names.models, model);
+      const { queueUrl, objectsPerMessage } = routeOfJob(names.models, model, target);
       const bodies: string[] = [];
       for (let i = 0; i < objects.length; i += objectsPerMessage) {
         // Sequencer 0: a job's event never supersedes a real upload event for the same key.

@@ -59,8 +59,19 @@ export function modelNameOfDir(dir: string): string {
   return name;
 }
 
+/** What naming a model needs: its name in the stack, id and version (no queues). */
+export interface NamedModel extends ModelRef {
+  readonly name: string;
+}
+
+/** A list of models with one default: a stack's, or what synthesis is about to deploy. */
+export interface ModelList<M extends NamedModel> {
+  readonly default: string;
+  readonly models: readonly M[];
+}
+
 /** The default model of a stack's models. */
-export function defaultModelOf(models: StackModels): HostedModel {
+export function defaultModelOf<M extends NamedModel>(models: ModelList<M>): M {
   const found = models.models.find((m) => m.name === models.default);
   if (!found) throw new ConfigError(`the default model "${models.default}" is not among the stack's models`);
   return found;
@@ -71,7 +82,7 @@ export function defaultModelOf(models: StackModels): HostedModel {
  * the stack's default. A model the stack does not host is the caller's error, naming the
  * ones it does.
  */
-export function resolveHostedModel(models: StackModels, choice?: string): HostedModel {
+export function resolveHostedModel<M extends NamedModel>(models: ModelList<M>, choice?: string): M {
   if (choice === undefined || choice === '') return defaultModelOf(models);
   const found =
     models.models.find((m) => m.name === choice) ??
@@ -84,7 +95,7 @@ export function resolveHostedModel(models: StackModels, choice?: string): Hosted
   );
 }
 
-function uniqueById(models: StackModels, id: string): HostedModel | undefined {
+function uniqueById<M extends NamedModel>(models: ModelList<M>, id: string): M | undefined {
   const matches = models.models.filter((m) => m.id === id);
   if (matches.length > 1) {
     throw new LabelerError(
@@ -96,7 +107,7 @@ function uniqueById(models: StackModels, id: string): HostedModel | undefined {
 }
 
 /** `a (id@1.0.0, default), b (other@2.0.0)`. */
-export function describeModels(models: StackModels): string {
+export function describeModels(models: ModelList<NamedModel>): string {
   return models.models
     .map((m) => `${m.name} (${m.id}@${m.version}${m.name === models.default ? ', default' : ''})`)
     .join(', ');
@@ -115,18 +126,28 @@ export function hostedModelOfJob(models: StackModels, model: JobModel): HostedMo
 }
 
 /**
- * Where a job's images go: its model's queue for its target.
+ * Where a job's images go: its model's queue for its target, in messages of that model's
+ * size (one lookup for both).
  */
-export function queueOfJob(models: StackModels, model: JobModel, target: 'lambda' | 'gpu'): string {
+export function routeOfJob(
+  models: StackModels,
+  model: JobModel,
+  target: 'lambda' | 'gpu',
+): HostedModel & { readonly queueUrl: string } {
   const hosted = hostedModelOfJob(models, model);
-  if (target === 'lambda') return hosted.jobsQueueUrl;
-  if (!hosted.bulkQueueUrl) {
+  const queueUrl = target === 'lambda' ? hosted.jobsQueueUrl : hosted.bulkQueueUrl;
+  if (!queueUrl) {
     throw new LabelerError(
       CODE.job.noGpuWorker,
       `model "${hosted.name}" has no GPU workers in this stack; use --target lambda`,
     );
   }
-  return hosted.bulkQueueUrl;
+  return { ...hosted, queueUrl };
+}
+
+/** Where a job's images go: its model's queue for its target. */
+export function queueOfJob(models: StackModels, model: JobModel, target: 'lambda' | 'gpu'): string {
+  return routeOfJob(models, model, target).queueUrl;
 }
 
 /** The JSON of ENV.stackModels and of the stack's `Models` output, checked. */

@@ -48,12 +48,7 @@ import {
 } from '../../shared/labeling/results.ts';
 import { paddedSequencer, s3EventBody } from '../../shared/labeling/s3-event.ts';
 import type { JobSample } from '../../shared/labeling/sample.ts';
-import {
-  hostedModelOfJob,
-  type JobModel,
-  queueOfJob,
-  type StackModels,
-} from '../../shared/labeling/stack-models.ts';
+import { type JobModel, routeOfJob, type StackModels } from '../../shared/labeling/stack-models.ts';
 import { JOBS, LABELING } from '../../shared/settings.ts';
 
 /*
@@ -645,8 +640,7 @@ export function memoryPlanPorts(
       return s3.listPage(bucket, prefix, token, maxKeys);
     },
     async sendImages({ target, jobId, mode, model }, bucket, objects) {
-      queueOfJob(models, model, target);
-      const routed = hostedModelOfJob(models, model);
+      const routed = routeOfJob(models, model, target);
       for (let i = 0; i < objects.length; i += routed.objectsPerMessage) {
         const records = objects.slice(i, i + routed.objectsPerMessage).map((o) => ({
           region: 'us-east-1',
